@@ -3,11 +3,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "apps/presets.hpp"
+#include "apps/training_loop.hpp"
 #include "apps/run_support.hpp"
 #include "data/cifar10.hpp"
 #include "data/idx.hpp"
@@ -16,7 +15,6 @@
 #include "diffusion/ddpm_nll.hpp"
 #include "diffusion/ddpm_sampler.hpp"
 #include "nn/checkpoint.hpp"
-#include "nn/optim.hpp"
 #include "nn/unet.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"
@@ -27,10 +25,6 @@ namespace diffuse {
 namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-
-// Random streams of one run, all from the run's seed: a stream per purpose, so that each is reproducible
-// on its own and a checkpoint can store each one's position.
-enum Stream : uint64_t { kInit = 0, kData = 1, kDiffusion = 2, kDropout = 3, kSamples = 4, kEval = 5 };
 
 diffusion::DiffusionConfig diffusion_config(const json& d) {
   diffusion::DiffusionConfig c;
@@ -87,28 +81,6 @@ void write_image_npz(const std::string& path, const Tensor& x) {
   data::write_npz(path, {{"arr_0", data::nchw_to_nhwc(data::tensor_to_u8(x))}});
 }
 
-// The configuration a checkpoint was trained with (the metadata's "config").
-json checkpoint_config(const std::string& path) {
-  const auto meta = nn::read_checkpoint_metadata(path);
-  const auto it = meta.find("config");
-  if (it == meta.end()) throw std::runtime_error(path + ": the checkpoint records no configuration");
-  try {
-    return json::parse(it->second);
-  } catch (const json::exception& e) {
-    throw std::runtime_error(path + ": the recorded configuration is not valid JSON");
-  }
-}
-
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) throw std::runtime_error(path.string() + ": cannot write");
-  }
-  fs::rename(tmp, path);
-}
-
 // Samples n images with the current weights (the caller swaps the EMA in) and writes a PNG grid.
 void write_sample_grid(DdpmModel& m, int64_t n, Philox rng, const fs::path& path) {
   NoGradGuard no_grad;
@@ -123,118 +95,65 @@ void write_sample_grid(DdpmModel& m, int64_t n, Philox rng, const fs::path& path
 
 // ---- train -----------------------------------------------------------------------------------------
 
-int run_ddpm_train(const TrainOptions& o) {
-  if (o.out_dir.empty()) throw std::invalid_argument("--out: an output directory is required");
-  fs::create_directories(o.out_dir);
-  const auto existing = nn::list_checkpoints(o.out_dir);
-  json config;
-  std::string resume_from;
-  if (o.resume) {
-    if (existing.empty()) throw std::invalid_argument("--resume: " + o.out_dir + " holds no checkpoint to resume from");
-    resume_from = existing.back();
-    config = checkpoint_config(resume_from);  // the run's own configuration, not the preset's current one
-  } else {
-    if (!existing.empty())
-      throw std::invalid_argument("--out: " + o.out_dir + " already holds a run (" + existing.back() +
-                                  "); pass --resume to continue it or choose another directory");
-    config = preset_config(o.preset);
-    apply_overrides(config, o.sets);
-    config["seed"] = o.seed;
+namespace {
+class DdpmTraining : public TrainingTask {
+ public:
+  DdpmTraining(const json& config, const std::string& data_dir)
+      : seed_(config.at("seed").get<uint64_t>()),
+        m_(config, seed_),
+        train_set_(load_images(config.at("data").at("dataset").get<std::string>(), data_dir, "train")),
+        batches_(train_set_, {.seed = seed_, .flip_probability = config.at("train").at("random_flip").get<bool>() ? 0.5 : 0.0}),
+        diffusion_rng_(seed_, kDiffusion),
+        dropout_rng_(seed_, kDropout),
+        model_(m_.eps_model(dropout_rng_)),
+        loss_type_(diffusion::parse_loss_type(config.at("diffusion").at("loss").get<std::string>())),
+        clip_(config.at("diffusion").at("clip_denoised").get<bool>()),
+        sample_count_(config.at("train").at("sample_count").get<int64_t>()) {}
+
+  nn::ParameterArena& arena() override { return m_.arena; }
+  double accumulate_gradients(int64_t b, double weight) override {
+    const Tensor x0 = batches_.next(b).images;
+    const Tensor t = diffusion::sample_steps(b, m_.diffusion.timesteps(), diffusion_rng_);
+    const Tensor noise = randn(x0.shape(), diffusion_rng_);
+    const Tensor loss = m_.diffusion.training_loss(model_, x0, t, noise, loss_type_, clip_).loss;
+    (loss * weight).backward();
+    return loss.item();
   }
-  if (o.steps >= 0) config["train"]["steps"] = o.steps;
-  const json& tc = config.at("train");
-  const uint64_t seed = config.at("seed").get<uint64_t>();
-
-  DdpmModel m(config, seed);
-  nn::Adam adam(m.arena, {.beta1 = tc.at("adam_beta1").get<double>(), .beta2 = tc.at("adam_beta2").get<double>(),
-                          .eps = tc.at("adam_eps").get<double>(), .tf_epsilon = tc.at("tf_adam_epsilon").get<bool>()});
-  nn::Ema ema(m.arena, tc.at("ema_decay").get<double>());
-  const nn::LrSchedule schedule{.lr = tc.at("lr").get<double>(), .warmup = tc.at("warmup").get<int64_t>()};
-  const int64_t total_steps = tc.at("steps").get<int64_t>(), batch = tc.at("batch").get<int64_t>();
-  const int64_t micro = tc.at("micro_batch").get<int64_t>() > 0 ? tc.at("micro_batch").get<int64_t>() : batch;
-  if (batch < 1 || micro > batch) throw std::invalid_argument("--set train.batch / train.micro_batch: need 1 <= micro_batch <= batch");
-
-  const auto train_set = load_images(config.at("data").at("dataset").get<std::string>(), o.data_dir, "train");
-  data::ImageBatchSampler batches(train_set, {.seed = seed, .flip_probability = tc.at("random_flip").get<bool>() ? 0.5 : 0.0});
-  Philox diffusion_rng(seed, kDiffusion), dropout_rng(seed, kDropout);
-
-  int64_t step = 0;
-  if (o.resume) {
-    const auto meta = nn::load_checkpoint(resume_from, m.arena, &adam, &ema);
-    step = std::stoll(meta.at("step"));
-    batches.restore(data::ImageSamplerState::from_strings(json::parse(meta.at("data.position"))));
-    diffusion_rng = philox_from_state(meta.at("rng.diffusion"), resume_from);
-    dropout_rng = philox_from_state(meta.at("rng.dropout"), resume_from);
-    std::printf("resuming %s from step %lld\n", resume_from.c_str(), static_cast<long long>(step));
+  std::string write_samples(const fs::path& dir, int64_t step) override {
+    const fs::path grid = dir / ("step-" + std::to_string(step) + ".png");
+    fs::create_directories(dir);
+    write_sample_grid(m_, sample_count_, Philox(seed_, kSamples), grid);
+    return grid.string();
   }
-  write_text_atomically(fs::path(o.out_dir) / "config.json", config.dump(2) + "\n");
-  const std::string preset = config.at("preset").get<std::string>();
-  std::printf("training %s: %lld parameters, %lld training images, batch %lld (micro-batch %lld), steps %lld..%lld, "
-              "%d threads\n  outputs in %s\n",
-              preset.c_str(), static_cast<long long>(m.arena.parameter_count()), static_cast<long long>(train_set->size()),
-              static_cast<long long>(batch), static_cast<long long>(micro), static_cast<long long>(step + 1),
-              static_cast<long long>(total_steps), num_threads(), o.out_dir.c_str());
-
-  auto save = [&](int64_t at_step) {
-    const std::string path = nn::checkpoint_path(o.out_dir, at_step);
-    nn::save_checkpoint(path, m.arena, &adam, &ema,
-                        {{"config", config.dump()}, {"model", config.at("model").dump()},
-                         {"diffusion", config.at("diffusion").dump()}, {"preset", preset}, {"kind", "ddpm"},
-                         {"step", std::to_string(at_step)}, {"data.position", json(batches.state().to_strings()).dump()},
-                         {"rng.diffusion", philox_state(diffusion_rng)}, {"rng.dropout", philox_state(dropout_rng)}});
-    nn::prune_checkpoints(o.out_dir, static_cast<int>(tc.at("keep_checkpoints").get<int64_t>()));
-    return path;
-  };
-
-  install_stop_handlers();
-  const diffusion::EpsModel model = m.eps_model(dropout_rng);
-  const diffusion::LossType loss_type = diffusion::parse_loss_type(config.at("diffusion").at("loss").get<std::string>());
-  const bool clip = config.at("diffusion").at("clip_denoised").get<bool>();
-  const int64_t log_every = tc.at("log_every").get<int64_t>(), sample_every = tc.at("sample_every").get<int64_t>();
-  const int64_t ckpt_every = tc.at("checkpoint_every").get<int64_t>();
-  ProgressLog log(step + 1, total_steps, "images");
-  std::string last_checkpoint = resume_from;
-  while (step < total_steps) {
-    if (stop_requested()) {
-      last_checkpoint = save(step);
-      log.message("stopped by signal at step " + std::to_string(step) + "; saved " + last_checkpoint);
-      return 130;
-    }
-    ++step;
-    m.arena.zero_grad();
-    double loss_sum = 0;
-    for (int64_t done = 0; done < batch; done += micro) {  // gradient accumulation over micro-batches
-      const int64_t b = std::min(micro, batch - done);
-      const Tensor x0 = batches.next(b).images;
-      const Tensor t = diffusion::sample_steps(b, m.diffusion.timesteps(), diffusion_rng);
-      const Tensor noise = randn(x0.shape(), diffusion_rng);
-      const Tensor loss = m.diffusion.training_loss(model, x0, t, noise, loss_type, clip).loss;
-      (loss * (static_cast<double>(b) / static_cast<double>(batch))).backward();
-      loss_sum += loss.item() * static_cast<double>(b) / static_cast<double>(batch);
-    }
-    if (!std::isfinite(loss_sum) || !all_finite(m.arena.grads())) {
-      log.message("error: step " + std::to_string(step) + ": the " + (std::isfinite(loss_sum) ? "gradient" : "loss") +
-                  " is not finite (NaN or Inf); stopping without saving. The last good checkpoint is " +
-                  (last_checkpoint.empty() ? std::string("none (no checkpoint was written yet)") : last_checkpoint));
-      return 3;
-    }
-    const double grad_norm = nn::clip_grad_norm(m.arena, tc.at("grad_clip").get<double>());
-    const double lr = schedule.at(step);
-    adam.step(lr);
-    ema.update();
-    if (step % log_every == 0 || step == total_steps) log.step(step, loss_sum, grad_norm, lr, batch);
-    if (sample_every > 0 && (step % sample_every == 0 || step == total_steps)) {
-      const fs::path grid = fs::path(o.out_dir) / "samples" / ("step-" + std::to_string(step) + ".png");
-      fs::create_directories(grid.parent_path());
-      ema.swap();
-      write_sample_grid(m, tc.at("sample_count").get<int64_t>(), Philox(seed, kSamples), grid);
-      ema.swap();
-      log.message("wrote EMA samples " + grid.string());
-    }
-    if ((ckpt_every > 0 && step % ckpt_every == 0) || step == total_steps) last_checkpoint = save(step);
+  std::map<std::string, std::string> state() const override {
+    return {{"data.position", json(batches_.state().to_strings()).dump()},
+            {"rng.diffusion", philox_state(diffusion_rng_)},
+            {"rng.dropout", philox_state(dropout_rng_)}};
   }
-  log.message("done: " + std::to_string(step) + " steps; checkpoint " + last_checkpoint);
-  return 0;
+  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
+    batches_.restore(data::ImageSamplerState::from_strings(json::parse(meta.at("data.position"))));
+    diffusion_rng_ = philox_from_state(meta.at("rng.diffusion"), path);
+    dropout_rng_ = philox_from_state(meta.at("rng.dropout"), path);
+  }
+  std::string data_summary() const override { return std::to_string(train_set_->size()) + " training images"; }
+  std::string item_name() const override { return "images"; }
+  int64_t items_per_example() const override { return 1; }
+
+ private:
+  uint64_t seed_;
+  DdpmModel m_;
+  std::shared_ptr<const data::ImageSet> train_set_;
+  data::ImageBatchSampler batches_;
+  Philox diffusion_rng_, dropout_rng_;
+  diffusion::EpsModel model_;
+  diffusion::LossType loss_type_;
+  bool clip_;
+  int64_t sample_count_;
+};
+}  // namespace
+
+std::unique_ptr<TrainingTask> make_ddpm_training(const json& config, const std::string& data_dir) {
+  return std::make_unique<DdpmTraining>(config, data_dir);
 }
 
 // ---- sample ----------------------------------------------------------------------------------------
@@ -242,28 +161,20 @@ int run_ddpm_train(const TrainOptions& o) {
 namespace {
 // Builds the model a checkpoint describes and loads its weights (the EMA ones when asked and present).
 std::unique_ptr<DdpmModel> load_for_inference(const std::string& path, bool use_ema) {
-  const json config = checkpoint_config(path);
-  auto m = std::make_unique<DdpmModel>(config, 0);
-  nn::Ema ema(m->arena, 0.0);
-  const auto meta = nn::read_checkpoint_metadata(path);
-  bool has_ema = true;
-  try {
-    nn::load_checkpoint(path, m->arena, nullptr, use_ema ? &ema : nullptr);
-  } catch (const std::runtime_error& e) {
-    if (!use_ema || std::string(e.what()).find("'ema/") == std::string::npos) throw;
-    nn::load_checkpoint(path, m->arena, nullptr, nullptr);
-    has_ema = false;
-    std::fprintf(stderr, "note: %s holds no EMA weights; using the raw weights\n", path.c_str());
-  }
-  if (use_ema && has_ema) ema.swap();
+  auto m = std::make_unique<DdpmModel>(checkpoint_config(path), 0);
+  load_inference_weights(path, m->arena, use_ema);
   m->net.eval();
   return m;
 }
 }  // namespace
 
-int run_ddpm_sample(const SampleOptions& o) {
+int run_ddpm_sample(const SampleOptions& options) {
+  SampleOptions o = options;
+  if (o.n == 0) o.n = 64;
+  if (o.every == 0) o.every = 100;
   if (o.n < 1) throw std::invalid_argument("--n: must be at least 1");
-  if (o.out.empty()) throw std::invalid_argument("--out: an output file is required");
+  if (o.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
+  if (o.steps != 0 || o.argmax) throw std::invalid_argument("--steps / --argmax: only for D3PM checkpoints");
   auto m = load_for_inference(o.checkpoint, o.ema);
   Philox rng(o.seed, kSamples), unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
@@ -295,16 +206,19 @@ int run_ddpm_sample(const SampleOptions& o) {
 
 // ---- evaluate --------------------------------------------------------------------------------------
 
-int run_ddpm_evaluate(const EvaluateOptions& o) {
-  if (o.images < 1) throw std::invalid_argument("--images: must be at least 1");
+int run_ddpm_evaluate(const EvaluateOptions& options) {
+  EvaluateOptions o = options;
+  if (o.items == 0) o.items = 1000;
+  if (o.items < 1) throw std::invalid_argument("--images: must be at least 1");
+  if (o.steps != 0) throw std::invalid_argument("--steps: only for D3PM checkpoints");
   if (o.split != "test" && o.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + o.split + "'");
   auto m = load_for_inference(o.checkpoint, true);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), o.data_dir, o.split);
-  if (o.images > set->size())
-    throw std::invalid_argument("--images: " + std::to_string(o.images) + " requested but the " + o.split + " split of " +
+  if (o.items > set->size())
+    throw std::invalid_argument("--images: " + std::to_string(o.items) + " requested but the " + o.split + " split of " +
                                 set->source + " has " + std::to_string(set->size()));
-  std::vector<int64_t> first(o.images);
-  for (int64_t i = 0; i < o.images; ++i) first[i] = i;
+  std::vector<int64_t> first(o.items);
+  for (int64_t i = 0; i < o.items; ++i) first[i] = i;
   const Tensor images = data::make_image_batch(*set, first).images;
   const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox rng(o.seed, kEval), unused(0);

@@ -1,16 +1,22 @@
 // build/diffuse: the engine's one command-line program.
 //   diffuse presets                          list the presets
 //   diffuse info --preset P [--set k=v]...   the resolved configuration and parameter count
-//   diffuse train --preset P --data DIR --out DIR [--steps N] [--resume] [--seed S]
-//   diffuse sample --checkpoint PATH --n N --out FILE.png [--progressive [--every K]]
-//   diffuse evaluate --checkpoint PATH --data DIR [--split test] [--images N] [--estimate] [--json]
+//   diffuse train --preset P --data PATH --out DIR [--steps N] [--resume] [--seed S]
+//   diffuse sample --checkpoint PATH [--n N] [--out FILE] [--progressive [--every K]] [--steps K] [--argmax]
+//   diffuse evaluate --checkpoint PATH --data PATH [--split test] [--images N | --chunks N] [--steps K]
+//                    [--estimate] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
+// The family a preset or checkpoint records under "kind" runs the verb: "ddpm" (images, ddpm_commands)
+// or "d3pm-text" (text8, d3pm_text_commands).
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/d3pm_text_commands.hpp"
 #include "apps/ddpm_commands.hpp"
 #include "apps/presets.hpp"
 #include "apps/selfcheck.hpp"
+#include "apps/run_support.hpp"
+#include "nn/transformer.hpp"
 #include "nn/unet.hpp"
 #include "tensor/threads.hpp"
 
@@ -23,16 +29,25 @@ json resolve(const std::string& preset, const std::vector<std::string>& sets) {
   return config;
 }
 
+std::string family(const json& config, const std::string& where) {
+  const std::string kind = config.value("kind", "");
+  if (kind != "ddpm" && kind != "d3pm-text")
+    throw std::invalid_argument(where + ": unknown model family '" + kind + "' (ddpm or d3pm-text)");
+  return kind;
+}
+
 int64_t parameter_count(const json& config) {
   diffuse::Philox rng(0);
-  const diffuse::nn::UNet net(diffuse::nn::UNetConfig::from_json(config.at("model")), rng);
-  return net.parameter_count();
+  if (family(config, "--preset") == "ddpm")
+    return diffuse::nn::UNet(diffuse::nn::UNetConfig::from_json(config.at("model")), rng).parameter_count();
+  return diffuse::nn::Transformer(diffuse::nn::TransformerConfig::from_json(config.at("model")), rng).parameter_count();
 }
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"diffuse: denoising diffusion (DDPM, D3PM) on a CPU, in C++"};
   app.require_subcommand(1);
+  app.fallthrough();  // --threads may come after the verb too
   int threads = diffuse::hardware_threads();
   app.add_option("--threads", threads, "Threads for OpenMP, OpenBLAS and oneDNN (default: all cores)")
       ->check(CLI::Range(1, diffuse::hardware_threads()));
@@ -51,28 +66,40 @@ int main(int argc, char** argv) {
   CLI::App* tr = app.add_subcommand("train", "Train a model from a preset");
   tr->add_option("--preset", train.preset, "Preset name (see `diffuse presets`); not needed with --resume");
   tr->add_option("--set", train.sets, "Override a field: --set train.lr=1e-4 (repeatable)");
-  tr->add_option("--data", train.data_dir, "Dataset directory (CIFAR-10: data_batch_1.bin ... test_batch.bin)")->required();
+  tr->add_option("--data", train.data_dir,
+                 "Dataset: CIFAR-10's directory (data_batch_1.bin ... test_batch.bin), or a text8-format file")
+      ->required();
   tr->add_option("--out", train.out_dir, "Run directory: config.json, checkpoints, samples")->required();
   tr->add_option("--steps", train.steps, "Train up to this step (overrides train.steps)")->check(CLI::NonNegativeNumber);
   tr->add_flag("--resume", train.resume, "Continue the run in --out from its latest checkpoint");
   tr->add_option("--seed", train.seed, "Random seed (new runs)");
 
   diffuse::SampleOptions sample;
-  CLI::App* sa = app.add_subcommand("sample", "Sample images from a checkpoint (EMA weights) into a PNG grid and .npz");
+  CLI::App* sa = app.add_subcommand("sample", "Sample from a checkpoint (EMA weights): images to a PNG grid and .npz, or text");
   sa->add_option("--checkpoint", sample.checkpoint, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
-  sa->add_option("--n", sample.n, "Number of samples")->check(CLI::PositiveNumber);
-  sa->add_option("--out", sample.out, "Output PNG; the .npz goes beside it")->required();
-  sa->add_flag("--progressive", sample.progressive, "Also write the x0_hat trajectory, one row per sample");
-  sa->add_option("--every", sample.every, "Progressive: record x0_hat every K steps")->check(CLI::PositiveNumber);
+  sa->add_option("--n", sample.n, "Number of samples (default 64 images, 4 texts)")->check(CLI::PositiveNumber);
+  sa->add_option("--out", sample.out, "Images: the output PNG (the .npz goes beside it); text: also write the samples here");
+  sa->add_flag("--progressive", sample.progressive,
+               "Images: also write the x0_hat trajectory, one row per sample; text: print the denoising trajectory");
+  sa->add_option("--every", sample.every, "Progressive: record every K steps (default 100 for images, T/10 for text)")
+      ->check(CLI::PositiveNumber);
+  sa->add_option("--steps", sample.steps, "D3PM: network evaluations, skipping steps (default: all T)")->check(CLI::PositiveNumber);
+  sa->add_flag("--argmax", sample.argmax, "D3PM: take the most likely state at each step instead of a draw");
   sa->add_option("--seed", sample.seed, "Random seed");
 
   diffuse::EvaluateOptions evaluate;
-  CLI::App* ev = app.add_subcommand("evaluate", "Bits/dim of a checkpoint on a data split (the variational bound)");
+  CLI::App* ev = app.add_subcommand("evaluate", "Bits/dim or bits/char of a checkpoint on a data split (the variational bound)");
   ev->add_option("--checkpoint", evaluate.checkpoint, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
-  ev->add_option("--data", evaluate.data_dir, "Dataset directory")->required();
-  ev->add_option("--split", evaluate.split, "test or train");
-  ev->add_option("--images", evaluate.images, "Number of images (the first N of the split)")->check(CLI::PositiveNumber);
-  ev->add_flag("--estimate", evaluate.estimate, "Monte-Carlo estimate (one random t per image) instead of every term");
+  ev->add_option("--data", evaluate.data_dir, "Dataset directory (CIFAR-10) or text8-format file")->required();
+  ev->add_option("--split", evaluate.split, "test or train (text: valid too)");
+  CLI::Option* images = ev->add_option("--images", evaluate.items, "Images: the first N of the split (default 1000)")
+                            ->check(CLI::PositiveNumber);
+  ev->add_option("--chunks", evaluate.items, "Text: the first N 256-character chunks of the split (default: all)")
+      ->check(CLI::PositiveNumber)
+      ->excludes(images);
+  ev->add_option("--steps", evaluate.steps, "D3PM: the bound of the reverse process with K steps (default: all T)")
+      ->check(CLI::PositiveNumber);
+  ev->add_flag("--estimate", evaluate.estimate, "Monte-Carlo estimate (one random t per item) instead of every term");
   ev->add_option("--batch", evaluate.batch, "Images per network evaluation")->check(CLI::PositiveNumber);
   ev->add_option("--terms-out", evaluate.terms_out, "Write every per-t term as JSON to this file");
   ev->add_flag("--json", evaluate.json, "Print one JSON object");
@@ -107,11 +134,22 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*tr) {
-      if (!train.resume && train.preset.empty()) throw std::invalid_argument("--preset: required for a new run");
-      return diffuse::run_ddpm_train(train);
+      diffuse::TrainingRun run = diffuse::resolve_training_run(train);
+      const auto task = family(run.config, "--preset") == "ddpm"
+                            ? diffuse::make_ddpm_training(run.config, train.data_dir)
+                            : diffuse::make_d3pm_text_training(run.config, train.data_dir);
+      return diffuse::run_training(train, run, *task);
     }
-    if (*sa) return diffuse::run_ddpm_sample(sample);
-    if (*ev) return diffuse::run_ddpm_evaluate(evaluate);
+    if (*sa) {
+      const json config = diffuse::checkpoint_config(sample.checkpoint);
+      return family(config, sample.checkpoint) == "ddpm" ? diffuse::run_ddpm_sample(sample)
+                                                         : diffuse::run_d3pm_text_sample(sample);
+    }
+    if (*ev) {
+      const json config = diffuse::checkpoint_config(evaluate.checkpoint);
+      return family(config, evaluate.checkpoint) == "ddpm" ? diffuse::run_ddpm_evaluate(evaluate)
+                                                           : diffuse::run_d3pm_text_evaluate(evaluate);
+    }
     if (*sc) return diffuse::run_selfcheck(selfcheck);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

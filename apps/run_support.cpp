@@ -6,7 +6,11 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <stdexcept>
+
+#include "nn/checkpoint.hpp"
+#include "nn/optim.hpp"
 
 namespace diffuse {
 
@@ -24,6 +28,44 @@ void install_stop_handlers() {
 }
 
 bool stop_requested() { return g_stop != 0; }
+
+nlohmann::json checkpoint_config(const std::string& path) {
+  const auto meta = nn::read_checkpoint_metadata(path);
+  const auto it = meta.find("config");
+  if (it == meta.end()) throw std::runtime_error(path + ": the checkpoint records no configuration");
+  try {
+    return nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception&) {
+    throw std::runtime_error(path + ": the recorded configuration is not valid JSON");
+  }
+}
+
+void load_inference_weights(const std::string& path, nn::ParameterArena& arena, bool use_ema) {
+  if (!use_ema) {
+    nn::load_checkpoint(path, arena, nullptr, nullptr);
+    return;
+  }
+  nn::Ema ema(arena, 0.0);
+  try {
+    nn::load_checkpoint(path, arena, nullptr, &ema);
+  } catch (const std::runtime_error& e) {
+    if (std::string(e.what()).find("'ema/") == std::string::npos) throw;
+    nn::load_checkpoint(path, arena, nullptr, nullptr);
+    std::fprintf(stderr, "note: %s holds no EMA weights; using the raw weights\n", path.c_str());
+    return;
+  }
+  ema.swap();
+}
+
+void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << text;
+    if (!out) throw std::runtime_error(path.string() + ": cannot write");
+  }
+  std::filesystem::rename(tmp, path);
+}
 
 bool all_finite(const Tensor& t) {
   const Tensor c = t.contiguous();
@@ -51,12 +93,12 @@ ProgressLog::ProgressLog(int64_t first_step, int64_t last_step, const std::strin
     : first_(first_step), last_(last_step), item_(item_name), tty_(::isatty(STDOUT_FILENO) != 0),
       start_(std::chrono::steady_clock::now()), last_time_(start_), last_step_logged_(first_step - 1) {}
 
-void ProgressLog::step(int64_t step, double loss, double grad_norm, double lr, int64_t items) {
-  items_since_ += items;
+void ProgressLog::step(int64_t step, double loss, double grad_norm, double lr, int64_t items_per_step) {
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_time_).count();
-  const double ms_per_step = 1000.0 * since / static_cast<double>(std::max<int64_t>(1, step - last_step_logged_));
-  const double per_second = since > 0 ? static_cast<double>(items_since_) / since : 0.0;
+  const int64_t steps = std::max<int64_t>(1, step - last_step_logged_);
+  const double ms_per_step = 1000.0 * since / static_cast<double>(steps);
+  const double per_second = since > 0 ? static_cast<double>(items_per_step * steps) / since : 0.0;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double eta = elapsed / static_cast<double>(std::max<int64_t>(1, step - first_ + 1)) * static_cast<double>(last_ - step);
   char line[256];
@@ -74,7 +116,6 @@ void ProgressLog::step(int64_t step, double loss, double grad_norm, double lr, i
   std::fflush(stdout);
   last_time_ = now;
   last_step_logged_ = step;
-  items_since_ = 0;
 }
 
 void ProgressLog::message(const std::string& text) {

@@ -3,6 +3,8 @@
 // terminal, plain lines otherwise), and the RNG state as checkpoint metadata.
 #pragma once
 #include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -23,12 +25,23 @@ bool all_finite(const Tensor& t);
 std::string philox_state(const Philox& g);
 Philox philox_from_state(const std::string& s, const std::string& what);
 
+// The configuration a checkpoint was trained with (its metadata's "config"); throws naming the file.
+nlohmann::json checkpoint_config(const std::string& path);
+
+// Loads a checkpoint's weights into `arena` for sampling or evaluation: the EMA weights when use_ema and
+// the file has them (a note on stderr when it has not), the raw weights otherwise.
+void load_inference_weights(const std::string& path, nn::ParameterArena& arena, bool use_ema);
+
+// Writes `text` to path.tmp, then renames it over path.
+void write_text_atomically(const std::filesystem::path& path, const std::string& text);
+
 // One line per logged step: step, loss, gradient norm, lr, ms/step, items/s and ETA. On a terminal it
 // redraws one progress-bar line; otherwise it prints plain lines (for logs and pipes).
 class ProgressLog {
  public:
   ProgressLog(int64_t first_step, int64_t last_step, const std::string& item_name);
-  void step(int64_t step, double loss, double grad_norm, double lr, int64_t items);
+  // items: per step (the loop's batch times the items per example); the rate covers every step since the last line
+  void step(int64_t step, double loss, double grad_norm, double lr, int64_t items_per_step);
   void message(const std::string& text);  // a line of its own, not overwritten by the bar
 
  private:
@@ -38,7 +51,6 @@ class ProgressLog {
   bool bar_open_ = false;
   std::chrono::steady_clock::time_point start_, last_time_;
   int64_t last_step_logged_;
-  int64_t items_since_ = 0;
 };
 
 }  // namespace diffuse

@@ -333,19 +333,25 @@ Tensor D3pm::q_sample(const Tensor& x0, const Tensor& t, Philox& rng) const {
 }
 
 Tensor D3pm::q_posterior_logits(const Tensor& x0, const Tensor& x_t, const Tensor& t, DType dtype) const {
-  const std::vector<int64_t> xv = check_ids("q_posterior_logits", x0, process_.states(), true);
-  const std::vector<int64_t> yv = check_ids("q_posterior_logits", x_t, process_.states(), false);
+  check_ids("q_posterior_logits", x0, process_.states(), true);
+  check_ids("q_posterior_logits", x_t, process_.states(), false);
   if (x0.shape() != x_t.shape()) fail("q_posterior_logits", "x0 and x_t shapes differ");
-  const int64_t B = x0.size(0), L = x0.size(1), K = num_states();
-  const std::vector<int64_t> tv = check_steps("q_posterior_logits", t, B, 1, timesteps());
+  const std::vector<int64_t> tv = check_steps("q_posterior_logits", t, x0.size(0), 1, timesteps());
   std::vector<int64_t> sv(tv);
   for (int64_t& s : sv) s -= 1;
+  return posterior_logits(x0, x_t, tv, sv, true, dtype);
+}
+
+Tensor D3pm::posterior_logits(const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& tv,
+                              const std::vector<int64_t>& sv, bool one_step, DType dtype) const {
+  const std::vector<int64_t> xv = ints(x0), yv = ints(x_t);
+  const int64_t B = x0.size(0), L = x0.size(1), K = num_states();
   const std::vector<double> c = sequence_weights(x0);
-  const DenseProducts d = prepare_products(process_, sv, tv, true);
+  const DenseProducts d = prepare_products(process_, sv, tv, one_step);
   return fill_rows(B, L, K, dtype, [&](int64_t b, int64_t l, double* row) {
     std::vector<double> f2(static_cast<size_t>(K));
     const size_t bi = static_cast<size_t>(b), r = static_cast<size_t>(b * L + l);
-    product_column_into(process_, sv[bi], tv[bi], yv[r], true, c[bi], d.per_example[bi], row);
+    product_column_into(process_, sv[bi], tv[bi], yv[r], one_step, c[bi], d.per_example[bi], row);
     qbar_row_into(process_, sv[bi], xv[r], c[bi], f2.data());
     for (int64_t k = 0; k < K; ++k) row[k] = std::log(row[k] + kEps) + std::log(f2[static_cast<size_t>(k)] + kEps);
   });
@@ -549,29 +555,47 @@ Tensor D3pm::vb_terms(const Tensor& model_logits, const Tensor& x0, const Tensor
   check_ids("vb_terms", x0, process_.states(), true);
   check_ids("vb_terms", x_t, process_.states(), false);
   check_logits("vb_terms", model_logits, x_t, num_states());
-  const int64_t B = x0.size(0);
-  const std::vector<int64_t> tv = check_steps("vb_terms", t, B, 1, timesteps());
+  const std::vector<int64_t> tv = check_steps("vb_terms", t, x0.size(0), 1, timesteps());
   std::vector<int64_t> sv(tv);
   for (int64_t& v : sv) v -= 1;
+  return bound_terms(model_logits, x0, x_t, tv, sv, true);
+}
+
+Tensor D3pm::vb_terms_skip(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t,
+                           const Tensor& s) const {
+  check_ids("vb_terms_skip", x0, process_.states(), true);
+  check_ids("vb_terms_skip", x_t, process_.states(), false);
+  check_logits("vb_terms_skip", model_logits, x_t, num_states());
+  const std::vector<int64_t> tv = check_steps("vb_terms_skip", t, x0.size(0), 1, timesteps());
+  const std::vector<int64_t> sv = check_steps("vb_terms_skip", s, x0.size(0), 0, timesteps() - 1);
+  for (size_t b = 0; b < tv.size(); ++b)
+    if (sv[b] >= tv[b]) fail("vb_terms_skip", "need s < t for every example");
+  return bound_terms(model_logits, x0, x_t, tv, sv, false);
+}
+
+Tensor D3pm::bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& tv,
+                         const std::vector<int64_t>& sv, bool one_step) const {
+  if (x0.shape() != x_t.shape()) fail("vb_terms", "x0 and x_t shapes differ");
+  const int64_t B = x0.size(0);
   const DType dt = model_logits.dtype();
   // The general formula at every example (finite everywhere); the decoder choice enters L_0 only.
-  const Tensor plog = reverse_logits(model_logits, x_t, tv, sv, true, false);
+  const Tensor plog = reverse_logits(model_logits, x_t, tv, sv, one_step, false);
   Tensor q, lq;
   {
     NoGradGuard no_grad;
-    const Tensor qlog = q_posterior_logits(x0, x_t, t, dt);
+    const Tensor qlog = posterior_logits(x0, x_t, tv, sv, one_step, dt);
     q = softmax(qlog, -1);
     lq = log_softmax(qlog, -1);
   }
   // KL(q || p) per position, clamped at >= 0: [B, L]
   const Tensor kl = clamp(sum(mul(q, sub(lq, log_softmax(plog, -1))), {-1}), 0.0, std::numeric_limits<double>::infinity());
   Tensor per_position = kl;
-  if (std::any_of(tv.begin(), tv.end(), [](int64_t v) { return v == 1; })) {
-    std::vector<double> at1(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) at1[static_cast<size_t>(b)] = tv[static_cast<size_t>(b)] == 1 ? 1.0 : 0.0;
-    // L_0 = -log p_theta(x0 | x1): the general formula with Qbar_0 = I, or ptilde itself.
+  if (std::any_of(sv.begin(), sv.end(), [](int64_t v) { return v == 0; })) {
+    std::vector<double> at0(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) at0[static_cast<size_t>(b)] = sv[static_cast<size_t>(b)] == 0 ? 1.0 : 0.0;
+    // L_0 = -log p_theta(x0 | x_t): the general formula with Qbar_0 = I, or ptilde itself.
     const Tensor decoder = config().decoder == D3pmDecoder::Posterior ? plog : x0_log_probs(model_logits);
-    per_position = where(Tensor::from_vector(at1, {B, 1}).to(dt), cross_entropy(decoder, x0, Reduction::None), kl);
+    per_position = where(Tensor::from_vector(at0, {B, 1}).to(dt), cross_entropy(decoder, x0, Reduction::None), kl);
   }
   return sum(per_position, {1});
 }

@@ -91,6 +91,12 @@ class D3pm {
   // Per example at its t, summed over positions (nats): L_{t-1} = KL(q(x_{t-1} | x_t, x0) || p_theta(x_{t-1} | x_t))
   // for t >= 2 (each position's KL clamped at >= 0), L_0 = -log p_theta(x0 | x1) for t = 1. [B]
   Tensor vb_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t) const;
+  // The same for a reverse process that jumps from t to s < t in one step (step skipping): per example,
+  // KL(q(x_s | x_t, x0) || p_theta(x_s | x_t)) for s >= 1, with q(x_s | x_t, x0) proportional to
+  // (x_t (Q_{s+1} ... Q_t)^T) .* (x0 Qbar_s) and p_theta as p_logits_skip, and -log p_theta(x0 | x_t) for
+  // s = 0 (the decoder choice). Summed over positions, nats: [B]. At s = t - 1 it equals vb_terms.
+  Tensor vb_terms_skip(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t,
+                       const Tensor& s) const;
   // -log ptilde(x0 | x_t) summed over positions: [B]
   Tensor x0_cross_entropy(const Tensor& model_logits, const Tensor& x0) const;
   // The hybrid loss from given logits (x_t and t are the ones the logits were computed at).
@@ -114,6 +120,13 @@ class D3pm {
   Tensor spindle_reverse_logits(const Tensor& log_ptilde, const Tensor& x_t, const std::vector<int64_t>& t,
                                 const std::vector<int64_t>& s) const;
   Tensor dist_times_qbar(const Tensor& dist, const std::vector<int64_t>& s) const;
+  // log(x_t P^T + eps) + log(x0 Qbar_s + eps), P = Q_t (one_step) or Q_{s+1} ... Q_t: the logits of
+  // q(x_s | x_t, x0). [B, L, K]
+  Tensor posterior_logits(const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& t,
+                          const std::vector<int64_t>& s, bool one_step, DType dtype) const;
+  // vb_terms / vb_terms_skip on checked inputs.
+  Tensor bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& t,
+                     const std::vector<int64_t>& s, bool one_step) const;
 
   D3pmProcess process_;
 };

@@ -5,6 +5,7 @@
 #include <numbers>
 #include <stdexcept>
 
+#include "diffusion/d3pm_sampler.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"
 
@@ -47,10 +48,12 @@ D3pmElboResult start(const char* method, const D3pm& d3pm, const Tensor& x0) {
   return r;
 }
 
-// The bound's term at t for one batch, from the model's logits cast to float64: [n] nats.
-std::vector<double> term(const X0Model& model, const D3pm& d3pm, const Tensor& xb, const Tensor& x_t, const Tensor& t) {
+// The bound's term at t for one batch, from the model's logits cast to float64: [n] nats. s: the next
+// visited step below t (undefined: t - 1).
+std::vector<double> term(const X0Model& model, const D3pm& d3pm, const Tensor& xb, const Tensor& x_t, const Tensor& t,
+                         const Tensor& s = {}) {
   const Tensor logits = model(x_t, D3pm::model_step(t)).to(DType::F64);
-  return d3pm.vb_terms(logits, xb, x_t, t).to_vector();
+  return (s.defined() ? d3pm.vb_terms_skip(logits, xb, x_t, t, s) : d3pm.vb_terms(logits, xb, x_t, t)).to_vector();
 }
 
 }  // namespace
@@ -62,7 +65,9 @@ nlohmann::json D3pmElboResult::to_json() const {
                         {"num_sequences", num_sequences},
                         {"seq_len", seq_len},
                         {"timesteps", timesteps},
+                        {"steps", steps},
                         {"draws", draws},
+                        {"term_t", term_t},
                         {"network_evaluations", network_evaluations},
                         {"terms_nats", terms_nats},
                         {"prior_nats", prior_nats},
@@ -73,12 +78,15 @@ nlohmann::json D3pmElboResult::to_json() const {
 }
 
 D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
-                               int64_t batch_size, const D3pmElboObserver& observer) {
+                               int64_t batch_size, const D3pmElboObserver& observer, int64_t steps) {
   NoGradGuard no_grad;
   check_data("d3pm_elbo_exact", x0, batch_size);
   D3pmElboResult r = start("exact", d3pm, x0);
   const int64_t N = x0.size(0), T = d3pm.timesteps();
-  r.terms_nats.assign(static_cast<size_t>(T), 0.0);
+  r.steps = steps > 0 ? steps : T;
+  const std::vector<int64_t> visited = d3pm_reverse_steps(T, r.steps);  // T first
+  r.term_t.assign(visited.rbegin(), visited.rend());
+  r.terms_nats.assign(visited.size(), 0.0);
   std::vector<double> totals(static_cast<size_t>(N), 0.0);
   double prior_sum = 0;
   for (int64_t b0 = 0; b0 < N; b0 += batch_size) {
@@ -89,15 +97,17 @@ D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Ten
       totals[static_cast<size_t>(b0 + i)] += prior[static_cast<size_t>(i)];
       prior_sum += prior[static_cast<size_t>(i)];
     }
-    for (int64_t t = T; t >= 1; --t) {
+    for (size_t j = 0; j < visited.size(); ++j) {
+      const int64_t t = visited[j], s = j + 1 < visited.size() ? visited[j + 1] : 0;
       const Tensor tt = D3pm::t_tensor(n, t);
       const Tensor x_t = d3pm.q_sample(xb, tt, rng);
       if (observer) observer(b0, tt, x_t);
-      const std::vector<double> v = term(model, d3pm, xb, x_t, tt);
+      const std::vector<double> v = term(model, d3pm, xb, x_t, tt, t - s == 1 ? Tensor() : D3pm::t_tensor(n, s));
       ++r.network_evaluations;
+      const size_t slot = visited.size() - 1 - j;
       for (int64_t i = 0; i < n; ++i) {
         totals[static_cast<size_t>(b0 + i)] += v[static_cast<size_t>(i)];
-        r.terms_nats[static_cast<size_t>(t - 1)] += v[static_cast<size_t>(i)];
+        r.terms_nats[slot] += v[static_cast<size_t>(i)];
       }
     }
   }

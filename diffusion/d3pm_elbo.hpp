@@ -8,6 +8,9 @@
 // evaluations:
 //   exact:    every t = T..1, each at a fresh x_t ~ q(x_t | x0): T network evaluations per batch of
 //             sequences (the reference's discrete_diffusion_elbo with step size 1); per-t terms returned.
+//             With steps < T, the exact bound of the step-skipping reverse process that visits
+//             t_K = T > ... > t_1 (d3pm_reverse_steps): L_T + sum_i KL(q(x_{t_{i-1}} | x_{t_i}, x0) ||
+//             p_theta(x_{t_{i-1}} | x_{t_i})) + (-log p_theta(x0 | x_{t_1})), one evaluation per visited t.
 //   estimate: per draw, t ~ U{1..T} and x_t ~ q(x_t | x0), then T * L_{t-1} + L_T, an unbiased estimate of
 //             the bound at one network evaluation per draw; `draws` draws per sequence are averaged.
 // Both run under NoGradGuard, and evaluate the terms in float64 from the model's logits.
@@ -28,9 +31,13 @@ struct D3pmElboResult {
   int64_t num_sequences = 0;
   int64_t seq_len = 0;              // L
   int64_t timesteps = 0;            // T
+  int64_t steps = 0;                // exact: reverse steps (T, or fewer with skipping); estimate: 0
   int64_t draws = 0;                // estimate: draws per sequence; exact: 0
   int64_t network_evaluations = 0;  // model calls, each on one batch of sequences
-  // exact only: T entries, entry t - 1 holds L_{t-1} (entry 0 is L_0), nats per sequence averaged over the sequences
+  // exact only, one entry per visited t in increasing order: term_t[i] is the t and terms_nats[i] the term
+  // of the jump from it to the next lower visited t (or to 0), nats per sequence averaged over the
+  // sequences. Without skipping, term_t = 1..T and terms_nats[t - 1] = L_{t-1} (entry 0 is L_0).
+  std::vector<int64_t> term_t;
   std::vector<double> terms_nats;
   double prior_nats = 0;            // L_T per sequence, averaged
   double total_nats = 0;            // the bound per sequence, averaged
@@ -45,9 +52,9 @@ struct D3pmElboResult {
 // sequence (int32 [n]) and the x_t the model is given (for tests and progress lines).
 using D3pmElboObserver = std::function<void(int64_t first_sequence, const Tensor& t, const Tensor& x_t)>;
 
-// x0: int32 [N, L]. batch_size 0 evaluates all sequences in one batch.
+// x0: int32 [N, L]. batch_size 0 evaluates all sequences in one batch. steps 0 means T.
 D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
-                               int64_t batch_size = 0, const D3pmElboObserver& observer = {});
+                               int64_t batch_size = 0, const D3pmElboObserver& observer = {}, int64_t steps = 0);
 D3pmElboResult d3pm_elbo_estimate(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
                                   int64_t draws = 1, int64_t batch_size = 0, const D3pmElboObserver& observer = {});
 

@@ -13,8 +13,8 @@ D3pmKind parse_d3pm_kind(const std::string& name) {
   if (name == "absorbing" || name == "mask") return D3pmKind::Absorbing;
   if (name == "gaussian") return D3pmKind::Gaussian;
   if (name == "nn" || name == "nearest_neighbor") return D3pmKind::NearestNeighbor;
-  if (name == "mask_replace" || name == "mask-and-replace") return D3pmKind::MaskReplace;
-  throw std::invalid_argument("unknown D3PM kind '" + name + "' (uniform, absorbing, gaussian, nn, mask_replace)");
+  if (name == "mask_replace" || name == "mask-replace" || name == "mask-and-replace") return D3pmKind::MaskReplace;
+  throw std::invalid_argument("unknown D3PM kind '" + name + "' (uniform, absorbing, gaussian, nn, mask-replace)");
 }
 
 const char* d3pm_kind_name(D3pmKind kind) {

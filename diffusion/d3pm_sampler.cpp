@@ -18,6 +18,15 @@ Tensor argmax_last(const Tensor& logits) {
   return out;
 }
 
+std::vector<int64_t> d3pm_reverse_steps(int64_t timesteps, int64_t steps) {
+  if (steps < 1 || steps > timesteps)
+    throw std::invalid_argument("d3pm_reverse_steps: steps must be in 1..T = " + std::to_string(timesteps) + ", got " +
+                                std::to_string(steps));
+  std::vector<int64_t> visited;
+  for (int64_t i = steps; i >= 1; --i) visited.push_back(i * timesteps / steps);
+  return visited;
+}
+
 D3pmSampleResult d3pm_sample(const X0Model& model, const D3pm& d3pm, int64_t batch, int64_t length, Philox& rng,
                              const D3pmSampleOptions& options) {
   NoGradGuard no_grad;
@@ -41,18 +50,22 @@ D3pmSampleResult d3pm_sample(const X0Model& model, const D3pm& d3pm, int64_t bat
       r.recorded.push_back(x.clone());
     }
   };
+  std::vector<int64_t> visited;  // then s = the next entry, or 0 after the last
+  if (options.steps > 0) {
+    visited = d3pm_reverse_steps(T, options.steps);
+  } else {
+    for (int64_t t = T; t > 0; t -= options.skip) visited.push_back(t);
+  }
   record(T);
-  for (int64_t t = T; t > 0;) {
-    const int64_t s = std::max<int64_t>(t - options.skip, 0);
+  for (size_t i = 0; i < visited.size(); ++i) {
+    const int64_t t = visited[i], s = i + 1 < visited.size() ? visited[i + 1] : 0;
     const Tensor tt = D3pm::t_tensor(batch, t);
     const Tensor logits = model(x, D3pm::model_step(tt));
     ++r.network_evaluations;
     r.visited.push_back(t);
-    const Tensor plog =
-        options.skip == 1 ? d3pm.p_logits(logits, x, tt) : d3pm.p_logits_skip(logits, x, tt, D3pm::t_tensor(batch, s));
+    const Tensor plog = t - s == 1 ? d3pm.p_logits(logits, x, tt) : d3pm.p_logits_skip(logits, x, tt, D3pm::t_tensor(batch, s));
     x = options.argmax ? argmax_last(plog) : sample_categorical(plog, rng);
-    t = s;
-    record(t);
+    record(s);
   }
   r.x0 = x;
   return r;

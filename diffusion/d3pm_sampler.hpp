@@ -4,7 +4,8 @@
 // s = max(t - k, 0):
 //   k = 1: p_theta(x_{t-1} | x_t) through the one-step Q_t (D3pm::p_logits);
 //   k > 1: p_theta(x_s | x_t) proportional to (x_t (Q_{s+1} ... Q_t)^T) .* (ptilde Qbar_s) (D3pm::p_logits_skip);
-//          when k does not divide T the last jump (to s = 0) is shorter. ceil(T / k) network evaluations.
+//          when k does not divide T the last jump (to s = 0) is shorter. ceil(T / k) network evaluations;
+//          or, with options.steps, the visited t of d3pm_reverse_steps.
 // The step to s = 0 applies the decoder choice (D3pmDecoder). Each draw is Gumbel-max on Philox noise
 // (sample_categorical: B * L * K Gumbel values per step from rng), or the argmax. Runs under NoGradGuard.
 #pragma once
@@ -15,8 +16,14 @@
 
 namespace diffuse::diffusion {
 
+// The t visited by a reverse process of `steps` network evaluations over T steps, from T down:
+// t_i = floor(i T / steps) for i = steps..1, so the jumps differ by at most one step (steps = T: every t;
+// steps = 256 of T = 1000: jumps of 3 and 4). The sampler and the strided bound (d3pm_elbo.hpp) share it.
+std::vector<int64_t> d3pm_reverse_steps(int64_t timesteps, int64_t steps);
+
 struct D3pmSampleOptions {
   int64_t skip = 1;                // k: steps taken per network evaluation
+  int64_t steps = 0;               // > 0: instead of skip, this many evaluations at d3pm_reverse_steps(T, steps)
   bool argmax = false;             // the most likely state at each step instead of a draw
   int64_t record_every = 0;        // progressive output: x_t at every visited t divisible by this (0: none)
   std::vector<int64_t> record_at;  // ... and at these visited t (T: the prior draw, 0: the final sample)

@@ -296,3 +296,69 @@ TEST_CASE("K = 256: the Gaussian kind and the image absorbing state 128 (a data 
     CHECK_GRADIENTS([&](const std::vector<Tensor>& in) { return d.vb_terms(in[0], x0, x_t, t); }, {logits});
   }
 }
+
+TEST_CASE("the skipping bound: s = t - 1 gives vb_terms; s < t - 1 is the KL of k-step Bayes posteriors") {
+  for (const NamedConfig& nc : every_kind()) {
+    INFO(nc.name);
+    const D3pm d(nc.config);
+    const int64_t K = d.num_states();
+    const Batch bt = make_batch(d, 8);
+    const Tensor logits = random_logits(d, 9).to(DType::F64);
+    std::vector<int32_t> prev(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) prev[static_cast<size_t>(b)] = static_cast<int32_t>(bt.t.at({b})) - 1;
+    const std::vector<double> one = d.vb_terms(logits, bt.x0, bt.x_t, bt.t).to_vector();
+    const std::vector<double> skip1 = d.vb_terms_skip(logits, bt.x0, bt.x_t, bt.t, Tensor::from_vector(prev, {B})).to_vector();
+    for (int64_t b = 0; b < B; ++b) CHECK(skip1[static_cast<size_t>(b)] == doctest::Approx(one[static_cast<size_t>(b)]).epsilon(1e-10));
+
+    // s = t / 2 (0 at t = 1): brute force from dense matrices, in plain doubles.
+    std::vector<int32_t> half(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) half[static_cast<size_t>(b)] = static_cast<int32_t>(bt.t.at({b})) / 2;
+    const Tensor s = Tensor::from_vector(half, {B});
+    const std::vector<double> got = d.vb_terms_skip(logits, bt.x0, bt.x_t, bt.t, s).to_vector();
+    const Tensor ptilde = exp(d.x0_log_probs(logits));
+    const std::vector<double> c = d.sequence_weights(bt.x0);
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t t = static_cast<int64_t>(bt.t.at({b})), sb = half[static_cast<size_t>(b)];
+      const double cb = c[static_cast<size_t>(b)];
+      // Spindle: p_theta cannot see x0's mean weight and uses c_hat (d3pm_diffusion.hpp) on its side.
+      double chat = cb;
+      if (d.process().spindle()) {
+        const std::vector<double>& w = d.process().spindle_weights();
+        chat = 0;
+        for (int64_t l = 0; l < L; ++l) {
+          const int64_t xt = static_cast<int64_t>(bt.x_t.at({b, l}));
+          double e = 0;
+          for (int64_t i = 0; i < K; ++i) e += ptilde.at({b, l, i}) * w[static_cast<size_t>(i)];
+          chat += (xt == d.process().states().mask ? e : w[static_cast<size_t>(xt)]) / L;
+        }
+      }
+      const DenseMatrix P = dense_product(d, sb, t, cb), qbar_s = dense_product(d, 0, sb, cb);
+      const DenseMatrix P_hat = dense_product(d, sb, t, chat), qbar_s_hat = dense_product(d, 0, sb, chat);
+      double expected = 0;
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t x0 = static_cast<int64_t>(bt.x0.at({b, l})), xt = static_cast<int64_t>(bt.x_t.at({b, l}));
+        std::vector<double> q(static_cast<size_t>(K)), p(static_cast<size_t>(K));
+        double zq = 0, zp = 0;
+        for (int64_t j = 0; j < K; ++j) {
+          double pj = 0;
+          for (int64_t i = 0; i < K; ++i) pj += ptilde.at({b, l, i}) * qbar_s_hat(i, j);
+          q[static_cast<size_t>(j)] = P(j, xt) * qbar_s(x0, j);
+          p[static_cast<size_t>(j)] = P_hat(j, xt) * pj;
+          zq += q[static_cast<size_t>(j)];
+          zp += p[static_cast<size_t>(j)];
+        }
+        if (sb == 0) {
+          expected += -std::log((d.config().decoder == D3pmDecoder::Posterior ? p[static_cast<size_t>(x0)] / zp
+                                                                               : ptilde.at({b, l, x0})));
+          continue;
+        }
+        double kl = 0;
+        for (int64_t j = 0; j < K; ++j)
+          if (q[static_cast<size_t>(j)] > 0)
+            kl += q[static_cast<size_t>(j)] / zq * std::log((q[static_cast<size_t>(j)] / zq) / (p[static_cast<size_t>(j)] / zp));
+        expected += std::max(kl, 0.0);
+      }
+      CHECK(got[static_cast<size_t>(b)] == doctest::Approx(expected).epsilon(1e-8).scale(1e-12));
+    }
+  }
+}

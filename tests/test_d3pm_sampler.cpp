@@ -85,6 +85,26 @@ TEST_CASE("k > 1 takes ceil(T/k) steps, records the visited t asked for, and sta
   for (double v : prior.to_vector()) CHECK((v >= 0 && v < 6));  // uniform over the data states, never the mask
 }
 
+TEST_CASE("a number of steps visits floor(i T / steps), i = steps..1: jumps that differ by at most one") {
+  CHECK(d3pm_reverse_steps(10, 10) == std::vector<int64_t>{10, 9, 8, 7, 6, 5, 4, 3, 2, 1});
+  CHECK(d3pm_reverse_steps(10, 4) == std::vector<int64_t>{10, 7, 5, 2});
+  const std::vector<int64_t> v = d3pm_reverse_steps(1000, 256);
+  REQUIRE(v.size() == 256);
+  CHECK(v.front() == 1000);
+  CHECK(v.back() == 3);
+  for (size_t i = 1; i < v.size(); ++i) CHECK((v[i - 1] - v[i] == 3 || v[i - 1] - v[i] == 4));
+  CHECK_THROWS_AS(d3pm_reverse_steps(10, 11), std::invalid_argument);
+  CHECK_THROWS_AS(d3pm_reverse_steps(10, 0), std::invalid_argument);
+
+  const D3pm d(small_config(D3pmKind::Absorbing, D3pmScheduleKind::Jsd, 6, true, 10));
+  Philox rng(7);
+  D3pmSampleOptions opt;
+  opt.steps = 4;
+  const D3pmSampleResult r = d3pm_sample(toy_model(d), d, B, L, rng, opt);
+  CHECK(r.visited == std::vector<int64_t>{10, 7, 5, 2});
+  for (double x : r.x0.to_vector()) CHECK(x != 6);  // no mask left
+}
+
 TEST_CASE("a perfect ptilde reproduces its target from the prior, for every kind, skipping or not") {
   for (const NamedConfig& nc : every_kind()) {
     INFO(nc.name);

@@ -1,0 +1,50 @@
+// The options of build/diffuse's train, sample and evaluate verbs, shared by every model family (DDPM on
+// images, D3PM on text): main.cpp fills them from the command line, and the family recorded in the preset
+// or checkpoint ("kind") decides which code runs them.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace diffuse {
+
+// Random streams of one run, all from the run's seed: a stream per purpose, so that each is reproducible
+// on its own and a checkpoint can store each one's position.
+enum Stream : uint64_t { kInit = 0, kData = 1, kDiffusion = 2, kDropout = 3, kSamples = 4, kEval = 5 };
+
+struct TrainOptions {
+  std::string preset;
+  std::vector<std::string> sets;  // --set key=value
+  std::string data_dir;           // CIFAR-10: a directory; text8: the file or a directory holding `text8`
+  std::string out_dir;
+  int64_t steps = -1;  // overrides train.steps when >= 0
+  bool resume = false;
+  uint64_t seed = 0;
+};
+
+struct SampleOptions {
+  std::string checkpoint;
+  int64_t n = 0;            // samples; 0: the family's default (64 images, 4 texts)
+  std::string out;          // images: the PNG grid (the .npz goes beside it); text: an optional text file
+  bool progressive = false;
+  int64_t every = 0;        // progressive: record every k steps (0: the family's default)
+  int64_t steps = 0;        // D3PM: network evaluations (step skipping); 0: all T
+  bool argmax = false;      // D3PM: the most likely state at each step instead of a draw
+  uint64_t seed = 0;
+  bool ema = true;          // sample with the EMA weights when the checkpoint has them
+};
+
+struct EvaluateOptions {
+  std::string checkpoint;
+  std::string data_dir;
+  std::string split = "test";
+  int64_t items = 0;      // images (DDPM, default 1000) or chunks (text, default all of the split)
+  bool estimate = false;
+  int64_t steps = 0;      // D3PM: the bound of the reverse process with this many steps (0: all T)
+  int64_t batch = 0;      // 0: the preset's training batch
+  bool json = false;
+  std::string terms_out;  // write every per-t term as JSON here
+  uint64_t seed = 0;
+};
+
+}  // namespace diffuse

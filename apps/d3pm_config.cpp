@@ -1,0 +1,115 @@
+#include "apps/d3pm_config.hpp"
+
+#include <stdexcept>
+
+#include "nn/safetensors.hpp"
+
+namespace diffuse {
+
+namespace {
+using json = nlohmann::json;
+
+template <class T>
+T field(const json& d, const char* name) {
+  if (!d.contains(name)) throw std::invalid_argument(std::string("diffusion.") + name + " is missing");
+  try {
+    return d.at(name).get<T>();
+  } catch (const json::exception&) {
+    throw std::invalid_argument(std::string("diffusion.") + name + " has the wrong type: " + d.at(name).dump());
+  }
+}
+
+std::string schedule_for(const std::string& kind, const std::string& schedule) {
+  if (schedule != "auto") return schedule;
+  if (kind == "absorbing") return "jsd";
+  if (kind == "uniform") return "cosine";
+  if (kind == "nn") return "mi";
+  if (kind == "gaussian") return "linear";
+  return "vq";  // mask-replace
+}
+
+// The embeddings of a checkpoint's token embedding (EMA when present), first num_data rows.
+std::vector<double> checkpoint_embeddings(const std::string& path, int64_t num_data, int64_t* dim) {
+  const nn::SafetensorsContents c = nn::read_safetensors(path);
+  const Tensor* w = c.find("ema/tok_emb.weight");
+  if (w == nullptr) w = c.find("tok_emb.weight");
+  if (w == nullptr || w->dim() != 2 || w->size(0) < num_data)
+    throw std::invalid_argument("diffusion.nn_embeddings: " + path + " holds no token embedding 'tok_emb.weight' with " +
+                                std::to_string(num_data) + " or more rows");
+  *dim = w->size(1);
+  std::vector<double> all = w->to_vector();
+  all.resize(static_cast<size_t>(num_data * *dim));
+  return all;
+}
+}  // namespace
+
+diffusion::D3pmConfig d3pm_config_from_json(const json& d, const diffusion::D3pmStates& states) {
+  diffusion::D3pmConfig c;
+  c.states = states;
+  const std::string kind = field<std::string>(d, "kind");
+  try {
+    c.kind = diffusion::parse_d3pm_kind(kind);
+    c.schedule = diffusion::parse_d3pm_schedule(schedule_for(diffusion::d3pm_kind_name(c.kind), field<std::string>(d, "schedule")));
+    c.decoder = diffusion::parse_d3pm_decoder(field<std::string>(d, "decoder"));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("diffusion: ") + e.what());
+  }
+  c.timesteps = field<int64_t>(d, "timesteps");
+  c.hybrid_lambda = field<double>(d, "hybrid_lambda");
+  c.beta_start = field<double>(d, "beta_start");
+  c.beta_end = field<double>(d, "beta_end");
+  c.cosine_s = field<double>(d, "cosine_s");
+  c.max_beta = field<double>(d, "max_beta");
+  c.nn_knn = field<int64_t>(d, "nn_knn");
+  c.nn_final_mask = field<bool>(d, "nn_final_mask");
+  c.spindle_lambda = field<double>(d, "spindle_lambda");
+  const bool needs_counts = c.schedule == diffusion::D3pmScheduleKind::MutualInfo || c.schedule == diffusion::D3pmScheduleKind::Spindle;
+  if (d.contains("token_counts")) {
+    const auto counts = field<std::vector<double>>(d, "token_counts");
+    c.token_counts = counts;
+    c.unigram = counts;
+  } else if (needs_counts) {
+    throw std::invalid_argument("diffusion.token_counts: the mi and spindle schedules need the training split's token "
+                                "counts, which `diffuse train` records");
+  }
+  if (c.kind == diffusion::D3pmKind::NearestNeighbor) {
+    if (!d.contains("nn_embedding_matrix"))
+      throw std::invalid_argument("diffusion.nn_embeddings: the nearest-neighbour kind needs token embeddings (a checkpoint "
+                                  "or a text matrix), read when the run starts");
+    const auto rows = field<std::vector<std::vector<double>>>(d, "nn_embedding_matrix");
+    c.nn_embedding_dim = rows.empty() ? 0 : static_cast<int64_t>(rows[0].size());
+    for (const auto& r : rows) {
+      if (static_cast<int64_t>(r.size()) != c.nn_embedding_dim)
+        throw std::invalid_argument("diffusion.nn_embedding_matrix: rows of different lengths");
+      c.nn_embeddings.insert(c.nn_embeddings.end(), r.begin(), r.end());
+    }
+  }
+  c.validate();
+  return c;
+}
+
+void resolve_d3pm_data(json& d, const std::vector<int64_t>& token_counts, int64_t num_data) {
+  d["token_counts"] = token_counts;
+  if (field<std::string>(d, "kind") != "nn" || d.contains("nn_embedding_matrix")) return;
+  const std::string path = field<std::string>(d, "nn_embeddings");
+  if (path.empty())
+    throw std::invalid_argument("--set diffusion.nn_embeddings: the nearest-neighbour kind needs token embeddings: a "
+                                "checkpoint (.safetensors, its tok_emb.weight) or a text matrix, one row per token");
+  int64_t rows = 0, dim = 0;
+  std::vector<double> values;
+  if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors") {
+    values = checkpoint_embeddings(path, num_data, &dim);
+    rows = num_data;
+  } else {
+    values = diffusion::load_embedding_matrix(path, &rows, &dim);
+    if (rows < num_data)
+      throw std::invalid_argument("diffusion.nn_embeddings: " + path + " has " + std::to_string(rows) + " rows, need " +
+                                  std::to_string(num_data));
+  }
+  json matrix = json::array();
+  for (int64_t r = 0; r < num_data; ++r)
+    matrix.push_back(std::vector<double>(values.begin() + r * dim, values.begin() + (r + 1) * dim));
+  d["nn_embedding_matrix"] = matrix;
+}
+
+}  // namespace diffuse

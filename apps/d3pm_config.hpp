@@ -1,0 +1,30 @@
+// The "diffusion" section of a D3PM configuration (presets.cpp) and the diffusion::D3pmConfig it describes.
+//
+//   kind            uniform | absorbing | gaussian | nn | mask-replace
+//   schedule        linear | cosine | jsd | mi | vq | spindle, or "auto": the kind's usual schedule
+//                   (absorbing jsd = 1/(T-t+1), uniform cosine, nn mi, gaussian linear, mask-replace vq)
+//   timesteps, hybrid_lambda, decoder (posterior | ptilde), beta_start, beta_end, cosine_s, max_beta,
+//   nn_knn, nn_final_mask, spindle_lambda
+//   nn_embeddings   the nearest-neighbour kind's token embeddings: a checkpoint (.safetensors; its EMA
+//                   tok_emb.weight, else tok_emb.weight) or a text matrix, one embedding per line
+// Filled in when a run starts (resolve_d3pm_data), so that a checkpoint alone rebuilds the process:
+//   token_counts         training-split counts of the data states (the mi and spindle schedules use them)
+//   nn_embedding_matrix  the embeddings read from nn_embeddings, one row per data state
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "diffusion/d3pm_process.hpp"
+
+namespace diffuse {
+
+// Throws std::invalid_argument naming the field ("diffusion.schedule: ...").
+diffusion::D3pmConfig d3pm_config_from_json(const nlohmann::json& d, const diffusion::D3pmStates& states);
+
+// Records the data-dependent fields in d: token_counts (the K_d counts of the training split) and, for
+// the nearest-neighbour kind, nn_embedding_matrix read from nn_embeddings (rows: the K_d data states).
+void resolve_d3pm_data(nlohmann::json& d, const std::vector<int64_t>& token_counts, int64_t num_data);
+
+}  // namespace diffuse

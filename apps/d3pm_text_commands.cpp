@@ -1,0 +1,271 @@
+#include "apps/d3pm_text_commands.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <numbers>
+
+#include "apps/d3pm_config.hpp"
+#include "apps/run_support.hpp"
+#include "data/text8.hpp"
+#include "diffusion/d3pm_elbo.hpp"
+#include "diffusion/d3pm_sampler.hpp"
+#include "nn/transformer.hpp"
+#include "tensor/autograd.hpp"
+#include "tensor/ops.hpp"
+
+namespace diffuse {
+
+namespace {
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// text8's states: 27 characters and the mask (an extra state: the absorbing kind's x_T, isolated otherwise).
+diffusion::D3pmStates text_states() {
+  diffusion::D3pmStates s;
+  s.num_states = data::kText8VocabWithMask;
+  s.mask = data::kText8Mask;
+  s.mask_is_data = false;
+  return s;
+}
+
+// The transformer, its arena and the discrete diffusion, built from a resolved configuration.
+struct D3pmTextModel {
+  D3pmTextModel(const json& config, uint64_t seed)
+      : config(config), init_rng(seed, kInit), net(nn::TransformerConfig::from_json(config.at("model")), init_rng),
+        arena(net), d3pm(d3pm_config_from_json(config.at("diffusion"), text_states())) {}
+  json config;
+  Philox init_rng;
+  nn::Transformer net;
+  nn::ParameterArena arena;
+  diffusion::D3pm d3pm;
+
+  diffusion::X0Model x0_model(Philox& dropout_rng) const {
+    return [this, &dropout_rng](const Tensor& x_t, const Tensor& step) { return net.forward(x_t, step, dropout_rng); };
+  }
+  int64_t seq_len() const { return net.config().seq_len; }
+};
+
+std::shared_ptr<const data::Text8Corpus> load_corpus(const std::string& path) {
+  if (path.empty()) throw std::invalid_argument("--data: a text8-format file (or a directory holding `text8`) is required");
+  std::string file = path;
+  if (fs::is_directory(path)) {
+    file = (fs::path(path) / "text8").string();
+    if (!fs::exists(file)) throw std::invalid_argument("--data: " + path + " is a directory without a file named text8");
+  } else if (!fs::exists(path)) {
+    throw std::invalid_argument("--data: " + path + " does not exist");
+  }
+  return std::make_shared<const data::Text8Corpus>(data::load_text8(file));
+}
+
+data::Text8Split parse_split(const std::string& name) {
+  if (name == "train") return data::Text8Split::Train;
+  if (name == "valid") return data::Text8Split::Valid;
+  if (name == "test") return data::Text8Split::Test;
+  throw std::invalid_argument("--split: 'train', 'valid' or 'test', got '" + name + "'");
+}
+
+// Samples with the given options (the caller has put the weights it wants in place).
+diffusion::D3pmSampleResult sample_text(const D3pmTextModel& m, int64_t n, Philox& rng, const diffusion::D3pmSampleOptions& options) {
+  NoGradGuard no_grad;
+  Philox unused(0);
+  return diffusion::d3pm_sample(m.x0_model(unused), m.d3pm, n, m.seq_len(), rng, options);
+}
+
+std::vector<std::string> decode_rows(const Tensor& ids) {
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < ids.size(0); ++i) out.push_back(data::decode_text8(ids.narrow(0, i, 1)));
+  return out;
+}
+
+class D3pmTextTraining : public TrainingTask {
+ public:
+  D3pmTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
+      : seed_(config.at("seed").get<uint64_t>()),
+        m_(config, seed_),
+        corpus_(std::move(corpus)),
+        windows_(corpus_, data::Text8Split::Train, m_.seq_len(), seed_),
+        diffusion_rng_(seed_, kDiffusion),
+        dropout_rng_(seed_, kDropout),
+        model_(m_.x0_model(dropout_rng_)),
+        sample_count_(config.at("train").at("sample_count").get<int64_t>()),
+        sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
+    m_.net.train();
+  }
+
+  nn::ParameterArena& arena() override { return m_.arena; }
+  double accumulate_gradients(int64_t b, double weight) override {
+    const Tensor x0 = windows_.next(b);
+    const Tensor t = m_.d3pm.sample_t(b, diffusion_rng_);
+    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, diffusion_rng_).loss;
+    (loss * weight).backward();
+    return loss.item();
+  }
+  std::string write_samples(const fs::path& dir, int64_t step) override {
+    m_.net.eval();
+    Philox rng(seed_, kSamples);
+    diffusion::D3pmSampleOptions options;
+    options.steps = sample_steps_ > 0 ? std::min(sample_steps_, m_.d3pm.timesteps()) : 0;
+    const diffusion::D3pmSampleResult r = sample_text(m_, sample_count_, rng, options);
+    m_.net.train();
+    fs::create_directories(dir);
+    const fs::path path = dir / ("step-" + std::to_string(step) + ".txt");
+    std::string text;
+    for (const std::string& s : decode_rows(r.x0)) text += s + "\n";
+    write_text_atomically(path, text);
+    return path.string() + "\n  " + text.substr(0, text.find('\n'));
+  }
+  std::map<std::string, std::string> state() const override {
+    return {{"data.position", json(windows_.state().to_strings()).dump()},
+            {"rng.diffusion", philox_state(diffusion_rng_)},
+            {"rng.dropout", philox_state(dropout_rng_)}};
+  }
+  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
+    windows_.restore(data::Text8SamplerState::from_strings(json::parse(meta.at("data.position"))));
+    diffusion_rng_ = philox_from_state(meta.at("rng.diffusion"), path);
+    dropout_rng_ = philox_from_state(meta.at("rng.dropout"), path);
+  }
+  std::string data_summary() const override {
+    return std::to_string(corpus_->ranges.train.size()) + " training characters of " + corpus_->source;
+  }
+  std::string item_name() const override { return "tokens"; }
+  int64_t items_per_example() const override { return m_.seq_len(); }
+
+ private:
+  uint64_t seed_;
+  D3pmTextModel m_;
+  std::shared_ptr<const data::Text8Corpus> corpus_;
+  data::Text8WindowSampler windows_;
+  Philox diffusion_rng_, dropout_rng_;
+  diffusion::X0Model model_;
+  int64_t sample_count_, sample_steps_;
+};
+
+std::unique_ptr<D3pmTextModel> load_for_inference(const std::string& path, bool use_ema) {
+  auto m = std::make_unique<D3pmTextModel>(checkpoint_config(path), 0);
+  load_inference_weights(path, m->arena, use_ema);
+  m->net.eval();
+  return m;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+}  // namespace
+
+// ---- train -----------------------------------------------------------------------------------------
+
+std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const std::string& data_path) {
+  auto corpus = load_corpus(data_path);
+  const std::vector<int64_t> counts = data::unigram_counts(corpus->split(data::Text8Split::Train));
+  json& d = config.at("diffusion");
+  if (!d.contains("token_counts")) resolve_d3pm_data(d, counts, data::kText8Vocab);
+  return std::make_unique<D3pmTextTraining>(config, std::move(corpus));
+}
+
+// ---- sample ----------------------------------------------------------------------------------------
+
+int run_d3pm_text_sample(const SampleOptions& o) {
+  const int64_t n = o.n == 0 ? 4 : o.n;
+  if (n < 1) throw std::invalid_argument("--n: must be at least 1");
+  auto m = load_for_inference(o.checkpoint, o.ema);
+  const int64_t T = m->d3pm.timesteps();
+  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
+  diffusion::D3pmSampleOptions options;
+  options.steps = o.steps;
+  options.argmax = o.argmax;
+  if (o.progressive) {
+    const int64_t every = o.every > 0 ? o.every : T / 10;
+    if (every > T) throw std::invalid_argument("--every: must be in 1.." + std::to_string(T));
+    options.record_every = every;
+    options.record_at = {T, 0};
+  }
+  Philox rng(o.seed, kSamples);
+  const auto start = std::chrono::steady_clock::now();
+  const diffusion::D3pmSampleResult r = sample_text(*m, n, rng, options);
+  const double seconds = seconds_since(start);
+  if (o.progressive) {
+    std::printf("denoising trajectory of sample 0 (x_t at the recorded t, '_' = mask):\n");
+    for (size_t i = 0; i < r.recorded.size(); ++i)
+      std::printf("t=%4lld | %s\n", static_cast<long long>(r.recorded_t[i]),
+                  data::decode_text8(r.recorded[i].narrow(0, 0, 1)).c_str());
+    std::printf("\n");
+  }
+  const std::vector<std::string> texts = decode_rows(r.x0);
+  for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
+  std::printf("%lld samples of %lld characters, %lld network evaluations (%s), %.2f s (%.3f s per sample, batch %lld)\n",
+              static_cast<long long>(n), static_cast<long long>(m->seq_len()), static_cast<long long>(r.network_evaluations),
+              o.argmax ? "argmax" : "Gumbel draws", seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
+  if (!o.out.empty()) {
+    std::string text;
+    for (const std::string& s : texts) text += s + "\n";
+    write_text_atomically(o.out, text);
+    std::printf("wrote %s\n", o.out.c_str());
+  }
+  return 0;
+}
+
+// ---- evaluate --------------------------------------------------------------------------------------
+
+int run_d3pm_text_evaluate(const EvaluateOptions& o) {
+  if (o.items < 0) throw std::invalid_argument("--chunks: must be at least 1");
+  auto m = load_for_inference(o.checkpoint, true);
+  const data::Text8Split split = parse_split(o.split);
+  const auto corpus = load_corpus(o.data_dir);
+  const std::string_view text = corpus->split(split);
+  const int64_t L = m->seq_len(), available = data::text8_num_chunks(static_cast<int64_t>(text.size()), L);
+  if (o.items > available)
+    throw std::invalid_argument("--chunks: " + std::to_string(o.items) + " requested but the " + o.split + " split of " +
+                                corpus->source + " has " + std::to_string(available) + " chunks of " + std::to_string(L));
+  const Tensor chunks = data::text8_chunks(text, L, o.items > 0 ? o.items : -1);
+  const int64_t T = m->d3pm.timesteps();
+  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
+  if (o.estimate && o.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");
+  const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
+  Philox rng(o.seed, kEval), unused(0);
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t per_batch = o.estimate ? 1 : (o.steps > 0 ? o.steps : T);
+  const int64_t total_evals = per_batch * ((chunks.size(0) + batch - 1) / batch);
+  int64_t evals = 0;
+  const diffusion::D3pmElboObserver progress = [&](int64_t, const Tensor&, const Tensor&) {
+    if (++evals % 100 == 0 && !o.estimate)
+      std::fprintf(stderr, "  %lld/%lld network evaluations, %.0f s\n", static_cast<long long>(evals),
+                   static_cast<long long>(total_evals), seconds_since(start));
+  };
+  const diffusion::D3pmElboResult r =
+      o.estimate ? diffusion::d3pm_elbo_estimate(m->x0_model(unused), m->d3pm, chunks, rng, 1, batch, progress)
+                 : diffusion::d3pm_elbo_exact(m->x0_model(unused), m->d3pm, chunks, rng, batch, progress, o.steps);
+  const double seconds = seconds_since(start);
+  if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");
+  const double to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
+  if (o.json) {
+    std::cout << json{{"bits_per_char", r.bits_per_token}, {"chunks", r.num_sequences}, {"method", r.method},
+                      {"steps", r.method == "exact" ? r.steps : T}, {"timesteps", T}, {"kind", r.kind},
+                      {"decoder", r.decoder}, {"prior_bits_per_char", r.prior_nats * to_bits}, {"stderr", r.stderr_bits},
+                      {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", o.checkpoint},
+                      {"split", o.split}, {"chunk_length", L}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+  std::printf("bits/char %.4f (+- %.4f standard error) on %lld %s chunks of %lld characters, method %s (%s), %.0f s\n",
+              r.bits_per_token, r.stderr_bits, static_cast<long long>(r.num_sequences), o.split.c_str(),
+              static_cast<long long>(L), r.method.c_str(),
+              r.method == "estimate" ? "L_T + T * L_{t-1} at one random t per chunk"
+              : r.steps == T         ? "every term L_T, L_{T-1}, ..., L_0 of the bound"
+                                     : ("the bound of the " + std::to_string(r.steps) + "-step reverse process").c_str(),
+              seconds);
+  std::printf("  kind %s, decoder %s, T = %lld\n  prior L_T %.6f bits/char\n", r.kind.c_str(), r.decoder.c_str(),
+              static_cast<long long>(T), r.prior_nats * to_bits);
+  if (!r.terms_nats.empty()) {
+    double kl = 0;
+    for (size_t i = 1; i < r.terms_nats.size(); ++i) kl += r.terms_nats[i];
+    std::printf("  sum of the KL terms: %.4f bits/char\n  decoder -log p(x0 | x_%lld): %.4f bits/char\n", kl * to_bits,
+                static_cast<long long>(r.term_t.front()), r.terms_nats.front() * to_bits);
+  }
+  return 0;
+}
+
+}  // namespace diffuse

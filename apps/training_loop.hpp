@@ -1,0 +1,51 @@
+// The training loop every model family shares: configuration (a preset with overrides, or the run's own
+// recorded configuration on --resume), Adam with warmup, gradient accumulation over micro-batches, the
+// finite check, global-norm clipping, EMA, the log line, EMA samples every train.sample_every steps,
+// checkpoints (on a schedule, at the end and on SIGINT/SIGTERM) and exact resume.
+//
+// A family supplies a TrainingTask: its model's parameter arena, one micro-batch's forward and backward,
+// its samples, and the state of its data order and random streams for the checkpoint.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "apps/command_options.hpp"
+#include "nn/arena.hpp"
+
+namespace diffuse {
+
+class TrainingTask {
+ public:
+  virtual ~TrainingTask() = default;
+  virtual nn::ParameterArena& arena() = 0;
+  // Forward and backward on the next `batch` examples, the loss scaled by `weight` (the micro-batch's share
+  // of the batch) before backward. Returns the unscaled loss.
+  virtual double accumulate_gradients(int64_t batch, double weight) = 0;
+  // Samples of the current weights (the loop swaps the EMA in), written under `dir`; returns the path.
+  virtual std::string write_samples(const std::filesystem::path& dir, int64_t step) = 0;
+  // The data order's position and the random streams' states, for the checkpoint's metadata, and back.
+  virtual std::map<std::string, std::string> state() const = 0;
+  virtual void restore(const std::map<std::string, std::string>& metadata, const std::string& path) = 0;
+  virtual std::string data_summary() const = 0;  // "50000 training images"
+  virtual std::string item_name() const = 0;     // what the log counts per second: "images", "tokens"
+  virtual int64_t items_per_example() const = 0;
+};
+
+struct TrainingRun {
+  nlohmann::json config;    // resolved: the preset with --set overrides and the seed, or the run's own
+  std::string resume_from;  // the checkpoint to continue from (--resume), or empty
+};
+
+// Resolves what `diffuse train` runs. A new run refuses an --out that already holds checkpoints; --resume
+// needs one. --steps overrides train.steps either way.
+TrainingRun resolve_training_run(const TrainOptions& options);
+
+// Runs the loop to train.steps. Returns the exit code: 0 done, 130 stopped by a signal (checkpoint
+// saved), 3 a non-finite loss or gradient (nothing saved; the message names the step and the last good
+// checkpoint).
+int run_training(const TrainOptions& options, const TrainingRun& run, TrainingTask& task);
+
+}  // namespace diffuse
