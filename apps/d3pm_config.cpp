@@ -25,7 +25,7 @@ std::string schedule_for(const std::string& kind, const std::string& schedule) {
   if (kind == "uniform") return "cosine";
   if (kind == "nn") return "mi";
   if (kind == "gaussian") return "linear";
-  return "vq";  // mask-replace
+  return "vq";  // mask_replace
 }
 
 // The embeddings of a checkpoint's token embedding (EMA when present), first num_data rows.
@@ -46,14 +46,20 @@ std::vector<double> checkpoint_embeddings(const std::string& path, int64_t num_d
 diffusion::D3pmConfig d3pm_config_from_json(const json& d, const diffusion::D3pmStates& states) {
   diffusion::D3pmConfig c;
   c.states = states;
-  const std::string kind = field<std::string>(d, "kind");
-  try {
-    c.kind = diffusion::parse_d3pm_kind(kind);
-    c.schedule = diffusion::parse_d3pm_schedule(schedule_for(diffusion::d3pm_kind_name(c.kind), field<std::string>(d, "schedule")));
-    c.decoder = diffusion::parse_d3pm_decoder(field<std::string>(d, "decoder"));
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string("diffusion: ") + e.what());
-  }
+  // Each name through its parser, the error naming the field.
+  auto parse = [&](const char* name, auto parser) {
+    try {
+      return parser(field<std::string>(d, name));
+    } catch (const std::invalid_argument& e) {
+      if (std::string(e.what()).rfind("diffusion.", 0) == 0) throw;
+      throw std::invalid_argument(std::string("diffusion.") + name + ": " + e.what());
+    }
+  };
+  c.kind = parse("kind", diffusion::parse_d3pm_kind);
+  c.schedule = parse("schedule", [&](const std::string& s) {
+    return diffusion::parse_d3pm_schedule(schedule_for(diffusion::d3pm_kind_name(c.kind), s));
+  });
+  c.decoder = parse("decoder", diffusion::parse_d3pm_decoder);
   c.timesteps = field<int64_t>(d, "timesteps");
   c.hybrid_lambda = field<double>(d, "hybrid_lambda");
   c.beta_start = field<double>(d, "beta_start");
@@ -88,9 +94,27 @@ diffusion::D3pmConfig d3pm_config_from_json(const json& d, const diffusion::D3pm
   return c;
 }
 
+void check_d3pm_json(const json& d, const diffusion::D3pmStates& states) {
+  json stand_in = d;  // the data-dependent fields, as a run would fill them in
+  const int64_t K = states.num_data();
+  if (!stand_in.contains("token_counts")) stand_in["token_counts"] = std::vector<double>(static_cast<size_t>(K), 1.0);
+  if (!stand_in.contains("nn_embedding_matrix")) {
+    json rows = json::array();
+    for (int64_t i = 0; i < K; ++i) {
+      std::vector<double> row(static_cast<size_t>(K), 0.0);
+      row[static_cast<size_t>(i)] = 1.0;
+      rows.push_back(row);
+    }
+    stand_in["nn_embedding_matrix"] = rows;
+  }
+  d3pm_config_from_json(stand_in, states);
+}
+
 void resolve_d3pm_data(json& d, const std::vector<int64_t>& token_counts, int64_t num_data) {
   d["token_counts"] = token_counts;
-  if (field<std::string>(d, "kind") != "nn" || d.contains("nn_embedding_matrix")) return;
+  if (diffusion::parse_d3pm_kind(field<std::string>(d, "kind")) != diffusion::D3pmKind::NearestNeighbor ||
+      d.contains("nn_embedding_matrix"))
+    return;
   const std::string path = field<std::string>(d, "nn_embeddings");
   if (path.empty())
     throw std::invalid_argument("--set diffusion.nn_embeddings: the nearest-neighbour kind needs token embeddings: a "

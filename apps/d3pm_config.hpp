@@ -22,6 +22,8 @@ namespace diffuse {
 
 // Throws std::invalid_argument naming the field ("diffusion.schedule: ...").
 diffusion::D3pmConfig d3pm_config_from_json(const nlohmann::json& d, const diffusion::D3pmStates& states);
+// The checks of d3pm_config_from_json that need no data (names, types, ranges), for `diffuse info`.
+void check_d3pm_json(const nlohmann::json& d, const diffusion::D3pmStates& states);
 
 // Records the data-dependent fields in d: token_counts (the K_d counts of the training split) and, for
 // the nearest-neighbour kind, nn_embedding_matrix read from nn_embeddings (rows: the K_d data states).

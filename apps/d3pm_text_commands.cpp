@@ -155,6 +155,12 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 }  // namespace
 
+int64_t d3pm_text_parameter_count(const json& config) {
+  check_d3pm_json(config.at("diffusion"), text_states());
+  Philox rng(0);
+  return nn::Transformer(nn::TransformerConfig::from_json(config.at("model")), rng).parameter_count();
+}
+
 // ---- train -----------------------------------------------------------------------------------------
 
 std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const std::string& data_path) {

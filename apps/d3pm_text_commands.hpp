@@ -14,6 +14,8 @@ namespace diffuse {
 // The training task of a resolved "kind": "d3pm-text" configuration on the corpus at data_path (a text8
 // file, or a directory holding one named `text8`). Records the training split's token counts (and the
 // nearest-neighbour embeddings) in config["diffusion"] when they are not there yet.
+// Checks a "d3pm-text" configuration (model and diffusion sections) and counts the model's parameters.
+int64_t d3pm_text_parameter_count(const nlohmann::json& config);
 std::unique_ptr<TrainingTask> make_d3pm_text_training(nlohmann::json& config, const std::string& data_path);
 int run_d3pm_text_sample(const SampleOptions& options);
 int run_d3pm_text_evaluate(const EvaluateOptions& options);

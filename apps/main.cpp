@@ -16,8 +16,8 @@
 #include "apps/presets.hpp"
 #include "apps/selfcheck.hpp"
 #include "apps/run_support.hpp"
-#include "nn/transformer.hpp"
 #include "nn/unet.hpp"
+#include "tensor/blas_kernels.hpp"
 #include "tensor/threads.hpp"
 
 namespace {
@@ -37,14 +37,14 @@ std::string family(const json& config, const std::string& where) {
 }
 
 int64_t parameter_count(const json& config) {
+  if (family(config, "--preset") == "d3pm-text") return diffuse::d3pm_text_parameter_count(config);
   diffuse::Philox rng(0);
-  if (family(config, "--preset") == "ddpm")
-    return diffuse::nn::UNet(diffuse::nn::UNetConfig::from_json(config.at("model")), rng).parameter_count();
-  return diffuse::nn::Transformer(diffuse::nn::TransformerConfig::from_json(config.at("model")), rng).parameter_count();
+  return diffuse::nn::UNet(diffuse::nn::UNetConfig::from_json(config.at("model")), rng).parameter_count();
 }
 }  // namespace
 
 int main(int argc, char** argv) {
+  diffuse::ensure_fast_blas_kernels(argv);
   CLI::App app{"diffuse: denoising diffusion (DDPM, D3PM) on a CPU, in C++"};
   app.require_subcommand(1);
   app.fallthrough();  // --threads may come after the verb too

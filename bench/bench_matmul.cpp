@@ -14,6 +14,7 @@
 #include "tensor/ops.hpp"
 #include "tensor/random.hpp"
 #include "tensor/threads.hpp"
+#include "tensor/blas_kernels.hpp"
 
 using namespace diffuse;
 
@@ -30,6 +31,7 @@ double best_seconds(int reps, F f) {
 }
 
 int main(int argc, char** argv) {
+  diffuse::ensure_fast_blas_kernels(argv);
   int threads = hardware_threads(), reps = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);

@@ -9,10 +9,12 @@
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/threads.hpp"
+#include "tensor/blas_kernels.hpp"
 
 using namespace diffuse;
 
 int main(int argc, char** argv) {
+  diffuse::ensure_fast_blas_kernels(argv);
   int ops = 10000;
   if (argc == 3 && !std::strcmp(argv[1], "--ops")) ops = std::stoi(argv[2]);
   set_threads(1);

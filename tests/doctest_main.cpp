@@ -1,2 +1,10 @@
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+// The tests' main: OpenBLAS's fast kernels first (tensor/blas_kernels.hpp), then doctest.
+#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
+
+#include "tensor/blas_kernels.hpp"
+
+int main(int argc, char** argv) {
+  diffuse::ensure_fast_blas_kernels(argv);
+  return doctest::Context(argc, argv).run();
+}

@@ -1,7 +1,11 @@
 // matmul and linear against a naive triple loop, in every transpose combination, batched and broadcast.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "gradcheck.hpp"
+#include "tensor/blas_kernels.hpp"
 
 using namespace diffuse;
 using namespace diffuse::testing;
@@ -74,4 +78,13 @@ TEST_CASE("shape errors name matmul and the shapes") {
                        "matmul: cannot multiply float32[2, 3] by float32[4, 5]", std::invalid_argument);
   CHECK_THROWS_WITH_AS(linear(Tensor::zeros({2, 3}), Tensor::zeros({5, 4})), doctest::Contains("linear: input float32[2, 3]"),
                        std::invalid_argument);
+}
+
+TEST_CASE("OpenBLAS runs kernels for this CPU, not its Prescott fallback, when the CPU has AVX2") {
+  // ensure_fast_blas_kernels (called by the tests' main) re-runs the program with OPENBLAS_CORETYPE set
+  // when OpenBLAS did not recognise the CPU; a user's own OPENBLAS_CORETYPE is left alone.
+  __builtin_cpu_init();
+  const char* user = std::getenv("OPENBLAS_CORETYPE");
+  if (__builtin_cpu_supports("avx2") && (user == nullptr || std::string(user) == "SkylakeX" || std::string(user) == "Haswell"))
+    CHECK(diffuse::blas_core_name() != "Prescott");
 }

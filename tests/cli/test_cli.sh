@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# End-to-end tests of build/diffuse through its command line, on data this script generates:
+#   - D3PM text: a run stopped after 20 steps and resumed equals an uninterrupted run, byte for byte; a
+#     run stopped by SIGINT at a random moment saves a checkpoint, exits 130, and its resume also equals
+#     the uninterrupted run; a diverging run (lr 1e30) stops with exit 3 naming the step; sample and
+#     evaluate (exact, strided, estimate, JSON) work on the checkpoint.
+#   - DDPM: train, sample (.png and .npz) and evaluate --json on generated CIFAR-10-format files.
+#   - Bad input: an unknown --set key, a missing --data, a corpus with a byte outside the alphabet, too many
+#     --chunks, a truncated checkpoint: each exits non-zero with a message naming the flag or file.
+# Usage: test_cli.sh path/to/diffuse
+set -uo pipefail
+diffuse=$(realpath "$1")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# expect_error "what must appear in stderr" command...: non-zero exit and the text in stderr.
+expect_error() {
+  local want=$1; shift
+  if "$@" > out.txt 2> err.txt; then fail "expected an error from: $*"; return; fi
+  grep -qF -- "$want" err.txt || fail "stderr of '$*' lacks '$want': $(cat err.txt)"
+}
+
+# ---- D3PM text ------------------------------------------------------------------------------------
+yes "the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly" | head -c 200000 | tr -d '\n' > corpus.txt
+common=(--preset d3pm-text8-tiny --data corpus.txt --threads 1 --seed 3 --set train.checkpoint_every=20
+        --set train.sample_every=0 --set train.keep_checkpoints=50)
+
+"$diffuse" train "${common[@]}" --out straight --steps 200 > straight.log || fail "straight run"
+"$diffuse" train "${common[@]}" --out split --steps 20 > split1.log || fail "first half"
+"$diffuse" train --data corpus.txt --out split --resume --steps 200 --threads 1 > split2.log || fail "resume"
+cmp -s straight/ckpt-000000200.safetensors split/ckpt-000000200.safetensors ||
+  fail "stop at 20 + resume differs from the straight run"
+
+"$diffuse" train "${common[@]}" --out signalled --steps 200 > signalled.log &
+pid=$!
+sleep "0.$((RANDOM % 9 + 1))"
+kill -INT "$pid"
+wait "$pid"; rc=$?
+if [ "$rc" -eq 130 ]; then
+  grep -q "stopped by signal at step" signalled.log || fail "no stop message: $(tail -2 signalled.log)"
+  "$diffuse" train --data corpus.txt --out signalled --resume --threads 1 > signalled2.log || fail "resume after SIGINT"
+elif [ "$rc" -ne 0 ]; then
+  fail "SIGINT run exited $rc"
+fi
+cmp -s straight/ckpt-000000200.safetensors signalled/ckpt-000000200.safetensors ||
+  fail "SIGINT + resume differs from the straight run"
+
+"$diffuse" train "${common[@]}" --out diverged --steps 50 --set train.lr=1e30 --set train.warmup=0 > diverged.log
+rc=$?
+[ "$rc" -eq 3 ] || fail "a diverging run exited $rc, not 3"
+grep -q "error: step [0-9]*: the .* is not finite" diverged.log || fail "no NaN message: $(tail -2 diverged.log)"
+
+ckpt=straight/ckpt-000000200.safetensors
+"$diffuse" sample --checkpoint "$ckpt" --n 3 --steps 10 --progressive --every 10 --out samples.txt --threads 1 > sample.log ||
+  fail "sample"
+[ "$(wc -l < samples.txt)" -eq 3 ] || fail "samples.txt should hold 3 lines"
+grep -q "^t=  50 | _\{32\}$" sample.log || fail "the trajectory should start all mask: $(head -3 sample.log)"
+for flags in "" "--steps 5" "--estimate"; do
+  # shellcheck disable=SC2086
+  "$diffuse" evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 8 --json --threads 1 $flags > eval.json 2> /dev/null ||
+    fail "evaluate $flags"
+  grep -q '"bits_per_char":[0-9.]*,.*"chunks":8,.*"method":"e' eval.json || fail "evaluate $flags JSON: $(cat eval.json)"
+done
+
+# ---- DDPM on generated CIFAR-10-format files --------------------------------------------------------
+mkdir cifar
+for f in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
+  for i in 0 1 2 3; do printf "\\x0$i"; head -c 3072 /dev/urandom; done > "cifar/$f.bin"
+done
+"$diffuse" train --preset ddpm-cifar10-tiny --data cifar --out ddpm --steps 3 --threads 1 --set diffusion.timesteps=20 \
+  --set train.sample_every=3 --set train.sample_count=4 > ddpm.log || fail "ddpm train: $(tail -3 ddpm.log)"
+[ -f ddpm/samples/step-3.png ] || fail "no EMA sample grid"
+"$diffuse" sample --checkpoint ddpm/ckpt-000000003.safetensors --n 2 --out s.png --threads 1 > /dev/null || fail "ddpm sample"
+[ -f s.png ] && [ -f s.npz ] || fail "ddpm sample wrote no .png/.npz"
+"$diffuse" evaluate --checkpoint ddpm/ckpt-000000003.safetensors --data cifar --images 4 --json --threads 1 > ddpm.json ||
+  fail "ddpm evaluate"
+grep -q '"bits_per_dim":[0-9.]*,.*"images":4,.*"method":"exact"' ddpm.json || fail "ddpm evaluate JSON: $(cat ddpm.json)"
+
+# ---- bad input --------------------------------------------------------------------------------------
+expect_error "train.nope" "$diffuse" train --preset d3pm-text8-tiny --data corpus.txt --out bad1 --set train.nope=1
+expect_error "missing.txt" "$diffuse" train --preset d3pm-text8-tiny --data missing.txt --out bad2
+printf 'hello world\nbye' > bad.txt
+expect_error "bad.txt" "$diffuse" train --preset d3pm-text8-tiny --data bad.txt --out bad3
+grep -q "offset 11" err.txt || fail "the bad byte's offset: $(cat err.txt)"
+expect_error "--chunks" "$diffuse" evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 100000
+head -c 5000 "$ckpt" > truncated.safetensors
+expect_error "truncated.safetensors" "$diffuse" sample --checkpoint truncated.safetensors
+expect_error "--preset" "$diffuse" train --preset no-such-preset --data corpus.txt --out bad4
+expect_error "diffusion.kind" "$diffuse" info --preset d3pm-text8-tiny --set diffusion.kind=zigzag
+
+echo "$failures failure(s)"
+[ "$failures" -eq 0 ]
