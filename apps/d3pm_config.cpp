@@ -110,18 +110,22 @@ void check_d3pm_json(const json& d, const diffusion::D3pmStates& states) {
   d3pm_config_from_json(stand_in, states);
 }
 
-void resolve_d3pm_data(json& d, const std::vector<int64_t>& token_counts, int64_t num_data) {
+void resolve_d3pm_data(json& d, const std::vector<int64_t>& token_counts, int64_t num_data,
+                       const std::vector<double>& bigram, int64_t bigram_dim) {
   d["token_counts"] = token_counts;
   if (diffusion::parse_d3pm_kind(field<std::string>(d, "kind")) != diffusion::D3pmKind::NearestNeighbor ||
       d.contains("nn_embedding_matrix"))
     return;
   const std::string path = field<std::string>(d, "nn_embeddings");
   if (path.empty())
-    throw std::invalid_argument("--set diffusion.nn_embeddings: the nearest-neighbour kind needs token embeddings: a "
-                                "checkpoint (.safetensors, its tok_emb.weight) or a text matrix, one row per token");
+    throw std::invalid_argument("--set diffusion.nn_embeddings: the nearest-neighbour kind needs token embeddings: "
+                                "bigram, a checkpoint (.safetensors, its tok_emb.weight) or a text matrix, one row per token");
   int64_t rows = 0, dim = 0;
   std::vector<double> values;
-  if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors") {
+  if (path == "bigram") {
+    values = bigram;
+    dim = bigram_dim;
+  } else if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors") {
     values = checkpoint_embeddings(path, num_data, &dim);
     rows = num_data;
   } else {

@@ -5,8 +5,10 @@
 //                   (absorbing jsd = 1/(T-t+1), uniform cosine, nn mi, gaussian linear, mask-replace vq)
 //   timesteps, hybrid_lambda, decoder (posterior | ptilde), beta_start, beta_end, cosine_s, max_beta,
 //   nn_knn, nn_final_mask, spindle_lambda
-//   nn_embeddings   the nearest-neighbour kind's token embeddings: a checkpoint (.safetensors; its EMA
-//                   tok_emb.weight, else tok_emb.weight) or a text matrix, one embedding per line
+//   nn_embeddings   the nearest-neighbour kind's token embeddings: "bigram" (each token's next- and
+//                   previous-token distributions in the training split, data::bigram_context_embeddings),
+//                   a checkpoint (.safetensors; its EMA tok_emb.weight, else tok_emb.weight) or a text
+//                   matrix, one embedding per line
 // Filled in when a run starts (resolve_d3pm_data), so that a checkpoint alone rebuilds the process:
 //   token_counts         training-split counts of the data states (the mi and spindle schedules use them)
 //   nn_embedding_matrix  the embeddings read from nn_embeddings, one row per data state
@@ -26,7 +28,9 @@ diffusion::D3pmConfig d3pm_config_from_json(const nlohmann::json& d, const diffu
 void check_d3pm_json(const nlohmann::json& d, const diffusion::D3pmStates& states);
 
 // Records the data-dependent fields in d: token_counts (the K_d counts of the training split) and, for
-// the nearest-neighbour kind, nn_embedding_matrix read from nn_embeddings (rows: the K_d data states).
-void resolve_d3pm_data(nlohmann::json& d, const std::vector<int64_t>& token_counts, int64_t num_data);
+// the nearest-neighbour kind, nn_embedding_matrix from nn_embeddings (rows: the K_d data states);
+// `bigram` is the training split's bigram embedding (num_data rows of bigram_dim), used for "bigram".
+void resolve_d3pm_data(nlohmann::json& d, const std::vector<int64_t>& token_counts, int64_t num_data,
+                       const std::vector<double>& bigram, int64_t bigram_dim);
 
 }  // namespace diffuse

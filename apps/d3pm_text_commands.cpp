@@ -167,7 +167,9 @@ std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const std::s
   auto corpus = load_corpus(data_path);
   const std::vector<int64_t> counts = data::unigram_counts(corpus->split(data::Text8Split::Train));
   json& d = config.at("diffusion");
-  if (!d.contains("token_counts")) resolve_d3pm_data(d, counts, data::kText8Vocab);
+  if (!d.contains("token_counts"))
+    resolve_d3pm_data(d, counts, data::kText8Vocab, data::bigram_context_embeddings(corpus->split(data::Text8Split::Train)),
+                      data::kBigramEmbeddingDim);
   return std::make_unique<D3pmTextTraining>(config, std::move(corpus));
 }
 

@@ -46,7 +46,7 @@ json d3pm_text8_paper() {
       {"diffusion",
        {{"kind", "absorbing"}, {"schedule", "auto"}, {"timesteps", 1000}, {"hybrid_lambda", 0.01},
         {"decoder", "posterior"}, {"beta_start", 1e-4}, {"beta_end", 0.02}, {"cosine_s", 0.008}, {"max_beta", 0.999},
-        {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", ""}, {"spindle_lambda", 0.3}}},
+        {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", "bigram"}, {"spindle_lambda", 0.3}}},
       {"train",
        {{"steps", 1000000}, {"batch", 512}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 5000}, {"grad_clip", 0.25},
         {"ema_decay", 0.9999}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
@@ -57,6 +57,8 @@ json d3pm_text8_paper() {
        {"EMA of the weights at 0.9999 (the paper states none for text8); sample and evaluate use it",
         "schedule 'auto' picks 1/(T-t+1) for absorbing, cosine for uniform, mutual information for nn "
         "(set diffusion.schedule to choose)",
+        "nearest-neighbour kind: kNN over bigram-context character embeddings of the training split by default "
+        "(diffusion.nn_embeddings: bigram, a checkpoint or a text matrix)",
         "stated choices where the paper is silent: the per-example loss is L_{t-1} + lambda * CE summed over "
         "the 256 positions (not T * L_{t-1}); L_0 uses the posterior formula with Qbar_0 = I (the text code's)"}},
   };

@@ -150,6 +150,28 @@ std::vector<double> unigram_frequencies(std::string_view text) {
   return f;
 }
 
+std::vector<double> bigram_context_embeddings(std::string_view text) {
+  const int64_t V = kText8Vocab, D = kBigramEmbeddingDim;
+  std::vector<double> e(static_cast<size_t>(V * D), 0.0);
+  std::vector<double> next_total(static_cast<size_t>(V), 0.0), prev_total(static_cast<size_t>(V), 0.0);
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    const int32_t a = text8_id(text[i]), b = text8_id(text[i + 1]);
+    if (a < 0 || b < 0)
+      throw std::invalid_argument("bigram_context_embeddings: a byte outside the alphabet at offset " +
+                                  std::to_string(a < 0 ? i : i + 1) + "; " + kAlphabet);
+    e[static_cast<size_t>(a * D + b)] += 1;      // b follows a
+    e[static_cast<size_t>(b * D + V + a)] += 1;  // a precedes b
+    next_total[static_cast<size_t>(a)] += 1;
+    prev_total[static_cast<size_t>(b)] += 1;
+  }
+  for (int64_t a = 0; a < V; ++a)
+    for (int64_t b = 0; b < V; ++b) {
+      if (next_total[static_cast<size_t>(a)] > 0) e[static_cast<size_t>(a * D + b)] /= next_total[static_cast<size_t>(a)];
+      if (prev_total[static_cast<size_t>(a)] > 0) e[static_cast<size_t>(a * D + V + b)] /= prev_total[static_cast<size_t>(a)];
+    }
+  return e;
+}
+
 // ---- sampler state -----------------------------------------------------------------------------
 
 std::map<std::string, std::string> Text8SamplerState::to_strings() const {

@@ -97,6 +97,13 @@ Tensor text8_chunks(std::string_view text, int64_t length, int64_t max_chunks = 
 std::vector<int64_t> unigram_counts(std::string_view text);
 std::vector<double> unigram_frequencies(std::string_view text);
 
+// Character embeddings from bigram statistics, for D3PM's nearest-neighbour transition matrix: row a
+// (27 rows, 54 columns, row-major) is [P(next = b | a) for b in 0..26, P(previous = b | a) for b in 0..26]
+// over `text`, so characters that occur in similar contexts lie close together. A character that never
+// occurs gets a zero row.
+std::vector<double> bigram_context_embeddings(std::string_view text);
+constexpr int64_t kBigramEmbeddingDim = 2 * kText8Vocab;
+
 struct Text8SamplerState {
   uint64_t seed = 0;
   int64_t windows_drawn = 0;  // the next window uses Philox block windows_drawn

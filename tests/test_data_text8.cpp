@@ -152,3 +152,20 @@ TEST_CASE("unigram counts and frequencies") {
   CHECK(f[26] == doctest::Approx(6.0 / 32).epsilon(0.3));  // make_text: ' ' has 6 of 32 slots
   CHECK_THROWS_AS(unigram_counts("a-b"), std::invalid_argument);
 }
+
+TEST_CASE("bigram context embeddings: next- and previous-character distributions per character") {
+  // "ab ab": a->b twice; b->' ' once; ' '->a once. Previous: b<-a twice, ' '<-b once, a<-' ' once.
+  const std::vector<double> e = data::bigram_context_embeddings("ab ab");
+  const int64_t V = data::kText8Vocab, D = data::kBigramEmbeddingDim, a = 0, b = 1, sp = data::kText8Space;
+  REQUIRE(e.size() == static_cast<size_t>(V * D));
+  CHECK(e[a * D + b] == 1.0);       // P(next = b | a)
+  CHECK(e[b * D + sp] == 1.0);      // P(next = ' ' | b)
+  CHECK(e[sp * D + a] == 1.0);      // P(next = a | ' ')
+  CHECK(e[b * D + V + a] == 1.0);   // P(previous = a | b)
+  CHECK(e[a * D + V + sp] == 1.0);  // P(previous = ' ' | a): the first 'a' has no previous character
+  CHECK(e[sp * D + V + b] == 1.0);
+  double sum = 0;
+  for (double v : e) sum += v;
+  CHECK(sum == 6.0);  // three characters with both halves normalised; every other row is zero
+  CHECK_THROWS_AS(data::bigram_context_embeddings("aB"), std::invalid_argument);
+}
