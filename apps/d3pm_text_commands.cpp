@@ -150,9 +150,6 @@ std::unique_ptr<D3pmTextModel> load_for_inference(const std::string& path, bool 
   return m;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 }  // namespace
 
 int64_t d3pm_text_parameter_count(const json& config) {
@@ -234,14 +231,9 @@ int run_d3pm_text_evaluate(const EvaluateOptions& o) {
   const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox rng(o.seed, kEval), unused(0);
   const auto start = std::chrono::steady_clock::now();
-  const int64_t per_batch = o.estimate ? 1 : (o.steps > 0 ? o.steps : T);
-  const int64_t total_evals = per_batch * ((chunks.size(0) + batch - 1) / batch);
-  int64_t evals = 0;
-  const diffusion::D3pmElboObserver progress = [&](int64_t, const Tensor&, const Tensor&) {
-    if (++evals % 100 == 0 && !o.estimate)
-      std::fprintf(stderr, "  %lld/%lld network evaluations, %.0f s\n", static_cast<long long>(evals),
-                   static_cast<long long>(total_evals), seconds_since(start));
-  };
+  const int64_t batches = (chunks.size(0) + batch - 1) / batch;
+  const auto counter = evaluation_progress(o.estimate ? batches : batches * (o.steps > 0 ? o.steps : T));
+  const diffusion::D3pmElboObserver progress = [&](int64_t, const Tensor&, const Tensor&) { counter(); };
   const diffusion::D3pmElboResult r =
       o.estimate ? diffusion::d3pm_elbo_estimate(m->x0_model(unused), m->d3pm, chunks, rng, 1, batch, progress)
                  : diffusion::d3pm_elbo_exact(m->x0_model(unused), m->d3pm, chunks, rng, batch, progress, o.steps);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/training_loop.hpp"
+#include "apps/image_data.hpp"
 #include "apps/run_support.hpp"
 #include "data/cifar10.hpp"
 #include "data/idx.hpp"
@@ -58,29 +59,6 @@ struct DdpmModel {
   }
 };
 
-// The images of a split of the configured dataset ("cifar10" from --data, or "fashion-mnist").
-std::shared_ptr<const data::ImageSet> load_images(const std::string& dataset, const std::string& dir, const std::string& split) {
-  data::ImageSet set;
-  if (dataset == "cifar10") {
-    set = data::load_cifar10(dir, split == "test" ? data::CifarSplit::Test : data::CifarSplit::Train);
-  } else if (dataset == "fashion-mnist") {
-    set = data::load_fashion_mnist(split == "test" ? data::FashionSplit::Test : data::FashionSplit::Train,
-                                   dir.empty() ? data::kFashionMnistDefaultDir : dir);
-  } else {
-    throw std::invalid_argument("--set data.dataset: unknown dataset '" + dataset + "' (cifar10 or fashion-mnist)");
-  }
-  for (const std::string& note : set.notes) std::printf("note: %s\n", note.c_str());
-  return std::make_shared<const data::ImageSet>(std::move(set));
-}
-
-// Model-space images [N, C, H, W] in [-1, 1] -> a PNG grid and a uint8 N x H x W x C .npz (FID tools' layout).
-void write_image_grid(const std::string& path, const Tensor& x, int64_t columns) {
-  data::write_png_grid(path, data::tensor_to_u8(x), columns);
-}
-void write_image_npz(const std::string& path, const Tensor& x) {
-  data::write_npz(path, {{"arr_0", data::nchw_to_nhwc(data::tensor_to_u8(x))}});
-}
-
 // Samples n images with the current weights (the caller swaps the EMA in) and writes a PNG grid.
 void write_sample_grid(DdpmModel& m, int64_t n, Philox rng, const fs::path& path) {
   NoGradGuard no_grad;
@@ -89,7 +67,7 @@ void write_sample_grid(DdpmModel& m, int64_t n, Philox rng, const fs::path& path
   const Tensor x = diffusion::sample(m.eps_model(unused), m.diffusion, m.image_shape(n), rng,
                                      m.config.at("diffusion").at("clip_denoised").get<bool>());
   m.net.train();
-  write_image_grid(path.string(), x, static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n)))));
+  write_image_grid(path.string(), x, square_columns(n));
 }
 }  // namespace
 
@@ -196,7 +174,7 @@ int run_ddpm_sample(const SampleOptions& options) {
   } else {
     x = diffusion::sample(m->eps_model(unused), m->diffusion, m->image_shape(o.n), rng, clip);
   }
-  write_image_grid(o.out, x, static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(o.n)))));
+  write_image_grid(o.out, x, square_columns(o.n));
   const std::string npz = fs::path(o.out).replace_extension(".npz").string();
   write_image_npz(npz, x);
   std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0')\n", static_cast<long long>(o.n),

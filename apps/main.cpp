@@ -6,11 +6,12 @@
 //   diffuse evaluate --checkpoint PATH --data PATH [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
-// The family a preset or checkpoint records under "kind" runs the verb: "ddpm" (images, ddpm_commands)
-// or "d3pm-text" (text8, d3pm_text_commands).
+// The family a preset or checkpoint records under "kind" runs the verb: "ddpm" (images, ddpm_commands),
+// "d3pm-text" (text8, d3pm_text_commands) or "d3pm-image" (CIFAR-10, d3pm_image_commands).
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/d3pm_image_commands.hpp"
 #include "apps/d3pm_text_commands.hpp"
 #include "apps/ddpm_commands.hpp"
 #include "apps/presets.hpp"
@@ -31,13 +32,15 @@ json resolve(const std::string& preset, const std::vector<std::string>& sets) {
 
 std::string family(const json& config, const std::string& where) {
   const std::string kind = config.value("kind", "");
-  if (kind != "ddpm" && kind != "d3pm-text")
-    throw std::invalid_argument(where + ": unknown model family '" + kind + "' (ddpm or d3pm-text)");
+  if (kind != "ddpm" && kind != "d3pm-text" && kind != "d3pm-image")
+    throw std::invalid_argument(where + ": unknown model family '" + kind + "' (ddpm, d3pm-text or d3pm-image)");
   return kind;
 }
 
 int64_t parameter_count(const json& config) {
-  if (family(config, "--preset") == "d3pm-text") return diffuse::d3pm_text_parameter_count(config);
+  const std::string kind = family(config, "--preset");
+  if (kind == "d3pm-text") return diffuse::d3pm_text_parameter_count(config);
+  if (kind == "d3pm-image") return diffuse::d3pm_image_parameter_count(config);
   diffuse::Philox rng(0);
   return diffuse::nn::UNet(diffuse::nn::UNetConfig::from_json(config.at("model")), rng).parameter_count();
 }
@@ -135,20 +138,23 @@ int main(int argc, char** argv) {
     }
     if (*tr) {
       diffuse::TrainingRun run = diffuse::resolve_training_run(train);
-      const auto task = family(run.config, "--preset") == "ddpm"
-                            ? diffuse::make_ddpm_training(run.config, train.data_dir)
-                            : diffuse::make_d3pm_text_training(run.config, train.data_dir);
+      const std::string kind = family(run.config, "--preset");
+      const auto task = kind == "ddpm"        ? diffuse::make_ddpm_training(run.config, train.data_dir)
+                        : kind == "d3pm-text" ? diffuse::make_d3pm_text_training(run.config, train.data_dir)
+                                              : diffuse::make_d3pm_image_training(run.config, train.data_dir);
       return diffuse::run_training(train, run, *task);
     }
     if (*sa) {
-      const json config = diffuse::checkpoint_config(sample.checkpoint);
-      return family(config, sample.checkpoint) == "ddpm" ? diffuse::run_ddpm_sample(sample)
-                                                         : diffuse::run_d3pm_text_sample(sample);
+      const std::string kind = family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint);
+      return kind == "ddpm"        ? diffuse::run_ddpm_sample(sample)
+             : kind == "d3pm-text" ? diffuse::run_d3pm_text_sample(sample)
+                                   : diffuse::run_d3pm_image_sample(sample);
     }
     if (*ev) {
-      const json config = diffuse::checkpoint_config(evaluate.checkpoint);
-      return family(config, evaluate.checkpoint) == "ddpm" ? diffuse::run_ddpm_evaluate(evaluate)
-                                                           : diffuse::run_d3pm_text_evaluate(evaluate);
+      const std::string kind = family(diffuse::checkpoint_config(evaluate.checkpoint), evaluate.checkpoint);
+      return kind == "ddpm"        ? diffuse::run_ddpm_evaluate(evaluate)
+             : kind == "d3pm-text" ? diffuse::run_d3pm_text_evaluate(evaluate)
+                                   : diffuse::run_d3pm_image_evaluate(evaluate);
     }
     if (*sc) return diffuse::run_selfcheck(selfcheck);
   } catch (const std::exception& e) {

@@ -63,6 +63,31 @@ json d3pm_text8_paper() {
         "the 256 positions (not T * L_{t-1}); L_0 uses the posterior formula with Qbar_0 = I (the text code's)"}},
   };
 }
+// Austin et al. 2021, §6 (CIFAR-10, "D3PM Gauss + logistic") and the reference image config.
+json d3pm_cifar10_paper() {
+  json model = unet(128, {1, 2, 2, 2}, 2, {16}, 0.1);
+  model["out_channels"] = 6;  // location and log-scale of each of the 3 channels
+  model["output"] = "logistic";
+  return {
+      {"preset", "d3pm-cifar10-paper"},
+      {"kind", "d3pm-image"},
+      {"model", model},
+      {"diffusion",
+       {{"kind", "gaussian"}, {"schedule", "linear"}, {"timesteps", 1000}, {"hybrid_lambda", 0.001},
+        {"decoder", "ptilde"}, {"beta_start", 1e-4}, {"beta_end", 0.02}, {"cosine_s", 0.008}, {"max_beta", 0.999},
+        {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", ""}, {"spindle_lambda", 0.3}}},
+      {"train",
+       {{"steps", 1500000}, {"batch", 128}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 0}, {"grad_clip", 1.0},
+        {"ema_decay", 0.9999}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
+        {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 100}, {"sample_every", 10000},
+        {"sample_count", 16}, {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3}}},
+      {"data", {{"dataset", "cifar10"}}},
+      {"deviations",
+       {"log-space eps 1e-20 and KL terms clamped at >= 0 (the reference image code: eps 1e-6, no clamp)",
+        "L_0 = -log ptilde(x0 | x_1), as the image code; the absorbing kind's mask is mid-gray 128, a data value",
+        "stride-2 downsampling convs pad 1 on every side (TF 'SAME' pads bottom/right only)"}},
+  };
+}
 }  // namespace
 
 std::vector<PresetInfo> list_presets() {
@@ -70,6 +95,9 @@ std::vector<PresetInfo> list_presets() {
       {"ddpm-cifar10-paper", "DDPM on CIFAR-10 as Ho et al. 2020: U-Net ch 128 (35.7M), T = 1000, 800k steps of 128"},
       {"ddpm-cifar10-small", "DDPM on CIFAR-10 sized for a CPU: U-Net ch 64 (9.0M), batch 32"},
       {"ddpm-cifar10-tiny", "DDPM on CIFAR-10 for smoke tests: U-Net ch 32, one res block, batch 8"},
+      {"d3pm-cifar10-paper", "D3PM Gauss + logistic on CIFAR-10 as Austin et al. 2021: U-Net ch 128, T = 1000, lambda 0.001"},
+      {"d3pm-cifar10-small", "D3PM Gauss + logistic on CIFAR-10 sized for a CPU: U-Net ch 64, batch 32"},
+      {"d3pm-cifar10-tiny", "D3PM on CIFAR-10 for smoke tests: U-Net ch 32, one res block, batch 4, T = 40"},
       {"d3pm-text8-paper", "D3PM absorbing on text8 as Austin et al. 2021: transformer 12 x 768, T = 1000, lambda 0.01, 1M steps of 512"},
       {"d3pm-text8-small", "D3PM on text8 sized for a CPU: transformer 6 x 256 (4.95M), batch 32"},
       {"d3pm-text8-tiny", "D3PM on text8 for smoke tests: transformer 2 x 64, windows of 32, T = 50"},
@@ -77,6 +105,31 @@ std::vector<PresetInfo> list_presets() {
 }
 
 json preset_config(const std::string& name) {
+  if (name.rfind("d3pm-cifar10", 0) == 0) {
+    json c = d3pm_cifar10_paper();
+    if (name == "d3pm-cifar10-paper") return c;
+    if (name == "d3pm-cifar10-small") {
+      c["preset"] = name;
+      c["model"]["ch"] = 64;
+      c["train"].update({{"batch", 32}, {"steps", 100000}, {"warmup", 100}, {"ema_decay", 0.999}, {"log_every", 10},
+                         {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}});
+      c["deviations"].push_back("U-Net ch 64 instead of 128 (the DDPM small preset's network, with 6 output channels)");
+      c["deviations"].push_back("batch 32 instead of 128, warmup 100 (the paper has none), 100k steps instead of 1.5M, "
+                                "EMA 0.999; training-time samples take 100 steps");
+      return c;
+    }
+    if (name == "d3pm-cifar10-tiny") {
+      c["preset"] = name;
+      c["model"].update({{"ch", 32}, {"num_res_blocks", 1}, {"ch_mult", {1, 2, 2}}, {"groups", 8}});
+      c["diffusion"]["timesteps"] = 40;
+      c["diffusion"]["beta_end"] = 0.3;
+      c["train"].update({{"batch", 4}, {"steps", 200}, {"warmup", 10}, {"ema_decay", 0.9}, {"log_every", 10},
+                         {"sample_every", 100}, {"sample_count", 4}, {"checkpoint_every", 100}});
+      c["deviations"].push_back("U-Net ch 32, ch_mult (1,2,2), 1 res block, GroupNorm 8; T = 40 with beta up to 0.3: "
+                                "a smoke-test model");
+      return c;
+    }
+  }
   if (name.rfind("d3pm-text8", 0) == 0) {
     json c = d3pm_text8_paper();
     if (name == "d3pm-text8-paper") return c;

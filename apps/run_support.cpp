@@ -89,6 +89,18 @@ Philox philox_from_state(const std::string& s, const std::string& what) {
   return Philox(seed, stream, counter);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::function<void()> evaluation_progress(int64_t total) {
+  return [total, calls = int64_t{0}, start = std::chrono::steady_clock::now()]() mutable {
+    if (++calls % 100 == 0)
+      std::fprintf(stderr, "  %lld/%lld network evaluations, %.0f s\n", static_cast<long long>(calls),
+                   static_cast<long long>(total), seconds_since(start));
+  };
+}
+
 ProgressLog::ProgressLog(int64_t first_step, int64_t last_step, const std::string& item_name)
     : first_(first_step), last_(last_step), item_(item_name), tty_(::isatty(STDOUT_FILENO) != 0),
       start_(std::chrono::steady_clock::now()), last_time_(start_), last_step_logged_(first_step - 1) {}

@@ -4,6 +4,7 @@
 #pragma once
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <cstdint>
 #include <map>
@@ -34,6 +35,12 @@ void load_inference_weights(const std::string& path, nn::ParameterArena& arena, 
 
 // Writes `text` to path.tmp, then renames it over path.
 void write_text_atomically(const std::filesystem::path& path, const std::string& text);
+
+double seconds_since(std::chrono::steady_clock::time_point start);
+
+// For long evaluations: a callable to invoke once per network evaluation; every 100th call it prints
+// "  k/total network evaluations, s seconds" on stderr.
+std::function<void()> evaluation_progress(int64_t total);
 
 // One line per logged step: step, loss, gradient norm, lr, ms/step, items/s and ETA. On a terminal it
 // redraws one progress-bar line; otherwise it prints plain lines (for logs and pipes).

@@ -4,7 +4,8 @@
 #     run stopped by SIGINT at a random moment saves a checkpoint, exits 130, and its resume also equals
 #     the uninterrupted run; a diverging run (lr 1e30) stops with exit 3 naming the step; sample and
 #     evaluate (exact, strided, estimate, JSON) work on the checkpoint.
-#   - DDPM: train, sample (.png and .npz) and evaluate --json on generated CIFAR-10-format files.
+#   - DDPM and D3PM on images: train, sample (.png and .npz) and evaluate --json on generated
+#     CIFAR-10-format files.
 #   - Bad input: an unknown --set key, a missing --data, a corpus with a byte outside the alphabet, too many
 #     --chunks, a truncated checkpoint: each exits non-zero with a message naming the flag or file.
 # Usage: test_cli.sh path/to/diffuse
@@ -77,6 +78,16 @@ done
 "$diffuse" evaluate --checkpoint ddpm/ckpt-000000003.safetensors --data cifar --images 4 --json --threads 1 > ddpm.json ||
   fail "ddpm evaluate"
 grep -q '"bits_per_dim":[0-9.]*,.*"images":4,.*"method":"exact"' ddpm.json || fail "ddpm evaluate JSON: $(cat ddpm.json)"
+
+# ---- D3PM on the same images ------------------------------------------------------------------------
+"$diffuse" train --preset d3pm-cifar10-tiny --data cifar --out d3pm-img --steps 2 --threads 1 --set train.sample_every=0 \
+  > d3pm-img.log || fail "d3pm image train: $(tail -3 d3pm-img.log)"
+"$diffuse" sample --checkpoint d3pm-img/ckpt-000000002.safetensors --n 2 --steps 4 --progressive --out d.png --threads 1 \
+  > /dev/null || fail "d3pm image sample"
+[ -f d.png ] && [ -f d.npz ] && [ -f d-progressive.png ] || fail "d3pm image sample wrote no .png/.npz/trajectory"
+"$diffuse" evaluate --checkpoint d3pm-img/ckpt-000000002.safetensors --data cifar --images 2 --steps 4 --json --threads 1 \
+  > d3pm-img.json 2> /dev/null || fail "d3pm image evaluate"
+grep -q '"bits_per_dim":[0-9.]*,.*"images":2,.*"method":"exact"' d3pm-img.json || fail "d3pm image JSON: $(cat d3pm-img.json)"
 
 # ---- bad input --------------------------------------------------------------------------------------
 expect_error "train.nope" "$diffuse" train --preset d3pm-text8-tiny --data corpus.txt --out bad1 --set train.nope=1

@@ -1,0 +1,241 @@
+#include "apps/d3pm_image_commands.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <numbers>
+
+#include "apps/d3pm_config.hpp"
+#include "apps/image_data.hpp"
+#include "apps/run_support.hpp"
+#include "data/image_batches.hpp"
+#include "diffusion/d3pm_elbo.hpp"
+#include "diffusion/d3pm_sampler.hpp"
+#include "diffusion/d3pm_image_model.hpp"
+#include "nn/unet.hpp"
+#include "tensor/autograd.hpp"
+#include "tensor/ops.hpp"
+
+namespace diffuse {
+
+namespace {
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+using diffusion::kPixelValues;
+
+// The states of a kind: 256 pixel values; the absorbing kind's mask is mid-gray 128 (K/2), a data value,
+// as in the paper's image experiments.
+diffusion::D3pmStates image_states(const json& d) {
+  diffusion::D3pmStates s;
+  s.num_states = kPixelValues;
+  const bool absorbing = diffusion::parse_d3pm_kind(d.at("kind").get<std::string>()) == diffusion::D3pmKind::Absorbing;
+  s.mask = absorbing ? kPixelValues / 2 : -1;
+  s.mask_is_data = absorbing;
+  return s;
+}
+
+diffusion::ImageOutput image_output(const json& model) {
+  if (!model.contains("output")) throw std::invalid_argument("model.output is missing");
+  return diffusion::parse_image_output(model.at("output").get<std::string>());
+}
+
+// The U-Net, its arena and the discrete diffusion, built from a resolved configuration.
+struct D3pmImageModel {
+  D3pmImageModel(const json& config, uint64_t seed)
+      : config(config), init_rng(seed, kInit), net(nn::UNetConfig::from_json(config.at("model")), init_rng), arena(net),
+        d3pm(d3pm_config_from_json(config.at("diffusion"), image_states(config.at("diffusion")))),
+        output(image_output(config.at("model"))) {}
+  json config;
+  Philox init_rng;
+  nn::UNet net;
+  nn::ParameterArena arena;
+  diffusion::D3pm d3pm;
+  diffusion::ImageOutput output;
+
+  int64_t channels() const { return net.config().in_channels; }
+  int64_t resolution() const { return net.config().resolution; }
+  int64_t subpixels() const { return channels() * resolution() * resolution(); }
+  Shape image_shape(int64_t n) const { return {n, channels(), resolution(), resolution()}; }
+  diffusion::X0Model x0_model(Philox& dropout_rng) const { return diffusion::image_x0_model(net, output, dropout_rng); }
+  Tensor to_images(const Tensor& values) const { return diffusion::pixel_values_to_images(values, image_shape(values.size(0))); }
+
+  // n samples (the caller has put the weights it wants in place).
+  diffusion::D3pmSampleResult sample(int64_t n, Philox& rng, const diffusion::D3pmSampleOptions& options) {
+    NoGradGuard no_grad;
+    net.eval();
+    Philox unused(0);
+    return diffusion::d3pm_sample(x0_model(unused), d3pm, n, subpixels(), rng, options);
+  }
+};
+
+class D3pmImageTraining : public TrainingTask {
+ public:
+  D3pmImageTraining(const json& config, const std::string& data_dir)
+      : seed_(config.at("seed").get<uint64_t>()),
+        m_(config, seed_),
+        train_set_(load_images(config.at("data").at("dataset").get<std::string>(), data_dir, "train")),
+        batches_(train_set_, {.seed = seed_, .flip_probability = config.at("train").at("random_flip").get<bool>() ? 0.5 : 0.0}),
+        diffusion_rng_(seed_, kDiffusion),
+        dropout_rng_(seed_, kDropout),
+        model_(m_.x0_model(dropout_rng_)),
+        sample_count_(config.at("train").at("sample_count").get<int64_t>()),
+        sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
+    m_.net.train();
+  }
+
+  nn::ParameterArena& arena() override { return m_.arena; }
+  double accumulate_gradients(int64_t b, double weight) override {
+    const Tensor x0 = diffusion::images_to_pixel_values(batches_.next(b).images);
+    const Tensor t = m_.d3pm.sample_t(b, diffusion_rng_);
+    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, diffusion_rng_).loss;
+    (loss * weight).backward();
+    return loss.item();
+  }
+  std::string write_samples(const fs::path& dir, int64_t step) override {
+    Philox rng(seed_, kSamples);
+    diffusion::D3pmSampleOptions options;
+    options.steps = sample_steps_ > 0 ? std::min(sample_steps_, m_.d3pm.timesteps()) : 0;
+    const Tensor x = m_.to_images(m_.sample(sample_count_, rng, options).x0);
+    m_.net.train();
+    fs::create_directories(dir);
+    const fs::path grid = dir / ("step-" + std::to_string(step) + ".png");
+    write_image_grid(grid.string(), x, square_columns(sample_count_));
+    return grid.string();
+  }
+  std::map<std::string, std::string> state() const override {
+    return {{"data.position", json(batches_.state().to_strings()).dump()},
+            {"rng.diffusion", philox_state(diffusion_rng_)},
+            {"rng.dropout", philox_state(dropout_rng_)}};
+  }
+  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
+    batches_.restore(data::ImageSamplerState::from_strings(json::parse(meta.at("data.position"))));
+    diffusion_rng_ = philox_from_state(meta.at("rng.diffusion"), path);
+    dropout_rng_ = philox_from_state(meta.at("rng.dropout"), path);
+  }
+  std::string data_summary() const override { return std::to_string(train_set_->size()) + " training images"; }
+  std::string item_name() const override { return "images"; }
+  int64_t items_per_example() const override { return 1; }
+
+ private:
+  uint64_t seed_;
+  D3pmImageModel m_;
+  std::shared_ptr<const data::ImageSet> train_set_;
+  data::ImageBatchSampler batches_;
+  Philox diffusion_rng_, dropout_rng_;
+  diffusion::X0Model model_;
+  int64_t sample_count_, sample_steps_;
+};
+
+std::unique_ptr<D3pmImageModel> load_for_inference(const std::string& path, bool use_ema) {
+  auto m = std::make_unique<D3pmImageModel>(checkpoint_config(path), 0);
+  load_inference_weights(path, m->arena, use_ema);
+  m->net.eval();
+  return m;
+}
+
+}  // namespace
+
+int64_t d3pm_image_parameter_count(const json& config) {
+  check_d3pm_json(config.at("diffusion"), image_states(config.at("diffusion")));
+  Philox rng(0);
+  const nn::UNet net(nn::UNetConfig::from_json(config.at("model")), rng);
+  diffusion::image_x0_model(net, image_output(config.at("model")), rng);  // checks out_channels against the output
+  return net.parameter_count();
+}
+
+std::unique_ptr<TrainingTask> make_d3pm_image_training(const json& config, const std::string& data_dir) {
+  return std::make_unique<D3pmImageTraining>(config, data_dir);
+}
+
+// ---- sample ----------------------------------------------------------------------------------------
+
+int run_d3pm_image_sample(const SampleOptions& o) {
+  const int64_t n = o.n == 0 ? 64 : o.n;
+  if (o.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
+  auto m = load_for_inference(o.checkpoint, o.ema);
+  const int64_t T = m->d3pm.timesteps();
+  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
+  diffusion::D3pmSampleOptions options;
+  options.steps = o.steps;
+  options.argmax = o.argmax;
+  if (o.progressive) {
+    options.record_every = o.every > 0 ? o.every : T / 10;  // the paper's figure: t = 1000, 900, ..., 0
+    options.record_at = {T, 0};
+  }
+  Philox rng(o.seed, kSamples);
+  const auto start = std::chrono::steady_clock::now();
+  const diffusion::D3pmSampleResult r = m->sample(n, rng, options);
+  const double seconds = seconds_since(start);
+  const Tensor x = m->to_images(r.x0);
+  if (o.progressive) {
+    std::vector<Tensor> columns;  // one row per sample: x_t at every recorded t, from t = T down
+    for (const Tensor& state : r.recorded) columns.push_back(m->to_images(state).unsqueeze(1));
+    const int64_t k = static_cast<int64_t>(columns.size());
+    const Tensor rows = concat(columns, 1).reshape({n * k, m->channels(), m->resolution(), m->resolution()});
+    const fs::path traj = fs::path(o.out).replace_extension("").string() + "-progressive.png";
+    write_image_grid(traj.string(), rows, k);
+    std::printf("wrote the trajectory x_t (%lld states per row, t = %lld down to 0) to %s\n", static_cast<long long>(k),
+                static_cast<long long>(T), traj.c_str());
+  }
+  write_image_grid(o.out, x, square_columns(n));
+  const std::string npz = fs::path(o.out).replace_extension(".npz").string();
+  write_image_npz(npz, x);
+  std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0'); %lld network evaluations, %.1f s "
+              "(%.2f s per sample at batch %lld)\n",
+              static_cast<long long>(n), o.out.c_str(), npz.c_str(), static_cast<long long>(r.network_evaluations), seconds,
+              seconds / static_cast<double>(n), static_cast<long long>(n));
+  return 0;
+}
+
+// ---- evaluate --------------------------------------------------------------------------------------
+
+int run_d3pm_image_evaluate(const EvaluateOptions& o) {
+  const int64_t images = o.items == 0 ? 1000 : o.items;
+  if (o.split != "test" && o.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + o.split + "'");
+  auto m = load_for_inference(o.checkpoint, true);
+  const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), o.data_dir, o.split);
+  if (images > set->size())
+    throw std::invalid_argument("--images: " + std::to_string(images) + " requested but the " + o.split + " split of " +
+                                set->source + " has " + std::to_string(set->size()));
+  const int64_t T = m->d3pm.timesteps();
+  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
+  if (o.estimate && o.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");
+  std::vector<int64_t> first(static_cast<size_t>(images));
+  for (int64_t i = 0; i < images; ++i) first[static_cast<size_t>(i)] = i;
+  const Tensor x0 = diffusion::images_to_pixel_values(data::make_image_batch(*set, first).images);
+  const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
+  Philox rng(o.seed, kEval), unused(0);
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t batches = (images + batch - 1) / batch;
+  const auto progress = evaluation_progress(o.estimate ? batches : batches * (o.steps > 0 ? o.steps : T));
+  const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress(); };
+  const diffusion::D3pmElboResult r =
+      o.estimate ? diffusion::d3pm_elbo_estimate(m->x0_model(unused), m->d3pm, x0, rng, 1, batch, observer)
+                 : diffusion::d3pm_elbo_exact(m->x0_model(unused), m->d3pm, x0, rng, batch, observer, o.steps);
+  const double seconds = seconds_since(start);
+  if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");
+  const double to_bits = 1.0 / (static_cast<double>(m->subpixels()) * std::numbers::ln2);
+  if (o.json) {
+    std::cout << json{{"bits_per_dim", r.bits_per_token}, {"images", r.num_sequences}, {"method", r.method},
+                      {"steps", r.method == "exact" ? r.steps : T}, {"timesteps", T}, {"kind", r.kind},
+                      {"decoder", r.decoder}, {"prior_bpd", r.prior_nats * to_bits}, {"stderr", r.stderr_bits},
+                      {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", o.checkpoint},
+                      {"split", o.split}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+  const std::string how = r.method == "estimate"
+                              ? "L_T + T * L_{t-1} at one random t per image"
+                              : "every term of the bound of the " + std::to_string(r.steps) + "-step reverse process";
+  std::printf("bits/dim %.4f (+- %.4f standard error) on %lld %s images, method %s (%s), %.0f s\n", r.bits_per_token,
+              r.stderr_bits, static_cast<long long>(r.num_sequences), o.split.c_str(), r.method.c_str(), how.c_str(), seconds);
+  std::printf("  kind %s, decoder %s, T = %lld\n  prior L_T %.6f bits/dim\n", r.kind.c_str(), r.decoder.c_str(),
+              static_cast<long long>(T), r.prior_nats * to_bits);
+  return 0;
+}
+
+}  // namespace diffuse
