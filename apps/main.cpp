@@ -5,12 +5,14 @@
 //   diffuse sample --checkpoint PATH [--n N] [--out FILE] [--progressive [--every K]] [--steps K] [--argmax]
 //   diffuse evaluate --checkpoint PATH --data PATH [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
+//   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
 // The family a preset or checkpoint records under "kind" runs the verb: "ddpm" (images, ddpm_commands),
 // "d3pm-text" (text8, d3pm_text_commands) or "d3pm-image" (CIFAR-10, d3pm_image_commands).
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/benchmark.hpp"
 #include "apps/d3pm_image_commands.hpp"
 #include "apps/d3pm_text_commands.hpp"
 #include "apps/ddpm_commands.hpp"
@@ -108,6 +110,16 @@ int main(int argc, char** argv) {
   ev->add_flag("--json", evaluate.json, "Print one JSON object");
   ev->add_option("--seed", evaluate.seed, "Random seed");
 
+  diffuse::BenchmarkOptions bench;
+  CLI::App* bm = app.add_subcommand("benchmark", "Time a training step or a sampling evaluation of the U-Net or the transformer");
+  bm->add_option("--workload", bench.workload, "unet-train, unet-sample, transformer-train or transformer-sample")
+      ->check(CLI::IsMember({"unet-train", "unet-sample", "transformer-train", "transformer-sample"}));
+  bm->add_option("--batch", bench.batch, "Batch (default 32; unet-sample 64)")->check(CLI::PositiveNumber);
+  bm->add_option("--steps", bench.steps, "Timed steps")->check(CLI::PositiveNumber);
+  bm->add_option("--warmup", bench.warmup, "Untimed steps first")->check(CLI::NonNegativeNumber);
+  bm->add_flag("--peak", bench.peak, "Also measure the machine's FMA peak and the share of it reached");
+  bm->add_flag("--json", bench.json, "Print one JSON object");
+
   diffuse::SelfcheckOptions selfcheck;
   CLI::App* sc = app.add_subcommand("selfcheck", "Train a tiny MLP on generated data and show its loss falling");
   sc->add_option("--steps", selfcheck.steps, "Optimizer steps")->check(CLI::PositiveNumber);
@@ -156,6 +168,7 @@ int main(int argc, char** argv) {
              : kind == "d3pm-text" ? diffuse::run_d3pm_text_evaluate(evaluate)
                                    : diffuse::run_d3pm_image_evaluate(evaluate);
     }
+    if (*bm) return diffuse::run_benchmark(bench);
     if (*sc) return diffuse::run_selfcheck(selfcheck);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -31,6 +31,7 @@
 #include <string>
 
 #include "tensor/autograd.hpp"
+#include "tensor/flop_counter.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/threads.hpp"
@@ -42,10 +43,12 @@ namespace {
 
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  count_flops(2 * M * N * K);
   cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
 }
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
           int64_t lda, const double* B, int64_t ldb, double* C, int64_t ldc) {
+  count_flops(2 * M * N * K);
   cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0, C, ldc);
 }
 

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "tensor/autograd.hpp"
+#include "tensor/flop_counter.hpp"
 #include "tensor/onednn.hpp"
 #include "tensor/threads.hpp"
 
@@ -62,6 +63,7 @@ struct Geometry {
   Shape x_shape() const { return {N, C, H, W}; }
   Shape w_shape() const { return {OC, C, KH, KW}; }
   Shape y_shape() const { return {N, OC, OH, OW}; }
+  int64_t flops() const { return 2 * N * OC * OH * OW * C * KH * KW; }  // of each of fwd, bwd-data, bwd-weights
 };
 
 Geometry check_conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
@@ -236,6 +238,7 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
                                                {DNNL_ARG_DST, dst}};
     if (bc.defined()) args.insert({DNNL_ARG_BIAS, onednn::wrap(bc, onednn::plain_desc({g.OC}, tag::x))});
     onednn::execute(plan->fwd, plan->fwd_pd, std::move(args));
+    count_flops(g.flops());
   });
   if (!training) return y;
 
@@ -251,6 +254,7 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
                                         {{DNNL_ARG_DIFF_DST, dy_data},
                                          {DNNL_ARG_WEIGHTS, w_data},
                                          {DNNL_ARG_DIFF_SRC, diff_src}});
+                        count_flops(g.flops());
                       }));
     }
 
@@ -265,6 +269,7 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
         if (dbias.defined())
           args.insert({DNNL_ARG_DIFF_BIAS, onednn::wrap(dbias, onednn::plain_desc({g.OC}, tag::x))});
         onednn::execute(plan->bwd_weights, plan->bwd_weights_pd, std::move(args));
+        count_flops(g.flops());
       });
       accumulate_grad(weight, dweight);
       if (bias.defined()) accumulate_grad(bias, dbias);
@@ -312,6 +317,7 @@ void col2im_add(const Geometry& g, const double* cols, double* x) {
 // Row-major C [M, N] = op(A) [M, K] @ op(B) [K, N] + beta C, op a transpose where asked.
 void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
            const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  count_flops(2 * M * N * K);
   cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
               1.0, A, lda, B, ldb, beta, C, ldc);
 }

@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include "tensor/autograd.hpp"
+#include "tensor/flop_counter.hpp"
 #include "tensor/ops.hpp"
 
 namespace diffuse {
@@ -11,10 +12,12 @@ namespace diffuse {
 namespace {
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  count_flops(2 * M * N * K);
   cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha,
                const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  count_flops(2 * M * N * K);
   cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

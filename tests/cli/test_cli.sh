@@ -89,6 +89,13 @@ grep -q '"bits_per_dim":[0-9.]*,.*"images":4,.*"method":"exact"' ddpm.json || fa
   > d3pm-img.json 2> /dev/null || fail "d3pm image evaluate"
 grep -q '"bits_per_dim":[0-9.]*,.*"images":2,.*"method":"exact"' d3pm-img.json || fail "d3pm image JSON: $(cat d3pm-img.json)"
 
+# ---- benchmark --------------------------------------------------------------------------------------
+for w in unet-train transformer-sample; do
+  "$diffuse" benchmark --workload $w --batch 1 --steps 1 --warmup 0 --json --threads 1 > bench.json || fail "benchmark $w"
+  grep -q '"gflop_per_second":[0-9.e+-]*,.*"ms_per_step_median":[0-9.e+-]*,.*"peak_rss_mib":' bench.json ||
+    fail "benchmark $w JSON: $(cat bench.json)"
+done
+
 # ---- bad input --------------------------------------------------------------------------------------
 expect_error "train.nope" "$diffuse" train --preset d3pm-text8-tiny --data corpus.txt --out bad1 --set train.nope=1
 expect_error "missing.txt" "$diffuse" train --preset d3pm-text8-tiny --data missing.txt --out bad2

@@ -1,0 +1,198 @@
+#include "apps/benchmark.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "apps/presets.hpp"
+#include "nn/optim.hpp"
+#include "nn/transformer.hpp"
+#include "nn/unet.hpp"
+#include "tensor/autograd.hpp"
+#include "tensor/flop_counter.hpp"
+#include "tensor/ops.hpp"
+#include "tensor/threads.hpp"
+
+namespace diffuse {
+
+namespace {
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// GFLOP/s of single-precision FMAs on all threads: 12 independent accumulator chains per thread, so
+// the FMA units never wait on a result; 2 FLOPs per lane per FMA.
+double measure_fma_peak() {
+#if defined(__AVX512F__)
+  using Vec = __m512;
+  constexpr int kLanes = 16;
+  auto fma = [](Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); };
+  auto set1 = [](float v) { return _mm512_set1_ps(v); };
+  auto first = [](Vec v) { return _mm512_cvtss_f32(v); };
+#else
+  using Vec = __m256;
+  constexpr int kLanes = 8;
+  auto fma = [](Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); };
+  auto set1 = [](float v) { return _mm256_set1_ps(v); };
+  auto first = [](Vec v) { return _mm256_cvtss_f32(v); };
+#endif
+  constexpr int64_t kIters = 50'000'000;
+  float sink = 0;
+  const auto start = Clock::now();
+  int threads = 1;
+#pragma omp parallel reduction(+ : sink)
+  {
+#pragma omp single
+    threads = omp_get_num_threads();
+    Vec acc[12];
+    for (int i = 0; i < 12; ++i) acc[i] = set1(0.001f * static_cast<float>(i));
+    const Vec a = set1(0.999999f), b = set1(1e-7f);
+    for (int64_t it = 0; it < kIters; ++it)
+      for (int i = 0; i < 12; ++i) acc[i] = fma(acc[i], a, b);
+    for (int i = 0; i < 12; ++i) sink += first(acc[i]);
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (sink == 12345.f) std::printf(" ");  // keep the loop
+  return 2.0 * kLanes * 12.0 * static_cast<double>(kIters) * threads / seconds / 1e9;
+}
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+struct Workload {
+  std::string items;        // "images" or "tokens"
+  int64_t items_per_batch;  // per step
+  int64_t parameters;
+  std::function<void()> step;
+};
+
+Workload unet_workload(bool train, int64_t batch, Philox& rng) {
+  auto net = std::make_shared<nn::UNet>(nn::UNetConfig::from_json(preset_config("ddpm-cifar10-small").at("model")), rng);
+  auto arena = std::make_shared<nn::ParameterArena>(*net);
+  auto adam = std::make_shared<nn::Adam>(*arena, nn::AdamConfig{});
+  const Tensor x = randn({batch, 3, 32, 32}, rng), target = randn({batch, 3, 32, 32}, rng);
+  std::vector<int32_t> tv(static_cast<size_t>(batch));
+  for (int32_t& v : tv) v = static_cast<int32_t>(rng.integer(0, 1000));
+  const Tensor t = Tensor::from_vector(tv, {batch});
+  auto dropout = std::make_shared<Philox>(7);
+  Workload w{"images", batch, arena->parameter_count(), {}};
+  if (train) {
+    net->train();
+    w.step = [=] {
+      arena->zero_grad();
+      const Tensor out = net->forward(x, t, *dropout);
+      mean(square(sub(out, target))).backward();
+      nn::clip_grad_norm(*arena, 1.0);
+      adam->step(2e-4);
+    };
+  } else {
+    net->eval();
+    w.step = [=] {
+      NoGradGuard no_grad;
+      net->forward(x, t, *dropout);
+    };
+  }
+  return w;
+}
+
+Workload transformer_workload(bool train, int64_t batch, Philox& rng) {
+  const nn::TransformerConfig config = nn::TransformerConfig::from_json(preset_config("d3pm-text8-small").at("model"));
+  auto net = std::make_shared<nn::Transformer>(config, rng);
+  auto arena = std::make_shared<nn::ParameterArena>(*net);
+  auto adam = std::make_shared<nn::Adam>(*arena, nn::AdamConfig{});
+  const int64_t L = config.seq_len;
+  std::vector<int32_t> xv(static_cast<size_t>(batch * L)), yv(xv.size()), tv(static_cast<size_t>(batch));
+  for (int32_t& v : xv) v = static_cast<int32_t>(rng.integer(0, 28));
+  for (int32_t& v : yv) v = static_cast<int32_t>(rng.integer(0, 27));
+  for (int32_t& v : tv) v = static_cast<int32_t>(rng.integer(0, 1000));
+  const Tensor x = Tensor::from_vector(xv, {batch, L}), y = Tensor::from_vector(yv, {batch, L}), t = Tensor::from_vector(tv, {batch});
+  auto dropout = std::make_shared<Philox>(7);
+  Workload w{"tokens", batch * L, arena->parameter_count(), {}};
+  if (train) {
+    net->train();
+    w.step = [=] {
+      arena->zero_grad();
+      cross_entropy(net->forward(x, t, *dropout), y).backward();
+      nn::clip_grad_norm(*arena, 0.25);
+      adam->step(2e-4);
+    };
+  } else {
+    net->eval();
+    w.step = [=] {
+      NoGradGuard no_grad;
+      net->forward(x, t, *dropout);
+    };
+  }
+  return w;
+}
+}  // namespace
+
+int run_benchmark(const BenchmarkOptions& o) {
+  if (o.steps < 1) throw std::invalid_argument("--steps: must be at least 1");
+  if (o.warmup < 0) throw std::invalid_argument("--warmup: must be at least 0");
+  if (o.batch < 0) throw std::invalid_argument("--batch: must be at least 1");
+  Philox rng(1);
+  const bool unet = o.workload.rfind("unet-", 0) == 0, train = o.workload.find("-train") != std::string::npos;
+  if (o.workload != "unet-train" && o.workload != "unet-sample" && o.workload != "transformer-train" &&
+      o.workload != "transformer-sample")
+    throw std::invalid_argument("--workload: unet-train, unet-sample, transformer-train or transformer-sample, got '" +
+                                o.workload + "'");
+  const int64_t batch = o.batch > 0 ? o.batch : (unet && !train ? 64 : 32);
+  const Workload w = unet ? unet_workload(train, batch, rng) : transformer_workload(train, batch, rng);
+
+  for (int64_t i = 0; i < o.warmup; ++i) w.step();
+  std::vector<double> ms;
+  int64_t flops = 0;
+  for (int64_t i = 0; i < o.steps; ++i) {
+    reset_flop_count();
+    const auto start = Clock::now();
+    w.step();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    flops = counted_flops();
+  }
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2], best = sorted.front();
+  const double gflops = static_cast<double>(flops) / (median * 1e-3) / 1e9;
+  const double peak = o.peak ? measure_fma_peak() : 0.0;
+  json r{{"workload", o.workload},
+         {"batch", batch},
+         {"threads", num_threads()},
+         {"parameters", w.parameters},
+         {"ms_per_step_median", median},
+         {"ms_per_step_best", best},
+         {"ms_per_step", ms},
+         {w.items + "_per_second", static_cast<double>(w.items_per_batch) / (median * 1e-3)},
+         {"gflop_per_step", static_cast<double>(flops) / 1e9},
+         {"gflop_per_second", gflops},
+         {"peak_rss_mib", peak_rss_mib()}};
+  if (o.peak) {
+    r["fma_peak_gflop_per_second"] = peak;
+    r["share_of_peak"] = gflops / peak;
+  }
+  if (o.json) {
+    std::cout << r.dump() << "\n";
+    return 0;
+  }
+  std::printf("%s: batch %lld, %d threads, %lld parameters\n  %.1f ms/step median (best %.1f) over %lld steps after %lld "
+              "warm-up\n  %.1f %s/s\n  %.2f GFLOP per step (GEMM and convolution FLOPs, counted as they run): %.1f GFLOP/s\n"
+              "  peak RSS %.0f MiB\n",
+              o.workload.c_str(), static_cast<long long>(batch), num_threads(), static_cast<long long>(w.parameters), median,
+              best, static_cast<long long>(o.steps), static_cast<long long>(o.warmup),
+              static_cast<double>(w.items_per_batch) / (median * 1e-3), w.items.c_str(), static_cast<double>(flops) / 1e9,
+              gflops, peak_rss_mib());
+  if (o.peak) std::printf("  FMA peak %.1f GFLOP/s: %.0f%% of it\n", peak, 100.0 * gflops / peak);
+  return 0;
+}
+
+}  // namespace diffuse

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""PyTorch twins of `diffuse benchmark`'s workloads, timed the same way (run by hand with Debian's
+python3-torch; the project never needs it). The U-Net is ddpm-cifar10-small's (8,952,067 parameters), the
+transformer d3pm-text8-small's (4,950,556); the script checks both counts against the engine's.
+
+    python3 bench/torch_benchmark.py --workload unet-train --threads 2 [--batch N --steps N --warmup N]
+
+Prints one JSON object with the same keys as `diffuse benchmark --json`. Peak RSS is the process's
+(resource.getrusage), as in the engine.
+"""
+import argparse
+import json
+import math
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def timestep_embedding(t, dim):
+    half = dim // 2
+    freq = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / (half - 1))
+    arg = t.float()[:, None] * freq[None, :]
+    return torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)
+
+
+# ---- the DDPM U-Net (nn/unet.hpp, nn/unet_blocks.hpp) ------------------------------------------
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, temb, groups, dropout):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, cin, eps=1e-6)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.temb_proj = nn.Linear(temb, cout)
+        self.norm2 = nn.GroupNorm(groups, cout, eps=1e-6)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.nin_shortcut = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x, temb):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.temb_proj(F.silu(temb))[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return (self.nin_shortcut(x) if self.nin_shortcut is not None else x) + h
+
+
+class SpatialSelfAttention(nn.Module):
+    def __init__(self, c, groups):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, c, eps=1e-6)
+        self.q, self.k, self.v, self.proj_out = (nn.Linear(c, c) for _ in range(4))
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        h = self.norm(x).view(B, C, H * W).transpose(1, 2)
+        p = torch.softmax(self.q(h) @ self.k(h).transpose(1, 2) / math.sqrt(C), dim=-1)
+        return x + self.proj_out(p @ self.v(h)).transpose(1, 2).reshape(B, C, H, W)
+
+
+class UNet(nn.Module):
+    def __init__(self, ch=64, mult=(1, 2, 2, 2), blocks=2, attn=(16,), dropout=0.1, res=32, groups=32):
+        super().__init__()
+        self.ch, temb = ch, 4 * ch
+        self.temb = nn.ModuleList([nn.Linear(ch, temb), nn.Linear(temb, temb)])
+        self.conv_in = nn.Conv2d(3, ch, 3, padding=1)
+        self.down, chans, c, r = nn.ModuleList(), [ch], ch, res
+        for i, m in enumerate(mult):
+            level = nn.ModuleList()
+            for _ in range(blocks):
+                level.append(ResBlock(c, ch * m, temb, groups, dropout))
+                c = ch * m
+                if r in attn:
+                    level.append(SpatialSelfAttention(c, groups))
+                chans.append(c)
+            if i != len(mult) - 1:
+                level.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
+                chans.append(c)
+                r //= 2
+            self.down.append(level)
+        self.mid = nn.ModuleList([ResBlock(c, c, temb, groups, dropout), SpatialSelfAttention(c, groups),
+                                  ResBlock(c, c, temb, groups, dropout)])
+        self.up = nn.ModuleList()
+        for i, m in reversed(list(enumerate(mult))):
+            level = nn.ModuleList()
+            for _ in range(blocks + 1):
+                level.append(ResBlock(c + chans.pop(), ch * m, temb, groups, dropout))
+                c = ch * m
+                if r in attn:
+                    level.append(SpatialSelfAttention(c, groups))
+            if i != 0:
+                level.append(nn.Conv2d(c, c, 3, padding=1))  # after a nearest 2x upsample
+                r *= 2
+            self.up.append(level)
+        self.norm_out = nn.GroupNorm(groups, c, eps=1e-6)
+        self.conv_out = nn.Conv2d(c, 3, 3, padding=1)
+
+    def forward(self, x, t):
+        temb = self.temb[1](F.silu(self.temb[0](timestep_embedding(t, self.ch))))
+        hs = [self.conv_in(x)]
+        for level in self.down:
+            for layer in level:
+                if isinstance(layer, ResBlock):
+                    hs.append(layer(hs[-1], temb))
+                elif isinstance(layer, SpatialSelfAttention):
+                    hs[-1] = layer(hs[-1])
+                else:
+                    hs.append(layer(hs[-1]))
+        h = self.mid[2](self.mid[1](self.mid[0](hs[-1], temb)), temb)
+        for level in self.up:
+            for layer in level:
+                if isinstance(layer, ResBlock):
+                    h = layer(torch.cat([h, hs.pop()], dim=1), temb)
+                elif isinstance(layer, SpatialSelfAttention):
+                    h = layer(h)
+                else:
+                    h = layer(F.interpolate(h, scale_factor=2, mode="nearest"))
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+# ---- the D3PM transformer (nn/transformer.hpp, nn/transformer_block.hpp) -------------------------
+class Block(nn.Module):
+    def __init__(self, c, heads, hidden):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(c), nn.LayerNorm(c)
+        self.qkv, self.proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
+        self.fc1, self.fc2 = nn.Linear(c, hidden), nn.Linear(hidden, c)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H, D = self.heads, C // self.heads
+        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)
+        p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(D), dim=-1)
+        h = x + self.proj((p @ v).permute(0, 2, 1, 3).reshape(B, T, C))
+        return h + self.fc2(F.gelu(self.fc1(self.ln2(h))))
+
+
+class Transformer(nn.Module):
+    def __init__(self, states=28, seq=256, width=256, layers=6, heads=8, mlp=1024):
+        super().__init__()
+        self.width = width
+        self.tok_emb = nn.Embedding(states, width)
+        self.pos_emb = nn.Parameter(torch.zeros(seq, width))
+        self.time = nn.ModuleList([nn.Linear(width, width), nn.Linear(width, width)])
+        self.blocks = nn.ModuleList([Block(width, heads, mlp) for _ in range(layers)])
+        self.ln_f = nn.LayerNorm(width)
+        self.head = nn.Linear(width, states)
+
+    def forward(self, x, t):
+        temb = self.time[1](F.silu(self.time[0](timestep_embedding(t, self.width))))
+        h = self.tok_emb(x) + self.pos_emb[: x.shape[1]] + temb[:, None, :]
+        for b in self.blocks:
+            h = b(h)
+        return self.head(self.ln_f(h))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workload", required=True,
+                    choices=["unet-train", "unet-sample", "transformer-train", "transformer-sample"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    unet, train = a.workload.startswith("unet"), a.workload.endswith("train")
+    batch = a.batch or (64 if unet and not train else 32)
+    if unet:
+        net, expected, items = UNet(), 8952067, batch
+        x, target = torch.randn(batch, 3, 32, 32), torch.randn(batch, 3, 32, 32)
+        t = torch.randint(0, 1000, (batch,))
+        loss_fn, clip = (lambda: F.mse_loss(net(x, t), target)), 1.0
+    else:
+        net, expected, items = Transformer(), 4950556, batch * 256
+        x, y = torch.randint(0, 28, (batch, 256)), torch.randint(0, 27, (batch, 256))
+        t = torch.randint(0, 1000, (batch,))
+        loss_fn, clip = (lambda: F.cross_entropy(net(x, t).reshape(-1, 28), y.reshape(-1))), 0.25
+    params = sum(p.numel() for p in net.parameters())
+    assert params == expected, f"the twin has {params} parameters, the engine {expected}"
+    opt = torch.optim.Adam(net.parameters(), lr=2e-4)
+
+    def step():
+        if train:
+            opt.zero_grad(set_to_none=False)
+            loss_fn().backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+            opt.step()
+        else:
+            with torch.no_grad():
+                net(x, t)
+
+    net.train(train)
+    for _ in range(a.warmup):
+        step()
+    ms = []
+    for _ in range(a.steps):
+        start = time.perf_counter()
+        step()
+        ms.append(1000 * (time.perf_counter() - start))
+    median = sorted(ms)[len(ms) // 2]
+    print(json.dumps({"workload": a.workload, "batch": batch, "threads": a.threads, "parameters": params,
+                      "ms_per_step_median": median, "ms_per_step_best": min(ms), "ms_per_step": ms,
+                      ("images" if unet else "tokens") + "_per_second": items / (median / 1000),
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
