@@ -76,40 +76,45 @@ struct Workload {
   std::function<void()> step;
 };
 
-Workload unet_workload(bool train, int64_t batch, Philox& rng) {
-  auto net = std::make_shared<nn::UNet>(nn::UNetConfig::from_json(preset_config("ddpm-cifar10-small").at("model")), rng);
+// A training step (zero the gradients, forward, loss, backward, clip, Adam) or, for sampling, one
+// forward in eval mode without a tape. The caller's lambdas own the network and its inputs.
+template <class Net>
+std::function<void()> step_of(bool train, const std::shared_ptr<Net>& net, double clip, std::function<Tensor()> forward,
+                              std::function<Tensor(const Tensor&)> loss) {
+  if (!train) {
+    net->eval();
+    return [forward] {
+      NoGradGuard no_grad;
+      forward();
+    };
+  }
+  net->train();
   auto arena = std::make_shared<nn::ParameterArena>(*net);
   auto adam = std::make_shared<nn::Adam>(*arena, nn::AdamConfig{});
+  return [arena, adam, clip, forward, loss] {
+    arena->zero_grad();
+    loss(forward()).backward();
+    nn::clip_grad_norm(*arena, clip);
+    adam->step(2e-4);
+  };
+}
+
+Workload unet_workload(bool train, int64_t batch, Philox& rng) {
+  auto net = std::make_shared<nn::UNet>(nn::UNetConfig::from_json(preset_config("ddpm-cifar10-small").at("model")), rng);
   const Tensor x = randn({batch, 3, 32, 32}, rng), target = randn({batch, 3, 32, 32}, rng);
   std::vector<int32_t> tv(static_cast<size_t>(batch));
   for (int32_t& v : tv) v = static_cast<int32_t>(rng.integer(0, 1000));
   const Tensor t = Tensor::from_vector(tv, {batch});
   auto dropout = std::make_shared<Philox>(7);
-  Workload w{"images", batch, arena->parameter_count(), {}};
-  if (train) {
-    net->train();
-    w.step = [=] {
-      arena->zero_grad();
-      const Tensor out = net->forward(x, t, *dropout);
-      mean(square(sub(out, target))).backward();
-      nn::clip_grad_norm(*arena, 1.0);
-      adam->step(2e-4);
-    };
-  } else {
-    net->eval();
-    w.step = [=] {
-      NoGradGuard no_grad;
-      net->forward(x, t, *dropout);
-    };
-  }
-  return w;
+  return {"images", batch, net->parameter_count(),
+          step_of(
+              train, net, 1.0, [=] { return net->forward(x, t, *dropout); },
+              [=](const Tensor& out) { return mean(square(sub(out, target))); })};
 }
 
 Workload transformer_workload(bool train, int64_t batch, Philox& rng) {
   const nn::TransformerConfig config = nn::TransformerConfig::from_json(preset_config("d3pm-text8-small").at("model"));
   auto net = std::make_shared<nn::Transformer>(config, rng);
-  auto arena = std::make_shared<nn::ParameterArena>(*net);
-  auto adam = std::make_shared<nn::Adam>(*arena, nn::AdamConfig{});
   const int64_t L = config.seq_len;
   std::vector<int32_t> xv(static_cast<size_t>(batch * L)), yv(xv.size()), tv(static_cast<size_t>(batch));
   for (int32_t& v : xv) v = static_cast<int32_t>(rng.integer(0, 28));
@@ -117,23 +122,10 @@ Workload transformer_workload(bool train, int64_t batch, Philox& rng) {
   for (int32_t& v : tv) v = static_cast<int32_t>(rng.integer(0, 1000));
   const Tensor x = Tensor::from_vector(xv, {batch, L}), y = Tensor::from_vector(yv, {batch, L}), t = Tensor::from_vector(tv, {batch});
   auto dropout = std::make_shared<Philox>(7);
-  Workload w{"tokens", batch * L, arena->parameter_count(), {}};
-  if (train) {
-    net->train();
-    w.step = [=] {
-      arena->zero_grad();
-      cross_entropy(net->forward(x, t, *dropout), y).backward();
-      nn::clip_grad_norm(*arena, 0.25);
-      adam->step(2e-4);
-    };
-  } else {
-    net->eval();
-    w.step = [=] {
-      NoGradGuard no_grad;
-      net->forward(x, t, *dropout);
-    };
-  }
-  return w;
+  return {"tokens", batch * L, net->parameter_count(),
+          step_of(
+              train, net, 0.25, [=] { return net->forward(x, t, *dropout); },
+              [=](const Tensor& logits) { return cross_entropy(logits, y); })};
 }
 }  // namespace
 

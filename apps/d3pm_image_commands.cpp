@@ -78,9 +78,8 @@ class D3pmImageTraining : public TrainingTask {
         m_(config, seed_),
         train_set_(load_images(config.at("data").at("dataset").get<std::string>(), data_dir, "train")),
         batches_(train_set_, {.seed = seed_, .flip_probability = config.at("train").at("random_flip").get<bool>() ? 0.5 : 0.0}),
-        diffusion_rng_(seed_, kDiffusion),
-        dropout_rng_(seed_, kDropout),
-        model_(m_.x0_model(dropout_rng_)),
+        streams_(seed_),
+        model_(m_.x0_model(streams_.dropout)),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
         sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
     m_.net.train();
@@ -89,8 +88,8 @@ class D3pmImageTraining : public TrainingTask {
   nn::ParameterArena& arena() override { return m_.arena; }
   double accumulate_gradients(int64_t b, double weight) override {
     const Tensor x0 = diffusion::images_to_pixel_values(batches_.next(b).images);
-    const Tensor t = m_.d3pm.sample_t(b, diffusion_rng_);
-    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, diffusion_rng_).loss;
+    const Tensor t = m_.d3pm.sample_t(b, streams_.diffusion);
+    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, streams_.diffusion).loss;
     (loss * weight).backward();
     return loss.item();
   }
@@ -106,14 +105,13 @@ class D3pmImageTraining : public TrainingTask {
     return grid.string();
   }
   std::map<std::string, std::string> state() const override {
-    return {{"data.position", json(batches_.state().to_strings()).dump()},
-            {"rng.diffusion", philox_state(diffusion_rng_)},
-            {"rng.dropout", philox_state(dropout_rng_)}};
+    std::map<std::string, std::string> s = streams_.state();
+    s["data.position"] = json(batches_.state().to_strings()).dump();
+    return s;
   }
   void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
     batches_.restore(data::ImageSamplerState::from_strings(json::parse(meta.at("data.position"))));
-    diffusion_rng_ = philox_from_state(meta.at("rng.diffusion"), path);
-    dropout_rng_ = philox_from_state(meta.at("rng.dropout"), path);
+    streams_.restore(meta, path);
   }
   std::string data_summary() const override { return std::to_string(train_set_->size()) + " training images"; }
   std::string item_name() const override { return "images"; }
@@ -124,17 +122,11 @@ class D3pmImageTraining : public TrainingTask {
   D3pmImageModel m_;
   std::shared_ptr<const data::ImageSet> train_set_;
   data::ImageBatchSampler batches_;
-  Philox diffusion_rng_, dropout_rng_;
+  TrainingStreams streams_;
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
 };
 
-std::unique_ptr<D3pmImageModel> load_for_inference(const std::string& path, bool use_ema) {
-  auto m = std::make_unique<D3pmImageModel>(checkpoint_config(path), 0);
-  load_inference_weights(path, m->arena, use_ema);
-  m->net.eval();
-  return m;
-}
 
 }  // namespace
 
@@ -155,7 +147,7 @@ std::unique_ptr<TrainingTask> make_d3pm_image_training(const json& config, const
 int run_d3pm_image_sample(const SampleOptions& o) {
   const int64_t n = o.n == 0 ? 64 : o.n;
   if (o.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
-  auto m = load_for_inference(o.checkpoint, o.ema);
+  auto m = load_model_for_inference<D3pmImageModel>(o.checkpoint, o.ema);
   const int64_t T = m->d3pm.timesteps();
   if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
   diffusion::D3pmSampleOptions options;
@@ -195,7 +187,7 @@ int run_d3pm_image_sample(const SampleOptions& o) {
 int run_d3pm_image_evaluate(const EvaluateOptions& o) {
   const int64_t images = o.items == 0 ? 1000 : o.items;
   if (o.split != "test" && o.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + o.split + "'");
-  auto m = load_for_inference(o.checkpoint, true);
+  auto m = load_model_for_inference<D3pmImageModel>(o.checkpoint, true);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), o.data_dir, o.split);
   if (images > set->size())
     throw std::invalid_argument("--images: " + std::to_string(images) + " requested but the " + o.split + " split of " +

@@ -87,9 +87,8 @@ class D3pmTextTraining : public TrainingTask {
         m_(config, seed_),
         corpus_(std::move(corpus)),
         windows_(corpus_, data::Text8Split::Train, m_.seq_len(), seed_),
-        diffusion_rng_(seed_, kDiffusion),
-        dropout_rng_(seed_, kDropout),
-        model_(m_.x0_model(dropout_rng_)),
+        streams_(seed_),
+        model_(m_.x0_model(streams_.dropout)),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
         sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
     m_.net.train();
@@ -98,8 +97,8 @@ class D3pmTextTraining : public TrainingTask {
   nn::ParameterArena& arena() override { return m_.arena; }
   double accumulate_gradients(int64_t b, double weight) override {
     const Tensor x0 = windows_.next(b);
-    const Tensor t = m_.d3pm.sample_t(b, diffusion_rng_);
-    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, diffusion_rng_).loss;
+    const Tensor t = m_.d3pm.sample_t(b, streams_.diffusion);
+    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, streams_.diffusion).loss;
     (loss * weight).backward();
     return loss.item();
   }
@@ -118,14 +117,13 @@ class D3pmTextTraining : public TrainingTask {
     return path.string() + "\n  " + text.substr(0, text.find('\n'));
   }
   std::map<std::string, std::string> state() const override {
-    return {{"data.position", json(windows_.state().to_strings()).dump()},
-            {"rng.diffusion", philox_state(diffusion_rng_)},
-            {"rng.dropout", philox_state(dropout_rng_)}};
+    std::map<std::string, std::string> s = streams_.state();
+    s["data.position"] = json(windows_.state().to_strings()).dump();
+    return s;
   }
   void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
     windows_.restore(data::Text8SamplerState::from_strings(json::parse(meta.at("data.position"))));
-    diffusion_rng_ = philox_from_state(meta.at("rng.diffusion"), path);
-    dropout_rng_ = philox_from_state(meta.at("rng.dropout"), path);
+    streams_.restore(meta, path);
   }
   std::string data_summary() const override {
     return std::to_string(corpus_->ranges.train.size()) + " training characters of " + corpus_->source;
@@ -138,17 +136,11 @@ class D3pmTextTraining : public TrainingTask {
   D3pmTextModel m_;
   std::shared_ptr<const data::Text8Corpus> corpus_;
   data::Text8WindowSampler windows_;
-  Philox diffusion_rng_, dropout_rng_;
+  TrainingStreams streams_;
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
 };
 
-std::unique_ptr<D3pmTextModel> load_for_inference(const std::string& path, bool use_ema) {
-  auto m = std::make_unique<D3pmTextModel>(checkpoint_config(path), 0);
-  load_inference_weights(path, m->arena, use_ema);
-  m->net.eval();
-  return m;
-}
 
 }  // namespace
 
@@ -175,7 +167,7 @@ std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const std::s
 int run_d3pm_text_sample(const SampleOptions& o) {
   const int64_t n = o.n == 0 ? 4 : o.n;
   if (n < 1) throw std::invalid_argument("--n: must be at least 1");
-  auto m = load_for_inference(o.checkpoint, o.ema);
+  auto m = load_model_for_inference<D3pmTextModel>(o.checkpoint, o.ema);
   const int64_t T = m->d3pm.timesteps();
   if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
   diffusion::D3pmSampleOptions options;
@@ -216,7 +208,7 @@ int run_d3pm_text_sample(const SampleOptions& o) {
 
 int run_d3pm_text_evaluate(const EvaluateOptions& o) {
   if (o.items < 0) throw std::invalid_argument("--chunks: must be at least 1");
-  auto m = load_for_inference(o.checkpoint, true);
+  auto m = load_model_for_inference<D3pmTextModel>(o.checkpoint, true);
   const data::Text8Split split = parse_split(o.split);
   const auto corpus = load_corpus(o.data_dir);
   const std::string_view text = corpus->split(split);

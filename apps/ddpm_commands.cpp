@@ -81,9 +81,8 @@ class DdpmTraining : public TrainingTask {
         m_(config, seed_),
         train_set_(load_images(config.at("data").at("dataset").get<std::string>(), data_dir, "train")),
         batches_(train_set_, {.seed = seed_, .flip_probability = config.at("train").at("random_flip").get<bool>() ? 0.5 : 0.0}),
-        diffusion_rng_(seed_, kDiffusion),
-        dropout_rng_(seed_, kDropout),
-        model_(m_.eps_model(dropout_rng_)),
+        streams_(seed_),
+        model_(m_.eps_model(streams_.dropout)),
         loss_type_(diffusion::parse_loss_type(config.at("diffusion").at("loss").get<std::string>())),
         clip_(config.at("diffusion").at("clip_denoised").get<bool>()),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()) {}
@@ -91,8 +90,8 @@ class DdpmTraining : public TrainingTask {
   nn::ParameterArena& arena() override { return m_.arena; }
   double accumulate_gradients(int64_t b, double weight) override {
     const Tensor x0 = batches_.next(b).images;
-    const Tensor t = diffusion::sample_steps(b, m_.diffusion.timesteps(), diffusion_rng_);
-    const Tensor noise = randn(x0.shape(), diffusion_rng_);
+    const Tensor t = diffusion::sample_steps(b, m_.diffusion.timesteps(), streams_.diffusion);
+    const Tensor noise = randn(x0.shape(), streams_.diffusion);
     const Tensor loss = m_.diffusion.training_loss(model_, x0, t, noise, loss_type_, clip_).loss;
     (loss * weight).backward();
     return loss.item();
@@ -104,14 +103,13 @@ class DdpmTraining : public TrainingTask {
     return grid.string();
   }
   std::map<std::string, std::string> state() const override {
-    return {{"data.position", json(batches_.state().to_strings()).dump()},
-            {"rng.diffusion", philox_state(diffusion_rng_)},
-            {"rng.dropout", philox_state(dropout_rng_)}};
+    std::map<std::string, std::string> s = streams_.state();
+    s["data.position"] = json(batches_.state().to_strings()).dump();
+    return s;
   }
   void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
     batches_.restore(data::ImageSamplerState::from_strings(json::parse(meta.at("data.position"))));
-    diffusion_rng_ = philox_from_state(meta.at("rng.diffusion"), path);
-    dropout_rng_ = philox_from_state(meta.at("rng.dropout"), path);
+    streams_.restore(meta, path);
   }
   std::string data_summary() const override { return std::to_string(train_set_->size()) + " training images"; }
   std::string item_name() const override { return "images"; }
@@ -122,7 +120,7 @@ class DdpmTraining : public TrainingTask {
   DdpmModel m_;
   std::shared_ptr<const data::ImageSet> train_set_;
   data::ImageBatchSampler batches_;
-  Philox diffusion_rng_, dropout_rng_;
+  TrainingStreams streams_;
   diffusion::EpsModel model_;
   diffusion::LossType loss_type_;
   bool clip_;
@@ -137,13 +135,6 @@ std::unique_ptr<TrainingTask> make_ddpm_training(const json& config, const std::
 // ---- sample ----------------------------------------------------------------------------------------
 
 namespace {
-// Builds the model a checkpoint describes and loads its weights (the EMA ones when asked and present).
-std::unique_ptr<DdpmModel> load_for_inference(const std::string& path, bool use_ema) {
-  auto m = std::make_unique<DdpmModel>(checkpoint_config(path), 0);
-  load_inference_weights(path, m->arena, use_ema);
-  m->net.eval();
-  return m;
-}
 }  // namespace
 
 int run_ddpm_sample(const SampleOptions& options) {
@@ -153,7 +144,7 @@ int run_ddpm_sample(const SampleOptions& options) {
   if (o.n < 1) throw std::invalid_argument("--n: must be at least 1");
   if (o.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
   if (o.steps != 0 || o.argmax) throw std::invalid_argument("--steps / --argmax: only for D3PM checkpoints");
-  auto m = load_for_inference(o.checkpoint, o.ema);
+  auto m = load_model_for_inference<DdpmModel>(o.checkpoint, o.ema);
   Philox rng(o.seed, kSamples), unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
   NoGradGuard no_grad;
@@ -190,7 +181,7 @@ int run_ddpm_evaluate(const EvaluateOptions& options) {
   if (o.items < 1) throw std::invalid_argument("--images: must be at least 1");
   if (o.steps != 0) throw std::invalid_argument("--steps: only for D3PM checkpoints");
   if (o.split != "test" && o.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + o.split + "'");
-  auto m = load_for_inference(o.checkpoint, true);
+  auto m = load_model_for_inference<DdpmModel>(o.checkpoint, true);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), o.data_dir, o.split);
   if (o.items > set->size())
     throw std::invalid_argument("--images: " + std::to_string(o.items) + " requested but the " + o.split + " split of " +

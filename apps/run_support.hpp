@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "nn/arena.hpp"
@@ -32,6 +33,16 @@ nlohmann::json checkpoint_config(const std::string& path);
 // Loads a checkpoint's weights into `arena` for sampling or evaluation: the EMA weights when use_ema and
 // the file has them (a note on stderr when it has not), the raw weights otherwise.
 void load_inference_weights(const std::string& path, nn::ParameterArena& arena, bool use_ema);
+
+// A family's model (a struct with `arena` and `net`, constructed from (config, seed)) rebuilt from the
+// configuration a checkpoint records, its weights loaded as load_inference_weights does, in eval mode.
+template <class Model>
+std::unique_ptr<Model> load_model_for_inference(const std::string& path, bool use_ema) {
+  auto m = std::make_unique<Model>(checkpoint_config(path), 0);
+  load_inference_weights(path, m->arena, use_ema);
+  m->net.eval();
+  return m;
+}
 
 // Writes `text` to path.tmp, then renames it over path.
 void write_text_atomically(const std::filesystem::path& path, const std::string& text);

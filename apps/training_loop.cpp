@@ -14,6 +14,17 @@ namespace diffuse {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+std::map<std::string, std::string> TrainingStreams::state() const {
+  return {{"rng.diffusion", philox_state(diffusion)}, {"rng.dropout", philox_state(dropout)}};
+}
+
+void TrainingStreams::restore(const std::map<std::string, std::string>& meta, const std::string& path) {
+  for (const char* key : {"rng.diffusion", "rng.dropout"})
+    if (!meta.count(key)) throw std::runtime_error(path + ": the checkpoint records no '" + key + "' state");
+  diffusion = philox_from_state(meta.at("rng.diffusion"), path);
+  dropout = philox_from_state(meta.at("rng.dropout"), path);
+}
+
 TrainingRun resolve_training_run(const TrainOptions& o) {
   if (o.out_dir.empty()) throw std::invalid_argument("--out: an output directory is required");
   fs::create_directories(o.out_dir);

@@ -14,6 +14,7 @@
 
 #include "apps/command_options.hpp"
 #include "nn/arena.hpp"
+#include "tensor/random.hpp"
 
 namespace diffuse {
 
@@ -32,6 +33,15 @@ class TrainingTask {
   virtual std::string data_summary() const = 0;  // "50000 training images"
   virtual std::string item_name() const = 0;     // what the log counts per second: "images", "tokens"
   virtual int64_t items_per_example() const = 0;
+};
+
+// The random streams every task draws from (the diffusion's t and noise, and dropout), seeded from the
+// run's seed, with their states for the checkpoint's metadata ("rng.diffusion", "rng.dropout").
+struct TrainingStreams {
+  explicit TrainingStreams(uint64_t seed) : diffusion(seed, kDiffusion), dropout(seed, kDropout) {}
+  Philox diffusion, dropout;
+  std::map<std::string, std::string> state() const;
+  void restore(const std::map<std::string, std::string>& metadata, const std::string& path);
 };
 
 struct TrainingRun {
