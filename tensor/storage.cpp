@@ -3,31 +3,91 @@
 #include <malloc.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <new>
-#include <stdexcept>
-#include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace diffuse {
 
 namespace {
-// Training allocates and frees the same activation sizes every step. glibc serves big blocks with
-// fresh mmap()s by default, so each step would page-fault its activations in anew (a 4 MiB output
-// costs about as much to fault in as a 512x512 GEMM takes to compute). Keeping freed blocks in the heap
-// (no mmap for blocks under 1 GiB, no trimming) makes reuse free; peak RSS is unchanged.
+// Small blocks stay with glibc, kept in its heap: no mmap below 32 MiB (mallopt's largest threshold) and
+// no trimming, so their reuse never page-faults either.
 const bool g_malloc_tuned = [] {
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, -1);  // -1 disables trimming (mallopt(3))
   return true;
 }();
+
+constexpr size_t kCachedFrom = 256 << 10;  // blocks this large go through the cache
+constexpr size_t kPage = 4096;
+
+// Freed large blocks by size. All counters in bytes.
+class BlockCache {
+ public:
+  void* take(size_t block) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_ += block;
+    peak_live_ = std::max(peak_live_, live_);
+    auto it = free_.find(block);
+    if (it != free_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      cached_ -= block;
+      ++hits_;
+      return p;
+    }
+    ++misses_;
+    return nullptr;
+  }
+  // Keeps the block for reuse, or returns false (the caller frees it) when the cache is full.
+  bool give(void* p, size_t block) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_ -= block;
+    if (cached_ + block > peak_live_) return false;
+    free_[block].push_back(p);
+    cached_ += block;
+    return true;
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
+  BlockCacheStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {cached_, hits_, misses_};
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t live_ = 0, peak_live_ = 0, cached_ = 0, hits_ = 0, misses_ = 0;
+};
+
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache();  // never destroyed: Storage may outlive static destruction
+  return *c;
+}
 }  // namespace
 
 Storage::Storage(size_t nbytes) : nbytes_(nbytes) {
   // aligned_alloc needs a size that is a multiple of the alignment; never zero bytes.
-  const size_t rounded = (nbytes + 63) / 64 * 64;
-  data_ = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  const size_t rounded = nbytes == 0 ? 64 : (nbytes + 63) / 64 * 64;
+  block_ = rounded >= kCachedFrom ? (rounded + kPage - 1) / kPage * kPage : rounded;
+  if (block_ >= kCachedFrom) data_ = cache().take(block_);
+  if (!data_) data_ = std::aligned_alloc(block_ >= kCachedFrom ? kPage : 64, block_);
   if (!data_) throw std::bad_alloc();
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() {
+  if (block_ >= kCachedFrom && cache().give(data_, block_)) return;
+  std::free(data_);
+}
+
+BlockCacheStats block_cache_stats() { return cache().stats(); }
+void release_cached_blocks() { cache().release(); }
 
 }  // namespace diffuse

@@ -1,4 +1,11 @@
 // Storage: one 64-byte-aligned block of memory shared by a tensor and all of its views.
+//
+// Blocks of 256 KiB and more come from a cache of freed blocks (BlockCache in storage.cpp): training and
+// sampling allocate the same activation sizes at every step, and handing a freed block back is free,
+// while a fresh large block costs a page fault per 4 KiB page the first time it is touched (glibc serves
+// large blocks with mmap and returns them on free; its M_MMAP_THRESHOLD cannot go above 32 MiB). A block
+// is reused only for a request of its exact (rounded) size, and the cache holds at most as many bytes as
+// were once live in such blocks at the same time, so it never grows beyond the program's own peak.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -18,6 +25,15 @@ class Storage {
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
+  size_t block_ = 0;  // the allocated size: nbytes rounded up (to 64 bytes, or to 4 KiB for cached blocks)
 };
+
+// The block cache's counters, for tests and benchmarks, and a way to give its memory back.
+struct BlockCacheStats {
+  size_t cached_bytes = 0;  // held for reuse now
+  size_t hits = 0, misses = 0;
+};
+BlockCacheStats block_cache_stats();
+void release_cached_blocks();
 
 }  // namespace diffuse

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "gradcheck.hpp"
+#include "tensor/storage.hpp"
 
 using namespace diffuse;
 using diffuse::testing::random_input;
@@ -124,4 +125,29 @@ TEST_CASE("gradients flow through every view") {
                   {random_input({6}, 13), random_input({1, 3, 2}, 16)});
   CHECK_GRADIENTS([](auto& in) { return in[0].transpose(0, 1).contiguous().flatten() * in[1]; },
                   {random_input({3, 4}, 14), random_input({12}, 15)});
+}
+
+TEST_CASE("large blocks are reused from the cache at their exact size, and the cache never exceeds the peak live bytes") {
+  release_cached_blocks();
+  const BlockCacheStats start = block_cache_stats();
+  const void* first = nullptr;
+  {
+    const Tensor a = Tensor::empty({256, 1024});  // 1 MiB
+    first = a.data<float>();
+  }
+  CHECK(block_cache_stats().cached_bytes == (1 << 20));
+  {
+    const Tensor b = Tensor::empty({1024, 256});  // the same size: the same block
+    CHECK(b.data<float>() == first);
+    CHECK(block_cache_stats().hits == start.hits + 1);
+    CHECK(block_cache_stats().cached_bytes == 0);
+    const Tensor c = Tensor::empty({3, 1024, 256});  // another size: a fresh block
+    CHECK(block_cache_stats().misses == start.misses + 2);
+  }
+  // 1 + 3 MiB were live at once, so both fit in the cache.
+  CHECK(block_cache_stats().cached_bytes == (4 << 20));
+  release_cached_blocks();
+  CHECK(block_cache_stats().cached_bytes == 0);
+  const Tensor small = Tensor::empty({10});  // small blocks bypass the cache
+  CHECK(block_cache_stats().misses == start.misses + 2);
 }
