@@ -98,10 +98,13 @@ Tensor silu(const Tensor& x) {
 // erf form:  y = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); dx = (Phi(x) + x phi(x)) dy
 // tanh form: y = 0.5 x (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3)
 //            dx = (0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)) dy
+namespace {
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+}  // namespace
+
 Tensor gelu(const Tensor& x, GeluForm form) {
-  static constexpr double kInvSqrt2 = 0.70710678118654752440;
-  static constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-  static constexpr double kSqrt2OverPi = 0.79788456080286535588;
   if (form == GeluForm::Erf) {
     return unary_op<Saves::Input>(
         x, "gelu_erf",
