@@ -2,7 +2,7 @@
 # End-to-end tests of build/diffuse through its command line, on data this script generates:
 #   - D3PM text: a run stopped after 20 steps and resumed equals an uninterrupted run, byte for byte; a
 #     run stopped by SIGINT at a random moment saves a checkpoint, exits 130, and its resume also equals
-#     the uninterrupted run; a diverging run (lr 1e30) stops with exit 3 naming the step; sample and
+#     the uninterrupted run; so does a run SIGKILLed at random moments three times, each time resumed; a diverging run (lr 1e30) stops with exit 3 naming the step; sample and
 #     evaluate (exact, strided, estimate, JSON) work on the checkpoint.
 #   - DDPM and D3PM on images: train, sample (.png and .npz) and evaluate --json on generated
 #     CIFAR-10-format files.
@@ -47,6 +47,24 @@ elif [ "$rc" -ne 0 ]; then
 fi
 cmp -s straight/ckpt-000000200.safetensors signalled/ckpt-000000200.safetensors ||
   fail "SIGINT + resume differs from the straight run"
+
+# SIGKILL at random moments, three times over: each resume continues from the last checkpoint, and the
+# run ends equal to the uninterrupted one.
+"$diffuse" train "${common[@]}" --out killed --steps 200 > killed.log &
+for round in 1 2 3; do
+  pid=$!
+  sleep "0.$((RANDOM % 9 + 1))"
+  kill -KILL "$pid" 2> /dev/null
+  wait "$pid" 2> /dev/null
+  if ls killed/ckpt-*.safetensors > /dev/null 2>&1; then
+    "$diffuse" train --data corpus.txt --out killed --resume --threads 1 >> killed.log &
+  else
+    "$diffuse" train "${common[@]}" --out killed --steps 200 >> killed.log &
+  fi
+done
+wait $! || fail "the last resume after SIGKILL: $(tail -2 killed.log)"
+cmp -s straight/ckpt-000000200.safetensors killed/ckpt-000000200.safetensors ||
+  fail "SIGKILL x3 + resume differs from the straight run"
 
 "$diffuse" train "${common[@]}" --out diverged --steps 50 --set train.lr=1e30 --set train.warmup=0 > diverged.log
 rc=$?
