@@ -42,6 +42,7 @@ struct EvaluateOptions {
   bool estimate = false;
   int64_t steps = 0;      // D3PM: the bound of the reverse process with this many steps (0: all T)
   int64_t batch = 0;      // 0: the preset's training batch
+  bool ema = true;        // evaluate the EMA weights when the checkpoint has them
   bool json = false;
   std::string terms_out;  // write every per-t term as JSON here
   uint64_t seed = 0;

@@ -187,7 +187,7 @@ int run_d3pm_image_sample(const SampleOptions& o) {
 int run_d3pm_image_evaluate(const EvaluateOptions& o) {
   const int64_t images = o.items == 0 ? 1000 : o.items;
   if (o.split != "test" && o.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + o.split + "'");
-  auto m = load_model_for_inference<D3pmImageModel>(o.checkpoint, true);
+  auto m = load_model_for_inference<D3pmImageModel>(o.checkpoint, o.ema);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), o.data_dir, o.split);
   if (images > set->size())
     throw std::invalid_argument("--images: " + std::to_string(images) + " requested but the " + o.split + " split of " +

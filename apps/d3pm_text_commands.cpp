@@ -208,7 +208,7 @@ int run_d3pm_text_sample(const SampleOptions& o) {
 
 int run_d3pm_text_evaluate(const EvaluateOptions& o) {
   if (o.items < 0) throw std::invalid_argument("--chunks: must be at least 1");
-  auto m = load_model_for_inference<D3pmTextModel>(o.checkpoint, true);
+  auto m = load_model_for_inference<D3pmTextModel>(o.checkpoint, o.ema);
   const data::Text8Split split = parse_split(o.split);
   const auto corpus = load_corpus(o.data_dir);
   const std::string_view text = corpus->split(split);

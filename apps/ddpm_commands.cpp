@@ -181,7 +181,7 @@ int run_ddpm_evaluate(const EvaluateOptions& options) {
   if (o.items < 1) throw std::invalid_argument("--images: must be at least 1");
   if (o.steps != 0) throw std::invalid_argument("--steps: only for D3PM checkpoints");
   if (o.split != "test" && o.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + o.split + "'");
-  auto m = load_model_for_inference<DdpmModel>(o.checkpoint, true);
+  auto m = load_model_for_inference<DdpmModel>(o.checkpoint, o.ema);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), o.data_dir, o.split);
   if (o.items > set->size())
     throw std::invalid_argument("--images: " + std::to_string(o.items) + " requested but the " + o.split + " split of " +

@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
   sa->add_option("--steps", sample.steps, "D3PM: network evaluations, skipping steps (default: all T)")->check(CLI::PositiveNumber);
   sa->add_flag("--argmax", sample.argmax, "D3PM: take the most likely state at each step instead of a draw");
   sa->add_option("--seed", sample.seed, "Random seed");
+  bool sample_raw = false, evaluate_raw = false;
+  sa->add_flag("--raw-weights", sample_raw, "Use the trained weights, not their EMA (for runs shorter than the EMA's horizon)");
 
   diffuse::EvaluateOptions evaluate;
   CLI::App* ev = app.add_subcommand("evaluate", "Bits/dim or bits/char of a checkpoint on a data split (the variational bound)");
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
   ev->add_option("--terms-out", evaluate.terms_out, "Write every per-t term as JSON to this file");
   ev->add_flag("--json", evaluate.json, "Print one JSON object");
   ev->add_option("--seed", evaluate.seed, "Random seed");
+  ev->add_flag("--raw-weights", evaluate_raw, "Use the trained weights, not their EMA");
 
   diffuse::BenchmarkOptions bench;
   CLI::App* bm = app.add_subcommand("benchmark", "Time a training step or a sampling evaluation of the U-Net or the transformer");
@@ -156,6 +159,8 @@ int main(int argc, char** argv) {
                                               : diffuse::make_d3pm_image_training(run.config, train.data_dir);
       return diffuse::run_training(train, run, *task);
     }
+    sample.ema = !sample_raw;
+    evaluate.ema = !evaluate_raw;
     if (*sa) {
       const std::string kind = family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint);
       return kind == "ddpm"        ? diffuse::run_ddpm_sample(sample)

@@ -75,6 +75,7 @@ ckpt=straight/ckpt-000000200.safetensors
 "$diffuse" sample --checkpoint "$ckpt" --n 3 --steps 10 --progressive --every 10 --out samples.txt --threads 1 > sample.log ||
   fail "sample"
 [ "$(wc -l < samples.txt)" -eq 3 ] || fail "samples.txt should hold 3 lines"
+"$diffuse" sample --checkpoint "$ckpt" --n 1 --steps 5 --raw-weights --threads 1 > /dev/null || fail "sample --raw-weights"
 grep -q "^t=  50 | _\{32\}$" sample.log || fail "the trajectory should start all mask: $(head -3 sample.log)"
 for flags in "" "--steps 5" "--estimate"; do
   # shellcheck disable=SC2086
