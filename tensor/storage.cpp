@@ -38,6 +38,9 @@ class BlockCache {
       return p;
     }
     ++misses_;
+    // A fresh block: first give back cached blocks (largest first) until live + cached stays within
+    // the largest live total seen, so that the cache never raises the footprint above that peak.
+    while (cached_ > 0 && live_ + cached_ > peak_live_) evict_largest();
     return nullptr;
   }
   // Keeps the block for reuse, or returns false (the caller frees it) when the cache is full.
@@ -48,6 +51,14 @@ class BlockCache {
     free_[block].push_back(p);
     cached_ += block;
     return true;
+  }
+  void evict_largest() {  // with mutex_ held
+    auto largest = free_.end();
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if (!it->second.empty() && (largest == free_.end() || it->first > largest->first)) largest = it;
+    std::free(largest->second.back());
+    largest->second.pop_back();
+    cached_ -= largest->first;
   }
   void release() {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -4,8 +4,9 @@
 // sampling allocate the same activation sizes at every step, and handing a freed block back is free,
 // while a fresh large block costs a page fault per 4 KiB page the first time it is touched (glibc serves
 // large blocks with mmap and returns them on free; its M_MMAP_THRESHOLD cannot go above 32 MiB). A block
-// is reused only for a request of its exact (rounded) size, and the cache holds at most as many bytes as
-// were once live in such blocks at the same time, so it never grows beyond the program's own peak.
+// is reused only for a request of its exact (rounded) size. Cached and live blocks together never exceed
+// the largest total that was once live at the same time: a request the cache cannot serve first frees
+// cached blocks, largest first, until the new block fits under that peak.
 #pragma once
 #include <cstddef>
 #include <memory>
