@@ -76,10 +76,8 @@ class D3pmImageTraining : public TrainingTask {
   D3pmImageTraining(const json& config, const std::string& data_dir)
       : seed_(config.at("seed").get<uint64_t>()),
         m_(config, seed_),
-        train_set_(load_images(config.at("data").at("dataset").get<std::string>(), data_dir, "train")),
-        batches_(train_set_, {.seed = seed_, .flip_probability = config.at("train").at("random_flip").get<bool>() ? 0.5 : 0.0}),
-        streams_(seed_),
-        model_(m_.x0_model(streams_.dropout)),
+        data_(config, data_dir),
+        model_(m_.x0_model(data_.streams.dropout)),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
         sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
     m_.net.train();
@@ -87,9 +85,9 @@ class D3pmImageTraining : public TrainingTask {
 
   nn::ParameterArena& arena() override { return m_.arena; }
   double accumulate_gradients(int64_t b, double weight) override {
-    const Tensor x0 = diffusion::images_to_pixel_values(batches_.next(b).images);
-    const Tensor t = m_.d3pm.sample_t(b, streams_.diffusion);
-    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, streams_.diffusion).loss;
+    const Tensor x0 = diffusion::images_to_pixel_values(data_.batches.next(b).images);
+    const Tensor t = m_.d3pm.sample_t(b, data_.streams.diffusion);
+    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, data_.streams.diffusion).loss;
     (loss * weight).backward();
     return loss.item();
   }
@@ -104,25 +102,16 @@ class D3pmImageTraining : public TrainingTask {
     write_image_grid(grid.string(), x, square_columns(sample_count_));
     return grid.string();
   }
-  std::map<std::string, std::string> state() const override {
-    std::map<std::string, std::string> s = streams_.state();
-    s["data.position"] = json(batches_.state().to_strings()).dump();
-    return s;
-  }
-  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
-    batches_.restore(data::ImageSamplerState::from_strings(json::parse(meta.at("data.position"))));
-    streams_.restore(meta, path);
-  }
-  std::string data_summary() const override { return std::to_string(train_set_->size()) + " training images"; }
+  std::map<std::string, std::string> state() const override { return data_.state(); }
+  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override { data_.restore(meta, path); }
+  std::string data_summary() const override { return data_.summary(); }
   std::string item_name() const override { return "images"; }
   int64_t items_per_example() const override { return 1; }
 
  private:
   uint64_t seed_;
   D3pmImageModel m_;
-  std::shared_ptr<const data::ImageSet> train_set_;
-  data::ImageBatchSampler batches_;
-  TrainingStreams streams_;
+  ImageTrainingData data_;
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
 };

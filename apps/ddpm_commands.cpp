@@ -79,19 +79,17 @@ class DdpmTraining : public TrainingTask {
   DdpmTraining(const json& config, const std::string& data_dir)
       : seed_(config.at("seed").get<uint64_t>()),
         m_(config, seed_),
-        train_set_(load_images(config.at("data").at("dataset").get<std::string>(), data_dir, "train")),
-        batches_(train_set_, {.seed = seed_, .flip_probability = config.at("train").at("random_flip").get<bool>() ? 0.5 : 0.0}),
-        streams_(seed_),
-        model_(m_.eps_model(streams_.dropout)),
+        data_(config, data_dir),
+        model_(m_.eps_model(data_.streams.dropout)),
         loss_type_(diffusion::parse_loss_type(config.at("diffusion").at("loss").get<std::string>())),
         clip_(config.at("diffusion").at("clip_denoised").get<bool>()),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()) {}
 
   nn::ParameterArena& arena() override { return m_.arena; }
   double accumulate_gradients(int64_t b, double weight) override {
-    const Tensor x0 = batches_.next(b).images;
-    const Tensor t = diffusion::sample_steps(b, m_.diffusion.timesteps(), streams_.diffusion);
-    const Tensor noise = randn(x0.shape(), streams_.diffusion);
+    const Tensor x0 = data_.batches.next(b).images;
+    const Tensor t = diffusion::sample_steps(b, m_.diffusion.timesteps(), data_.streams.diffusion);
+    const Tensor noise = randn(x0.shape(), data_.streams.diffusion);
     const Tensor loss = m_.diffusion.training_loss(model_, x0, t, noise, loss_type_, clip_).loss;
     (loss * weight).backward();
     return loss.item();
@@ -102,25 +100,16 @@ class DdpmTraining : public TrainingTask {
     write_sample_grid(m_, sample_count_, Philox(seed_, kSamples), grid);
     return grid.string();
   }
-  std::map<std::string, std::string> state() const override {
-    std::map<std::string, std::string> s = streams_.state();
-    s["data.position"] = json(batches_.state().to_strings()).dump();
-    return s;
-  }
-  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
-    batches_.restore(data::ImageSamplerState::from_strings(json::parse(meta.at("data.position"))));
-    streams_.restore(meta, path);
-  }
-  std::string data_summary() const override { return std::to_string(train_set_->size()) + " training images"; }
+  std::map<std::string, std::string> state() const override { return data_.state(); }
+  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override { data_.restore(meta, path); }
+  std::string data_summary() const override { return data_.summary(); }
   std::string item_name() const override { return "images"; }
   int64_t items_per_example() const override { return 1; }
 
  private:
   uint64_t seed_;
   DdpmModel m_;
-  std::shared_ptr<const data::ImageSet> train_set_;
-  data::ImageBatchSampler batches_;
-  TrainingStreams streams_;
+  ImageTrainingData data_;
   diffusion::EpsModel model_;
   diffusion::LossType loss_type_;
   bool clip_;

@@ -31,6 +31,26 @@ void write_image_npz(const std::string& path, const Tensor& x) {
   data::write_npz(path, {{"arr_0", data::nchw_to_nhwc(data::tensor_to_u8(x))}});
 }
 
+ImageTrainingData::ImageTrainingData(const nlohmann::json& config, const std::string& data_dir)
+    : train_set(load_images(config.at("data").at("dataset").get<std::string>(), data_dir, "train")),
+      batches(train_set, {.seed = config.at("seed").get<uint64_t>(),
+                          .flip_probability = config.at("train").at("random_flip").get<bool>() ? 0.5 : 0.0}),
+      streams(config.at("seed").get<uint64_t>()) {}
+
+std::map<std::string, std::string> ImageTrainingData::state() const {
+  std::map<std::string, std::string> s = streams.state();
+  s["data.position"] = nlohmann::json(batches.state().to_strings()).dump();
+  return s;
+}
+
+void ImageTrainingData::restore(const std::map<std::string, std::string>& meta, const std::string& path) {
+  if (!meta.count("data.position")) throw std::runtime_error(path + ": the checkpoint records no data position");
+  batches.restore(data::ImageSamplerState::from_strings(nlohmann::json::parse(meta.at("data.position"))));
+  streams.restore(meta, path);
+}
+
+std::string ImageTrainingData::summary() const { return std::to_string(train_set->size()) + " training images"; }
+
 int64_t square_columns(int64_t n) { return static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n)))); }
 
 }  // namespace diffuse

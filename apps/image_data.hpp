@@ -3,9 +3,13 @@
 // FID tools read.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "apps/training_loop.hpp"
+#include "data/image_batches.hpp"
 #include "data/image_set.hpp"
 #include "tensor/tensor.hpp"
 
@@ -17,5 +21,19 @@ std::shared_ptr<const data::ImageSet> load_images(const std::string& dataset, co
 void write_image_grid(const std::string& path, const Tensor& x, int64_t columns);
 void write_image_npz(const std::string& path, const Tensor& x);  // key arr_0
 int64_t square_columns(int64_t n);                                // ceil(sqrt(n)): a square-ish grid
+
+// What the image families' training tasks share: the configured dataset's training images in a shuffled,
+// randomly flipped (train.random_flip), resumable order, the run's random streams, and their state for
+// the checkpoint ("data.position", "rng.*").
+struct ImageTrainingData {
+  ImageTrainingData(const nlohmann::json& config, const std::string& data_dir);
+  std::shared_ptr<const data::ImageSet> train_set;
+  data::ImageBatchSampler batches;
+  TrainingStreams streams;
+
+  std::map<std::string, std::string> state() const;
+  void restore(const std::map<std::string, std::string>& metadata, const std::string& path);
+  std::string summary() const;  // "50000 training images"
+};
 
 }  // namespace diffuse

@@ -92,6 +92,11 @@ done
 "$diffuse" train --preset ddpm-cifar10-tiny --data cifar --out ddpm --steps 3 --threads 1 --set diffusion.timesteps=20 \
   --set train.sample_every=3 --set train.sample_count=4 > ddpm.log || fail "ddpm train: $(tail -3 ddpm.log)"
 [ -f ddpm/samples/step-3.png ] || fail "no EMA sample grid"
+ddpm_common=(--preset ddpm-cifar10-tiny --data cifar --threads 1 --set diffusion.timesteps=20 --set train.sample_every=0)
+"$diffuse" train "${ddpm_common[@]}" --out ddpm-a --steps 4 > /dev/null || fail "ddpm straight"
+"$diffuse" train "${ddpm_common[@]}" --out ddpm-b --steps 2 > /dev/null || fail "ddpm first half"
+"$diffuse" train --data cifar --out ddpm-b --resume --steps 4 --threads 1 > /dev/null || fail "ddpm resume"
+cmp -s ddpm-a/ckpt-000000004.safetensors ddpm-b/ckpt-000000004.safetensors || fail "ddpm: stop at 2 + resume differs"
 "$diffuse" sample --checkpoint ddpm/ckpt-000000003.safetensors --n 2 --out s.png --threads 1 > /dev/null || fail "ddpm sample"
 [ -f s.png ] && [ -f s.npz ] || fail "ddpm sample wrote no .png/.npz"
 "$diffuse" evaluate --checkpoint ddpm/ckpt-000000003.safetensors --data cifar --images 4 --json --threads 1 > ddpm.json ||
