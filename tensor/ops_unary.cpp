@@ -1,11 +1,13 @@
 // Unary elementwise ops: y = f(x), dx = dy * f'(.), where f' is evaluated at the saved input or output,
 // whichever the derivative is cheapest in (exp, tanh, sigmoid and sqrt reuse y). Shapes: x [...] -> y [...].
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
 #include "tensor/autograd.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/vec_math.hpp"
 
 namespace diffuse {
 
@@ -105,6 +107,19 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;
 }  // namespace
 
 Tensor gelu(const Tensor& x, GeluForm form) {
+  if (form == GeluForm::Erf && x.dtype() == DType::F32) {  // vectorised (vec_math.hpp); float64 below uses std::erf
+    const Tensor xc = x.contiguous().detach();
+    const int64_t n = xc.numel();
+    Tensor y = Tensor::empty(xc.shape());
+    std::memcpy(y.data<float>(), xc.data<float>(), static_cast<size_t>(n) * sizeof(float));
+    vec::gelu_inplace(y.data<float>(), n);
+    return record("gelu_erf", y, {x}, [x, xc, n](const Tensor& g) {
+      Tensor d = Tensor::empty(xc.shape());
+      std::memcpy(d.data<float>(), xc.data<float>(), static_cast<size_t>(n) * sizeof(float));
+      vec::gelu_derivative_inplace(d.data<float>(), n);
+      accumulate_grad(x, kernels::map_binary<float>(g, d, g.shape(), [](float gv, float dv) { return gv * dv; }));
+    });
+  }
   if (form == GeluForm::Erf) {
     return unary_op<Saves::Input>(
         x, "gelu_erf",

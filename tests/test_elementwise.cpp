@@ -81,3 +81,28 @@ TEST_CASE("in-place helpers stay off the tape") {
   CHECK(w.to_vector() == std::vector<double>{4, 4, 4});
   CHECK_FALSE(w.grad_fn());
 }
+
+TEST_CASE("the vectorised float GELU (erf form) and its gradient match the float64 path to 3e-7") {
+  std::vector<double> xs;
+  for (double v = -12.0; v <= 12.0; v += 0.0137) xs.push_back(v);
+  const int64_t n = static_cast<int64_t>(xs.size());
+  Tensor x32 = Tensor::from_vector(xs, {n}).to(DType::F32), x64 = Tensor::from_vector(xs, {n});
+  x32.set_requires_grad(true);
+  x64.set_requires_grad(true);
+  const Tensor y32 = gelu(x32), y64 = gelu(x64);
+  sum(y32).backward();
+  sum(y64).backward();
+  double worst_y = 0, worst_g = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    // the float input itself (rounded) is the reference point
+    const double xi = static_cast<double>(static_cast<float>(xs[static_cast<size_t>(i)]));
+    const double y = 0.5 * xi * (1 + std::erf(xi / std::sqrt(2.0)));
+    const double d = 0.5 * (1 + std::erf(xi / std::sqrt(2.0))) + xi * std::exp(-0.5 * xi * xi) / std::sqrt(2 * M_PI);
+    worst_y = std::max(worst_y, std::abs(y32.at({i}) - y) / std::max(1.0, std::abs(y)));
+    worst_g = std::max(worst_g, std::abs(x32.grad().at({i}) - d));
+  }
+  INFO("worst relative error of y " << worst_y << ", of dy/dx " << worst_g);
+  CHECK(worst_y < 3e-7);
+  CHECK(worst_g < 3e-7);
+  CHECK(x64.grad().at({0}) == doctest::Approx(0.0).scale(1e-20));  // float64 keeps std::erf
+}
