@@ -140,4 +140,17 @@ void resolve_d3pm_data(json& d, const std::vector<int64_t>& token_counts, int64_
   d["nn_embedding_matrix"] = matrix;
 }
 
+diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& o, int64_t T) {
+  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
+  diffusion::D3pmSampleOptions options;
+  options.steps = o.steps;
+  options.argmax = o.argmax;
+  if (o.progressive) {
+    options.record_every = o.every > 0 ? o.every : std::max<int64_t>(T / 10, 1);
+    if (options.record_every > T) throw std::invalid_argument("--every: must be in 1.." + std::to_string(T));
+    options.record_at = {T, 0};
+  }
+  return options;
+}
+
 }  // namespace diffuse

@@ -18,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "apps/command_options.hpp"
 #include "diffusion/d3pm_process.hpp"
+#include "diffusion/d3pm_sampler.hpp"
 
 namespace diffuse {
 
@@ -32,5 +34,10 @@ void check_d3pm_json(const nlohmann::json& d, const diffusion::D3pmStates& state
 // `bigram` is the training split's bigram embedding (num_data rows of bigram_dim), used for "bigram".
 void resolve_d3pm_data(nlohmann::json& d, const std::vector<int64_t>& token_counts, int64_t num_data,
                        const std::vector<double>& bigram, int64_t bigram_dim);
+
+// The sampler's options from `diffuse sample`'s flags, for a process of T steps: --steps (skipping),
+// --argmax, --progressive with --every (default T/10, the paper's figure: t = T, 0.9T, ..., 0).
+// Throws naming the flag when --steps or --every is outside 1..T.
+diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& options, int64_t timesteps);
 
 }  // namespace diffuse

@@ -138,14 +138,7 @@ int run_d3pm_image_sample(const SampleOptions& o) {
   if (o.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
   auto m = load_model_for_inference<D3pmImageModel>(o.checkpoint, o.ema);
   const int64_t T = m->d3pm.timesteps();
-  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
-  diffusion::D3pmSampleOptions options;
-  options.steps = o.steps;
-  options.argmax = o.argmax;
-  if (o.progressive) {
-    options.record_every = o.every > 0 ? o.every : T / 10;  // the paper's figure: t = 1000, 900, ..., 0
-    options.record_at = {T, 0};
-  }
+  const diffusion::D3pmSampleOptions options = d3pm_sample_options(o, T);
   Philox rng(o.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
   const diffusion::D3pmSampleResult r = m->sample(n, rng, options);

@@ -168,17 +168,7 @@ int run_d3pm_text_sample(const SampleOptions& o) {
   const int64_t n = o.n == 0 ? 4 : o.n;
   if (n < 1) throw std::invalid_argument("--n: must be at least 1");
   auto m = load_model_for_inference<D3pmTextModel>(o.checkpoint, o.ema);
-  const int64_t T = m->d3pm.timesteps();
-  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
-  diffusion::D3pmSampleOptions options;
-  options.steps = o.steps;
-  options.argmax = o.argmax;
-  if (o.progressive) {
-    const int64_t every = o.every > 0 ? o.every : T / 10;
-    if (every > T) throw std::invalid_argument("--every: must be in 1.." + std::to_string(T));
-    options.record_every = every;
-    options.record_at = {T, 0};
-  }
+  const diffusion::D3pmSampleOptions options = d3pm_sample_options(o, m->d3pm.timesteps());
   Philox rng(o.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
   const diffusion::D3pmSampleResult r = sample_text(*m, n, rng, options);
