@@ -25,7 +25,7 @@ json ddpm_cifar10_paper() {
         {"loss", "simple"}, {"variance", "large"}, {"clip_denoised", true}}},
       {"train",
        {{"steps", 800000}, {"batch", 128}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 5000}, {"grad_clip", 1.0},
-        {"ema_decay", 0.9999}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
+        {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
         {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 100}, {"sample_every", 5000},
         {"sample_count", 64}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3}}},
       {"data", {{"dataset", "cifar10"}}},
@@ -49,7 +49,7 @@ json d3pm_text8_paper() {
         {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", "bigram"}, {"spindle_lambda", 0.3}}},
       {"train",
        {{"steps", 1000000}, {"batch", 512}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 5000}, {"grad_clip", 0.25},
-        {"ema_decay", 0.9999}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
+        {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
         {"tf_adam_epsilon", false}, {"log_every", 100}, {"sample_every", 10000}, {"sample_count", 4},
         {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3}}},
       {"data", {{"dataset", "text8"}}},
@@ -78,7 +78,7 @@ json d3pm_cifar10_paper() {
         {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", ""}, {"spindle_lambda", 0.3}}},
       {"train",
        {{"steps", 1500000}, {"batch", 128}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 0}, {"grad_clip", 1.0},
-        {"ema_decay", 0.9999}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
+        {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
         {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 100}, {"sample_every", 10000},
         {"sample_count", 16}, {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3}}},
       {"data", {{"dataset", "cifar10"}}},
@@ -111,11 +111,11 @@ json preset_config(const std::string& name) {
     if (name == "d3pm-cifar10-small") {
       c["preset"] = name;
       c["model"]["ch"] = 64;
-      c["train"].update({{"batch", 32}, {"steps", 100000}, {"warmup", 100}, {"ema_decay", 0.999}, {"log_every", 10},
-                         {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}});
+      c["train"].update({{"batch", 32}, {"steps", 100000}, {"warmup", 100}, {"ema_decay", 0.999}, {"ema_warmup", true},
+                         {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}});
       c["deviations"].push_back("U-Net ch 64 instead of 128 (the DDPM small preset's network, with 6 output channels)");
       c["deviations"].push_back("batch 32 instead of 128, warmup 100 (the paper has none), 100k steps instead of 1.5M, "
-                                "EMA 0.999; training-time samples take 100 steps");
+                                "EMA 0.999 with warm-up; training-time samples take 100 steps");
       return c;
     }
     if (name == "d3pm-cifar10-tiny") {
@@ -123,8 +123,8 @@ json preset_config(const std::string& name) {
       c["model"].update({{"ch", 32}, {"num_res_blocks", 1}, {"ch_mult", {1, 2, 2}}, {"groups", 8}});
       c["diffusion"]["timesteps"] = 40;
       c["diffusion"]["beta_end"] = 0.3;
-      c["train"].update({{"batch", 4}, {"steps", 200}, {"warmup", 10}, {"ema_decay", 0.9}, {"log_every", 10},
-                         {"sample_every", 100}, {"sample_count", 4}, {"checkpoint_every", 100}});
+      c["train"].update({{"batch", 4}, {"steps", 200}, {"warmup", 10}, {"ema_decay", 0.9}, {"ema_warmup", true},
+                         {"log_every", 10}, {"sample_every", 100}, {"sample_count", 4}, {"checkpoint_every", 100}});
       c["deviations"].push_back("U-Net ch 32, ch_mult (1,2,2), 1 res block, GroupNorm 8; T = 40 with beta up to 0.3: "
                                 "a smoke-test model");
       return c;
@@ -137,10 +137,10 @@ json preset_config(const std::string& name) {
       c["preset"] = name;
       c["model"].update({{"width", 256}, {"layers", 6}, {"heads", 8}, {"mlp", 1024}});
       c["train"].update({{"batch", 32}, {"lr", 1e-3}, {"warmup", 100}, {"steps", 100000}, {"ema_decay", 0.995},
-                         {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}});
+                         {"ema_warmup", true}, {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}});
       c["deviations"].push_back("transformer 6 layers x width 256, 8 heads, MLP 1024 (4.95M parameters) instead of 12 x 768");
       c["deviations"].push_back("batch 32 instead of 512, lr 1e-3 with 100 warmup steps instead of 2e-4 with 5000 "
-                                "(sized for runs of hours, not days), 100k steps instead of 1M, EMA 0.995");
+                                "(sized for runs of hours, not days), 100k steps instead of 1M, EMA 0.995 with warm-up");
       c["deviations"].push_back("training-time samples take 100 steps (sample_steps); `diffuse sample` takes all T by default");
       return c;
     }
@@ -148,10 +148,10 @@ json preset_config(const std::string& name) {
       c["preset"] = name;
       c["model"].update({{"width", 64}, {"layers", 2}, {"heads", 4}, {"mlp", 256}, {"seq_len", 32}});
       c["diffusion"]["timesteps"] = 50;
-      c["train"].update({{"batch", 8}, {"lr", 1e-3}, {"warmup", 20}, {"steps", 300}, {"ema_decay", 0.9}, {"log_every", 10},
+      c["train"].update({{"batch", 8}, {"lr", 1e-3}, {"warmup", 20}, {"steps", 300}, {"ema_decay", 0.9}, {"ema_warmup", true}, {"log_every", 10},
                          {"sample_every", 100}, {"sample_count", 2}, {"sample_steps", 0}, {"checkpoint_every", 100}});
       c["deviations"].push_back("transformer 2 x 64, windows of 32 characters, T = 50: a smoke-test model");
-      c["deviations"].push_back("batch 8, lr 1e-3, warmup 20, 300 steps, EMA 0.9");
+      c["deviations"].push_back("batch 8, lr 1e-3, warmup 20, 300 steps, EMA 0.9 with warm-up");
       return c;
     }
   }
@@ -164,12 +164,13 @@ json preset_config(const std::string& name) {
     c["train"]["warmup"] = 1000;
     c["train"]["steps"] = 100000;
     c["train"]["ema_decay"] = 0.999;
+    c["train"]["ema_warmup"] = true;
     c["train"]["log_every"] = 10;
     c["train"]["sample_every"] = 1000;
     c["train"]["checkpoint_every"] = 500;
     c["deviations"].push_back("U-Net ch 64 instead of 128 (8.95M parameters instead of 35.7M)");
     c["deviations"].push_back("batch 32 instead of 128, warmup 1000 instead of 5000, 100k steps instead of 800k");
-    c["deviations"].push_back("EMA decay 0.999 instead of 0.9999 (a short run's EMA must forget its start)");
+    c["deviations"].push_back("EMA decay 0.999 instead of 0.9999, with warm-up min(decay, (1+n)/(10+n)) (a short run's EMA must forget its start)");
     return c;
   }
   if (name == "ddpm-cifar10-tiny") {
@@ -182,12 +183,13 @@ json preset_config(const std::string& name) {
     c["train"]["warmup"] = 100;
     c["train"]["steps"] = 2000;
     c["train"]["ema_decay"] = 0.99;
+    c["train"]["ema_warmup"] = true;
     c["train"]["log_every"] = 10;
     c["train"]["sample_every"] = 500;
     c["train"]["sample_count"] = 16;
     c["train"]["checkpoint_every"] = 200;
     c["deviations"].push_back("U-Net ch 32, ch_mult (1,2,2), 1 res block, GroupNorm 8 groups: a smoke-test model");
-    c["deviations"].push_back("batch 8, warmup 100, 2000 steps, EMA 0.99");
+    c["deviations"].push_back("batch 8, warmup 100, 2000 steps, EMA 0.99 with warm-up");
     return c;
   }
   std::string known;

@@ -53,7 +53,7 @@ int run_training(const TrainOptions& o, const TrainingRun& run, TrainingTask& ta
   nn::ParameterArena& arena = task.arena();
   nn::Adam adam(arena, {.beta1 = tc.at("adam_beta1").get<double>(), .beta2 = tc.at("adam_beta2").get<double>(),
                         .eps = tc.at("adam_eps").get<double>(), .tf_epsilon = tc.at("tf_adam_epsilon").get<bool>()});
-  nn::Ema ema(arena, tc.at("ema_decay").get<double>());
+  nn::Ema ema(arena, tc.at("ema_decay").get<double>(), tc.value("ema_warmup", false));  // absent in old runs
   const nn::LrSchedule schedule{.lr = tc.at("lr").get<double>(), .warmup = tc.at("warmup").get<int64_t>()};
   const int64_t total_steps = tc.at("steps").get<int64_t>(), batch = tc.at("batch").get<int64_t>();
   const int64_t micro = tc.at("micro_batch").get<int64_t>() > 0 ? tc.at("micro_batch").get<int64_t>() : batch;
@@ -113,7 +113,7 @@ int run_training(const TrainOptions& o, const TrainingRun& run, TrainingTask& ta
     const double grad_norm = nn::clip_grad_norm(arena, tc.at("grad_clip").get<double>());
     const double lr = schedule.at(step);
     adam.step(lr);
-    ema.update();
+    ema.update(step);
     if (step % log_every == 0 || step == total_steps) log.step(step, loss, grad_norm, lr, batch * task.items_per_example());
     if (sample_every > 0 && (step % sample_every == 0 || step == total_steps)) {
       ema.swap();

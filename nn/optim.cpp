@@ -1,5 +1,6 @@
 #include "nn/optim.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <vector>
@@ -67,12 +68,18 @@ double clip_grad_norm(const ParameterArena& arena, double max_norm) {
   return norm;
 }
 
-Ema::Ema(const ParameterArena& arena, double decay) : arena_(arena), decay_(decay), ema_(arena.values().clone()) {
+Ema::Ema(const ParameterArena& arena, double decay, bool warmup)
+    : arena_(arena), decay_(decay), warmup_(warmup), ema_(arena.values().clone()) {
   if (decay < 0 || decay > 1) throw std::invalid_argument("ema: decay " + std::to_string(decay) + " is outside [0, 1]");
 }
 
-void Ema::update() {
-  const float d = static_cast<float>(decay_);
+double Ema::decay_at(int64_t step) const {
+  if (!warmup_) return decay_;
+  return std::min(decay_, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
+}
+
+void Ema::update(int64_t step) {
+  const float d = static_cast<float>(decay_at(step));
   const float* p = arena_.values().data<float>();
   float* e = ema_.data<float>();
   kernels::parallel_for(arena_.size(), 1 << 14, [&](int64_t i0, int64_t i1) {

@@ -54,12 +54,17 @@ struct LrSchedule {
 // Returns the norm before clipping.
 double clip_grad_norm(const ParameterArena& arena, double max_norm);
 
-// Exponential moving average of the weights: ema = decay * ema + (1 - decay) * param after each step,
-// starting as an exact copy. Schedule constants never live here: only the arena's parameters.
+// Exponential moving average of the weights: ema = d * ema + (1 - d) * param after each step, starting
+// as an exact copy. Schedule constants never live here: only the arena's parameters.
+//
+// d is the configured decay, or with warm-up d_n = min(decay, (1 + n) / (10 + n)) at optimizer step n
+// (TensorFlow's ExponentialMovingAverage with num_updates): early steps average over few updates, so a
+// short run's EMA is not dominated by its random initial weights (0.999^600 = 55% of them remain).
 class Ema {
  public:
-  Ema(const ParameterArena& arena, double decay);
-  void update();
+  Ema(const ParameterArena& arena, double decay, bool warmup = false);
+  double decay_at(int64_t step) const;
+  void update(int64_t step);
   // Exchanges the EMA weights with the live ones (call twice to restore): evaluate and sample with EMA.
   void swap();
   const Tensor& values() const { return ema_; }  // arena-shaped
@@ -68,6 +73,7 @@ class Ema {
  private:
   const ParameterArena& arena_;
   double decay_;
+  bool warmup_;
   Tensor ema_;
 };
 

@@ -67,7 +67,7 @@ void compare_with_golden(const std::string& file, M& model, Forward forward) {
     mean(square(forward(x0, ref) - target)).backward();
     nn::clip_grad_norm(arena, 0.1);
     adam.step(schedule.at(step));
-    ema.update();
+    ema.update(step);
   }
   // The key bias has an identically zero gradient (softmax ignores a constant added to every score of
   // a query), so both sides hold rounding noise there, which Adam's m / sqrt(v) blows up to +-lr with

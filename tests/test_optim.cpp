@@ -89,12 +89,28 @@ TEST_CASE("EMA starts as an exact copy and follows ema = d ema + (1 - d) p") {
   nn::Ema ema(arena, 0.9);
   CHECK(max_abs_diff(ema.values(), arena.values()) == 0);
   s.p.copy_(Tensor::from_vector(std::vector<float>{2, 2, 2}, {3}));
-  ema.update();
+  ema.update(1);
   CHECK(arena.view_of(ema.values(), arena.entries()[0]).at({1}) == doctest::Approx(0.9 * -2 + 0.1 * 2));
   ema.swap();
   CHECK(s.p.at({0}) == doctest::Approx(0.9 * 1 + 0.1 * 2));
   ema.swap();
   CHECK(s.p.at({0}) == 2);
+}
+
+TEST_CASE("EMA warm-up: d_n = min(decay, (1 + n) / (10 + n)), then the configured decay") {
+  Scalars s;
+  nn::ParameterArena arena(s);
+  const nn::Ema plain(arena, 0.999), warm(arena, 0.999, true);
+  CHECK(plain.decay_at(1) == 0.999);
+  CHECK(warm.decay_at(1) == doctest::Approx(2.0 / 11.0));
+  CHECK(warm.decay_at(100) == doctest::Approx(101.0 / 110.0));
+  CHECK(warm.decay_at(8990) == doctest::Approx(0.999));  // (1 + n) / (10 + n) = 0.999 at n = 8990
+  CHECK(warm.decay_at(100000) == 0.999);
+  // After one update at n = 1 the EMA is 2/11 of the start and 9/11 of the new weights.
+  nn::Ema ema(arena, 0.999, true);
+  s.p.copy_(Tensor::from_vector(std::vector<float>{2, 2, 2}, {3}));
+  ema.update(1);
+  CHECK(arena.view_of(ema.values(), arena.entries()[0]).at({1}) == doctest::Approx(2.0 / 11 * -2 + 9.0 / 11 * 2));
 }
 
 TEST_CASE("two micro-batches of 4 accumulate the gradient of one batch of 8") {

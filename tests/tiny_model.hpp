@@ -45,7 +45,7 @@ struct TinyRun {
     }
     nn::clip_grad_norm(arena, 1.0);
     adam.step(schedule.at(adam.steps() + 1));
-    ema.update();
+    ema.update(adam.steps());
     return total;
   }
   Philox init_rng;
