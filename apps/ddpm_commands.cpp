@@ -123,9 +123,6 @@ std::unique_ptr<TrainingTask> make_ddpm_training(const json& config, const std::
 
 // ---- sample ----------------------------------------------------------------------------------------
 
-namespace {
-}  // namespace
-
 int run_ddpm_sample(const SampleOptions& options) {
   SampleOptions o = options;
   if (o.n == 0) o.n = 64;

@@ -1,9 +1,9 @@
 // build/diffuse: the engine's one command-line program.
 //   diffuse presets                          list the presets
 //   diffuse info --preset P [--set k=v]...   the resolved configuration and parameter count
-//   diffuse train --preset P --data PATH --out DIR [--steps N] [--resume] [--seed S]
+//   diffuse train --preset P [--data PATH] --out DIR [--steps N] [--resume] [--seed S]
 //   diffuse sample --checkpoint PATH [--n N] [--out FILE] [--progressive [--every K]] [--steps K] [--argmax]
-//   diffuse evaluate --checkpoint PATH --data PATH [--split test] [--images N | --chunks N] [--steps K]
+//   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
 //   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
@@ -72,8 +72,8 @@ int main(int argc, char** argv) {
   tr->add_option("--preset", train.preset, "Preset name (see `diffuse presets`); not needed with --resume");
   tr->add_option("--set", train.sets, "Override a field: --set train.lr=1e-4 (repeatable)");
   tr->add_option("--data", train.data_dir,
-                 "Dataset: CIFAR-10's directory (data_batch_1.bin ... test_batch.bin), or a text8-format file")
-      ->required();
+                 "Dataset: CIFAR-10's directory (data_batch_1.bin ... test_batch.bin), or a text8-format file; "
+                 "Fashion-MNIST defaults to /usr/share/datasets/fashion-mnist");
   tr->add_option("--out", train.out_dir, "Run directory: config.json, checkpoints, samples")->required();
   tr->add_option("--steps", train.steps, "Train up to this step (overrides train.steps)")->check(CLI::NonNegativeNumber);
   tr->add_flag("--resume", train.resume, "Continue the run in --out from its latest checkpoint");
@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   diffuse::EvaluateOptions evaluate;
   CLI::App* ev = app.add_subcommand("evaluate", "Bits/dim or bits/char of a checkpoint on a data split (the variational bound)");
   ev->add_option("--checkpoint", evaluate.checkpoint, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
-  ev->add_option("--data", evaluate.data_dir, "Dataset directory (CIFAR-10) or text8-format file")->required();
+  ev->add_option("--data", evaluate.data_dir, "Dataset directory (CIFAR-10, Fashion-MNIST) or text8-format file");
   ev->add_option("--split", evaluate.split, "test or train (text: valid too)");
   CLI::Option* images = ev->add_option("--images", evaluate.items, "Images: the first N of the split (default 1000)")
                             ->check(CLI::PositiveNumber);
@@ -168,7 +168,9 @@ int main(int argc, char** argv) {
                                    : diffuse::run_d3pm_image_sample(sample);
     }
     if (*ev) {
-      const std::string kind = family(diffuse::checkpoint_config(evaluate.checkpoint), evaluate.checkpoint);
+      const json config = diffuse::checkpoint_config(evaluate.checkpoint);
+      const std::string kind = family(config, evaluate.checkpoint);
+      diffuse::require_data_path(config, evaluate.data_dir);
       return kind == "ddpm"        ? diffuse::run_ddpm_evaluate(evaluate)
              : kind == "d3pm-text" ? diffuse::run_d3pm_text_evaluate(evaluate)
                                    : diffuse::run_d3pm_image_evaluate(evaluate);

@@ -29,6 +29,14 @@ void install_stop_handlers() {
 
 bool stop_requested() { return g_stop != 0; }
 
+void require_data_path(const nlohmann::json& config, const std::string& data_path) {
+  if (!data_path.empty()) return;
+  const std::string dataset = config.at("data").at("dataset").get<std::string>();
+  if (dataset != "fashion-mnist")
+    throw std::invalid_argument("--data is required for dataset '" + dataset +
+                                "' (only fashion-mnist has a default, /usr/share/datasets/fashion-mnist)");
+}
+
 nlohmann::json checkpoint_config(const std::string& path) {
   const auto meta = nn::read_checkpoint_metadata(path);
   const auto it = meta.find("config");

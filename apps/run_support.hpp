@@ -30,6 +30,10 @@ Philox philox_from_state(const std::string& s, const std::string& what);
 // The configuration a checkpoint was trained with (its metadata's "config"); throws naming the file.
 nlohmann::json checkpoint_config(const std::string& path);
 
+// Throws unless --data was given, or the configuration's dataset has a default place (Fashion-MNIST,
+// which Debian installs in /usr/share/datasets/fashion-mnist).
+void require_data_path(const nlohmann::json& config, const std::string& data_path);
+
 // Loads a checkpoint's weights into `arena` for sampling or evaluation: the EMA weights when use_ema and
 // the file has them (a note on stderr when it has not), the raw weights otherwise.
 void load_inference_weights(const std::string& path, nn::ParameterArena& arena, bool use_ema);

@@ -27,7 +27,6 @@ void TrainingStreams::restore(const std::map<std::string, std::string>& meta, co
 
 TrainingRun resolve_training_run(const TrainOptions& o) {
   if (o.out_dir.empty()) throw std::invalid_argument("--out: an output directory is required");
-  fs::create_directories(o.out_dir);
   const auto existing = nn::list_checkpoints(o.out_dir);
   TrainingRun run;
   if (o.resume) {
@@ -44,6 +43,7 @@ TrainingRun resolve_training_run(const TrainOptions& o) {
     run.config["seed"] = o.seed;
   }
   if (o.steps >= 0) run.config["train"]["steps"] = o.steps;
+  require_data_path(run.config, o.data_dir);
   return run;
 }
 
@@ -66,6 +66,7 @@ int run_training(const TrainOptions& o, const TrainingRun& run, TrainingTask& ta
     task.restore(meta, run.resume_from);
     std::printf("resuming %s from step %lld\n", run.resume_from.c_str(), static_cast<long long>(step));
   }
+  fs::create_directories(o.out_dir);  // only now: a refused run leaves nothing behind
   write_text_atomically(fs::path(o.out_dir) / "config.json", config.dump(2) + "\n");
   const std::string preset = config.at("preset").get<std::string>();
   std::printf("training %s: %lld parameters, %s, batch %lld (micro-batch %lld), steps %lld..%lld, %d threads\n"

@@ -6,11 +6,13 @@
 #     evaluate (exact, strided, estimate, JSON) work on the checkpoint.
 #   - DDPM and D3PM on images: train, sample (.png and .npz) and evaluate --json on generated
 #     CIFAR-10-format files.
-#   - Bad input: an unknown --set key, a missing --data, a corpus with a byte outside the alphabet, too many
+#   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
+#   - Bad input: an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
 #     --chunks, a truncated checkpoint: each exits non-zero with a message naming the flag or file.
 # Usage: test_cli.sh path/to/diffuse
 set -uo pipefail
 diffuse=$(realpath "$1")
+root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -113,6 +115,23 @@ grep -q '"bits_per_dim":[0-9.]*,.*"images":4,.*"method":"exact"' ddpm.json || fa
   > d3pm-img.json 2> /dev/null || fail "d3pm image evaluate"
 grep -q '"bits_per_dim":[0-9.]*,.*"images":2,.*"method":"exact"' d3pm-img.json || fail "d3pm image JSON: $(cat d3pm-img.json)"
 
+# ---- the demo's presets (scripts/demo.sh) ------------------------------------------------------------
+"$diffuse" train --preset d3pm-text-demo --data "$root/demo/kjv-gospels.txt" --out text-demo --steps 2 --threads 1 \
+  > text-demo.log || fail "text demo train: $(tail -3 text-demo.log)"
+"$diffuse" evaluate --checkpoint text-demo/ckpt-000000002.safetensors --data "$root/demo/kjv-gospels.txt" --chunks 2 \
+  --steps 5 --json --threads 1 > text-demo.json 2> /dev/null || fail "text demo evaluate"
+grep -q '"bits_per_char":[0-9.]*,.*"chunk_length":128,"chunks":2,' text-demo.json || fail "text demo JSON: $(cat text-demo.json)"
+if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then  # scripts/setup.sh installs it
+  # No --data: Fashion-MNIST is read from where Debian's dataset-fashion-mnist puts it.
+  "$diffuse" train --preset ddpm-fashion-mnist-demo --out fashion --steps 2 --threads 1 > fashion.log ||
+    fail "fashion demo train: $(tail -3 fashion.log)"
+  "$diffuse" evaluate --checkpoint fashion/ckpt-000000002.safetensors --images 8 --estimate --json --threads 1 \
+    > fashion.json 2> /dev/null || fail "fashion demo evaluate"
+  grep -q '"bits_per_dim":[0-9.]*,.*"images":8,.*"method":"estimate"' fashion.json || fail "fashion JSON: $(cat fashion.json)"
+else
+  echo "note: dataset-fashion-mnist is not installed; the Fashion-MNIST demo preset is not exercised"
+fi
+
 # ---- benchmark --------------------------------------------------------------------------------------
 for w in unet-train transformer-sample; do
   "$diffuse" benchmark --workload $w --batch 1 --steps 1 --warmup 0 --json --threads 1 > bench.json || fail "benchmark $w"
@@ -122,6 +141,8 @@ done
 
 # ---- bad input --------------------------------------------------------------------------------------
 expect_error "train.nope" "$diffuse" train --preset d3pm-text8-tiny --data corpus.txt --out bad1 --set train.nope=1
+expect_error "--data is required" "$diffuse" train --preset ddpm-cifar10-tiny --out bad0
+[ ! -e bad0 ] || fail "a refused run left its --out directory behind"
 expect_error "missing.txt" "$diffuse" train --preset d3pm-text8-tiny --data missing.txt --out bad2
 printf 'hello world\nbye' > bad.txt
 expect_error "bad.txt" "$diffuse" train --preset d3pm-text8-tiny --data bad.txt --out bad3
