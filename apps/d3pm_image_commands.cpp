@@ -84,10 +84,14 @@ class D3pmImageTraining : public TrainingTask {
   }
 
   nn::ParameterArena& arena() override { return m_.arena; }
-  double accumulate_gradients(int64_t b, double weight) override {
-    const Tensor x0 = diffusion::images_to_pixel_values(data_.batches.next(b).images);
-    const Tensor t = m_.d3pm.sample_t(b, data_.streams.diffusion);
-    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, data_.streams.diffusion).loss;
+  void draw_batch(int64_t b) override {
+    x0_ = diffusion::images_to_pixel_values(data_.batches.next(b).images);
+    t_ = m_.d3pm.sample_t(b, data_.streams.diffusion);
+    x_t_ = m_.d3pm.q_sample(x0_, t_, data_.streams.diffusion);
+  }
+  double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
+    const Tensor loss =
+        m_.d3pm.training_loss_at(model_, x0_.slice(0, begin, end), t_.slice(0, begin, end), x_t_.slice(0, begin, end)).loss;
     (loss * weight).backward();
     return loss.item();
   }
@@ -114,6 +118,7 @@ class D3pmImageTraining : public TrainingTask {
   ImageTrainingData data_;
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
+  Tensor x0_, t_, x_t_;  // the drawn batch
 };
 
 

@@ -95,10 +95,14 @@ class D3pmTextTraining : public TrainingTask {
   }
 
   nn::ParameterArena& arena() override { return m_.arena; }
-  double accumulate_gradients(int64_t b, double weight) override {
-    const Tensor x0 = windows_.next(b);
-    const Tensor t = m_.d3pm.sample_t(b, streams_.diffusion);
-    const Tensor loss = m_.d3pm.training_loss(model_, x0, t, streams_.diffusion).loss;
+  void draw_batch(int64_t b) override {
+    x0_ = windows_.next(b);
+    t_ = m_.d3pm.sample_t(b, streams_.diffusion);
+    x_t_ = m_.d3pm.q_sample(x0_, t_, streams_.diffusion);
+  }
+  double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
+    const Tensor loss =
+        m_.d3pm.training_loss_at(model_, x0_.slice(0, begin, end), t_.slice(0, begin, end), x_t_.slice(0, begin, end)).loss;
     (loss * weight).backward();
     return loss.item();
   }
@@ -139,8 +143,8 @@ class D3pmTextTraining : public TrainingTask {
   TrainingStreams streams_;
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
+  Tensor x0_, t_, x_t_;  // the drawn batch
 };
-
 
 }  // namespace
 

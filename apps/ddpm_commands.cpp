@@ -86,11 +86,14 @@ class DdpmTraining : public TrainingTask {
         sample_count_(config.at("train").at("sample_count").get<int64_t>()) {}
 
   nn::ParameterArena& arena() override { return m_.arena; }
-  double accumulate_gradients(int64_t b, double weight) override {
-    const Tensor x0 = data_.batches.next(b).images;
-    const Tensor t = diffusion::sample_steps(b, m_.diffusion.timesteps(), data_.streams.diffusion);
-    const Tensor noise = randn(x0.shape(), data_.streams.diffusion);
-    const Tensor loss = m_.diffusion.training_loss(model_, x0, t, noise, loss_type_, clip_).loss;
+  void draw_batch(int64_t b) override {
+    x0_ = data_.batches.next(b).images;
+    t_ = diffusion::sample_steps(b, m_.diffusion.timesteps(), data_.streams.diffusion);
+    noise_ = randn(x0_.shape(), data_.streams.diffusion);
+  }
+  double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
+    const Tensor loss = m_.diffusion.training_loss(model_, x0_.slice(0, begin, end), t_.slice(0, begin, end),
+                                                   noise_.slice(0, begin, end), loss_type_, clip_).loss;
     (loss * weight).backward();
     return loss.item();
   }
@@ -114,6 +117,7 @@ class DdpmTraining : public TrainingTask {
   diffusion::LossType loss_type_;
   bool clip_;
   int64_t sample_count_;
+  Tensor x0_, t_, noise_;  // the drawn batch
 };
 }  // namespace
 

@@ -17,6 +17,7 @@
 #include "apps/d3pm_text_commands.hpp"
 #include "apps/ddpm_commands.hpp"
 #include "apps/presets.hpp"
+#include "apps/process_group.hpp"
 #include "apps/selfcheck.hpp"
 #include "apps/run_support.hpp"
 #include "nn/unet.hpp"
@@ -50,10 +51,15 @@ int64_t parameter_count(const json& config) {
 
 int main(int argc, char** argv) {
   diffuse::ensure_fast_blas_kernels(argv);
+  diffuse::ProcessGroup::init(&argc, &argv);  // joins the MPI job when started by mpirun
+  struct Finalize {
+    ~Finalize() { diffuse::ProcessGroup::finalize(); }
+  } finalize_at_exit;
+  const diffuse::ProcessGroup& group = diffuse::ProcessGroup::world();
   CLI::App app{"diffuse: denoising diffusion (DDPM, D3PM) on a CPU, in C++"};
   app.require_subcommand(1);
   app.fallthrough();  // --threads may come after the verb too
-  int threads = diffuse::hardware_threads();
+  int threads = std::max(1, diffuse::hardware_threads() / group.local_size());  // the cores shared among this machine's processes
   app.add_option("--threads", threads, "Threads for OpenMP, OpenBLAS and oneDNN (default: all cores)")
       ->check(CLI::Range(1, diffuse::hardware_threads()));
 
@@ -178,7 +184,9 @@ int main(int argc, char** argv) {
     if (*bm) return diffuse::run_benchmark(bench);
     if (*sc) return diffuse::run_selfcheck(selfcheck);
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error" << (group.distributed() ? " (process " + std::to_string(group.rank()) + ")" : "") << ": "
+              << e.what() << "\n";
+    if (group.distributed()) group.abort_job(1);  // the others would wait for it in the next collective
     return 1;
   }
   return 0;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "apps/command_options.hpp"
+#include "apps/process_group.hpp"
 #include "nn/arena.hpp"
 #include "tensor/random.hpp"
 
@@ -22,9 +23,13 @@ class TrainingTask {
  public:
   virtual ~TrainingTask() = default;
   virtual nn::ParameterArena& arena() = 0;
-  // Forward and backward on the next `batch` examples, the loss scaled by `weight` (the micro-batch's share
-  // of the batch) before backward. Returns the unscaled loss.
-  virtual double accumulate_gradients(int64_t batch, double weight) = 0;
+  // Draws the step's whole batch of `batch` examples (the data, t and the forward process's noise) from
+  // the shared streams. Every process of a data-parallel job draws the same batch and computes its own rows,
+  // so the result does not depend on how the batch is split (over processes or micro-batches).
+  virtual void draw_batch(int64_t batch) = 0;
+  // Forward and backward on rows [begin, end) of the drawn batch, the loss (their mean) scaled by `weight`
+  // (their share of the batch) before backward. Returns the unscaled loss.
+  virtual double accumulate_gradients(int64_t begin, int64_t end, double weight) = 0;
   // Samples of the current weights (the loop swaps the EMA in), written under `dir`; returns the path.
   virtual std::string write_samples(const std::filesystem::path& dir, int64_t step) = 0;
   // The data order's position and the random streams' states, for the checkpoint's metadata, and back.
@@ -36,9 +41,13 @@ class TrainingTask {
 };
 
 // The random streams every task draws from (the diffusion's t and noise, and dropout), seeded from the
-// run's seed, with their states for the checkpoint's metadata ("rng.diffusion", "rng.dropout").
+// run's seed, with their states for the checkpoint's metadata ("rng.diffusion", "rng.dropout"). The
+// diffusion stream is the same in every process of a job (they draw the same batch); dropout is each
+// process's own (its rows' masks): stream kDropout + rank * 2^32, so process 0 of any job, and a single
+// process, draw exactly what an undistributed run draws. The checkpoint keeps process 0's dropout state;
+// on resume every process takes its counter.
 struct TrainingStreams {
-  explicit TrainingStreams(uint64_t seed) : diffusion(seed, kDiffusion), dropout(seed, kDropout) {}
+  explicit TrainingStreams(uint64_t seed);
   Philox diffusion, dropout;
   std::map<std::string, std::string> state() const;
   void restore(const std::map<std::string, std::string>& metadata, const std::string& path);

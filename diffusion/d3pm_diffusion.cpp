@@ -626,9 +626,11 @@ D3pmLoss D3pm::loss_from_logits(const Tensor& model_logits, const Tensor& x0, co
 }
 
 D3pmLoss D3pm::training_loss(const X0Model& model, const Tensor& x0, const Tensor& t, Philox& rng) const {
-  const Tensor x_t = q_sample(x0, t, rng);
-  const Tensor logits = model(x_t, model_step(t));
-  return loss_from_logits(logits, x0, x_t, t);
+  return training_loss_at(model, x0, t, q_sample(x0, t, rng));
+}
+
+D3pmLoss D3pm::training_loss_at(const X0Model& model, const Tensor& x0, const Tensor& t, const Tensor& x_t) const {
+  return loss_from_logits(model(x_t, model_step(t)), x0, x_t, t);
 }
 
 }  // namespace diffuse::diffusion

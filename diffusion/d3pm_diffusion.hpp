@@ -101,8 +101,11 @@ class D3pm {
   Tensor x0_cross_entropy(const Tensor& model_logits, const Tensor& x0) const;
   // The hybrid loss from given logits (x_t and t are the ones the logits were computed at).
   D3pmLoss loss_from_logits(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t) const;
-  // x_t = q_sample(x0, t, rng), logits = model(x_t, t - 1), then loss_from_logits.
+  // x_t = q_sample(x0, t, rng), then training_loss_at.
   D3pmLoss training_loss(const X0Model& model, const Tensor& x0, const Tensor& t, Philox& rng) const;
+  // logits = model(x_t, t - 1), then loss_from_logits: for an x_t drawn beforehand (a data-parallel
+  // process draws the whole batch's x_t and computes its rows).
+  D3pmLoss training_loss_at(const X0Model& model, const Tensor& x0, const Tensor& t, const Tensor& x_t) const;
 
   // ---- for tests and tools: one position's constants, in double ---------------------------------------
   // Row x0 of Qbar_s (spindle: in a sequence of mean weight c).

@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev             # checkpoint headers, metrics
   libpng-dev                     # sample grids
   dataset-fashion-mnist          # Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist)
+  openmpi-bin libopenmpi-dev     # data parallelism over MPI (optional at build time; CI tests it)
 )
 
 missing=()

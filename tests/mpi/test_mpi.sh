@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Data-parallel training over MPI, end to end on localhost (CTest runs it when the build found MPI):
+#   - 2 processes x batch 4 each and 1 process x batch 8, from the same seed, log the same losses for 20
+#     steps (relative difference < 1e-4: only the order of the gradient sums differs);
+#   - a checkpoint written by the 2-process run at step 10 resumes in 1 process, and steps 11..20 match
+#     the straight 1-process run;
+#   - the replica check catches a process whose weights were perturbed (DIFFUSE_TEST_PERTURB) and stops
+#     the job with exit code 4 and a message naming the disagreement;
+#   - SIGKILL of one process ends the whole job within a bounded time, with a non-zero exit; the last
+#     checkpoint still loads and --resume continues.
+# Usage: test_mpi.sh path/to/diffuse path/to/mpiexec
+set -uo pipefail
+diffuse=$(realpath "$1")
+mpiexec=$2
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # CI runs as root
+mpi=("$mpiexec" -np 2 --oversubscribe)
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+corpus=$root/demo/kjv-gospels.txt
+common=(--preset d3pm-text8-tiny --data "$corpus" --seed 5 --set train.batch=8 --set train.log_every=1
+        --set train.sample_every=0 --set train.checkpoint_every=10 --set train.keep_checkpoints=10)
+# The loss column of "step N/M  loss X ..." lines, one per step (progress-bar lines are split on \r and ESC).
+losses() { tr '\r\033' '\n\n' < "$1" | sed -n 's/.*step \([0-9]*\)\/[0-9]*  loss \([0-9.]*\).*/\1 \2/p' | sort -u -k1,1; }
+# compare A B FIRST LAST: the losses of steps FIRST..LAST agree to a relative 1e-4.
+compare() {
+  join <(losses "$1") <(losses "$2") | awk -v a="$3" -v b="$4" '
+    $1 >= a && $1 <= b { n++; d = $2 - $3; if (d < 0) d = -d; r = d / ($2 > 1e-12 ? $2 : 1e-12); if (r > worst) worst = r }
+    END { printf "steps compared: %d, worst relative difference: %.2e\n", n, worst; exit !(n == b - a + 1 && worst < 1e-4) }'
+}
+
+"$diffuse" train "${common[@]}" --out one --steps 20 --threads 1 > one.log 2>&1 || fail "1-process run: $(tail -3 one.log)"
+"${mpi[@]}" "$diffuse" train "${common[@]}" --out two --steps 20 > two.log 2>&1 || fail "2-process run: $(tail -3 two.log)"
+grep -q "x 2 processes" two.log || fail "the 2-process run does not say so: $(head -3 two.log)"
+compare one.log two.log 1 20 || fail "1 x 8 and 2 x 4 losses differ"
+
+# Resume the 2-process run's step-10 checkpoint in one process.
+mkdir resumed && cp two/config.json two/ckpt-000000010.safetensors resumed/
+"$diffuse" train --data "$corpus" --out resumed --resume --steps 20 --threads 1 > resumed.log 2>&1 || fail "resume in 1 process"
+compare one.log resumed.log 11 20 || fail "2 -> 1 process resume differs from the straight run"
+
+# A replica that drifts is caught at the next check.
+DIFFUSE_TEST_PERTURB=1:6 "${mpi[@]}" -x DIFFUSE_TEST_PERTURB "$diffuse" train "${common[@]}" --out drift --steps 20 \
+  --set train.replica_check_every=4 > drift.log 2>&1
+rc=$?
+[ "$rc" -ne 0 ] || fail "a perturbed replica went unnoticed"
+grep -q "step 8: the processes' parameters disagree" drift.log || fail "no replica-check message: $(tail -3 drift.log)"
+[ ! -e drift/ckpt-000000020.safetensors ] || fail "the drifted run went on to the end"
+
+# Kill one process: the job ends, nothing is damaged, --resume continues.
+"${mpi[@]}" "$diffuse" train "${common[@]}" --out killed --steps 100000 --set train.checkpoint_every=5 > killed.log 2>&1 &
+launcher=$!
+for _ in $(seq 1 300); do [ -e killed/ckpt-000000010.safetensors ] && break; sleep 0.1; done
+victim=""
+for pid in $(pgrep -f "diffuse train.*--out killed"); do
+  tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && victim=$pid
+done
+if [ -z "$victim" ]; then
+  fail "could not find process 1 of the job"
+  kill "$launcher"
+else
+  kill -9 "$victim"
+  start=$SECONDS
+  for _ in $(seq 1 300); do kill -0 "$launcher" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$launcher" 2>/dev/null; then
+    fail "the job still runs 30 s after one process was killed"
+    pkill -9 -f "diffuse train.*--out killed"
+  fi
+  wait "$launcher"
+  rc=$?
+  echo "job ended $((SECONDS - start)) s after the kill, exit code $rc"
+  [ "$rc" -ne 0 ] || fail "the job exited 0 although a process was killed"
+  "$diffuse" train --data "$corpus" --out killed --resume --steps 30 --threads 1 > killed-resume.log 2>&1 ||
+    fail "resume after the kill: $(tail -3 killed-resume.log)"
+fi
+
+echo "$failures failure(s)"
+[ "$failures" -eq 0 ]
