@@ -10,6 +10,7 @@
 #include "apps/d3pm_config.hpp"
 #include "apps/image_data.hpp"
 #include "apps/run_support.hpp"
+#include "apps/sharded_evaluation.hpp"
 #include "data/image_batches.hpp"
 #include "diffusion/d3pm_elbo.hpp"
 #include "diffusion/d3pm_sampler.hpp"
@@ -186,14 +187,19 @@ int run_d3pm_image_evaluate(const EvaluateOptions& o) {
   for (int64_t i = 0; i < images; ++i) first[static_cast<size_t>(i)] = i;
   const Tensor x0 = diffusion::images_to_pixel_values(data::make_image_batch(*set, first).images);
   const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
-  Philox rng(o.seed, kEval), unused(0);
+  Philox unused(0);
   const auto start = std::chrono::steady_clock::now();
-  const int64_t batches = (images + batch - 1) / batch;
-  const auto progress = evaluation_progress(o.estimate ? batches : batches * (o.steps > 0 ? o.steps : T));
+  const auto progress = evaluation_progress(my_batches(images, batch) * (o.estimate ? 1 : (o.steps > 0 ? o.steps : T)));
   const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress(); };
-  const diffusion::D3pmElboResult r =
-      o.estimate ? diffusion::d3pm_elbo_estimate(m->x0_model(unused), m->d3pm, x0, rng, 1, batch, observer)
-                 : diffusion::d3pm_elbo_exact(m->x0_model(unused), m->d3pm, x0, rng, batch, observer, o.steps);
+  const diffusion::D3pmElboResult r = evaluate_sharded<diffusion::D3pmElboResult>(
+      images, batch, o.seed,
+      [&](int64_t begin, int64_t end, Philox& rng) {
+        const Tensor x = x0.slice(0, begin, end);
+        return o.estimate ? diffusion::d3pm_elbo_estimate(m->x0_model(unused), m->d3pm, x, rng, 1, 0, observer)
+                          : diffusion::d3pm_elbo_exact(m->x0_model(unused), m->d3pm, x, rng, 0, observer, o.steps);
+      },
+      diffusion::merge_d3pm_elbo, "--batch");
+  if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   const double seconds = seconds_since(start);
   if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");
   const double to_bits = 1.0 / (static_cast<double>(m->subpixels()) * std::numbers::ln2);

@@ -8,6 +8,7 @@
 
 #include "apps/training_loop.hpp"
 #include "apps/image_data.hpp"
+#include "apps/sharded_evaluation.hpp"
 #include "apps/run_support.hpp"
 #include "data/cifar10.hpp"
 #include "data/idx.hpp"
@@ -180,11 +181,20 @@ int run_ddpm_evaluate(const EvaluateOptions& options) {
   for (int64_t i = 0; i < o.items; ++i) first[i] = i;
   const Tensor images = data::make_image_batch(*set, first).images;
   const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
-  Philox rng(o.seed, kEval), unused(0);
+  Philox unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
-  const diffusion::BpdResult r = o.estimate
-      ? diffusion::bpd_estimate(m->eps_model(unused), m->diffusion, images, rng, 1, batch, clip)
-      : diffusion::bpd_exact(m->eps_model(unused), m->diffusion, images, rng, batch, clip);
+  const int64_t T = m->diffusion.timesteps();
+  const auto progress = evaluation_progress(my_batches(o.items, batch) * (o.estimate ? 1 : T));
+  const diffusion::BpdProgress counter = [&](int64_t, int64_t) { progress(); };
+  const diffusion::BpdResult r = evaluate_sharded<diffusion::BpdResult>(
+      o.items, batch, o.seed,
+      [&](int64_t begin, int64_t end, Philox& rng) {
+        const Tensor x = images.slice(0, begin, end);
+        return o.estimate ? diffusion::bpd_estimate(m->eps_model(unused), m->diffusion, x, rng, 1, 0, clip, counter)
+                          : diffusion::bpd_exact(m->eps_model(unused), m->diffusion, x, rng, 0, clip, counter);
+      },
+      diffusion::merge_bpd, "--batch");
+  if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");
   if (o.json) {
     std::cout << json{{"bits_per_dim", r.total_bpd}, {"images", r.num_images}, {"method", r.method},

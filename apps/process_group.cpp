@@ -91,6 +91,28 @@ std::vector<uint64_t> ProcessGroup::allgather(uint64_t value) const {
   return all;
 }
 
+std::vector<std::string> ProcessGroup::allgather(const std::string& value) const {
+  std::vector<std::string> all(static_cast<size_t>(size_), value);
+#ifdef DIFFUSE_WITH_MPI
+  if (size_ > 1) {
+    const std::vector<uint64_t> lengths = allgather(static_cast<uint64_t>(value.size()));
+    std::vector<int> counts(static_cast<size_t>(size_)), offsets(static_cast<size_t>(size_));
+    int64_t total = 0;
+    for (int r = 0; r < size_; ++r) {
+      offsets[r] = static_cast<int>(total);
+      counts[r] = static_cast<int>(lengths[r]);
+      total += static_cast<int64_t>(lengths[r]);
+    }
+    if (total > std::numeric_limits<int>::max()) throw std::runtime_error("allgather: more than 2 GiB of strings");
+    std::string joined(static_cast<size_t>(total), '\0');
+    MPI_Allgatherv(value.data(), static_cast<int>(value.size()), MPI_CHAR, joined.data(), counts.data(), offsets.data(),
+                   MPI_CHAR, MPI_COMM_WORLD);
+    for (int r = 0; r < size_; ++r) all[r] = joined.substr(static_cast<size_t>(offsets[r]), static_cast<size_t>(counts[r]));
+  }
+#endif
+  return all;
+}
+
 void ProcessGroup::barrier() const {
 #ifdef DIFFUSE_WITH_MPI
   if (size_ > 1) MPI_Barrier(MPI_COMM_WORLD);

@@ -35,6 +35,7 @@ class ProcessGroup {
   bool any(bool flag) const;
   // Every process's value, in rank order.
   std::vector<uint64_t> allgather(uint64_t value) const;
+  std::vector<std::string> allgather(const std::string& value) const;
   void barrier() const;
   // Ends every process of the job with this exit code (after the caller printed why). Alone: std::exit.
   [[noreturn]] void abort_job(int code) const;

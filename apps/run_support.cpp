@@ -1,5 +1,7 @@
 #include "apps/run_support.hpp"
 
+#include "apps/process_group.hpp"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -102,8 +104,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 std::function<void()> evaluation_progress(int64_t total) {
-  return [total, calls = int64_t{0}, start = std::chrono::steady_clock::now()]() mutable {
-    if (++calls % 100 == 0)
+  const bool root = ProcessGroup::world().is_root();
+  return [total, root, calls = int64_t{0}, start = std::chrono::steady_clock::now()]() mutable {
+    if (++calls % 100 == 0 && root)
       std::fprintf(stderr, "  %lld/%lld network evaluations, %.0f s\n", static_cast<long long>(calls),
                    static_cast<long long>(total), seconds_since(start));
   };

@@ -77,6 +77,47 @@ nlohmann::json D3pmElboResult::to_json() const {
                         {"per_sequence_bits", per_sequence_bits}};
 }
 
+D3pmElboResult D3pmElboResult::from_json(const nlohmann::json& j) {
+  D3pmElboResult r;
+  j.at("method").get_to(r.method);
+  j.at("kind").get_to(r.kind);
+  j.at("decoder").get_to(r.decoder);
+  j.at("num_sequences").get_to(r.num_sequences);
+  j.at("seq_len").get_to(r.seq_len);
+  j.at("timesteps").get_to(r.timesteps);
+  j.at("steps").get_to(r.steps);
+  j.at("draws").get_to(r.draws);
+  j.at("term_t").get_to(r.term_t);
+  j.at("network_evaluations").get_to(r.network_evaluations);
+  j.at("terms_nats").get_to(r.terms_nats);
+  j.at("prior_nats").get_to(r.prior_nats);
+  j.at("total_nats").get_to(r.total_nats);
+  j.at("bits_per_token").get_to(r.bits_per_token);
+  j.at("stderr_bits").get_to(r.stderr_bits);
+  j.at("per_sequence_bits").get_to(r.per_sequence_bits);
+  return r;
+}
+
+D3pmElboResult merge_d3pm_elbo(const D3pmElboResult& a, const D3pmElboResult& b) {
+  if (a.method != b.method || a.kind != b.kind || a.decoder != b.decoder || a.seq_len != b.seq_len ||
+      a.timesteps != b.timesteps || a.steps != b.steps || a.draws != b.draws || a.term_t != b.term_t)
+    throw std::invalid_argument("merge_d3pm_elbo: results of different methods or settings (" + a.method + " " + a.kind +
+                                ", T " + std::to_string(a.timesteps) + " vs " + b.method + " " + b.kind + ", T " +
+                                std::to_string(b.timesteps) + ")");
+  D3pmElboResult r = a;
+  const double na = static_cast<double>(a.num_sequences), nb = static_cast<double>(b.num_sequences), n = na + nb;
+  r.num_sequences = a.num_sequences + b.num_sequences;
+  r.network_evaluations = a.network_evaluations + b.network_evaluations;
+  for (size_t i = 0; i < r.terms_nats.size(); ++i) r.terms_nats[i] = (na * a.terms_nats[i] + nb * b.terms_nats[i]) / n;
+  r.prior_nats = (na * a.prior_nats + nb * b.prior_nats) / n;
+  const double to_nats = static_cast<double>(r.seq_len) * std::numbers::ln2;
+  std::vector<double> totals;
+  for (const D3pmElboResult* part : {&a, &b})
+    for (double bits : part->per_sequence_bits) totals.push_back(bits * to_nats);
+  summarise(r, totals);
+  return r;
+}
+
 D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
                                int64_t batch_size, const D3pmElboObserver& observer, int64_t steps) {
   NoGradGuard no_grad;

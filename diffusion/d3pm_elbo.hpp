@@ -46,6 +46,7 @@ struct D3pmElboResult {
   std::vector<double> per_sequence_bits;
 
   nlohmann::json to_json() const;   // every field, for writing next to a run's outputs
+  static D3pmElboResult from_json(const nlohmann::json& j);  // the inverse of to_json
 };
 
 // Called before each network evaluation with the batch's first sequence index, the paper t of each
@@ -57,5 +58,9 @@ D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Ten
                                int64_t batch_size = 0, const D3pmElboObserver& observer = {}, int64_t steps = 0);
 D3pmElboResult d3pm_elbo_estimate(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
                                   int64_t draws = 1, int64_t batch_size = 0, const D3pmElboObserver& observer = {});
+
+// Combines results of one method on disjoint sets of sequences (b's after a's), weighting by
+// num_sequences. Throws if the method, process, lengths, steps or draws differ.
+D3pmElboResult merge_d3pm_elbo(const D3pmElboResult& a, const D3pmElboResult& b);
 
 }  // namespace diffuse::diffusion

@@ -39,6 +39,22 @@ nlohmann::json BpdResult::to_json() const {
           {"x0_mse", x0_mse},       {"per_image_bpd", per_image_bpd}};
 }
 
+BpdResult BpdResult::from_json(const nlohmann::json& j) {
+  BpdResult r;
+  j.at("method").get_to(r.method);
+  j.at("num_images").get_to(r.num_images);
+  j.at("timesteps").get_to(r.timesteps);
+  j.at("draws").get_to(r.draws);
+  j.at("clip_denoised").get_to(r.clip_denoised);
+  j.at("total_bpd").get_to(r.total_bpd);
+  j.at("total_stderr").get_to(r.total_stderr);
+  j.at("prior_bpd").get_to(r.prior_bpd);
+  j.at("terms_bpd").get_to(r.terms_bpd);
+  j.at("x0_mse").get_to(r.x0_mse);
+  j.at("per_image_bpd").get_to(r.per_image_bpd);
+  return r;
+}
+
 BpdResult bpd_exact(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& images, Philox& rng,
                     int64_t batch_size, bool clip_denoised, const BpdProgress& progress) {
   check_images(images, "bpd_exact");

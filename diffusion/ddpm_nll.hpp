@@ -38,6 +38,7 @@ struct BpdResult {
   std::vector<double> per_image_bpd;  // each image's bound (estimate: the mean of its draws)
 
   nlohmann::json to_json() const;  // every field, for writing next to a run's outputs
+  static BpdResult from_json(const nlohmann::json& j);  // the inverse of to_json
 };
 
 // Called after each network evaluation: the batch's first image index and the paper t just evaluated.

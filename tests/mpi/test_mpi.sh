@@ -6,6 +6,8 @@
 #     the straight 1-process run;
 #   - the replica check catches a process whose weights were perturbed (DIFFUSE_TEST_PERTURB) and stops
 #     the job with exit code 4 and a message naming the disagreement;
+#   - evaluation sharded over 2 processes gives the single process's bits/char and bits/dim (relative
+#     difference < 1e-9: the same per-batch streams, merged in a different grouping);
 #   - SIGKILL of one process ends the whole job within a bounded time, with a non-zero exit; the last
 #     checkpoint still loads and --resume continues.
 # Usage: test_mpi.sh path/to/diffuse path/to/mpiexec
@@ -50,6 +52,36 @@ rc=$?
 [ "$rc" -ne 0 ] || fail "a perturbed replica went unnoticed"
 grep -q "step 8: the processes' parameters disagree" drift.log || fail "no replica-check message: $(tail -3 drift.log)"
 [ ! -e drift/ckpt-000000020.safetensors ] || fail "the drifted run went on to the end"
+
+# Sharded evaluation: D3PM text (exact, strided, estimate) and DDPM images equal one process's figures.
+# same_figure KEY FILE1 FILE2: the JSON field KEY agrees to a relative 1e-9.
+same_figure() {
+  local a b
+  a=$(grep -o "\"$1\":[0-9.e+-]*" "$2" | cut -d: -f2)
+  b=$(grep -o "\"$1\":[0-9.e+-]*" "$3" | cut -d: -f2)
+  awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= 1e-9 * (a < 0 ? -a : a)) }' ||
+    fail "$1 differs between one and two processes: $a vs $b ($2, $3)"
+}
+for flags in "--steps 10" "--estimate" ""; do
+  ev=(evaluate --checkpoint one/ckpt-000000020.safetensors --data "$corpus" --chunks 6 --batch 2 --json $flags)
+  "$diffuse" "${ev[@]}" --threads 1 > ev1.json 2> /dev/null || fail "1-process evaluate $flags"
+  "${mpi[@]}" "$diffuse" "${ev[@]}" > ev2.json 2> ev2.err || fail "2-process evaluate $flags: $(tail -2 ev2.err)"
+  same_figure bits_per_char ev1.json ev2.json
+  grep -q '"chunks":6,' ev2.json || fail "2-process evaluate reports other chunks: $(cat ev2.json)"
+done
+mkdir cifar
+for f in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
+  for i in 0 1 2 3 4 5; do printf "\\x0$i"; head -c 3072 /dev/urandom; done > "cifar/$f.bin"
+done
+"$diffuse" train --preset ddpm-cifar10-tiny --data cifar --out ddpm --steps 2 --threads 1 --set diffusion.timesteps=20 \
+  --set train.sample_every=0 > ddpm.log 2>&1 || fail "ddpm train: $(tail -3 ddpm.log)"
+ev=(evaluate --checkpoint ddpm/ckpt-000000002.safetensors --data cifar --images 6 --batch 2 --json)
+"$diffuse" "${ev[@]}" --threads 1 > ev1.json 2> /dev/null || fail "1-process DDPM evaluate"
+"${mpi[@]}" "$diffuse" "${ev[@]}" > ev2.json 2> ev2.err || fail "2-process DDPM evaluate: $(tail -2 ev2.err)"
+same_figure bits_per_dim ev1.json ev2.json
+"${mpi[@]}" "$diffuse" evaluate --checkpoint ddpm/ckpt-000000002.safetensors --data cifar --images 2 --batch 2 \
+  > few.log 2>&1 && fail "2 processes accepted 1 batch"
+grep -q "cannot be shared by 2 processes" few.log || fail "no message for too few batches: $(tail -3 few.log)"
 
 # Kill one process: the job ends, nothing is damaged, --resume continues.
 "${mpi[@]}" "$diffuse" train "${common[@]}" --out killed --steps 100000 --set train.checkpoint_every=5 > killed.log 2>&1 &
