@@ -45,6 +45,7 @@ struct EvaluateOptions {
   bool ema = true;        // evaluate the EMA weights when the checkpoint has them
   bool json = false;
   std::string terms_out;  // write every per-t term as JSON here
+  std::string journal;    // a directory recording each finished batch, so an interrupted evaluation resumes
   uint64_t seed = 0;
 };
 

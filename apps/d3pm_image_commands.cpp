@@ -189,7 +189,7 @@ int run_d3pm_image_evaluate(const EvaluateOptions& o) {
   const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox unused(0);
   const auto start = std::chrono::steady_clock::now();
-  const auto progress = evaluation_progress(my_batches(images, batch) * (o.estimate ? 1 : (o.steps > 0 ? o.steps : T)));
+  std::function<void()> progress;
   const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress(); };
   const diffusion::D3pmElboResult r = evaluate_sharded<diffusion::D3pmElboResult>(
       images, batch, o.seed,
@@ -198,7 +198,8 @@ int run_d3pm_image_evaluate(const EvaluateOptions& o) {
         return o.estimate ? diffusion::d3pm_elbo_estimate(m->x0_model(unused), m->d3pm, x, rng, 1, 0, observer)
                           : diffusion::d3pm_elbo_exact(m->x0_model(unused), m->d3pm, x, rng, 0, observer, o.steps);
       },
-      diffusion::merge_d3pm_elbo, "--batch");
+      diffusion::merge_d3pm_elbo, o.journal, evaluation_settings(o, images, batch),
+      [&](int64_t mine) { progress = evaluation_progress(mine * (o.estimate ? 1 : (o.steps > 0 ? o.steps : T))); });
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   const double seconds = seconds_since(start);
   if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");

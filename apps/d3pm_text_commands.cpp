@@ -219,7 +219,7 @@ int run_d3pm_text_evaluate(const EvaluateOptions& o) {
   Philox unused(0);
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = chunks.size(0);
-  const auto counter = evaluation_progress(my_batches(n, batch) * (o.estimate ? 1 : (o.steps > 0 ? o.steps : T)));
+  std::function<void()> counter;
   const diffusion::D3pmElboObserver progress = [&](int64_t, const Tensor&, const Tensor&) { counter(); };
   const diffusion::D3pmElboResult r = evaluate_sharded<diffusion::D3pmElboResult>(
       n, batch, o.seed,
@@ -228,7 +228,8 @@ int run_d3pm_text_evaluate(const EvaluateOptions& o) {
         return o.estimate ? diffusion::d3pm_elbo_estimate(m->x0_model(unused), m->d3pm, x, rng, 1, 0, progress)
                           : diffusion::d3pm_elbo_exact(m->x0_model(unused), m->d3pm, x, rng, 0, progress, o.steps);
       },
-      diffusion::merge_d3pm_elbo, "--batch");
+      diffusion::merge_d3pm_elbo, o.journal, evaluation_settings(o, n, batch),
+      [&](int64_t mine) { counter = evaluation_progress(mine * (o.estimate ? 1 : (o.steps > 0 ? o.steps : T))); });
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   const double seconds = seconds_since(start);
   if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");

@@ -139,11 +139,16 @@ int run_ddpm_sample(const SampleOptions& options) {
   Philox rng(o.seed, kSamples), unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
   NoGradGuard no_grad;
+  std::printf("sampling %lld images with %lld reverse steps (Algorithm 2)\n", static_cast<long long>(o.n),
+              static_cast<long long>(m->diffusion.timesteps()));
+  const auto counter = evaluation_progress(m->diffusion.timesteps());
+  const diffusion::StepCallback progress = [&](int64_t, const Tensor&) { counter(); };
   Tensor x;
   if (o.progressive) {
     if (o.every < 1 || o.every > m->diffusion.timesteps())
       throw std::invalid_argument("--every: must be in 1.." + std::to_string(m->diffusion.timesteps()));
-    const auto p = diffusion::sample_progressive(m->eps_model(unused), m->diffusion, m->image_shape(o.n), rng, o.every, clip);
+    const auto p = diffusion::sample_progressive(m->eps_model(unused), m->diffusion, m->image_shape(o.n), rng, o.every, clip,
+                                                 DType::F32, progress);
     x = p.x0;
     // One row per sample: its x0_hat at every recorded step, from t = T down.
     std::vector<Tensor> columns;
@@ -154,7 +159,7 @@ int run_ddpm_sample(const SampleOptions& options) {
     write_image_grid(traj.string(), rows.reshape({o.n * k, x.size(1), x.size(2), x.size(3)}), k);
     std::printf("wrote the x0_hat trajectory (%lld steps per row) to %s\n", static_cast<long long>(k), traj.c_str());
   } else {
-    x = diffusion::sample(m->eps_model(unused), m->diffusion, m->image_shape(o.n), rng, clip);
+    x = diffusion::sample(m->eps_model(unused), m->diffusion, m->image_shape(o.n), rng, clip, DType::F32, progress);
   }
   write_image_grid(o.out, x, square_columns(o.n));
   const std::string npz = fs::path(o.out).replace_extension(".npz").string();
@@ -184,7 +189,7 @@ int run_ddpm_evaluate(const EvaluateOptions& options) {
   Philox unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
   const int64_t T = m->diffusion.timesteps();
-  const auto progress = evaluation_progress(my_batches(o.items, batch) * (o.estimate ? 1 : T));
+  std::function<void()> progress;
   const diffusion::BpdProgress counter = [&](int64_t, int64_t) { progress(); };
   const diffusion::BpdResult r = evaluate_sharded<diffusion::BpdResult>(
       o.items, batch, o.seed,
@@ -193,7 +198,8 @@ int run_ddpm_evaluate(const EvaluateOptions& options) {
         return o.estimate ? diffusion::bpd_estimate(m->eps_model(unused), m->diffusion, x, rng, 1, 0, clip, counter)
                           : diffusion::bpd_exact(m->eps_model(unused), m->diffusion, x, rng, 0, clip, counter);
       },
-      diffusion::merge_bpd, "--batch");
+      diffusion::merge_bpd, o.journal, evaluation_settings(o, o.items, batch),
+      [&](int64_t mine) { progress = evaluation_progress(mine * (o.estimate ? 1 : T)); });
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");
   if (o.json) {

@@ -115,6 +115,8 @@ int main(int argc, char** argv) {
   ev->add_flag("--estimate", evaluate.estimate, "Monte-Carlo estimate (one random t per item) instead of every term");
   ev->add_option("--batch", evaluate.batch, "Images per network evaluation")->check(CLI::PositiveNumber);
   ev->add_option("--terms-out", evaluate.terms_out, "Write every per-t term as JSON to this file");
+  ev->add_option("--journal", evaluate.journal,
+                 "Directory recording each finished batch: run the same command again to resume an interrupted evaluation");
   ev->add_flag("--json", evaluate.json, "Print one JSON object");
   ev->add_option("--seed", evaluate.seed, "Random seed");
   ev->add_flag("--raw-weights", evaluate_raw, "Use the trained weights, not their EMA");

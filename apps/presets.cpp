@@ -110,13 +110,16 @@ json ddpm_fashion_mnist_demo() {
 json d3pm_text_demo() {
   json c = d3pm_text8_paper();
   c["preset"] = "d3pm-text-demo";
-  c["model"].update({{"seq_len", 128}, {"width", 128}, {"layers", 4}, {"heads", 4}, {"mlp", 512}});
-  c["train"].update({{"steps", 1200}, {"batch", 32}, {"lr", 2e-3}, {"warmup", 100}, {"grad_clip", 1.0},
+  c["model"].update({{"seq_len", 64}, {"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}});
+  c["diffusion"]["hybrid_lambda"] = 1.0;
+  c["train"].update({{"steps", 2000}, {"batch", 64}, {"lr", 1e-3}, {"warmup", 100}, {"grad_clip", 1.0},
                      {"ema_decay", 0.99}, {"ema_warmup", true}, {"log_every", 50}, {"sample_every", 0},
-                     {"sample_count", 2}, {"sample_steps", 0}, {"checkpoint_every", 400}, {"keep_checkpoints", 2}});
-  c["deviations"] = {"a 420,000-character corpus (the KJV Gospels) instead of text8's 100M; windows of 128",
-                     "transformer 4 x 128, 4 heads, MLP 512 instead of 12 x 768",
-                     "batch 32, lr 2e-3, warmup 100, clip 1.0, 1200 steps, EMA 0.99 with warm-up: minutes, not days"};
+                     {"sample_count", 2}, {"sample_steps", 0}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}});
+  c["deviations"] = {"a 420,000-character corpus (the KJV Gospels) instead of text8's 100M; windows of 64",
+                     "transformer 2 x 128, 4 heads, MLP 512 (0.45M parameters) instead of 12 x 768",
+                     "hybrid lambda 1.0 instead of 0.01: the cross-entropy term teaches the denoiser in minutes "
+                     "(at 0.01 a few thousand steps stay at the unigram level, about 4 bits/char)",
+                     "batch 64, lr 1e-3, warmup 100, clip 1.0, 2000 steps, EMA 0.99 with warm-up: minutes, not days"};
   return c;
 }
 }  // namespace
@@ -133,7 +136,7 @@ std::vector<PresetInfo> list_presets() {
       {"d3pm-text8-small", "D3PM on text8 sized for a CPU: transformer 6 x 256 (4.95M), batch 32"},
       {"d3pm-text8-tiny", "D3PM on text8 for smoke tests: transformer 2 x 64, windows of 32, T = 50"},
       {"ddpm-fashion-mnist-demo", "The demo: DDPM on Fashion-MNIST (28x28x1), U-Net ch 32 (1.1M), minutes on 2 cores"},
-      {"d3pm-text-demo", "The demo: D3PM absorbing on the bundled KJV Gospels, transformer 4 x 128, minutes on 2 cores"},
+      {"d3pm-text-demo", "The demo: D3PM absorbing on the bundled KJV Gospels, transformer 2 x 128, minutes on 2 cores"},
   };
 }
 

@@ -53,8 +53,8 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 
 double seconds_since(std::chrono::steady_clock::time_point start);
 
-// For long evaluations: a callable to invoke once per network evaluation; every 100th call it prints
-// "  k/total network evaluations, s seconds" on stderr (process 0 of an MPI job only).
+// For long evaluations and sampling: a callable to invoke once per network evaluation; every 100th call
+// it prints "  k/total network evaluations, s seconds" on stderr (process 0 of an MPI job only).
 std::function<void()> evaluation_progress(int64_t total);
 
 // One line per logged step: step, loss, gradient norm, lr, ms/step, items/s and ETA. On a terminal it

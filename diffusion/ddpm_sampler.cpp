@@ -39,14 +39,15 @@ Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion
 }
 
 Tensor sample(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape, Philox& rng,
-              bool clip_denoised, DType dtype) {
+              bool clip_denoised, DType dtype, const StepCallback& on_step) {
   NoGradGuard no_grad;
   const Tensor x_T = randn(shape, rng, dtype);
-  return reverse_process(model, diffusion, x_T, diffusion.timesteps(), rng, clip_denoised);
+  return reverse_process(model, diffusion, x_T, diffusion.timesteps(), rng, clip_denoised, on_step);
 }
 
 ProgressiveSample sample_progressive(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape,
-                                     Philox& rng, int64_t every, bool clip_denoised, DType dtype) {
+                                     Philox& rng, int64_t every, bool clip_denoised, DType dtype,
+                                     const StepCallback& on_step) {
   const int64_t T = diffusion.timesteps();
   if (every < 1 || every > T)
     throw std::invalid_argument("sample_progressive: every = " + std::to_string(every) + " is outside 1.." +
@@ -59,6 +60,7 @@ ProgressiveSample sample_progressive(const EpsModel& model, const GaussianDiffus
   out.x0 = reverse_process(model, diffusion, x_T, T, rng, clip_denoised, [&](int64_t t, const Tensor& x0_hat) {
     const int64_t step = t - 1;
     if (step % every == 0 && step / every < records) out.x0_hats.push_back({t, x0_hat.contiguous()});
+    if (on_step) on_step(t, x0_hat);
   });
   return out;
 }

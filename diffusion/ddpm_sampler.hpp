@@ -27,7 +27,7 @@ Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion
 
 // A batch of samples of `shape` ([B, C, H, W]): x_T ~ N(0, I) in `dtype`, then reverse_process from T.
 Tensor sample(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape, Philox& rng,
-              bool clip_denoised = true, DType dtype = DType::F32);
+              bool clip_denoised = true, DType dtype = DType::F32, const StepCallback& on_step = {});
 
 struct RecordedX0 {
   int64_t t;      // the paper's t of the step whose x0_hat this is
@@ -44,7 +44,7 @@ struct ProgressiveSample {
 // code's p_sample_loop_progressive keeps the same steps). every = 1 records all T steps.
 ProgressiveSample sample_progressive(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape,
                                      Philox& rng, int64_t every, bool clip_denoised = true,
-                                     DType dtype = DType::F32);
+                                     DType dtype = DType::F32, const StepCallback& on_step = {});
 
 // Interpolation in the latent space of the forward process (§4.3): encode both images stochastically,
 // x_t = q_sample(x0_a, t, eps_a) and x'_t = q_sample(x0_b, t, eps_b), mix the latents

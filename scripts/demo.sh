@@ -43,7 +43,7 @@ ckpt=$(latest "$text")
 banner "2/2 D3PM: samples and a denoising trajectory (1000 steps)"
 "$diffuse" sample --checkpoint "$ckpt" --n 2 --progressive --out "$text/samples.txt"
 banner "2/2 D3PM: bits/char on the test split (the exact bound, every t)"
-"$diffuse" evaluate --checkpoint "$ckpt" --data demo/kjv-gospels.txt --split test --chunks 32
+"$diffuse" evaluate --checkpoint "$ckpt" --data demo/kjv-gospels.txt --split test --chunks 64
 
 cat <<MSG
 

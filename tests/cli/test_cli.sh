@@ -3,7 +3,8 @@
 #   - D3PM text: a run stopped after 20 steps and resumed equals an uninterrupted run, byte for byte; a
 #     run stopped by SIGINT at a random moment saves a checkpoint, exits 130, and its resume also equals
 #     the uninterrupted run; so does a run SIGKILLed at random moments three times, each time resumed; a diverging run (lr 1e30) stops with exit 3 naming the step; sample and
-#     evaluate (exact, strided, estimate, JSON) work on the checkpoint.
+#     evaluate (exact, strided, estimate, JSON) work on the checkpoint; an evaluation cut short resumes
+#     from its --journal to the same figure.
 #   - DDPM and D3PM on images: train, sample (.png and .npz) and evaluate --json on generated
 #     CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
@@ -85,6 +86,20 @@ for flags in "" "--steps 5" "--estimate"; do
     fail "evaluate $flags"
   grep -q '"bits_per_char":[0-9.]*,.*"chunks":8,.*"method":"e' eval.json || fail "evaluate $flags JSON: $(cat eval.json)"
 done
+# An evaluation stopped part-way resumes from its journal to the same figure, to the last digit.
+journaled=(evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 8 --batch 2 --steps 5 --json --threads 1)
+"$diffuse" "${journaled[@]}" > straight.json 2> /dev/null || fail "evaluate --batch 2"
+"$diffuse" "${journaled[@]}" --journal journal > journaled.json 2> /dev/null || fail "evaluate --journal"
+[ "$(wc -l < journal/part-0.jsonl)" -eq 5 ] || fail "the journal should hold the settings and 4 batches"
+# Keep the settings, 2 batches and half of the third line, as a kill would leave it.
+{ head -n 3 journal/part-0.jsonl; sed -n 4p journal/part-0.jsonl | head -c 100; } > cut.jsonl && mv cut.jsonl journal/part-0.jsonl
+"$diffuse" "${journaled[@]}" --journal journal > resumed.json 2> /dev/null || fail "evaluate --journal, resumed"
+figure() { grep -o '"bits_per_char":[0-9.e+-]*' "$1"; }
+[ -n "$(figure straight.json)" ] && [ "$(figure straight.json)" = "$(figure journaled.json)" ] &&
+  [ "$(figure straight.json)" = "$(figure resumed.json)" ] ||
+  fail "journal: $(figure straight.json) straight, $(figure journaled.json) journaled, $(figure resumed.json) resumed"
+[ "$(wc -l < journal/part-0.jsonl)" -eq 5 ] || fail "the resumed journal should again hold 4 batches: $(wc -l < journal/part-0.jsonl)"
+expect_error "written for another evaluation" "$diffuse" "${journaled[@]}" --journal journal --seed 9
 
 # ---- DDPM on generated CIFAR-10-format files --------------------------------------------------------
 mkdir cifar
@@ -120,7 +135,7 @@ grep -q '"bits_per_dim":[0-9.]*,.*"images":2,.*"method":"exact"' d3pm-img.json |
   > text-demo.log || fail "text demo train: $(tail -3 text-demo.log)"
 "$diffuse" evaluate --checkpoint text-demo/ckpt-000000002.safetensors --data "$root/demo/kjv-gospels.txt" --chunks 2 \
   --steps 5 --json --threads 1 > text-demo.json 2> /dev/null || fail "text demo evaluate"
-grep -q '"bits_per_char":[0-9.]*,.*"chunk_length":128,"chunks":2,' text-demo.json || fail "text demo JSON: $(cat text-demo.json)"
+grep -q '"bits_per_char":[0-9.]*,.*"chunk_length":64,"chunks":2,' text-demo.json || fail "text demo JSON: $(cat text-demo.json)"
 if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then  # scripts/setup.sh installs it
   # No --data: Fashion-MNIST is read from where Debian's dataset-fashion-mnist puts it.
   "$diffuse" train --preset ddpm-fashion-mnist-demo --out fashion --steps 2 --threads 1 > fashion.log ||

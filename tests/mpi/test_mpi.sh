@@ -8,6 +8,7 @@
 #     the job with exit code 4 and a message naming the disagreement;
 #   - evaluation sharded over 2 processes gives the single process's bits/char and bits/dim (relative
 #     difference < 1e-9: the same per-batch streams, merged in a different grouping);
+#     a journal begun by one process is finished by two, to the same figure;
 #   - SIGKILL of one process ends the whole job within a bounded time, with a non-zero exit; the last
 #     checkpoint still loads and --resume continues.
 # Usage: test_mpi.sh path/to/diffuse path/to/mpiexec
@@ -69,6 +70,14 @@ for flags in "--steps 10" "--estimate" ""; do
   same_figure bits_per_char ev1.json ev2.json
   grep -q '"chunks":6,' ev2.json || fail "2-process evaluate reports other chunks: $(cat ev2.json)"
 done
+# A journal written by one process, cut after its first batch, is finished by two.
+ev=(evaluate --checkpoint one/ckpt-000000020.safetensors --data "$corpus" --chunks 6 --batch 2 --steps 10 --json)
+"$diffuse" "${ev[@]}" --threads 1 > straight.json 2> /dev/null || fail "1-process evaluate"
+"$diffuse" "${ev[@]}" --threads 1 --journal journal > /dev/null 2>&1 || fail "1-process evaluate --journal"
+head -n 2 journal/part-0.jsonl > cut.jsonl && mv cut.jsonl journal/part-0.jsonl
+"${mpi[@]}" "$diffuse" "${ev[@]}" --journal journal > resumed.json 2> resumed.err || fail "2-process resume: $(tail -2 resumed.err)"
+same_figure bits_per_char straight.json resumed.json
+[ "$(cat journal/part-*.jsonl | grep -c '"result"')" -eq 3 ] || fail "the journal should hold 3 batches: $(wc -l journal/*)"
 mkdir cifar
 for f in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
   for i in 0 1 2 3 4 5; do printf "\\x0$i"; head -c 3072 /dev/urandom; done > "cifar/$f.bin"
