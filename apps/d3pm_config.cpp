@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "apps/run_support.hpp"
+#include "apps/sharded_evaluation.hpp"
 #include "nn/safetensors.hpp"
 
 namespace diffuse {
@@ -151,6 +153,22 @@ diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& o, int64_t
     options.record_at = {T, 0};
   }
   return options;
+}
+
+diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const diffusion::D3pm& d3pm, const Tensor& items,
+                                        int64_t batch, const EvaluateOptions& o) {
+  const int64_t n = items.size(0), per_batch = o.estimate ? 1 : (o.steps > 0 ? o.steps : d3pm.timesteps());
+  std::function<void()> progress;
+  const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress(); };
+  return evaluate_sharded<diffusion::D3pmElboResult>(
+      n, batch, o.seed,
+      [&](int64_t begin, int64_t end, Philox& rng) {
+        const Tensor x = items.slice(0, begin, end);
+        return o.estimate ? diffusion::d3pm_elbo_estimate(model, d3pm, x, rng, 1, 0, observer)
+                          : diffusion::d3pm_elbo_exact(model, d3pm, x, rng, 0, observer, o.steps);
+      },
+      diffusion::merge_d3pm_elbo, o.journal, evaluation_settings(o, n, batch),
+      [&](int64_t mine) { progress = evaluation_progress(mine * per_batch); });
 }
 
 }  // namespace diffuse

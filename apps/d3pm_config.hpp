@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "apps/command_options.hpp"
+#include "diffusion/d3pm_elbo.hpp"
 #include "diffusion/d3pm_process.hpp"
 #include "diffusion/d3pm_sampler.hpp"
 
@@ -39,5 +40,11 @@ void resolve_d3pm_data(nlohmann::json& d, const std::vector<int64_t>& token_coun
 // --argmax, --progressive with --every (default T/10, the paper's figure: t = T, 0.9T, ..., 0).
 // Throws naming the flag when --steps or --every is outside 1..T.
 diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& options, int64_t timesteps);
+
+// `diffuse evaluate` for a D3PM: the exact bound (every term, or the --steps K process) or the --estimate
+// of items int32 [N, L] in batches of `batch`, shared among the processes and journaled
+// (sharded_evaluation.hpp), with a progress line every 100 network evaluations.
+diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const diffusion::D3pm& d3pm, const Tensor& items,
+                                        int64_t batch, const EvaluateOptions& options);
 
 }  // namespace diffuse

@@ -10,7 +10,7 @@
 #include "apps/d3pm_config.hpp"
 #include "apps/image_data.hpp"
 #include "apps/run_support.hpp"
-#include "apps/sharded_evaluation.hpp"
+#include "apps/process_group.hpp"
 #include "data/image_batches.hpp"
 #include "diffusion/d3pm_elbo.hpp"
 #include "diffusion/d3pm_sampler.hpp"
@@ -189,17 +189,7 @@ int run_d3pm_image_evaluate(const EvaluateOptions& o) {
   const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox unused(0);
   const auto start = std::chrono::steady_clock::now();
-  std::function<void()> progress;
-  const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress(); };
-  const diffusion::D3pmElboResult r = evaluate_sharded<diffusion::D3pmElboResult>(
-      images, batch, o.seed,
-      [&](int64_t begin, int64_t end, Philox& rng) {
-        const Tensor x = x0.slice(0, begin, end);
-        return o.estimate ? diffusion::d3pm_elbo_estimate(m->x0_model(unused), m->d3pm, x, rng, 1, 0, observer)
-                          : diffusion::d3pm_elbo_exact(m->x0_model(unused), m->d3pm, x, rng, 0, observer, o.steps);
-      },
-      diffusion::merge_d3pm_elbo, o.journal, evaluation_settings(o, images, batch),
-      [&](int64_t mine) { progress = evaluation_progress(mine * (o.estimate ? 1 : (o.steps > 0 ? o.steps : T))); });
+  const diffusion::D3pmElboResult r = evaluate_d3pm(m->x0_model(unused), m->d3pm, x0, batch, o);
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   const double seconds = seconds_since(start);
   if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");

@@ -9,7 +9,7 @@
 
 #include "apps/d3pm_config.hpp"
 #include "apps/run_support.hpp"
-#include "apps/sharded_evaluation.hpp"
+#include "apps/process_group.hpp"
 #include "data/text8.hpp"
 #include "diffusion/d3pm_elbo.hpp"
 #include "diffusion/d3pm_sampler.hpp"
@@ -218,18 +218,7 @@ int run_d3pm_text_evaluate(const EvaluateOptions& o) {
   const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox unused(0);
   const auto start = std::chrono::steady_clock::now();
-  const int64_t n = chunks.size(0);
-  std::function<void()> counter;
-  const diffusion::D3pmElboObserver progress = [&](int64_t, const Tensor&, const Tensor&) { counter(); };
-  const diffusion::D3pmElboResult r = evaluate_sharded<diffusion::D3pmElboResult>(
-      n, batch, o.seed,
-      [&](int64_t begin, int64_t end, Philox& rng) {
-        const Tensor x = chunks.slice(0, begin, end);
-        return o.estimate ? diffusion::d3pm_elbo_estimate(m->x0_model(unused), m->d3pm, x, rng, 1, 0, progress)
-                          : diffusion::d3pm_elbo_exact(m->x0_model(unused), m->d3pm, x, rng, 0, progress, o.steps);
-      },
-      diffusion::merge_d3pm_elbo, o.journal, evaluation_settings(o, n, batch),
-      [&](int64_t mine) { counter = evaluation_progress(mine * (o.estimate ? 1 : (o.steps > 0 ? o.steps : T))); });
+  const diffusion::D3pmElboResult r = evaluate_d3pm(m->x0_model(unused), m->d3pm, chunks, batch, o);
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   const double seconds = seconds_since(start);
   if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");
