@@ -205,7 +205,7 @@ int run_d3pm_image_evaluate(const EvaluateOptions& o) {
     return 0;
   }
   const std::string how = r.method == "estimate"
-                              ? "L_T + T * L_{t-1} at one random t per image"
+                              ? "L_T + L_0 + (T - 1) L_{t-1} at one random t in 2..T per image"
                               : "every term of the bound of the " + std::to_string(r.steps) + "-step reverse process";
   std::printf("bits/dim %.4f (+- %.4f standard error) on %lld %s images, method %s (%s), %.0f s\n", r.bits_per_token,
               r.stderr_bits, static_cast<long long>(r.num_sequences), o.split.c_str(), r.method.c_str(), how.c_str(), seconds);

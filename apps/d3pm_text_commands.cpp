@@ -236,7 +236,7 @@ int run_d3pm_text_evaluate(const EvaluateOptions& o) {
   std::printf("bits/char %.4f (+- %.4f standard error) on %lld %s chunks of %lld characters, method %s (%s), %.0f s\n",
               r.bits_per_token, r.stderr_bits, static_cast<long long>(r.num_sequences), o.split.c_str(),
               static_cast<long long>(L), r.method.c_str(),
-              r.method == "estimate" ? "L_T + T * L_{t-1} at one random t per chunk"
+              r.method == "estimate" ? "L_T + L_0 + (T - 1) L_{t-1} at one random t in 2..T per chunk"
               : r.steps == T         ? "every term L_T, L_{T-1}, ..., L_0 of the bound"
                                      : ("the bound of the " + std::to_string(r.steps) + "-step reverse process").c_str(),
               seconds);

@@ -212,7 +212,7 @@ int run_ddpm_evaluate(const EvaluateOptions& options) {
     std::printf("bits/dim %.4f (+- %.4f standard error) on %lld %s images, method %s (%s)\n", r.total_bpd, r.total_stderr,
                 static_cast<long long>(r.num_images), o.split.c_str(), r.method.c_str(),
                 r.method == "exact" ? "every term L_T, L_{T-1}, ..., L_0 of the bound"
-                                    : "T * L_{t-1} at one random t per image, plus L_T");
+                                    : "L_T + L_0 + (T - 1) L_{t-1} at one random t in 2..T per image");
     std::printf("  prior L_T %.6f bits/dim\n", r.prior_bpd);
     if (!r.terms_bpd.empty()) {
       double decoder = r.terms_bpd[0], kl = 0;

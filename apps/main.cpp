@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
       ->excludes(images);
   ev->add_option("--steps", evaluate.steps, "D3PM: the bound of the reverse process with K steps (default: all T)")
       ->check(CLI::PositiveNumber);
-  ev->add_flag("--estimate", evaluate.estimate, "Monte-Carlo estimate (one random t per item) instead of every term");
+  ev->add_flag("--estimate", evaluate.estimate, "Monte-Carlo estimate (L_T and L_0 exactly, one random t in 2..T per item) instead of every term");
   ev->add_option("--batch", evaluate.batch, "Images per network evaluation")->check(CLI::PositiveNumber);
   ev->add_option("--terms-out", evaluate.terms_out, "Write every per-t term as JSON to this file");
   ev->add_option("--journal", evaluate.journal,

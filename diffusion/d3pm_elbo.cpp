@@ -176,14 +176,18 @@ D3pmElboResult d3pm_elbo_estimate(const X0Model& model, const D3pm& d3pm, const 
       totals[static_cast<size_t>(b0 + i)] += prior[static_cast<size_t>(i)];
       prior_sum += prior[static_cast<size_t>(i)];
     }
-    for (int64_t d = 0; d < draws; ++d) {
-      const Tensor tt = d3pm.sample_t(n, rng);  // one t per sequence
+    auto terms_at = [&](const Tensor& tt) {
       const Tensor x_t = d3pm.q_sample(xb, tt, rng);
       if (observer) observer(b0, tt, x_t);
-      const std::vector<double> v = term(model, d3pm, xb, x_t, tt);
       ++r.network_evaluations;
+      return term(model, d3pm, xb, x_t, tt);
+    };
+    const std::vector<double> decoder = terms_at(D3pm::t_tensor(n, 1));  // L_0, exactly
+    for (int64_t i = 0; i < n; ++i) totals[static_cast<size_t>(b0 + i)] += decoder[static_cast<size_t>(i)];
+    for (int64_t d = 0; T > 1 && d < draws; ++d) {
+      const std::vector<double> v = terms_at(randint({n}, 2, T + 1, rng));  // t ~ U{2..T}, one per sequence
       for (int64_t i = 0; i < n; ++i)
-        totals[static_cast<size_t>(b0 + i)] += static_cast<double>(T) * v[static_cast<size_t>(i)] / static_cast<double>(draws);
+        totals[static_cast<size_t>(b0 + i)] += static_cast<double>(T - 1) * v[static_cast<size_t>(i)] / static_cast<double>(draws);
     }
   }
   r.prior_nats = prior_sum / static_cast<double>(N);

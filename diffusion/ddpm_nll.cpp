@@ -115,20 +115,26 @@ BpdResult bpd_estimate(const EpsModel& model, const GaussianDiffusion& diffusion
   r.clip_denoised = clip_denoised;
   r.per_image_bpd.assign(static_cast<size_t>(N), 0.0);
 
+  // Stratified: L_T and L_0 exactly (L_0 alone can be most of a young model's bound, and a uniform t
+  // would draw it once in T), plus (T - 1) L_{t-1} at t ~ U{2..T}, averaged over the draws.
   for (int64_t start = 0; start < N; start += bs) {
     const int64_t n = std::min(bs, N - start);
     const Tensor x0 = images.narrow(0, start, n).contiguous();
     const std::vector<double> prior = diffusion.prior_bpd(x0).to_vector();
     for (int64_t b = 0; b < n; ++b) r.prior_bpd += prior[b];
-    for (int64_t d = 0; d < draws; ++d) {
-      const Tensor step = sample_steps(n, T, rng);  // t ~ U{1..T}, one per image
+    auto terms_at = [&](const Tensor& step) {
       const Tensor x_t = diffusion.q_sample(x0, step, randn(x0.shape(), rng, x0.dtype()));
-      const Tensor eps = model(x_t, step);
-      const std::vector<double> term = diffusion.vb_terms_bpd(eps, x0, x_t, step, clip_denoised).to_vector();
-      // T * L_{t-1} + L_T, averaged over the draws.
-      for (int64_t b = 0; b < n; ++b)
-        r.per_image_bpd[start + b] += (static_cast<double>(T) * term[b] + prior[b]) / static_cast<double>(draws);
+      const std::vector<double> term = diffusion.vb_terms_bpd(model(x_t, step), x0, x_t, step, clip_denoised).to_vector();
       if (progress) progress(start, -1);
+      return term;
+    };
+    const std::vector<double> decoder = terms_at(step_tensor(n, 0));  // L_0 at t = 1
+    for (int64_t b = 0; b < n; ++b) r.per_image_bpd[start + b] += prior[b] + decoder[b];
+    for (int64_t d = 0; T > 1 && d < draws; ++d) {
+      const Tensor step = randint({n}, 1, T, rng);  // 0-based 1..T-1: t ~ U{2..T}
+      const std::vector<double> term = terms_at(step);
+      for (int64_t b = 0; b < n; ++b)
+        r.per_image_bpd[start + b] += static_cast<double>(T - 1) * term[b] / static_cast<double>(draws);
     }
   }
   r.prior_bpd /= static_cast<double>(N);

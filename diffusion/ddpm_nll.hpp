@@ -8,9 +8,11 @@
 // Two methods, and the result always says which was used and on how many images:
 //   exact:    every t = T..1, each at a fresh x_t ~ q(x_t | x0): T network evaluations per batch of images
 //             (as the reference; "exact" means every term is evaluated, each with one x_t sample).
-//   estimate: per draw, t ~ U{1..T} and x_t ~ q(x_t | x0), then  T * L_{t-1} + L_T.  Since
-//             E_t[T * L_{t-1}] = sum_{t=1..T} L_{t-1}, it is an unbiased estimate of the bound at one
-//             network evaluation per draw; `draws` draws per image are averaged.
+//   estimate: L_T + L_0 (at a fresh x_1) + the mean over `draws` draws of (T - 1) L_{t-1} at
+//             t ~ U{2..T} and x_t ~ q(x_t | x0). Since E_t[(T - 1) L_{t-1}] = sum_{t=2..T} L_{t-1}, it is
+//             an unbiased estimate of the bound at 1 + draws network evaluations per image. L_0 is taken
+//             out of the draw because it can be most of the bound (a young model's decoder term), and a
+//             uniform t would see it once in T draws.
 // Both run under NoGradGuard. Images are [N, C, H, W] on the 256-level grid of [-1, 1] (x/127.5 - 1).
 #pragma once
 #include <functional>

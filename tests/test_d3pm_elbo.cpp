@@ -160,18 +160,25 @@ TEST_CASE("the exact bound and the estimate with a uniform ptilde match an indep
     CHECK(exact.bits_per_token == doctest::Approx(bits).epsilon(1e-10));
     for (int64_t t = 1; t <= T; ++t) CHECK(exact.terms_nats[static_cast<size_t>(t - 1)] == doctest::Approx(per_t[static_cast<size_t>(t - 1)]).epsilon(1e-10).scale(1e-12));
 
-    // Estimate: T * L_{t-1} at each sequence's random t, plus the prior, averaged over the draws.
+    // Estimate: the prior, L_0 at t = 1, and (T - 1) L_{t-1} at each sequence's random t in 2..T,
+    // averaged over the draws.
     std::vector<double> est(static_cast<size_t>(N), 0.0);
     const int64_t draws = 3;
+    int64_t evaluations = 0;
     const D3pmElboResult mc = d3pm_elbo_estimate(uniform, d, x0, rng, draws, 0, [&](int64_t first, const Tensor& t, const Tensor& x_t) {
-      for (int64_t i = 0; i < x_t.size(0); ++i)
+      for (int64_t i = 0; i < x_t.size(0); ++i) {
+        const int64_t ti = static_cast<int64_t>(t.at({i}));
+        CHECK((evaluations == 0 ? ti == 1 : ti >= 2 && ti <= T));  // L_0 first, then the draws
+        const double weight = evaluations == 0 ? 1.0 : static_cast<double>(T - 1) / draws;
         for (int64_t l = 0; l < L; ++l)
-          est[static_cast<size_t>(first + i)] += static_cast<double>(T) / draws *
-                                                 ind.term(static_cast<int64_t>(t.at({i})), xs[static_cast<size_t>((first + i) * L + l)], static_cast<int64_t>(x_t.at({i, l})));
+          est[static_cast<size_t>(first + i)] +=
+              weight * ind.term(ti, xs[static_cast<size_t>((first + i) * L + l)], static_cast<int64_t>(x_t.at({i, l})));
+      }
+      ++evaluations;
     });
     CHECK(mc.method == "estimate");
     CHECK(mc.draws == draws);
-    CHECK(mc.network_evaluations == draws);
+    CHECK(mc.network_evaluations == 1 + draws);
     for (int64_t n = 0; n < N; ++n) {
       double p = 0;
       for (int64_t l = 0; l < L; ++l) p += ind.prior(xs[static_cast<size_t>(n * L + l)]);

@@ -157,7 +157,7 @@ TEST_CASE("exact bits/dim of eps_theta = 0 matches a plain-double computation") 
   }
 }
 
-TEST_CASE("the estimate is T L_{t-1} + L_T at the drawn t, averaged over the draws") {
+TEST_CASE("the estimate is L_T + L_0 + (T - 1) L_{t-1} at the drawn t in 2..T, averaged over the draws") {
   const Ref ref;
   const GaussianDiffusion d = make(VarianceType::Large);
   const Tensor x0 = grid_images(DType::F64);
@@ -175,17 +175,19 @@ TEST_CASE("the estimate is T L_{t-1} + L_T at the drawn t, averaged over the dra
   CHECK(r.num_images == 2);
   CHECK(r.draws == draws);
   CHECK(r.terms_bpd.empty());
-  REQUIRE(calls.size() == 2 * draws);  // batches of one image, `draws` evaluations each
+  REQUIRE(calls.size() == 2 * (1 + draws));  // batches of one image: L_0, then `draws` evaluations
   for (int64_t b = 0; b < 2; ++b) {
     const std::vector<double> xb = image(x0v, b, 48);
-    const double prior = ref_prior(ref, xb);
-    double est = 0;
-    for (int64_t k = 0; k < draws; ++k) {
-      const Call& c = calls[b * draws + k];
+    const Call& first = calls[b * (1 + draws)];
+    REQUIRE(first.steps.size() == 1);
+    CHECK(first.steps[0] == 0);  // L_0 at t = 1, always
+    double est = ref_prior(ref, xb) + ref_term(ref, 0, xb, first.x_t, true);
+    for (int64_t k = 1; k <= draws; ++k) {
+      const Call& c = calls[b * (1 + draws) + k];
       REQUIRE(c.steps.size() == 1);
-      CHECK(c.steps[0] >= 0);
+      CHECK(c.steps[0] >= 1);  // t in 2..T
       CHECK(c.steps[0] < T);
-      est += (T * ref_term(ref, c.steps[0], xb, c.x_t, true) + prior) / draws;
+      est += (T - 1) * ref_term(ref, c.steps[0], xb, c.x_t, true) / draws;
     }
     CHECK(r.per_image_bpd[b] == doctest::Approx(est).epsilon(1e-10));
   }
