@@ -17,6 +17,7 @@
 #include "nn/transformer.hpp"
 #include "nn/unet.hpp"
 #include "tensor/autograd.hpp"
+#include "tensor/conv2d.hpp"
 #include "tensor/flop_counter.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/threads.hpp"
@@ -83,7 +84,9 @@ std::function<void()> step_of(bool train, const std::shared_ptr<Net>& net, doubl
                               std::function<Tensor(const Tensor&)> loss) {
   if (!train) {
     net->eval();
-    return [forward] {
+    // As in sampling: the weights stay constant across the steps, so conv2d keeps them in its layouts.
+    auto frozen = std::make_shared<FrozenWeights>();
+    return [forward, frozen] {
       NoGradGuard no_grad;
       forward();
     };

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "diffusion/d3pm_rows.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
@@ -19,25 +20,19 @@
 
 namespace diffuse::diffusion {
 
-namespace {
+using namespace d3pm_rows;
 
-constexpr double kEps = 1e-20;  // inside every log, as the reference codes
+namespace {
 
 [[noreturn]] void fail(const char* what, const std::string& why) {
   throw std::invalid_argument(std::string("d3pm ") + what + ": " + why);
-}
-
-std::vector<int64_t> ints(const Tensor& t) {
-  const Tensor c = t.contiguous();
-  const int32_t* v = c.data<int32_t>();
-  return std::vector<int64_t>(v, v + c.numel());
 }
 
 // x int32 [B, L] with ids in [0, K) (data states only when data_only).
 std::vector<int64_t> check_ids(const char* what, const Tensor& x, const D3pmStates& st, bool data_only) {
   if (!x.defined() || x.dtype() != DType::I32 || x.dim() != 2)
     fail(what, "expected int32 [B, L] token ids, got " + (x.defined() ? describe(x) : std::string("undefined")));
-  std::vector<int64_t> v = ints(x);
+  std::vector<int64_t> v = token_ids(x);
   for (int64_t id : v) {
     if (id < 0 || id >= st.num_states) fail(what, "id " + std::to_string(id) + " outside [0, K = " + std::to_string(st.num_states) + ")");
     if (data_only && !st.is_data(id)) fail(what, "x0 holds the extra mask id " + std::to_string(id));
@@ -49,7 +44,7 @@ std::vector<int64_t> check_ids(const char* what, const Tensor& x, const D3pmStat
 std::vector<int64_t> check_steps(const char* what, const Tensor& t, int64_t batch, int64_t lo, int64_t hi) {
   if (!t.defined() || t.dtype() != DType::I32 || t.dim() != 1 || t.size(0) != batch)
     fail(what, "expected int32 [" + std::to_string(batch) + "] steps, got " + (t.defined() ? describe(t) : std::string("undefined")));
-  std::vector<int64_t> v = ints(t);
+  std::vector<int64_t> v = token_ids(t);
   for (int64_t s : v)
     if (s < lo || s > hi)
       fail(what, "step " + std::to_string(s) + " outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
@@ -93,149 +88,19 @@ Tensor indicator(int64_t K, DType dtype, P pred) {
   return Tensor::from_vector(v, {K}).to(dtype);
 }
 
-// Row x of Qbar_s into out[K] (c: the spindle sequence weight).
-void qbar_row_into(const D3pmProcess& p, int64_t s, int64_t x, double c, double* out) {
-  const D3pmStates& st = p.states();
-  const int64_t K = st.num_states, m = st.mask;
-  std::fill(out, out + K, 0.0);
-  if (p.dense()) {
-    const double* r = p.cached_qbar(s).row(x);
-    std::copy(r, r + K, out);
-    return;
-  }
-  if (p.spindle()) {
-    if (x == m) {
-      out[m] = 1.0;
-      return;
-    }
-    const double keep = 1.0 - p.spindle_mask(s, x, c);
-    out[x] = keep;
-    out[m] += 1.0 - keep;
-    return;
-  }
-  const size_t si = static_cast<size_t>(s);
-  const double a = p.abar()[si], kd = static_cast<double>(st.num_data());
-  switch (p.kind()) {
-    case D3pmKind::Uniform:
-      if (!st.is_data(x)) {
-        out[x] = 1.0;
-        return;
-      }
-      for (int64_t k = 0; k < K; ++k)
-        if (st.is_data(k)) out[k] = (1.0 - a) / kd;
-      out[x] += a;
-      return;
-    case D3pmKind::Absorbing:
-      out[x] = a;
-      out[m] += 1.0 - a;
-      return;
-    case D3pmKind::MaskReplace:
-      if (x == m) {
-        out[m] = 1.0;
-        return;
-      }
-      for (int64_t k = 0; k < K; ++k)
-        if (st.is_data(k)) out[k] = p.mask_replace().bbar[si];
-      out[x] += a;
-      out[m] = p.mask_replace().gbar[si];
-      return;
-    default: throw std::logic_error("qbar_row_into: unexpected kind");
-  }
-}
-
-// Column x of P = Q_{s+1} ... Q_t (one_step: Q_t from its one-step values, s = t - 1) into out[K]:
-// out[k] = P[k, x], i.e. the vector x P^T. dense: the prepared matrix P (dense kinds).
-void product_column_into(const D3pmProcess& p, int64_t s, int64_t t, int64_t x, bool one_step, double c,
-                         const DenseMatrix* dense, double* out) {
-  const D3pmStates& st = p.states();
-  const int64_t K = st.num_states, m = st.mask;
-  std::fill(out, out + K, 0.0);
-  if (p.dense()) {
-    for (int64_t k = 0; k < K; ++k) out[k] = (*dense)(k, x);
-    return;
-  }
-  if (p.spindle()) {
-    for (int64_t k = 0; k < K; ++k) {
-      if (k == m) continue;
-      const double keep_s = 1.0 - p.spindle_mask(s, k, c), keep_t = 1.0 - p.spindle_mask(t, k, c);
-      const double r = keep_s > 0 ? keep_t / keep_s : 0.0;
-      if (x == m) out[k] = 1.0 - r;
-      else if (k == x) out[k] = r;
-    }
-    if (x == m) out[m] = 1.0;
-    return;
-  }
-  const size_t si = static_cast<size_t>(s), ti = static_cast<size_t>(t);
-  const double kd = static_cast<double>(st.num_data());
-  double r, g = 0.0, b = 0.0;  // stay, to-mask and (mask-and-replace) to-each-token probabilities of P
-  if (one_step) {
-    r = p.kind() == D3pmKind::MaskReplace ? p.mask_replace().alpha[ti] : 1.0 - p.betas()[ti];
-    if (p.kind() == D3pmKind::MaskReplace) {
-      g = p.mask_replace().gamma[ti];
-      b = p.mask_replace().beta[ti];
-    }
-  } else {
-    const double as = p.abar()[si];
-    if (!(as > 0)) throw std::logic_error("product_column: abar_s = 0 (nothing of x0 left to skip from)");
-    r = p.abar()[ti] / as;
-    if (p.kind() == D3pmKind::MaskReplace) {
-      const std::vector<double>& gb = p.mask_replace().gbar;
-      g = 1.0 - (1.0 - gb[ti]) / (1.0 - gb[si]);
-      b = std::max(0.0, (1.0 - r - g) / kd);
-    }
-  }
-  switch (p.kind()) {
-    case D3pmKind::Uniform:
-      if (!st.is_data(x)) {
-        out[x] = 1.0;
-        return;
-      }
-      for (int64_t k = 0; k < K; ++k)
-        if (st.is_data(k)) out[k] = (1.0 - r) / kd;
-      out[x] += r;
-      return;
-    case D3pmKind::Absorbing:
-      if (x == m) {
-        for (int64_t k = 0; k < K; ++k) out[k] = 1.0 - r;
-        out[m] = 1.0;
-      } else {
-        out[x] = r;
-      }
-      return;
-    case D3pmKind::MaskReplace:
-      if (x == m) {
-        for (int64_t k = 0; k < K; ++k)
-          if (st.is_data(k)) out[k] = g;
-        out[m] = 1.0;
-      } else {
-        for (int64_t k = 0; k < K; ++k)
-          if (st.is_data(k)) out[k] = b;
-        out[x] += r;
-      }
-      return;
-    default: throw std::logic_error("product_column_into: unexpected kind");
-  }
-}
-
-// For the dense kinds: the matrix P of each example (one_step: Q_t, else Q_{s+1} ... Q_t), one per distinct
-// (s, t); empty pointers otherwise.
-struct DenseProducts {
-  std::map<std::pair<int64_t, int64_t>, DenseMatrix> cache;
-  std::vector<const DenseMatrix*> per_example;
-};
-DenseProducts prepare_products(const D3pmProcess& p, const std::vector<int64_t>& s, const std::vector<int64_t>& t,
-                               bool one_step) {
-  DenseProducts d;
-  d.per_example.assign(t.size(), nullptr);
-  if (!p.dense()) return d;
-  for (size_t b = 0; b < t.size(); ++b) {
-    const auto key = std::make_pair(s[b], t[b]);
-    auto it = d.cache.find(key);
-    if (it == d.cache.end())
-      it = d.cache.emplace(key, one_step ? p.q_matrix(t[b]) : p.q_product(s[b], t[b])).first;
-    d.per_example[b] = &it->second;
-  }
-  return d;
+// A [B, L, K] tensor of `dtype` whose row (b, l) is first's row of example b at token first_ids[b, l],
+// plus, when `second` is given, second's row at second_ids[b, l].
+Tensor table_rows(int64_t B, int64_t L, int64_t K, DType dtype, const LogRowTables& first,
+                  const std::vector<int64_t>& first_ids, const LogRowTables* second = nullptr,
+                  const std::vector<int64_t>* second_ids = nullptr) {
+  return fill_rows(B, L, K, dtype, [&](int64_t b, int64_t l, double* row) {
+    const size_t r = static_cast<size_t>(b * L + l);
+    const double* f = first.row(b, first_ids[r]);
+    std::copy(f, f + K, row);
+    if (second == nullptr) return;
+    const double* g = second->row(b, (*second_ids)[r]);
+    for (int64_t k = 0; k < K; ++k) row[k] += g[k];
+  });
 }
 
 }  // namespace
@@ -253,7 +118,7 @@ Tensor D3pm::sample_t(int64_t batch, Philox& rng) const {
 }
 
 Tensor D3pm::model_step(const Tensor& t) {
-  std::vector<int64_t> v = ints(t);
+  std::vector<int64_t> v = token_ids(t);
   std::vector<int32_t> s(v.size());
   for (size_t i = 0; i < v.size(); ++i) s[i] = static_cast<int32_t>(v[i] - 1);
   return Tensor::from_vector(s, t.shape());
@@ -344,10 +209,14 @@ Tensor D3pm::q_posterior_logits(const Tensor& x0, const Tensor& x_t, const Tenso
 
 Tensor D3pm::posterior_logits(const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& tv,
                               const std::vector<int64_t>& sv, bool one_step, DType dtype) const {
-  const std::vector<int64_t> xv = ints(x0), yv = ints(x_t);
+  const std::vector<int64_t> xv = token_ids(x0), yv = token_ids(x_t);
   const int64_t B = x0.size(0), L = x0.size(1), K = num_states();
-  const std::vector<double> c = sequence_weights(x0);
   const DenseProducts d = prepare_products(process_, sv, tv, one_step);
+  if (!process_.spindle()) {
+    const LogRowTables fact1 = log_product_columns(process_, d, sv, tv, one_step), fact2 = log_qbar_rows(process_, sv);
+    return table_rows(B, L, K, dtype, fact1, yv, &fact2, &xv);
+  }
+  const std::vector<double> c = sequence_weights(x0);
   return fill_rows(B, L, K, dtype, [&](int64_t b, int64_t l, double* row) {
     std::vector<double> f2(static_cast<size_t>(K));
     const size_t bi = static_cast<size_t>(b), r = static_cast<size_t>(b * L + l);
@@ -458,7 +327,7 @@ Tensor D3pm::spindle_reverse_logits(const Tensor& log_ptilde, const Tensor& x_t,
   const D3pmStates& st = process_.states();
   const int64_t B = x_t.size(0), L = x_t.size(1), K = num_states(), m = st.mask, T = timesteps();
   const DType dt = log_ptilde.dtype();
-  const std::vector<int64_t> yv = ints(x_t);
+  const std::vector<int64_t> yv = token_ids(x_t);
   const std::vector<double>& w = process_.spindle_weights();
   // Constants: one-hot x_t [B, L, K], x_t == mask [B, L, 1] and [B, L], w(x_t) for unmasked positions [B, L].
   std::vector<double> onehot(static_cast<size_t>(B * L * K), 0.0), masked(static_cast<size_t>(B * L)),
@@ -512,13 +381,9 @@ Tensor D3pm::reverse_logits(const Tensor& model_logits, const Tensor& x_t, const
   if (process_.spindle()) {
     general = spindle_reverse_logits(log_ptilde, x_t, t, s);
   } else {
-    const std::vector<int64_t> yv = ints(x_t);
     const DenseProducts d = prepare_products(process_, s, t, one_step);
-    const Tensor log_fact1 = fill_rows(B, L, K, dt, [&](int64_t b, int64_t l, double* row) {
-      const size_t bi = static_cast<size_t>(b);
-      product_column_into(process_, s[bi], t[bi], yv[static_cast<size_t>(b * L + l)], one_step, 0.0, d.per_example[bi], row);
-      for (int64_t k = 0; k < K; ++k) row[k] = std::log(row[k] + kEps);
-    });
+    const LogRowTables fact1 = log_product_columns(process_, d, s, t, one_step);
+    const Tensor log_fact1 = table_rows(B, L, K, dt, fact1, token_ids(x_t));
     general = add(log_fact1, log(add(dist_times_qbar(exp(log_ptilde), s), kEps)));
   }
   if (apply_decoder && config().decoder == D3pmDecoder::Ptilde &&
@@ -576,6 +441,8 @@ Tensor D3pm::vb_terms_skip(const Tensor& model_logits, const Tensor& x0, const T
 Tensor D3pm::bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& tv,
                          const std::vector<int64_t>& sv, bool one_step) const {
   if (x0.shape() != x_t.shape()) fail("vb_terms", "x0 and x_t shapes differ");
+  if (process_.dense() && !process_.spindle() && model_logits.dtype() == DType::F64 && !needs_grad({model_logits}))
+    return dense_bound_terms(model_logits, x0, x_t, tv, sv, one_step);
   const int64_t B = x0.size(0);
   const DType dt = model_logits.dtype();
   // The general formula at every example (finite everywhere); the decoder choice enters L_0 only.
@@ -584,8 +451,8 @@ Tensor D3pm::bound_terms(const Tensor& model_logits, const Tensor& x0, const Ten
   {
     NoGradGuard no_grad;
     const Tensor qlog = posterior_logits(x0, x_t, tv, sv, one_step, dt);
-    q = softmax(qlog, -1);
     lq = log_softmax(qlog, -1);
+    q = exp(lq);
   }
   // KL(q || p) per position, clamped at >= 0: [B, L]
   const Tensor kl = clamp(sum(mul(q, sub(lq, log_softmax(plog, -1))), {-1}), 0.0, std::numeric_limits<double>::infinity());

@@ -130,6 +130,10 @@ class D3pm {
   // vb_terms / vb_terms_skip on checked inputs.
   Tensor bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& t,
                      const std::vector<int64_t>& s, bool one_step) const;
+  // bound_terms for float64 logits without a tape, for the dense kinds: the same formulas fused into one
+  // pass over blocks of positions (d3pm_dense_bound.cpp), for evaluation.
+  Tensor dense_bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t,
+                           const std::vector<int64_t>& t, const std::vector<int64_t>& s, bool one_step) const;
 
   D3pmProcess process_;
 };

@@ -7,6 +7,7 @@
 
 #include "diffusion/d3pm_sampler.hpp"
 #include "tensor/autograd.hpp"
+#include "tensor/conv2d.hpp"
 #include "tensor/ops.hpp"
 
 namespace diffuse::diffusion {
@@ -121,6 +122,7 @@ D3pmElboResult merge_d3pm_elbo(const D3pmElboResult& a, const D3pmElboResult& b)
 D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
                                int64_t batch_size, const D3pmElboObserver& observer, int64_t steps) {
   NoGradGuard no_grad;
+  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
   check_data("d3pm_elbo_exact", x0, batch_size);
   D3pmElboResult r = start("exact", d3pm, x0);
   const int64_t N = x0.size(0), T = d3pm.timesteps();
@@ -161,6 +163,7 @@ D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Ten
 D3pmElboResult d3pm_elbo_estimate(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
                                   int64_t draws, int64_t batch_size, const D3pmElboObserver& observer) {
   NoGradGuard no_grad;
+  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
   check_data("d3pm_elbo_estimate", x0, batch_size);
   if (draws < 1) throw std::invalid_argument("d3pm_elbo_estimate: draws must be >= 1");
   D3pmElboResult r = start("estimate", d3pm, x0);

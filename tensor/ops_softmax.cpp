@@ -1,11 +1,13 @@
 // Softmax, log-softmax and cross-entropy, all numerically stable (the row maximum is subtracted first).
 // Shapes: x [..., K, ...] -> y of the same shape, normalised over `axis`.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "tensor/autograd.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/vec_math.hpp"
 
 namespace diffuse {
 
@@ -27,16 +29,17 @@ void softmax_rows(const T* in, T* out, int64_t rows, int64_t cols, bool log_spac
     for (int64_t r = r0; r < r1; ++r) {
       const T* x = in + r * cols;
       T* y = out + r * cols;
-      T m = -std::numeric_limits<T>::infinity();
-      for (int64_t c = 0; c < cols; ++c) m = std::max(m, x[c]);
-      double s = 0;
-      for (int64_t c = 0; c < cols; ++c) s += std::exp(static_cast<double>(x[c] - m));
+      // y = exp(x - m), m the row's largest; in SIMD lanes
+      const T m = vec::max_of(x, cols);
+      for (int64_t c = 0; c < cols; ++c) y[c] = x[c] - m;
+      vec::exp_inplace(y, cols);
+      const double s = vec::sum_of(y, cols);
       if (log_space) {
         const T lse = m + static_cast<T>(std::log(s));
         for (int64_t c = 0; c < cols; ++c) y[c] = x[c] - lse;
       } else {
         const T inv = static_cast<T>(1.0 / s);
-        for (int64_t c = 0; c < cols; ++c) y[c] = std::exp(x[c] - m) * inv;
+        for (int64_t c = 0; c < cols; ++c) y[c] *= inv;
       }
     }
   });
@@ -54,7 +57,9 @@ void softmax_backward_rows(const T* g, const T* y, T* dx, int64_t rows, int64_t 
       double s = 0;
       if (log_space) {
         for (int64_t c = 0; c < cols; ++c) s += gr[c];
-        for (int64_t c = 0; c < cols; ++c) d[c] = gr[c] - std::exp(yr[c]) * static_cast<T>(s);
+        std::copy(yr, yr + cols, d);
+        vec::exp_inplace(d, cols);  // the softmax
+        for (int64_t c = 0; c < cols; ++c) d[c] = gr[c] - d[c] * static_cast<T>(s);
       } else {
         for (int64_t c = 0; c < cols; ++c) s += static_cast<double>(gr[c]) * yr[c];
         for (int64_t c = 0; c < cols; ++c) d[c] = yr[c] * (gr[c] - static_cast<T>(s));

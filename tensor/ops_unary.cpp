@@ -14,10 +14,9 @@ namespace diffuse {
 namespace {
 enum class Saves { Input, Output };
 
-// fwd(v) and deriv(s) are generic lambdas, instantiated for float and double.
-template <Saves S, class Fwd, class Deriv>
-Tensor unary_op(const Tensor& x, const char* op, Fwd fwd, Deriv deriv) {
-  Tensor y = dispatch_float(x.dtype(), op, [&]<class T>() { return kernels::map_unary<T>(x, fwd); });
+// y = f(x) computed; records dx = dy * deriv(s), s the saved input or output.
+template <Saves S, class Deriv>
+Tensor with_derivative(const Tensor& x, Tensor y, const char* op, Deriv deriv) {
   if (!needs_grad({x})) return y;
   const Tensor saved = (S == Saves::Input ? x : y).detach();
   return record(op, y, {x}, [x, saved, deriv, op](const Tensor& g) {
@@ -26,6 +25,25 @@ Tensor unary_op(const Tensor& x, const char* op, Fwd fwd, Deriv deriv) {
     });
     accumulate_grad(x, dx);
   });
+}
+
+// fwd(v) and deriv(s) are generic lambdas, instantiated for float and double.
+template <Saves S, class Fwd, class Deriv>
+Tensor unary_op(const Tensor& x, const char* op, Fwd fwd, Deriv deriv) {
+  Tensor y = dispatch_float(x.dtype(), op, [&]<class T>() { return kernels::map_unary<T>(x, fwd); });
+  return with_derivative<S>(x, y, op, deriv);
+}
+
+// The same with the forward in SIMD lanes: a contiguous copy of x, then inplace(p, n) over it (a generic
+// lambda calling a vec_math kernel, for float and double).
+template <Saves S, class Inplace, class Deriv>
+Tensor unary_op_lanes(const Tensor& x, const char* op, Inplace inplace, Deriv deriv) {
+  Tensor y = dispatch_float(x.dtype(), op, [&]<class T>() {
+    Tensor out = kernels::map_unary<T>(x, [](T v) { return v; });
+    inplace(out.data<T>(), out.numel());
+    return out;
+  });
+  return with_derivative<S>(x, y, op, deriv);
 }
 
 template <class T> T sigmoid_of(T v) { return T(1) / (T(1) + std::exp(-v)); }
@@ -39,13 +57,14 @@ Tensor neg(const Tensor& x) {
 
 // y = e^x; dx = dy * y
 Tensor exp(const Tensor& x) {
-  return unary_op<Saves::Output>(x, "exp", [](auto v) { return std::exp(v); }, [](auto y) { return y; });
+  return unary_op_lanes<Saves::Output>(
+      x, "exp", [](auto* p, int64_t n) { vec::exp_inplace(p, n); }, [](auto y) { return y; });
 }
 
 // y = ln x; dx = dy / x
 Tensor log(const Tensor& x) {
-  return unary_op<Saves::Input>(x, "log", [](auto v) { return std::log(v); },
-                                [](auto v) { return decltype(v)(1) / v; });
+  return unary_op_lanes<Saves::Input>(
+      x, "log", [](auto* p, int64_t n) { vec::log_inplace(p, n); }, [](auto v) { return decltype(v)(1) / v; });
 }
 
 // y = sqrt(x); dx = dy / (2 y)

@@ -180,6 +180,41 @@ TEST_CASE("repeated calls reuse the cached plan and agree, at any thread count")
   set_threads(threads);
 }
 
+TEST_CASE("frozen weights (kept layouts, Winograd) give the reference forward, and are let go with the scope") {
+  // 3x3 stride 1 with 32 input channels and a 12x10 output takes Winograd on an AVX-512 machine (direct
+  // elsewhere); the 1x1 and strided convs keep their weights in the direct kernels' layouts.
+  const std::vector<Case> frozen_cases = {
+      {"32->24, 3x3, padding 1 (Winograd)", {2, 32, 12, 10}, {24, 32, 3, 3}, true, {1, 1, 1, 1}},
+      {"48->16, 3x3, no padding, no bias (Winograd)", {3, 48, 11, 9}, {16, 48, 3, 3}, false, {1, 1, 0, 0}},
+      cases[1], cases[2]};
+  NoGradGuard no_grad;
+  for (const Case& c : frozen_cases) {
+    CAPTURE(c.name);
+    const Tensor x = random_input(c.x, 51).to(DType::F32), w = random_input(c.w, 52, 0.3).to(DType::F32);
+    const Tensor b = c.bias ? random_input({c.w[0]}, 53).to(DType::F32) : Tensor();
+    const Tensor w2 = random_input(c.w, 54, 0.3).to(DType::F32);  // a second weight of the same shape
+    auto want = [&](const Tensor& weight) {
+      const std::vector<double> dy(static_cast<size_t>(conv2d(x, weight, b, c.p).numel()), 0.0);
+      return reference_conv2d(x.to_vector(), c.x, weight.to_vector(), c.w,
+                              b.defined() ? b.to_vector() : std::vector<double>{}, dy, c.p)
+          .y;
+    };
+    const std::vector<double> want_w = want(w), want_w2 = want(w2);
+    {
+      FrozenWeights frozen;
+      for (int repeat = 0; repeat < 2; ++repeat) {  // the second time from the kept layout
+        check_close("y", conv2d(x, w, b, c.p).to_vector(), want_w, 1e-5);
+        check_close("y, other weight", conv2d(x, w2, b, c.p).to_vector(), want_w2, 1e-5);
+      }
+      FrozenWeights nested;
+      check_close("y in a nested scope", conv2d(x, w, b, c.p).to_vector(), want_w, 1e-5);
+    }
+    w.copy_(w2);  // outside every scope the weight may change, and the next scope sees the change
+    FrozenWeights frozen;
+    check_close("y after the weight changed", conv2d(x, w, b, c.p).to_vector(), want_w2, 1e-5);
+  }
+}
+
 TEST_CASE("a gradient reaches only the inputs that want one") {
   const Case& c = cases[1];
   Tensor x = random_input(c.x, 31).to(DType::F32), w = random_input(c.w, 32).to(DType::F32);

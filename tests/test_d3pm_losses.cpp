@@ -362,3 +362,41 @@ TEST_CASE("the skipping bound: s = t - 1 gives vb_terms; s < t - 1 is the KL of 
     }
   }
 }
+
+TEST_CASE("without a tape, float64 bound terms of the dense kinds (fused, in blocks) equal the tensor version") {
+  constexpr int64_t n = 2, len = 150;  // more positions than one block of 64
+  for (const NamedConfig& nc : every_kind(12)) {
+    for (D3pmDecoder decoder : {D3pmDecoder::Ptilde, D3pmDecoder::Posterior}) {
+      D3pmConfig config = nc.config;
+      config.decoder = decoder;
+      const D3pm d(config);
+      if (!d.process().dense()) continue;
+      INFO(nc.name << (decoder == D3pmDecoder::Ptilde ? ", ptilde decoder" : ", posterior decoder"));
+      Philox rng(21);
+      const std::vector<int64_t> ids = d.process().states().data_ids();
+      std::vector<int32_t> x(static_cast<size_t>(n * len));
+      for (int32_t& v : x) v = static_cast<int32_t>(ids[static_cast<size_t>(rng.integer(0, static_cast<int64_t>(ids.size())))]);
+      const Tensor x0 = Tensor::from_vector(x, {n, len});
+      const Tensor logits = random_input({n, len, d.num_states()}, 22, 2.0).to(DType::F64);
+      Tensor taped = logits.clone();
+      taped.set_requires_grad();
+      for (const std::vector<int32_t>& tv : {std::vector<int32_t>{1, 7}, std::vector<int32_t>{12, 2}}) {
+        const Tensor t = Tensor::from_vector(tv, {n});
+        const Tensor x_t = d.q_sample(x0, t, rng);
+        const std::vector<double> fused = d.vb_terms(logits, x0, x_t, t).to_vector();
+        const std::vector<double> tensor = d.vb_terms(taped, x0, x_t, t).to_vector();
+        std::vector<int32_t> half(tv);
+        for (int32_t& v : half) v /= 2;
+        const Tensor s = Tensor::from_vector(half, {n});
+        const std::vector<double> fused_skip = d.vb_terms_skip(logits, x0, x_t, t, s).to_vector();
+        const std::vector<double> tensor_skip = d.vb_terms_skip(taped, x0, x_t, t, s).to_vector();
+        for (size_t b = 0; b < static_cast<size_t>(n); ++b) {
+          CAPTURE(tv[b]);
+          CHECK(fused[b] == doctest::Approx(tensor[b]).epsilon(1e-12).scale(1e-12));
+          CHECK(fused_skip[b] == doctest::Approx(tensor_skip[b]).epsilon(1e-12).scale(1e-12));
+          CHECK(fused[b] > 0);
+        }
+      }
+    }
+  }
+}

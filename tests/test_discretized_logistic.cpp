@@ -3,6 +3,7 @@
 // [-1, 1] and for tiny and huge scales; its gradients pass the float64 gradient check.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "diffusion/discretized_logistic.hpp"
@@ -63,6 +64,33 @@ TEST_CASE("finite and normalised far outside [-1, 1] and at extreme scales, in f
   // the split a little at this scale).
   CHECK(p.at({5, 191}) + p.at({5, 192}) == doctest::Approx(1.0).epsilon(1e-5));
   CHECK((p.at({5, 191}) > 0.3 && p.at({5, 191}) < 0.7));
+}
+
+TEST_CASE("the float32 logits (SIMD lanes) match the scalar formula in float to a few ulps") {
+  // -softplus(-b_k) - softplus(a_k) with the header's bin edges, every step in float as the scalar code
+  // would do it, softplus through std::log1p: the lanes differ only in their exp and log.
+  auto scalar = [](float mu, float log_scale, int64_t K, int64_t k) {
+    const float inv_scale = std::exp(2.0f - log_scale), step = 2.0f / static_cast<float>(K - 1);
+    const float half = 1.0f / static_cast<float>(K - 1), lo0 = -1.0f - half - mu;
+    const float a = inv_scale * (lo0 + static_cast<float>(k) * step);
+    const float b = inv_scale * (lo0 + static_cast<float>(k) * step + 2 * half);
+    auto softplus = [](float x) { return std::max(x, 0.0f) + std::log1p(std::exp(-std::abs(x))); };
+    return -softplus(-b) - softplus(a);
+  };
+  Philox rng(7);
+  for (int64_t K : {2, 7, 256}) {
+    INFO("K = " << K);
+    const Tensor loc = mul(randn({3, 5}, rng), 1.5), ls = mul(randn({3, 5}, rng), 3.0);
+    const Tensor got = truncated_logistic_logits(loc, ls, K);
+    double worst = 0;
+    for (int64_t i = 0; i < 15; ++i)
+      for (int64_t k = 0; k < K; ++k) {
+        const float want = scalar(static_cast<float>(loc.at({i / 5, i % 5})), static_cast<float>(ls.at({i / 5, i % 5})), K, k);
+        worst = std::max(worst, std::abs(got.at({i / 5, i % 5, k}) - want) / std::max(1.0f, std::abs(want)));
+      }
+    INFO("worst relative error " << worst);
+    CHECK(worst < 1e-6);
+  }
 }
 
 TEST_CASE("gradients w.r.t. location and log-scale pass the float64 gradient check") {

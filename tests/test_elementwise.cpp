@@ -1,9 +1,14 @@
 // Elementwise ops: broadcasting against naive loops, and every op through the gradient-check harness.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "gradcheck.hpp"
+#include "tensor/vec_math.hpp"
 
 using namespace diffuse;
 using namespace diffuse::testing;
@@ -105,4 +110,114 @@ TEST_CASE("the vectorised float GELU (erf form) and its gradient match the float
   CHECK(worst_y < 3e-7);
   CHECK(worst_g < 3e-7);
   CHECK(x64.grad().at({0}) == doctest::Approx(0.0).scale(1e-20));  // float64 keeps std::erf
+}
+
+TEST_CASE("vec::log, the float log: about 1 ulp from subnormals to FLT_MAX, and the right limits") {
+  std::vector<float> x;
+  for (uint32_t bits = 1; bits < 0x7f800000u; bits += 9973) {  // every binade, subnormals first
+    float v;
+    std::memcpy(&v, &bits, sizeof v);
+    x.push_back(v);
+  }
+  for (double v = 0.5; v <= 2.0; v += 1e-4) x.push_back(static_cast<float>(v));  // around 1, where log is small
+  const size_t finite = x.size();  // then special values, and a length that is no multiple of the lanes
+  for (float v : {0.0f, -0.0f, -1.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN(),
+                  std::numeric_limits<float>::max(), 1.0f})
+    x.push_back(v);
+  std::vector<float> y = x;
+  vec::log_inplace(y.data(), static_cast<int64_t>(y.size()));
+  double worst = 0;  // relative to the float spacing at the true value
+  for (size_t i = 0; i < finite; ++i) {
+    const double want = std::log(static_cast<double>(x[i]));
+    const double ulp = std::nextafter(static_cast<float>(std::abs(want)), INFINITY) - static_cast<float>(std::abs(want));
+    worst = std::max(worst, std::abs(y[i] - want) / std::max(ulp, static_cast<double>(std::numeric_limits<float>::denorm_min())));
+  }
+  INFO("max error " << worst << " ulp");
+  CHECK(worst < 2.5);
+  CHECK(y[finite] == -std::numeric_limits<float>::infinity());
+  CHECK(y[finite + 1] == -std::numeric_limits<float>::infinity());
+  CHECK(std::isnan(y[finite + 2]));
+  CHECK(y[finite + 3] == std::numeric_limits<float>::infinity());
+  CHECK(std::isnan(y[finite + 4]));
+  CHECK(y[finite + 5] == doctest::Approx(std::log(static_cast<double>(std::numeric_limits<float>::max()))));
+  CHECK(y[finite + 6] == 0.0f);
+}
+
+TEST_CASE("vec::softplus matches log1p(exp(x)) in double to a few float ulps, in both tails") {
+  std::vector<float> x;
+  for (double v = -87.0; v <= 87.0; v += 0.0173) x.push_back(static_cast<float>(v));
+  std::vector<float> y(x.size());
+  for (size_t i = 0; i < x.size(); i += vec::kLanes) {
+    vec::floatv v{};
+    const size_t n = std::min<size_t>(vec::kLanes, x.size() - i);
+    std::memcpy(&v, x.data() + i, n * sizeof(float));
+    const vec::floatv r = vec::softplus(v);
+    std::memcpy(y.data() + i, &r, n * sizeof(float));
+  }
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double xi = x[i], want = std::max(xi, 0.0) + std::log1p(std::exp(-std::abs(xi)));
+    worst = std::max(worst, std::abs(y[i] - want) / want);  // relative, also where softplus ~ e^x is tiny
+  }
+  INFO("max relative error " << worst);
+  CHECK(worst < 5e-7);
+}
+
+TEST_CASE("float exp and log (SIMD lanes) agree with the float64 ops, on strided views too") {
+  Philox rng(5);
+  const Tensor x64 = mul(randn({7, 33}, rng, DType::F64), 4.0);
+  const Tensor x32 = x64.to(DType::F32).transpose(0, 1);  // a non-contiguous view
+  const Tensor e = exp(x32), l = log(e.transpose(0, 1)).transpose(0, 1);
+  for (int64_t i = 0; i < 33; ++i)
+    for (int64_t j = 0; j < 7; ++j) {
+      const double v = static_cast<float>(x64.at({j, i}));
+      CHECK(e.at({i, j}) == doctest::Approx(std::exp(v)).epsilon(3e-7));
+      const double ev = e.at({i, j});  // the float value that was logged
+      CHECK(l.at({i, j}) == doctest::Approx(std::log(ev)).epsilon(3e-7).scale(1e-30));
+    }
+}
+
+TEST_CASE("vec::exp and vec::log in double lanes: about 1 ulp against the standard library, and the limits") {
+  auto ulps = [](double got, double want) {
+    const double ulp = std::nextafter(std::abs(want), INFINITY) - std::abs(want);
+    return std::abs(got - want) / ulp;
+  };
+  std::vector<double> x;
+  for (double v = -708.3; v <= 709.7; v += 0.0731) x.push_back(v);
+  for (double v = -1e-3; v <= 1e-3; v += 1.37e-6) x.push_back(v);  // near 0, where exp(x) - 1 is small
+  const size_t finite = x.size();
+  for (double v : {-std::numeric_limits<double>::infinity(), -800.0, 710.0, std::numeric_limits<double>::infinity(),
+                   std::numeric_limits<double>::quiet_NaN()})
+    x.push_back(v);
+  std::vector<double> y = x;
+  vec::exp_inplace(y.data(), static_cast<int64_t>(y.size()));
+  double worst = 0;
+  for (size_t i = 0; i < finite; ++i) worst = std::max(worst, ulps(y[i], std::exp(x[i])));
+  INFO("exp: max error " << worst << " ulp");
+  CHECK(worst < 2.5);
+  CHECK(y[finite] == 0.0);
+  CHECK(y[finite + 1] == 0.0);
+  CHECK(std::isinf(y[finite + 2]));
+  CHECK(std::isinf(y[finite + 3]));
+  CHECK(std::isnan(y[finite + 4]));
+
+  x.clear();
+  for (uint64_t bits = 1; bits < 0x7ff0000000000000ull; bits += 0x7ff0000000000000ull / 200003)  // every binade
+    x.push_back(std::bit_cast<double>(bits));
+  for (double v = 0.5; v <= 2.0; v += 1.3e-5) x.push_back(v);  // around 1, where log is small
+  const size_t finite_log = x.size();
+  for (double v : {0.0, -0.0, -2.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN(), 1.0})
+    x.push_back(v);
+  y = x;
+  vec::log_inplace(y.data(), static_cast<int64_t>(y.size()));
+  worst = 0;
+  for (size_t i = 0; i < finite_log; ++i) worst = std::max(worst, ulps(y[i], std::log(x[i])));
+  INFO("log: max error " << worst << " ulp");
+  CHECK(worst < 2.5);
+  CHECK(y[finite_log] == -std::numeric_limits<double>::infinity());
+  CHECK(y[finite_log + 1] == -std::numeric_limits<double>::infinity());
+  CHECK(std::isnan(y[finite_log + 2]));
+  CHECK(std::isinf(y[finite_log + 3]));
+  CHECK(std::isnan(y[finite_log + 4]));
+  CHECK(y[finite_log + 5] == 0.0);
 }
