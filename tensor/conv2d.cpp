@@ -24,9 +24,9 @@
 //
 // Frozen weights (sampling, evaluation): inside a FrozenWeights scope a tape-free forward keeps each
 // weight in its primitive's layout, keyed by the weight's storage, instead of reordering it at every
-// call, and 3x3 stride-1 kernels use oneDNN's Winograd F(4x4, 3x3) where it has one (AVX-512): its
-// weight transform costs several times the convolution, so it only pays once the transformed weight is
-// kept. On one AVX-512 core this takes a ddpm-cifar10-small U-Net forward at batch 8 from 194.6 to
+// call, and 3x3 stride-1 kernels use oneDNN's Winograd (F(4x4, 3x3) or F(2x2, 3x3)) where it has one
+// (AVX-512): its weight transform costs several times the convolution, so it only pays once the
+// transformed weight is kept. On one AVX-512 core this takes a ddpm-cifar10-small U-Net forward at batch 8 from 194.6 to
 // 135.5 ms (diffuse benchmark --workload unet-sample --batch 8 --threads 1). Winograd's rounding
 // differs from the direct sum by well under 1e-5 of max |y| (test_conv2d checks that bound).
 //
@@ -273,7 +273,8 @@ Tensor run_into_plain(const Shape& shape, const onednn::Reorder& reorder, Run ru
 // backward_weights(x, dy). Saves x and weight (contiguous).
 Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const bool training = needs_grad({x, weight, bias});
-  const bool frozen = !training && frozen_weights().depth > 0;
+  // (a non-contiguous weight would be a fresh copy at every call: nothing to keep)
+  const bool frozen = !training && frozen_weights().depth > 0 && weight.is_contiguous();
   // Winograd where it wins: 3x3, stride 1, at least 16 input channels and an 8x8 output. On the
   // ddpm-cifar10-small U-Net at batch 8 (ONEDNN_VERBOSE, one AVX-512 thread) it takes a 64 -> 64 conv at
   // 32x32 from 3.29 to 1.73 ms and 128 -> 128 at 8x8 from 0.72 to 0.56, but 128 -> 128 at 4x4 from 0.16
@@ -289,9 +290,9 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
     if (bias.defined()) bc = bias.contiguous();
   }
   const Tensor y = run_into_plain(g.y_shape(), plan->y_out, [&](const dnnl::memory& dst) {
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, lay_out(plan->x_in, xc)},
-                                               {DNNL_ARG_WEIGHTS, frozen ? frozen_weight(plan, wc) : lay_out(plan->w_in, wc)},
-                                               {DNNL_ARG_DST, dst}};
+    const dnnl::memory w = frozen ? frozen_weight(plan, wc) : lay_out(plan->w_in, wc);
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, lay_out(plan->x_in, xc)}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}};
     if (bc.defined()) args.insert({DNNL_ARG_BIAS, onednn::wrap(bc, onednn::plain_desc({g.OC}, tag::x))});
     onednn::execute(plan->fwd, plan->fwd_pd, std::move(args));
     count_flops(g.flops());
