@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   std::printf("diffuse conv2d: threads %d, batch %ld, 3x3, stride 1, padding 1, float32; best of %d, ms per call\n",
               threads, static_cast<long>(N), reps);
   std::printf("%-16s %12s %12s %14s %14s\n", "shape", "forward", "fwd+bwd", "fwd GFLOP/s", "fwd+bwd GFLOP/s");
-  for (const auto [C, S] : {std::pair<int64_t, int64_t>{64, 32}, {128, 16}, {256, 8}}) {
+  for (const auto& [C, S] : {std::pair<int64_t, int64_t>{64, 32}, {128, 16}, {256, 8}}) {
     Philox rng(1);
     Tensor x = randn({N, C, S, S}, rng);
     Tensor w = mul(randn({C, C, 3, 3}, rng), 1.0 / std::sqrt(9.0 * C));
