@@ -72,12 +72,12 @@ struct D3pmImageModel {
   }
 };
 
-class D3pmImageTraining : public TrainingTask {
+class D3pmImageTraining : public ImageTrainingTask {
  public:
   D3pmImageTraining(const json& config, const std::string& data_dir)
-      : seed_(config.at("seed").get<uint64_t>()),
+      : ImageTrainingTask(config, data_dir),
+        seed_(config.at("seed").get<uint64_t>()),
         m_(config, seed_),
-        data_(config, data_dir),
         model_(m_.x0_model(data_.streams.dropout)),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
         sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
@@ -107,16 +107,10 @@ class D3pmImageTraining : public TrainingTask {
     write_image_grid(grid.string(), x, square_columns(sample_count_));
     return grid.string();
   }
-  std::map<std::string, std::string> state() const override { return data_.state(); }
-  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override { data_.restore(meta, path); }
-  std::string data_summary() const override { return data_.summary(); }
-  std::string item_name() const override { return "images"; }
-  int64_t items_per_example() const override { return 1; }
 
  private:
   uint64_t seed_;
   D3pmImageModel m_;
-  ImageTrainingData data_;
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
   Tensor x0_, t_, x_t_;  // the drawn batch

@@ -75,12 +75,12 @@ void write_sample_grid(DdpmModel& m, int64_t n, Philox rng, const fs::path& path
 // ---- train -----------------------------------------------------------------------------------------
 
 namespace {
-class DdpmTraining : public TrainingTask {
+class DdpmTraining : public ImageTrainingTask {
  public:
   DdpmTraining(const json& config, const std::string& data_dir)
-      : seed_(config.at("seed").get<uint64_t>()),
+      : ImageTrainingTask(config, data_dir),
+        seed_(config.at("seed").get<uint64_t>()),
         m_(config, seed_),
-        data_(config, data_dir),
         model_(m_.eps_model(data_.streams.dropout)),
         loss_type_(diffusion::parse_loss_type(config.at("diffusion").at("loss").get<std::string>())),
         clip_(config.at("diffusion").at("clip_denoised").get<bool>()),
@@ -104,16 +104,10 @@ class DdpmTraining : public TrainingTask {
     write_sample_grid(m_, sample_count_, Philox(seed_, kSamples), grid);
     return grid.string();
   }
-  std::map<std::string, std::string> state() const override { return data_.state(); }
-  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override { data_.restore(meta, path); }
-  std::string data_summary() const override { return data_.summary(); }
-  std::string item_name() const override { return "images"; }
-  int64_t items_per_example() const override { return 1; }
 
  private:
   uint64_t seed_;
   DdpmModel m_;
-  ImageTrainingData data_;
   diffusion::EpsModel model_;
   diffusion::LossType loss_type_;
   bool clip_;

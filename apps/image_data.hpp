@@ -36,4 +36,18 @@ struct ImageTrainingData {
   std::string summary() const;  // "50000 training images"
 };
 
+// A training task on those images: the data's side of TrainingTask, answered by ImageTrainingData.
+class ImageTrainingTask : public TrainingTask {
+ public:
+  ImageTrainingTask(const nlohmann::json& config, const std::string& data_dir) : data_(config, data_dir) {}
+  std::map<std::string, std::string> state() const override { return data_.state(); }
+  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override { data_.restore(meta, path); }
+  std::string data_summary() const override { return data_.summary(); }
+  std::string item_name() const override { return "images"; }
+  int64_t items_per_example() const override { return 1; }
+
+ protected:
+  ImageTrainingData data_;
+};
+
 }  // namespace diffuse

@@ -57,6 +57,18 @@ std::vector<double> term(const X0Model& model, const D3pm& d3pm, const Tensor& x
   return (s.defined() ? d3pm.vb_terms_skip(logits, xb, x_t, t, s) : d3pm.vb_terms(logits, xb, x_t, t)).to_vector();
 }
 
+// Adds each sequence's prior term KL(q(x_T | x0) || p(x_T)) of the batch xb, which starts at sequence b0,
+// to totals; returns their sum (nats).
+double add_prior(const D3pm& d3pm, const Tensor& xb, int64_t b0, std::vector<double>& totals) {
+  double sum = 0;
+  const std::vector<double> prior = d3pm.prior_kl(xb, DType::F64).to_vector();
+  for (size_t i = 0; i < prior.size(); ++i) {
+    totals[static_cast<size_t>(b0) + i] += prior[i];
+    sum += prior[i];
+  }
+  return sum;
+}
+
 }  // namespace
 
 nlohmann::json D3pmElboResult::to_json() const {
@@ -135,11 +147,7 @@ D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Ten
   for (int64_t b0 = 0; b0 < N; b0 += batch_size) {
     const int64_t n = std::min(batch_size, N - b0);
     const Tensor xb = x0.narrow(0, b0, n).contiguous();
-    const std::vector<double> prior = d3pm.prior_kl(xb, DType::F64).to_vector();
-    for (int64_t i = 0; i < n; ++i) {
-      totals[static_cast<size_t>(b0 + i)] += prior[static_cast<size_t>(i)];
-      prior_sum += prior[static_cast<size_t>(i)];
-    }
+    prior_sum += add_prior(d3pm, xb, b0, totals);
     for (size_t j = 0; j < visited.size(); ++j) {
       const int64_t t = visited[j], s = j + 1 < visited.size() ? visited[j + 1] : 0;
       const Tensor tt = D3pm::t_tensor(n, t);
@@ -174,11 +182,7 @@ D3pmElboResult d3pm_elbo_estimate(const X0Model& model, const D3pm& d3pm, const 
   for (int64_t b0 = 0; b0 < N; b0 += batch_size) {
     const int64_t n = std::min(batch_size, N - b0);
     const Tensor xb = x0.narrow(0, b0, n).contiguous();
-    const std::vector<double> prior = d3pm.prior_kl(xb, DType::F64).to_vector();
-    for (int64_t i = 0; i < n; ++i) {
-      totals[static_cast<size_t>(b0 + i)] += prior[static_cast<size_t>(i)];
-      prior_sum += prior[static_cast<size_t>(i)];
-    }
+    prior_sum += add_prior(d3pm, xb, b0, totals);
     auto terms_at = [&](const Tensor& tt) {
       const Tensor x_t = d3pm.q_sample(xb, tt, rng);
       if (observer) observer(b0, tt, x_t);

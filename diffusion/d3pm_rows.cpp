@@ -9,6 +9,21 @@
 
 namespace diffuse::diffusion::d3pm_rows {
 
+namespace {
+// Row x of the uniform kind's matrix with stay probability keep: keep at x plus (1 - keep) spread evenly
+// over the data tokens; a token outside the data (a mask) stays put. out[K] is zero on entry.
+void keep_or_uniform(const D3pmStates& st, int64_t x, double keep, double* out) {
+  if (!st.is_data(x)) {
+    out[x] = 1.0;
+    return;
+  }
+  const double spread = (1.0 - keep) / static_cast<double>(st.num_data());
+  for (int64_t k = 0; k < st.num_states; ++k)
+    if (st.is_data(k)) out[k] = spread;
+  out[x] += keep;
+}
+}  // namespace
+
 std::vector<int64_t> token_ids(const Tensor& t) {
   const Tensor c = t.contiguous();
   const int32_t* v = c.data<int32_t>();
@@ -35,17 +50,9 @@ void qbar_row_into(const D3pmProcess& p, int64_t s, int64_t x, double c, double*
     return;
   }
   const size_t si = static_cast<size_t>(s);
-  const double a = p.abar()[si], kd = static_cast<double>(st.num_data());
+  const double a = p.abar()[si];
   switch (p.kind()) {
-    case D3pmKind::Uniform:
-      if (!st.is_data(x)) {
-        out[x] = 1.0;
-        return;
-      }
-      for (int64_t k = 0; k < K; ++k)
-        if (st.is_data(k)) out[k] = (1.0 - a) / kd;
-      out[x] += a;
-      return;
+    case D3pmKind::Uniform: keep_or_uniform(st, x, a, out); return;
     case D3pmKind::Absorbing:
       out[x] = a;
       out[m] += 1.0 - a;
@@ -104,15 +111,7 @@ void product_column_into(const D3pmProcess& p, int64_t s, int64_t t, int64_t x, 
     }
   }
   switch (p.kind()) {
-    case D3pmKind::Uniform:
-      if (!st.is_data(x)) {
-        out[x] = 1.0;
-        return;
-      }
-      for (int64_t k = 0; k < K; ++k)
-        if (st.is_data(k)) out[k] = (1.0 - r) / kd;
-      out[x] += r;
-      return;
+    case D3pmKind::Uniform: keep_or_uniform(st, x, r, out); return;  // symmetric: column x = row x
     case D3pmKind::Absorbing:
       if (x == m) {
         for (int64_t k = 0; k < K; ++k) out[k] = 1.0 - r;
