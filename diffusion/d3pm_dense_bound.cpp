@@ -1,7 +1,8 @@
-// D3pm::dense_bound_terms: the bound's terms for float64 logits without a tape, for the dense kinds
-// (discretized Gaussian and nearest-neighbour). The formulas are bound_terms' (d3pm_diffusion.cpp; D3PM
-// paper eq. 3 and the x0-parameterisation of §3.3, REFERENCE.md §2), computed a block of positions at
-// a time, so that the [positions, K] arrays the tensor version builds and reads back stay in cache:
+// D3pm::dense_bound_terms: the bound's terms in float64 for float32 or float64 logits without a tape, for
+// the dense kinds (discretized Gaussian and nearest-neighbour). The formulas are bound_terms'
+// (d3pm_diffusion.cpp; D3PM paper eq. 3 and the x0-parameterisation of §3.3, REFERENCE.md §2), computed a
+// block of positions at a time, so that the [positions, K] arrays the tensor version builds and reads
+// back stay in cache (float32 logits are widened as a block is read, no float64 copy of them is made):
 //   log ptilde   = log_softmax(logits)                                  (an extra mask at -inf)
 //   log p_theta  = log_softmax(log(x_t Q_t^T + eps) + log(ptilde Qbar_{t-1} + eps))
 //   log q        = log_softmax(log(x_t Q_t^T + eps) + log(x0 Qbar_{t-1} + eps))
@@ -10,7 +11,7 @@
 // (with step skipping, t-1 is the next visited step s and Q_t the product Q_{s+1} ... Q_t). On the
 // d3pm-cifar10-small U-Net at batch 8, one step of an exact evaluation (network + bound, one thread)
 // went from 0.88 to 0.29 s with this and the table / SIMD changes beside it. test_d3pm_losses checks it
-// against the tensor version to 1e-12.
+// against the tensor version to 1e-12, and float32 logits against their float64 copy exactly.
 #include <cblas.h>
 
 #include <algorithm>
@@ -49,7 +50,11 @@ Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, con
   const DenseProducts d = prepare_products(process_, sv, tv, one_step);
   const LogRowTables fact1 = log_product_columns(process_, d, sv, tv, one_step), fact2 = log_qbar_rows(process_, sv);
   const Tensor logits = model_logits.contiguous();
-  const double* lv = logits.data<double>();
+  // Rows [row0, row0 + rows) of the logits into out, widened to double.
+  auto read_rows = [&](int64_t row0, int64_t rows, double* out) {
+    if (logits.dtype() == DType::F32) std::copy_n(logits.data<float>() + row0 * K, rows * K, out);
+    else std::copy_n(logits.data<double>() + row0 * K, rows * K, out);
+  };
   const bool ptilde_decoder = config().decoder == D3pmDecoder::Ptilde;
 
   constexpr int64_t kBlock = 64;  // positions: 4 arrays of 64 x 256 doubles = 512 KiB
@@ -65,7 +70,7 @@ Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, con
       for (int64_t j = j0; j < j1; ++j) {
         const int64_t l0 = j * kBlock, n = std::min(kBlock, L - l0);
         // log ptilde and ptilde for the block's positions
-        std::copy(lv + (b * L + l0) * K, lv + (b * L + l0 + n) * K, log_pt.begin());
+        read_rows(b * L + l0, n, log_pt.data());
         for (int64_t i = 0; i < n; ++i) {
           double* row = log_pt.data() + i * K;
           if (st.has_extra_mask()) row[st.mask] = -std::numeric_limits<double>::infinity();

@@ -416,32 +416,50 @@ Tensor D3pm::p_logits_skip(const Tensor& model_logits, const Tensor& x_t, const 
 
 // ---- bound and loss ----------------------------------------------------------------------------------
 
+D3pm::BoundSteps D3pm::check_bound_args(const char* what, const Tensor& model_logits, const Tensor& x0, const Tensor& x_t,
+                                        const Tensor& t, const Tensor& s) const {
+  check_ids(what, x0, process_.states(), true);
+  check_ids(what, x_t, process_.states(), false);
+  check_logits(what, model_logits, x_t, num_states());
+  BoundSteps r;
+  r.t = check_steps(what, t, x0.size(0), 1, timesteps());
+  if (!s.defined()) {
+    r.s = r.t;
+    for (int64_t& v : r.s) v -= 1;
+    return r;
+  }
+  r.s = check_steps(what, s, x0.size(0), 0, timesteps() - 1);
+  for (size_t b = 0; b < r.t.size(); ++b)
+    if (r.s[b] >= r.t[b]) fail(what, "need s < t for every example");
+  return r;
+}
+
 Tensor D3pm::vb_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t) const {
-  check_ids("vb_terms", x0, process_.states(), true);
-  check_ids("vb_terms", x_t, process_.states(), false);
-  check_logits("vb_terms", model_logits, x_t, num_states());
-  const std::vector<int64_t> tv = check_steps("vb_terms", t, x0.size(0), 1, timesteps());
-  std::vector<int64_t> sv(tv);
-  for (int64_t& v : sv) v -= 1;
-  return bound_terms(model_logits, x0, x_t, tv, sv, true);
+  const BoundSteps st = check_bound_args("vb_terms", model_logits, x0, x_t, t, Tensor());
+  return bound_terms(model_logits, x0, x_t, st.t, st.s, true);
 }
 
 Tensor D3pm::vb_terms_skip(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t,
                            const Tensor& s) const {
-  check_ids("vb_terms_skip", x0, process_.states(), true);
-  check_ids("vb_terms_skip", x_t, process_.states(), false);
-  check_logits("vb_terms_skip", model_logits, x_t, num_states());
-  const std::vector<int64_t> tv = check_steps("vb_terms_skip", t, x0.size(0), 1, timesteps());
-  const std::vector<int64_t> sv = check_steps("vb_terms_skip", s, x0.size(0), 0, timesteps() - 1);
-  for (size_t b = 0; b < tv.size(); ++b)
-    if (sv[b] >= tv[b]) fail("vb_terms_skip", "need s < t for every example");
-  return bound_terms(model_logits, x0, x_t, tv, sv, false);
+  const BoundSteps st = check_bound_args("vb_terms_skip", model_logits, x0, x_t, t, s);
+  return bound_terms(model_logits, x0, x_t, st.t, st.s, false);
+}
+
+Tensor D3pm::vb_terms_f64(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t,
+                          const Tensor& s) const {
+  const BoundSteps st = check_bound_args("vb_terms_f64", model_logits, x0, x_t, t, s);
+  if (fused_bound_applies(model_logits)) return dense_bound_terms(model_logits, x0, x_t, st.t, st.s, !s.defined());
+  return bound_terms(model_logits.to(DType::F64), x0, x_t, st.t, st.s, !s.defined());
+}
+
+bool D3pm::fused_bound_applies(const Tensor& model_logits) const {
+  return process_.dense() && !process_.spindle() && !needs_grad({model_logits});
 }
 
 Tensor D3pm::bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& tv,
                          const std::vector<int64_t>& sv, bool one_step) const {
   if (x0.shape() != x_t.shape()) fail("vb_terms", "x0 and x_t shapes differ");
-  if (process_.dense() && !process_.spindle() && model_logits.dtype() == DType::F64 && !needs_grad({model_logits}))
+  if (model_logits.dtype() == DType::F64 && fused_bound_applies(model_logits))
     return dense_bound_terms(model_logits, x0, x_t, tv, sv, one_step);
   const int64_t B = x0.size(0);
   const DType dt = model_logits.dtype();

@@ -97,6 +97,11 @@ class D3pm {
   // s = 0 (the decoder choice). Summed over positions, nats: [B]. At s = t - 1 it equals vb_terms.
   Tensor vb_terms_skip(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t,
                        const Tensor& s) const;
+  // vb_terms (s undefined) or vb_terms_skip, computed in float64 whatever the logits' float type: for
+  // evaluation. Where the fused bound applies (dense kinds, no tape) float32 logits are widened as each
+  // block is read, the same numbers as casting them first without a [B, L, K] float64 copy. [B] float64
+  Tensor vb_terms_f64(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t,
+                      const Tensor& s = Tensor()) const;
   // -log ptilde(x0 | x_t) summed over positions: [B]
   Tensor x0_cross_entropy(const Tensor& model_logits, const Tensor& x0) const;
   // The hybrid loss from given logits (x_t and t are the ones the logits were computed at).
@@ -127,11 +132,19 @@ class D3pm {
   // q(x_s | x_t, x0). [B, L, K]
   Tensor posterior_logits(const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& t,
                           const std::vector<int64_t>& s, bool one_step, DType dtype) const;
+  // The checks of vb_terms (s undefined: s = t - 1) and vb_terms_skip; the steps per example.
+  struct BoundSteps {
+    std::vector<int64_t> t, s;
+  };
+  BoundSteps check_bound_args(const char* what, const Tensor& model_logits, const Tensor& x0, const Tensor& x_t,
+                              const Tensor& t, const Tensor& s) const;
   // vb_terms / vb_terms_skip on checked inputs.
   Tensor bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& t,
                      const std::vector<int64_t>& s, bool one_step) const;
-  // bound_terms for float64 logits without a tape, for the dense kinds: the same formulas fused into one
-  // pass over blocks of positions (d3pm_dense_bound.cpp), for evaluation.
+  // Whether dense_bound_terms can serve these logits: the dense kinds, without a tape.
+  bool fused_bound_applies(const Tensor& model_logits) const;
+  // bound_terms in float64 for float32 or float64 logits without a tape, for the dense kinds: the same
+  // formulas fused into one pass over blocks of positions (d3pm_dense_bound.cpp), for evaluation.
   Tensor dense_bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t,
                            const std::vector<int64_t>& t, const std::vector<int64_t>& s, bool one_step) const;
 

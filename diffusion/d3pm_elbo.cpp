@@ -49,12 +49,11 @@ D3pmElboResult start(const char* method, const D3pm& d3pm, const Tensor& x0) {
   return r;
 }
 
-// The bound's term at t for one batch, from the model's logits cast to float64: [n] nats. s: the next
-// visited step below t (undefined: t - 1).
+// The bound's term at t for one batch, in float64: [n] nats. s: the next visited step below t (undefined:
+// t - 1).
 std::vector<double> term(const X0Model& model, const D3pm& d3pm, const Tensor& xb, const Tensor& x_t, const Tensor& t,
                          const Tensor& s = {}) {
-  const Tensor logits = model(x_t, D3pm::model_step(t)).to(DType::F64);
-  return (s.defined() ? d3pm.vb_terms_skip(logits, xb, x_t, t, s) : d3pm.vb_terms(logits, xb, x_t, t)).to_vector();
+  return d3pm.vb_terms_f64(model(x_t, D3pm::model_step(t)), xb, x_t, t, s).to_vector();
 }
 
 // Adds each sequence's prior term KL(q(x_T | x0) || p(x_T)) of the batch xb, which starts at sequence b0,

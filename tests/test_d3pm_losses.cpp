@@ -363,7 +363,7 @@ TEST_CASE("the skipping bound: s = t - 1 gives vb_terms; s < t - 1 is the KL of 
   }
 }
 
-TEST_CASE("without a tape, float64 bound terms of the dense kinds (fused, in blocks) equal the tensor version") {
+TEST_CASE("without a tape, float64 bound terms of the dense kinds (fused, in blocks, from float32 or float64 logits) equal the tensor version") {
   constexpr int64_t n = 2, len = 150;  // more positions than one block of 64
   for (const NamedConfig& nc : every_kind(12)) {
     for (D3pmDecoder decoder : {D3pmDecoder::Ptilde, D3pmDecoder::Posterior}) {
@@ -377,7 +377,7 @@ TEST_CASE("without a tape, float64 bound terms of the dense kinds (fused, in blo
       std::vector<int32_t> x(static_cast<size_t>(n * len));
       for (int32_t& v : x) v = static_cast<int32_t>(ids[static_cast<size_t>(rng.integer(0, static_cast<int64_t>(ids.size())))]);
       const Tensor x0 = Tensor::from_vector(x, {n, len});
-      const Tensor logits = random_input({n, len, d.num_states()}, 22, 2.0).to(DType::F64);
+      const Tensor logits32 = random_input({n, len, d.num_states()}, 22, 2.0).to(DType::F32), logits = logits32.to(DType::F64);
       Tensor taped = logits.clone();
       taped.set_requires_grad();
       for (const std::vector<int32_t>& tv : {std::vector<int32_t>{1, 7}, std::vector<int32_t>{12, 2}}) {
@@ -390,11 +390,16 @@ TEST_CASE("without a tape, float64 bound terms of the dense kinds (fused, in blo
         const Tensor s = Tensor::from_vector(half, {n});
         const std::vector<double> fused_skip = d.vb_terms_skip(logits, x0, x_t, t, s).to_vector();
         const std::vector<double> tensor_skip = d.vb_terms_skip(taped, x0, x_t, t, s).to_vector();
+        // float32 logits, widened block by block: exactly the terms of the float64 copy
+        const std::vector<double> wide = d.vb_terms_f64(logits32, x0, x_t, t).to_vector();
+        const std::vector<double> wide_skip = d.vb_terms_f64(logits32, x0, x_t, t, s).to_vector();
         for (size_t b = 0; b < static_cast<size_t>(n); ++b) {
           CAPTURE(tv[b]);
           CHECK(fused[b] == doctest::Approx(tensor[b]).epsilon(1e-12).scale(1e-12));
           CHECK(fused_skip[b] == doctest::Approx(tensor_skip[b]).epsilon(1e-12).scale(1e-12));
           CHECK(fused[b] > 0);
+          CHECK(wide[b] == fused[b]);
+          CHECK(wide_skip[b] == fused_skip[b]);
         }
       }
     }
