@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 #include <stdexcept>
+#include <type_traits>
+#include <vector>
 
 #include "tensor/autograd.hpp"
 #include "tensor/vec_math.hpp"
@@ -15,25 +16,31 @@ namespace {
 template <class T> T softplus(T x) { return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x))); }
 template <class T> T sigmoid(T x) { return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x)); }
 
-// The bin edges of element i in units of its scale: a_k, b_k for bin k (see the header).
+// The bin edges of element i in units of its scale: bin k spans [e_k, e_{k+1}], e_j = inv_scale (lo0 + j step)
+// (a_k = e_k, b_k = e_{k+1} in the header; lo0 = -1 - 1/(K - 1) - mu, the lowest edge before scaling).
 template <class T>
 struct Bins {
-  T inv_scale, lo0, step, half;  // a_k = inv_scale (c_k - half - mu): lo0 = -1 - half - mu, c_k = -1 + k step
+  T inv_scale, lo0, step;
   Bins(T mu, T log_scale, int64_t K)
-      : inv_scale(std::exp(T(2) - log_scale)), lo0(T(-1) - T(1) / T(K - 1) - mu), step(T(2) / T(K - 1)),
-        half(T(1) / T(K - 1)) {}
+      : inv_scale(std::exp(T(2) - log_scale)), lo0(T(-1) - T(1) / T(K - 1) - mu), step(T(2) / T(K - 1)) {}
   T a(int64_t k) const { return inv_scale * (lo0 + T(k) * step); }
-  T b(int64_t k) const { return inv_scale * (lo0 + T(k) * step + 2 * half); }
+  T b(int64_t k) const { return a(k + 1); }
 };
-// out[k] = -softplus(-b_k) - softplus(a_k) for k < K, a SIMD register of bins at a time (vec_math's
-// softplus); the last register is cut to the bins that exist.
-void logits_in_lanes(const Bins<float>& bins, float* out, int64_t K) {
+// out[k] = -softplus(-e_{k+1}) - softplus(e_k) for k < K, a SIMD register at a time. softplus(x) = max(x, 0)
+// + r(x) and softplus(-x) = max(-x, 0) + r(x) with r(x) = log1p(e^-|x|) (vec_math's softplus_tail), so each
+// edge's r serves the two bins that share it: K + 1 exps and logs per row instead of 2K, with no
+// cancellation. tails: scratch for the K + 1 edges, rounded up to whole registers.
+void logits_in_lanes(const Bins<float>& bins, float* out, int64_t K, std::vector<float>& tails) {
+  const int64_t edges = K + 1, padded = (edges + vec::kLanes - 1) / vec::kLanes * vec::kLanes;
+  tails.resize(static_cast<size_t>(padded + vec::kLanes));
   vec::floatv lane{};
   for (int j = 0; j < vec::kLanes; ++j) lane[j] = static_cast<float>(j);
+  auto edge = [&](int64_t j) { return bins.inv_scale * (bins.lo0 + (lane + static_cast<float>(j)) * bins.step); };
+  for (int64_t j = 0; j < padded; j += vec::kLanes) vec::store(tails.data() + j, vec::softplus_tail(edge(j)));
   for (int64_t k = 0; k < K; k += vec::kLanes) {
-    const vec::floatv pos = bins.lo0 + (lane + static_cast<float>(k)) * bins.step;
-    const vec::floatv a = bins.inv_scale * pos, b = bins.inv_scale * (pos + 2 * bins.half);
-    const vec::floatv y = -vec::softplus(-b) - vec::softplus(a);
+    const vec::floatv a = edge(k), b = edge(k + 1);
+    const vec::floatv y = -(b < 0.0f ? -b : vec::broadcast(0.0f)) - (a > 0.0f ? a : vec::broadcast(0.0f)) -
+                          vec::load(tails.data() + k + 1) - vec::load(tails.data() + k);
     std::memcpy(out + k, &y, static_cast<size_t>(std::min<int64_t>(vec::kLanes, K - k)) * sizeof(float));
   }
 }
@@ -54,13 +61,17 @@ Tensor truncated_logistic_logits(const Tensor& loc, const Tensor& log_scale, int
     const T* m = mu.data<T>();
     const T* s = ls.data<T>();
     T* o = out.data<T>();
-#pragma omp parallel for
-    for (int64_t i = 0; i < n; ++i) {
-      const Bins<T> bins(m[i], s[i], K);
-      if constexpr (std::is_same_v<T, float>) {
-        logits_in_lanes(bins, o + i * K, K);
-      } else {
-        for (int64_t k = 0; k < K; ++k) o[i * K + k] = -softplus(-bins.b(k)) - softplus(bins.a(k));
+#pragma omp parallel
+    {
+      std::vector<float> tails;
+#pragma omp for
+      for (int64_t i = 0; i < n; ++i) {
+        const Bins<T> bins(m[i], s[i], K);
+        if constexpr (std::is_same_v<T, float>) {
+          logits_in_lanes(bins, o + i * K, K, tails);
+        } else {
+          for (int64_t k = 0; k < K; ++k) o[i * K + k] = -softplus(-bins.b(k)) - softplus(bins.a(k));
+        }
       }
     }
   });

@@ -111,11 +111,11 @@ inline floatv log(floatv x) {
 // softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|), with log1p(u) = log(w) u / (w - 1), w = 1 + u
 // (Goldberg's correction: exact to rounding even where 1 + u loses digits of u), and u itself where
 // w rounds to 1.
-inline floatv softplus(floatv x) {
+inline floatv softplus_tail(floatv x) {  // log1p(e^-|x|): softplus(x) and softplus(-x) both end in it
   const floatv u = exp(x >= 0.0f ? -x : x), w = 1.0f + u;
-  const floatv log1p_u = w == 1.0f ? u : log(w) * u / (w - 1.0f);
-  return (x > 0.0f ? x : broadcast(0.0f)) + log1p_u;
+  return w == 1.0f ? u : log(w) * u / (w - 1.0f);
 }
+inline floatv softplus(floatv x) { return (x > 0.0f ? x : broadcast(0.0f)) + softplus_tail(x); }
 
 // erf(x) lane by lane, Abramowitz & Stegun 7.1.26: erf(|x|) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5))))
 // exp(-x^2) with t = 1 / (1 + p |x|), and erf(-x) = -erf(x). Absolute error below 1.5e-7 (about two

@@ -73,7 +73,7 @@ TEST_CASE("the float32 logits (SIMD lanes) match the scalar formula in float to 
     const float inv_scale = std::exp(2.0f - log_scale), step = 2.0f / static_cast<float>(K - 1);
     const float half = 1.0f / static_cast<float>(K - 1), lo0 = -1.0f - half - mu;
     const float a = inv_scale * (lo0 + static_cast<float>(k) * step);
-    const float b = inv_scale * (lo0 + static_cast<float>(k) * step + 2 * half);
+    const float b = inv_scale * (lo0 + static_cast<float>(k + 1) * step);  // the next bin's lower edge
     auto softplus = [](float x) { return std::max(x, 0.0f) + std::log1p(std::exp(-std::abs(x))); };
     return -softplus(-b) - softplus(a);
   };
