@@ -68,7 +68,7 @@ struct D3pmImageModel {
     NoGradGuard no_grad;
     net.eval();
     Philox unused(0);
-    return diffusion::d3pm_sample(x0_model(unused), d3pm, n, subpixels(), rng, options);
+    return diffusion::d3pm_sample(stoppable(x0_model(unused)), d3pm, n, subpixels(), rng, options);
   }
 };
 

@@ -72,7 +72,7 @@ data::Text8Split parse_split(const std::string& name) {
 diffusion::D3pmSampleResult sample_text(const D3pmTextModel& m, int64_t n, Philox& rng, const diffusion::D3pmSampleOptions& options) {
   NoGradGuard no_grad;
   Philox unused(0);
-  return diffusion::d3pm_sample(m.x0_model(unused), m.d3pm, n, m.seq_len(), rng, options);
+  return diffusion::d3pm_sample(stoppable(m.x0_model(unused)), m.d3pm, n, m.seq_len(), rng, options);
 }
 
 std::vector<std::string> decode_rows(const Tensor& ids) {

@@ -65,7 +65,7 @@ void write_sample_grid(DdpmModel& m, int64_t n, Philox rng, const fs::path& path
   NoGradGuard no_grad;
   m.net.eval();
   Philox unused(0);
-  const Tensor x = diffusion::sample(m.eps_model(unused), m.diffusion, m.image_shape(n), rng,
+  const Tensor x = diffusion::sample(stoppable(m.eps_model(unused)), m.diffusion, m.image_shape(n), rng,
                                      m.config.at("diffusion").at("clip_denoised").get<bool>());
   m.net.train();
   write_image_grid(path.string(), x, square_columns(n));

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "nn/arena.hpp"
@@ -16,9 +17,25 @@
 
 namespace diffuse {
 
-// Installs SIGINT and SIGTERM handlers that only set a flag; the loop checks it between steps.
+// Installs SIGINT and SIGTERM handlers that only set a flag; the loop checks it between steps, a stoppable
+// model before each network evaluation.
 void install_stop_handlers();
 bool stop_requested();
+
+// Thrown by a stoppable model function once a stop signal has arrived.
+struct StopRequested : std::runtime_error {
+  StopRequested() : std::runtime_error("stopped by signal") {}
+};
+// model with the stop flag checked before each network evaluation, so that sampling inside a training run
+// (a thousand evaluations) ends at the next one after SIGINT or SIGTERM. Without the handlers installed
+// (the sample command) the flag never rises.
+template <class Model>
+Model stoppable(Model model) {
+  return [model = std::move(model)](const Tensor& x_t, const Tensor& step) {
+    if (stop_requested()) throw StopRequested();
+    return model(x_t, step);
+  };
+}
 
 // True when every element of t is finite (no NaN, no Inf).
 bool all_finite(const Tensor& t);

@@ -152,9 +152,10 @@ int run_training(const TrainOptions& o, const TrainingRun& run, TrainingTask& ta
   auto say = [&](const std::string& text) {
     if (root) log.message(text);
   };
+  int64_t saved_step = -1;  // the step of the checkpoint this run wrote last
   while (step < total_steps) {
     if (group.any(stop_requested())) {  // a signal to any process stops them all at the same step
-      if (root) last_checkpoint = save(step);
+      if (root && saved_step != step) last_checkpoint = save(step);
       say("stopped by signal at step " + std::to_string(step) + "; saved " + last_checkpoint);
       return 130;
     }
@@ -184,13 +185,21 @@ int run_training(const TrainOptions& o, const TrainingRun& run, TrainingTask& ta
     if (check_every > 0 && step % check_every == 0 && !replicas_agree(step)) return 4;
     if (root && (step % log_every == 0 || step == total_steps))
       log.step(step, loss, grad_norm, lr, batch * task.items_per_example());
-    if (root && sample_every > 0 && (step % sample_every == 0 || step == total_steps)) {
-      ema.swap();
-      const std::string written = task.write_samples(fs::path(o.out_dir) / "samples", step);
-      ema.swap();
-      log.message("wrote EMA samples " + written);
+    if (root && ((ckpt_every > 0 && step % ckpt_every == 0) || step == total_steps)) {
+      last_checkpoint = save(step);
+      saved_step = step;
     }
-    if (root && ((ckpt_every > 0 && step % ckpt_every == 0) || step == total_steps)) last_checkpoint = save(step);
+    // Samples after the checkpoint: a signal during their (long) sampling ends it at the next network
+    // evaluation, with nothing lost.
+    if (root && sample_every > 0 && (step % sample_every == 0 || step == total_steps) && !stop_requested()) {
+      ema.swap();
+      try {
+        log.message("wrote EMA samples " + task.write_samples(fs::path(o.out_dir) / "samples", step));
+      } catch (const StopRequested&) {
+        log.message("sampling at step " + std::to_string(step) + " stopped by signal; no samples written");
+      }
+      ema.swap();
+    }
   }
   say("done: " + std::to_string(step) + " steps; checkpoint " + last_checkpoint);
   return 0;

@@ -2,9 +2,10 @@
 # End-to-end tests of build/diffuse through its command line, on data this script generates:
 #   - D3PM text: a run stopped after 20 steps and resumed equals an uninterrupted run, byte for byte; a
 #     run stopped by SIGINT at a random moment saves a checkpoint, exits 130, and its resume also equals
-#     the uninterrupted run; so does a run SIGKILLed at random moments three times, each time resumed; a diverging run (lr 1e30) stops with exit 3 naming the step; sample and
-#     evaluate (exact, strided, estimate, JSON) work on the checkpoint; an evaluation cut short resumes
-#     from its --journal to the same figure.
+#     the uninterrupted run; so does a run SIGKILLed at random moments three times, each time resumed; a
+#     SIGINT during a run's sampling stops it at the next network evaluation; a diverging run (lr 1e30)
+#     stops with exit 3 naming the step; sample and evaluate (exact, strided, estimate, JSON) work on the
+#     checkpoint; an evaluation cut short resumes from its --journal to the same figure.
 #   - DDPM and D3PM on images: train, sample (.png and .npz) and evaluate --json on generated
 #     CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
@@ -68,6 +69,19 @@ done
 wait $! || fail "the last resume after SIGKILL: $(tail -2 killed.log)"
 cmp -s straight/ckpt-000000200.safetensors killed/ckpt-000000200.safetensors ||
   fail "SIGKILL x3 + resume differs from the straight run"
+
+# SIGINT while a run writes its samples (3000 network evaluations, many seconds): the sampler stops at its
+# next evaluation, the step's checkpoint is already written (it comes first), no samples, exit 130.
+"$diffuse" train --preset d3pm-text8-tiny --data corpus.txt --threads 1 --out sampling --steps 3 --set train.sample_every=1 \
+  --set train.checkpoint_every=1 --set diffusion.timesteps=3000 --set train.sample_count=64 > sampling.log &
+pid=$!
+for _ in $(seq 1 300); do [ -f sampling/ckpt-000000001.safetensors ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"; rc=$?
+[ "$rc" -eq 130 ] || fail "SIGINT during sampling exited $rc, not 130: $(tail -2 sampling.log)"
+[ -f sampling/ckpt-000000001.safetensors ] && [ ! -e sampling/ckpt-000000002.safetensors ] ||
+  fail "SIGINT during sampling: expected the step-1 checkpoint only: $(ls sampling)"
+[ ! -e sampling/samples/step-1.txt ] || fail "SIGINT during sampling: the sampler ran to its end"
 
 "$diffuse" train "${common[@]}" --out diverged --steps 50 --set train.lr=1e30 --set train.warmup=0 > diverged.log
 rc=$?
