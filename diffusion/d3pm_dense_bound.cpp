@@ -7,6 +7,7 @@
 //   log p_theta  = log_softmax(log(x_t Q_t^T + eps) + log(ptilde Qbar_{t-1} + eps))
 //   log q        = log_softmax(log(x_t Q_t^T + eps) + log(x0 Qbar_{t-1} + eps))
 //   L_{t-1}      = max(0, sum_k q_k (log q_k - log p_k))                for t > 1
+// (the first logs of p_theta and q are the same, fact1 below, and cancel in log q - log p).
 //   L_0          = -log p_theta(x0 | x_1), or -log ptilde(x0) with the ptilde decoder
 // (with step skipping, t-1 is the next visited step s and Q_t the product Q_{s+1} ... Q_t). On the
 // d3pm-cifar10-small U-Net at batch 8, one step of an exact evaluation (network + bound, one thread)
@@ -29,16 +30,24 @@ namespace diffuse::diffusion {
 using namespace d3pm_rows;
 
 namespace {
-// row[0..K) = log_softmax(row), as softmax_rows computes it, and probs[0..K) = softmax(row).
-void log_softmax_row(double* row, double* probs, int64_t K) {
+// e[k] = exp(row[k] - max) for k < K (e may be row), with the max and the sum of e: logsumexp(row) =
+// max + log(sum), softmax(row) = e / sum.
+struct ShiftedExp {
+  double max, sum;
+  double logsumexp() const { return max + std::log(sum); }
+};
+ShiftedExp exp_shifted(const double* row, double* e, int64_t K) {
   const double m = vec::max_of(row, K);
-  for (int64_t k = 0; k < K; ++k) probs[k] = row[k] - m;
-  vec::exp_inplace(probs, K);
-  const double s = vec::sum_of(probs, K), lse = m + std::log(s), inv = 1.0 / s;
-  for (int64_t k = 0; k < K; ++k) {
-    row[k] -= lse;
-    probs[k] *= inv;
-  }
+  for (int64_t k = 0; k < K; ++k) e[k] = row[k] - m;
+  vec::exp_inplace(e, K);
+  return {m, vec::sum_of(e, K)};
+}
+// probs[0..K) = softmax(row) (probs may be row); returns logsumexp(row).
+double softmax_row(const double* row, double* probs, int64_t K) {
+  const ShiftedExp e = exp_shifted(row, probs, K);
+  const double inv = 1.0 / e.sum;
+  for (int64_t k = 0; k < K; ++k) probs[k] *= inv;
+  return e.logsumexp();
 }
 }  // namespace
 
@@ -65,16 +74,16 @@ Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, con
     const double* qbar = process_.cached_qbar(sv[bi]).a.data();  // [K, K]
     std::vector<double> block_sums(static_cast<size_t>(blocks));
     kernels::parallel_for(blocks, 1, [&](int64_t j0, int64_t j1) {
-      std::vector<double> log_pt(static_cast<size_t>(kBlock * K)), pt(log_pt.size()), pq(log_pt.size()),
-          log_p(static_cast<size_t>(K)), log_q(static_cast<size_t>(K)), scratch(static_cast<size_t>(K));
+      std::vector<double> logit(static_cast<size_t>(kBlock * K)), pt(logit.size()), pq(logit.size()),
+          lse_pt(static_cast<size_t>(kBlock)), lpq(static_cast<size_t>(K)), scratch(static_cast<size_t>(K));
       for (int64_t j = j0; j < j1; ++j) {
         const int64_t l0 = j * kBlock, n = std::min(kBlock, L - l0);
-        // log ptilde and ptilde for the block's positions
-        read_rows(b * L + l0, n, log_pt.data());
+        // ptilde = softmax(logits) for the block's positions
+        read_rows(b * L + l0, n, logit.data());
         for (int64_t i = 0; i < n; ++i) {
-          double* row = log_pt.data() + i * K;
+          double* row = logit.data() + i * K;
           if (st.has_extra_mask()) row[st.mask] = -std::numeric_limits<double>::infinity();
-          log_softmax_row(row, pt.data() + i * K, K);
+          lse_pt[static_cast<size_t>(i)] = softmax_row(row, pt.data() + i * K, K);
         }
         // ptilde Qbar_s: [n, K] x [K, K]
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(K),
@@ -83,21 +92,27 @@ Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, con
         double sum = 0;
         for (int64_t i = 0; i < n; ++i) {
           const size_t r = static_cast<size_t>(b * L + l0 + i);
+          const int64_t x = xv[r];
           const double* f1 = fact1.row(b, yv[r]);
           const double* pq_row = pq.data() + i * K;
-          for (int64_t k = 0; k < K; ++k) log_p[static_cast<size_t>(k)] = pq_row[k] + kEps;
-          vec::log_inplace(log_p.data(), K);
-          for (int64_t k = 0; k < K; ++k) log_p[static_cast<size_t>(k)] += f1[k];
-          log_softmax_row(log_p.data(), scratch.data(), K);
+          for (int64_t k = 0; k < K; ++k) lpq[static_cast<size_t>(k)] = pq_row[k] + kEps;
+          vec::log_inplace(lpq.data(), K);
+          // log p_k = f1_k + lpq_k - lse_p
+          for (int64_t k = 0; k < K; ++k) scratch[static_cast<size_t>(k)] = f1[k] + lpq[static_cast<size_t>(k)];
+          const double lse_p = exp_shifted(scratch.data(), scratch.data(), K).logsumexp();
           if (sv[bi] == 0) {
-            sum -= ptilde_decoder ? log_pt[static_cast<size_t>(i * K + xv[r])] : log_p[static_cast<size_t>(xv[r])];
+            sum -= ptilde_decoder ? logit[static_cast<size_t>(i * K + x)] - lse_pt[static_cast<size_t>(i)]
+                                  : f1[x] + lpq[static_cast<size_t>(x)] - lse_p;
             continue;
           }
-          const double* f2 = fact2.row(b, xv[r]);
-          for (int64_t k = 0; k < K; ++k) log_q[static_cast<size_t>(k)] = f1[k] + f2[k];
-          log_softmax_row(log_q.data(), scratch.data(), K);  // and q in scratch
-          double kl = 0;
-          for (int64_t k = 0; k < K; ++k) kl += scratch[static_cast<size_t>(k)] * (log_q[static_cast<size_t>(k)] - log_p[static_cast<size_t>(k)]);
+          // log q_k = f1_k + f2_k - lse_q, so log q_k - log p_k = f2_k - lpq_k - lse_q + lse_p and
+          // KL(q || p) = sum_k q_k (f2_k - lpq_k) + lse_p - lse_q.
+          const double* f2 = fact2.row(b, x);
+          double* q = scratch.data();
+          for (int64_t k = 0; k < K; ++k) q[k] = f1[k] + f2[k];
+          const double lse_q = softmax_row(q, q, K);
+          double kl = lse_p - lse_q;
+          for (int64_t k = 0; k < K; ++k) kl += q[k] * (f2[k] - lpq[static_cast<size_t>(k)]);
           sum += std::max(kl, 0.0);
         }
         block_sums[static_cast<size_t>(j)] = sum;
