@@ -507,6 +507,7 @@ D3pmLoss D3pm::loss_from_logits(const Tensor& model_logits, const Tensor& x0, co
     out.per_example = out.vb;
   }
   out.loss = mean(out.per_example);
+  if (config().loss_bits_per_dim) out.loss = mul(out.loss, 1.0 / (static_cast<double>(x0.size(1)) * std::numbers::ln2));
   return out;
 }
 

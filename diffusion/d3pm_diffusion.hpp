@@ -40,7 +40,7 @@ using X0Model = std::function<Tensor(const Tensor& x_t, const Tensor& step)>;
 // single term L_{t-1} at the example's sampled t (NOT T * L_{t-1}) plus lambda times the cross-entropy at
 // the same x_t; each summed over the L positions (nats per sequence, as the reference text code sums).
 struct D3pmLoss {
-  Tensor loss;         // scalar: the batch mean of per_example (differentiable)
+  Tensor loss;         // scalar: the batch mean of per_example, over L ln 2 when loss_bits_per_dim (differentiable)
   Tensor per_example;  // [B]: vb + hybrid_lambda * ce
   Tensor vb;           // [B]: L_{t-1} for t >= 2, L_0 = -log p_theta(x0 | x1) for t = 1 (nats)
   Tensor ce;           // [B]: -log ptilde(x0 | x_t) summed over positions (nats)
