@@ -64,7 +64,7 @@ diffusion::D3pmConfig d3pm_config_from_json(const json& d, const diffusion::D3pm
   c.decoder = parse("decoder", diffusion::parse_d3pm_decoder);
   c.timesteps = field<int64_t>(d, "timesteps");
   c.hybrid_lambda = field<double>(d, "hybrid_lambda");
-  c.loss_bits_per_dim = d.contains("loss_bits_per_dim") && field<bool>(d, "loss_bits_per_dim");  // absent in old runs
+  c.loss_bits_per_dim = d.contains("loss_bits_per_dim") && field<bool>(d, "loss_bits_per_dim");  // absent in old runs: false
   c.beta_start = field<double>(d, "beta_start");
   c.beta_end = field<double>(d, "beta_end");
   c.cosine_s = field<double>(d, "cosine_s");

@@ -5,8 +5,9 @@
 //                   (absorbing jsd = 1/(T-t+1), uniform cosine, nn mi, gaussian linear, mask-replace vq)
 //   timesteps, hybrid_lambda, decoder (posterior | ptilde), beta_start, beta_end, cosine_s, max_beta,
 //   nn_knn, nn_final_mask, spindle_lambda
-//   loss_bits_per_dim  the training loss in bits per position, as the reference code trains (true in every
-//                   preset); absent (runs made before it): nats summed over the positions
+//   loss_bits_per_dim  true: the training loss in bits per position, as the reference image code trains
+//                   (the image presets); false: nats summed over the positions, as the reference text code
+//                   trains (the text presets, and runs made before the setting, which lack it)
 //   nn_embeddings   the nearest-neighbour kind's token embeddings: "bigram" (each token's next- and
 //                   previous-token distributions in the training split, data::bigram_context_embeddings),
 //                   a checkpoint (.safetensors; its EMA tok_emb.weight, else tok_emb.weight) or a text

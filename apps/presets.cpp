@@ -48,7 +48,7 @@ json d3pm_text8_paper() {
        {{"kind", "absorbing"}, {"schedule", "auto"}, {"timesteps", 1000}, {"hybrid_lambda", 0.01},
         {"decoder", "posterior"}, {"beta_start", 1e-4}, {"beta_end", 0.02}, {"cosine_s", 0.008}, {"max_beta", 0.999},
         {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", "bigram"}, {"spindle_lambda", 0.3},
-        {"loss_bits_per_dim", true}}},
+        {"loss_bits_per_dim", false}}},
       {"train",
        {{"steps", 1000000}, {"batch", 512}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 5000}, {"grad_clip", 0.25},
         {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},

@@ -38,7 +38,9 @@ using X0Model = std::function<Tensor(const Tensor& x_t, const Tensor& step)>;
 
 // One training batch's objective. The per-example term is the reference codes' (REFERENCE.md §2): the
 // single term L_{t-1} at the example's sampled t (NOT T * L_{t-1}) plus lambda times the cross-entropy at
-// the same x_t; each summed over the L positions (nats per sequence, as the reference text code sums).
+// the same x_t; each summed over the L positions (nats per sequence, as the reference text code sums). The
+// loss the gradient is taken of is their batch mean, in those units or (loss_bits_per_dim) in bits per
+// position, as the reference image code trains.
 struct D3pmLoss {
   Tensor loss;         // scalar: the batch mean of per_example, over L ln 2 when loss_bits_per_dim (differentiable)
   Tensor per_example;  // [B]: vb + hybrid_lambda * ce

@@ -66,10 +66,10 @@ struct D3pmConfig {
   bool nn_final_mask = true;  // used only when there is an extra mask state
   // objective
   double hybrid_lambda = 0.0;  // L_lambda = L_vb + lambda * CE(ptilde, x0); text8 paper: 0.01, images: 0.001
-  // The training loss in bits per dimension (per position), as the reference code trains (meanflat / log 2),
-  // so that gradient clipping sees the paper's scale; false: nats summed over the positions (runs made
-  // before this option, whose configurations lack it).
-  bool loss_bits_per_dim = true;
+  // The training loss's scale, each reference code's own (their gradient clipping, 1.0 for images and 0.25
+  // for text8, is set for it): true, bits per position, as the image code trains (meanflat / log 2); false,
+  // nats summed over the positions, as the text code trains (one denominator per sequence).
+  bool loss_bits_per_dim = false;
   D3pmDecoder decoder = D3pmDecoder::Posterior;
 
   void validate() const;  // throws std::invalid_argument naming the bad field

@@ -28,6 +28,7 @@ D3pmConfig image_config(D3pmKind kind, int64_t T) {
   c.states.mask_is_data = kind == D3pmKind::Absorbing;
   c.decoder = D3pmDecoder::Ptilde;
   c.hybrid_lambda = 0.001;
+  c.loss_bits_per_dim = true;  // the image code's scale, as the image presets
   return c;
 }
 }  // namespace

@@ -70,15 +70,15 @@ wait $! || fail "the last resume after SIGKILL: $(tail -2 killed.log)"
 cmp -s straight/ckpt-000000200.safetensors killed/ckpt-000000200.safetensors ||
   fail "SIGKILL x3 + resume differs from the straight run"
 
-# The D3PM training loss is in bits per position, the reference code's scale; loss_bits_per_dim=false (what
-# runs made before that setting get) trains on nats summed over the 32 positions: 32 ln 2 times larger.
+# diffusion.loss_bits_per_dim sets the D3PM training loss's scale: nats summed over the 32 positions (the
+# text presets, as the reference text code) or bits per position (the image presets): 32 ln 2 apart.
 for units in true false; do
   "$diffuse" train "${common[@]}" --out "units-$units" --steps 1 --set train.log_every=1 \
     --set diffusion.loss_bits_per_dim=$units > "units-$units.log" || fail "train with loss_bits_per_dim=$units"
 done
 bits=$(awk '/^step 1\/1/ {print $4}' units-true.log) nats=$(awk '/^step 1\/1/ {print $4}' units-false.log)
 awk -v b="$bits" -v n="$nats" 'BEGIN { r = n / (b * 32 * log(2)); exit !(b > 0 && r > 0.999 && r < 1.001) }' ||
-  fail "loss in bits per position $bits vs summed nats $nats: not a factor of 32 ln 2"
+  fail "loss in bits per position $bits vs nats per sequence $nats: not a factor of 32 ln 2"
 
 # SIGINT while a run writes its samples (3000 network evaluations, many seconds): the sampler stops at its
 # next evaluation, the step's checkpoint is already written (it comes first), no samples, exit 130.
