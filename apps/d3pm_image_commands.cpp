@@ -116,7 +116,6 @@ class D3pmImageTraining : public ImageTrainingTask {
   Tensor x0_, t_, x_t_;  // the drawn batch
 };
 
-
 }  // namespace
 
 int64_t d3pm_image_parameter_count(const json& config) {
