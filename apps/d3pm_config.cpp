@@ -4,6 +4,7 @@
 
 #include "apps/run_support.hpp"
 #include "apps/sharded_evaluation.hpp"
+#include "data/text_matrix.hpp"
 #include "nn/safetensors.hpp"
 
 namespace diffuse {
@@ -132,7 +133,7 @@ void resolve_d3pm_data(json& d, const std::vector<int64_t>& token_counts, int64_
     values = checkpoint_embeddings(path, num_data, &dim);
     rows = num_data;
   } else {
-    values = diffusion::load_embedding_matrix(path, &rows, &dim);
+    values = data::read_text_matrix(path, &rows, &dim);
     if (rows < num_data)
       throw std::invalid_argument("diffusion.nn_embeddings: " + path + " has " + std::to_string(rows) + " rows, need " +
                                   std::to_string(num_data));

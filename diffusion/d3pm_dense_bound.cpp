@@ -7,7 +7,7 @@
 //   log p_theta  = log_softmax(log(x_t Q_t^T + eps) + log(ptilde Qbar_{t-1} + eps))
 //   log q        = log_softmax(log(x_t Q_t^T + eps) + log(x0 Qbar_{t-1} + eps))
 //   L_{t-1}      = max(0, sum_k q_k (log q_k - log p_k))                for t > 1
-// (the first logs of p_theta and q are the same, fact1 below, and cancel in log q - log p).
+// (the first logs of p_theta and q are the same, `column` below, and cancel in log q - log p).
 //   L_0          = -log p_theta(x0 | x_1), or -log ptilde(x0) with the ptilde decoder
 // (with step skipping, t-1 is the next visited step s and Q_t the product Q_{s+1} ... Q_t). On the
 // d3pm-cifar10-small U-Net at batch 8, one step of an exact evaluation (network + bound, one thread)
@@ -56,8 +56,10 @@ Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, con
   const int64_t B = x0.size(0), L = x0.size(1), K = num_states();
   const D3pmStates& st = process_.states();
   const std::vector<int64_t> xv = token_ids(x0), yv = token_ids(x_t);
-  const DenseProducts d = prepare_products(process_, sv, tv, one_step);
-  const LogRowTables fact1 = log_product_columns(process_, d, sv, tv, one_step), fact2 = log_qbar_rows(process_, sv);
+  const D3pmTransitionKind& kind = process_.transition();
+  const DenseProducts products = prepare_products(kind, sv, tv, one_step);
+  const LogRowTables log_columns = log_product_columns(kind, products, sv, tv, one_step);
+  const LogRowTables log_qbar = log_qbar_rows(kind, sv);
   const Tensor logits = model_logits.contiguous();
   // Rows [row0, row0 + rows) of the logits into out, widened to double.
   auto read_rows = [&](int64_t row0, int64_t rows, double* out) {
@@ -93,26 +95,26 @@ Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, con
         for (int64_t i = 0; i < n; ++i) {
           const size_t r = static_cast<size_t>(b * L + l0 + i);
           const int64_t x = xv[r];
-          const double* f1 = fact1.row(b, yv[r]);
+          const double* column = log_columns.row(b, yv[r]);  // log(x_t P^T + eps)
           const double* pq_row = pq.data() + i * K;
           for (int64_t k = 0; k < K; ++k) lpq[static_cast<size_t>(k)] = pq_row[k] + kEps;
           vec::log_inplace(lpq.data(), K);
-          // log p_k = f1_k + lpq_k - lse_p
-          for (int64_t k = 0; k < K; ++k) scratch[static_cast<size_t>(k)] = f1[k] + lpq[static_cast<size_t>(k)];
+          // log p_k = column_k + lpq_k - lse_p
+          for (int64_t k = 0; k < K; ++k) scratch[static_cast<size_t>(k)] = column[k] + lpq[static_cast<size_t>(k)];
           const double lse_p = exp_shifted(scratch.data(), scratch.data(), K).logsumexp();
           if (sv[bi] == 0) {
             sum -= ptilde_decoder ? logit[static_cast<size_t>(i * K + x)] - lse_pt[static_cast<size_t>(i)]
-                                  : f1[x] + lpq[static_cast<size_t>(x)] - lse_p;
+                                  : column[x] + lpq[static_cast<size_t>(x)] - lse_p;
             continue;
           }
-          // log q_k = f1_k + f2_k - lse_q, so log q_k - log p_k = f2_k - lpq_k - lse_q + lse_p and
-          // KL(q || p) = sum_k q_k (f2_k - lpq_k) + lse_p - lse_q.
-          const double* f2 = fact2.row(b, x);
+          // log q_k = column_k + qrow_k - lse_q, so log q_k - log p_k = qrow_k - lpq_k - lse_q + lse_p and
+          // KL(q || p) = sum_k q_k (qrow_k - lpq_k) + lse_p - lse_q.
+          const double* qrow = log_qbar.row(b, x);  // log(x0 Qbar_s + eps)
           double* q = scratch.data();
-          for (int64_t k = 0; k < K; ++k) q[k] = f1[k] + f2[k];
+          for (int64_t k = 0; k < K; ++k) q[k] = column[k] + qrow[k];
           const double lse_q = softmax_row(q, q, K);
           double kl = lse_p - lse_q;
-          for (int64_t k = 0; k < K; ++k) kl += q[k] * (f2[k] - lpq[static_cast<size_t>(k)]);
+          for (int64_t k = 0; k < K; ++k) kl += q[k] * (qrow[k] - lpq[static_cast<size_t>(k)]);
           sum += std::max(kl, 0.0);
         }
         block_sums[static_cast<size_t>(j)] = sum;

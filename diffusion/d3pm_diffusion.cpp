@@ -58,51 +58,6 @@ void check_logits(const char* what, const Tensor& logits, const Tensor& x, int64
                    std::to_string(x.size(0)) + ", " + std::to_string(x.size(1)) + ", " + std::to_string(K) + "]");
 }
 
-// A [B, L, K] tensor of `dtype` whose row (b, l) is written by f(b, l, row) in double (in parallel: f must
-// only read shared state).
-template <class F>
-Tensor fill_rows(int64_t B, int64_t L, int64_t K, DType dtype, F&& f) {
-  Tensor out = Tensor::empty({B, L, K}, dtype);
-  dispatch_float(dtype, "d3pm", [&]<class T>() {
-    T* o = out.data<T>();
-    kernels::parallel_for(B * L, std::max<int64_t>(1, 4096 / K), [&](int64_t r0, int64_t r1) {
-      std::vector<double> row(static_cast<size_t>(K));
-      for (int64_t r = r0; r < r1; ++r) {
-        f(r / L, r % L, row.data());
-        for (int64_t k = 0; k < K; ++k) o[r * K + k] = static_cast<T>(row[static_cast<size_t>(k)]);
-      }
-    });
-  });
-  return out;
-}
-
-Tensor per_example(const std::vector<double>& v, DType dtype) {
-  return Tensor::from_vector(v, {static_cast<int64_t>(v.size()), 1, 1}).to(dtype);
-}
-
-// The [K] vector with 1 at the states where pred holds.
-template <class P>
-Tensor indicator(int64_t K, DType dtype, P pred) {
-  std::vector<double> v(static_cast<size_t>(K));
-  for (int64_t k = 0; k < K; ++k) v[static_cast<size_t>(k)] = pred(k) ? 1.0 : 0.0;
-  return Tensor::from_vector(v, {K}).to(dtype);
-}
-
-// A [B, L, K] tensor of `dtype` whose row (b, l) is first's row of example b at token first_ids[b, l],
-// plus, when `second` is given, second's row at second_ids[b, l].
-Tensor table_rows(int64_t B, int64_t L, int64_t K, DType dtype, const LogRowTables& first,
-                  const std::vector<int64_t>& first_ids, const LogRowTables* second = nullptr,
-                  const std::vector<int64_t>* second_ids = nullptr) {
-  return fill_rows(B, L, K, dtype, [&](int64_t b, int64_t l, double* row) {
-    const size_t r = static_cast<size_t>(b * L + l);
-    const double* f = first.row(b, first_ids[r]);
-    std::copy(f, f + K, row);
-    if (second == nullptr) return;
-    const double* g = second->row(b, (*second_ids)[r]);
-    for (int64_t k = 0; k < K; ++k) row[k] += g[k];
-  });
-}
-
 }  // namespace
 
 D3pm::D3pm(const D3pmConfig& config) : process_(config) {}
@@ -126,31 +81,22 @@ Tensor D3pm::model_step(const Tensor& t) {
 
 std::vector<double> D3pm::sequence_weights(const Tensor& x0) const {
   const std::vector<int64_t> v = check_ids("sequence_weights", x0, process_.states(), false);
-  const int64_t B = x0.size(0), L = x0.size(1);
-  std::vector<double> c(static_cast<size_t>(B), 0.0);
-  if (!process_.spindle()) return c;
-  const std::vector<double>& w = process_.spindle_weights();
-  for (int64_t b = 0; b < B; ++b) {
-    double s = 0;
-    for (int64_t l = 0; l < L; ++l) s += w[static_cast<size_t>(v[static_cast<size_t>(b * L + l)])];
-    c[static_cast<size_t>(b)] = s / static_cast<double>(L);
-  }
-  return c;
+  return process_.transition().sequence_weights(v, x0.size(0), x0.size(1));
 }
 
 std::vector<double> D3pm::qbar_row(int64_t s, int64_t x0, double c) const {
   if (s < 0 || s > timesteps() || x0 < 0 || x0 >= num_states()) fail("qbar_row", "s or x0 out of range");
   std::vector<double> out(static_cast<size_t>(num_states()));
-  qbar_row_into(process_, s, x0, c, out.data());
+  process_.transition().qbar_row_into(s, x0, c, out.data());
   return out;
 }
 
 std::vector<double> D3pm::product_column(int64_t s, int64_t t, int64_t x, bool one_step, double c) const {
   if (!(0 <= s && s < t && t <= timesteps()) || x < 0 || x >= num_states() || (one_step && s != t - 1))
     fail("product_column", "need 0 <= s < t <= T (s = t - 1 for one_step) and 0 <= x < K");
-  const DenseProducts d = prepare_products(process_, {s}, {t}, one_step);
+  const DenseProducts d = prepare_products(process_.transition(), {s}, {t}, one_step);
   std::vector<double> out(static_cast<size_t>(num_states()));
-  product_column_into(process_, s, t, x, one_step, c, d.per_example[0], out.data());
+  process_.transition().product_column_into(s, t, x, one_step, c, d.per_example[0], out.data());
   return out;
 }
 
@@ -162,7 +108,7 @@ Tensor D3pm::q_probs(const Tensor& x0, const Tensor& t, DType dtype) const {
   const std::vector<int64_t> tv = check_steps("q_probs", t, B, 0, timesteps());
   const std::vector<double> c = sequence_weights(x0);
   return fill_rows(B, L, K, dtype, [&](int64_t b, int64_t l, double* row) {
-    qbar_row_into(process_, tv[static_cast<size_t>(b)], xv[static_cast<size_t>(b * L + l)], c[static_cast<size_t>(b)], row);
+    process_.transition().qbar_row_into(tv[static_cast<size_t>(b)], xv[static_cast<size_t>(b * L + l)], c[static_cast<size_t>(b)], row);
   });
 }
 
@@ -179,7 +125,7 @@ Tensor D3pm::q_sample(const Tensor& x0, const Tensor& t, Philox& rng) const {
     std::vector<double> row(static_cast<size_t>(K));
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t b = r / L;
-      qbar_row_into(process_, tv[static_cast<size_t>(b)], xv[static_cast<size_t>(r)], c[static_cast<size_t>(b)], row.data());
+      process_.transition().qbar_row_into(tv[static_cast<size_t>(b)], xv[static_cast<size_t>(r)], c[static_cast<size_t>(b)], row.data());
       double total = 0;
       for (double v : row) total += v;
       const double target = u[static_cast<size_t>(r)] * total;
@@ -207,22 +153,27 @@ Tensor D3pm::q_posterior_logits(const Tensor& x0, const Tensor& x_t, const Tenso
   return posterior_logits(x0, x_t, tv, sv, true, dtype);
 }
 
+// Austin et al. eq. 3: q(x_s | x_t, x0) = (x_t P^T) .* (x0 Qbar_s) / (x0 Qbar_t x_t^T), P = Q_{s+1} ... Q_t
+// (one_step: P = Q_t, s = t - 1), as logits log(x_t P^T + eps) + log(x0 Qbar_s + eps) (the denominator is
+// a constant of the row). The kind's rows, tabulated by token value unless they depend on the sequence.
 Tensor D3pm::posterior_logits(const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& tv,
                               const std::vector<int64_t>& sv, bool one_step, DType dtype) const {
+  const D3pmTransitionKind& kind = process_.transition();
   const std::vector<int64_t> xv = token_ids(x0), yv = token_ids(x_t);
   const int64_t B = x0.size(0), L = x0.size(1), K = num_states();
-  const DenseProducts d = prepare_products(process_, sv, tv, one_step);
-  if (!process_.spindle()) {
-    const LogRowTables fact1 = log_product_columns(process_, d, sv, tv, one_step), fact2 = log_qbar_rows(process_, sv);
-    return table_rows(B, L, K, dtype, fact1, yv, &fact2, &xv);
+  const DenseProducts products = prepare_products(kind, sv, tv, one_step);
+  if (!kind.depends_on_sequence()) {
+    const LogRowTables column = log_product_columns(kind, products, sv, tv, one_step);
+    const LogRowTables qbar_row = log_qbar_rows(kind, sv);
+    return table_rows(B, L, K, dtype, column, yv, &qbar_row, &xv);
   }
   const std::vector<double> c = sequence_weights(x0);
   return fill_rows(B, L, K, dtype, [&](int64_t b, int64_t l, double* row) {
-    std::vector<double> f2(static_cast<size_t>(K));
+    std::vector<double> qbar_row(static_cast<size_t>(K));
     const size_t bi = static_cast<size_t>(b), r = static_cast<size_t>(b * L + l);
-    product_column_into(process_, sv[bi], tv[bi], yv[r], one_step, c[bi], d.per_example[bi], row);
-    qbar_row_into(process_, sv[bi], xv[r], c[bi], f2.data());
-    for (int64_t k = 0; k < K; ++k) row[k] = std::log(row[k] + kEps) + std::log(f2[static_cast<size_t>(k)] + kEps);
+    kind.product_column_into(sv[bi], tv[bi], yv[r], one_step, c[bi], products.per_example[bi], row);
+    kind.qbar_row_into(sv[bi], xv[r], c[bi], qbar_row.data());
+    for (int64_t k = 0; k < K; ++k) row[k] = std::log(row[k] + kEps) + std::log(qbar_row[static_cast<size_t>(k)] + kEps);
   });
 }
 
@@ -234,7 +185,7 @@ Tensor D3pm::prior_kl(const Tensor& x0, DType dtype) const {
   std::vector<double> kl(static_cast<size_t>(B), 0.0), row(static_cast<size_t>(K));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t l = 0; l < L; ++l) {
-      qbar_row_into(process_, timesteps(), xv[static_cast<size_t>(b * L + l)], c[static_cast<size_t>(b)], row.data());
+      process_.transition().qbar_row_into(timesteps(), xv[static_cast<size_t>(b * L + l)], c[static_cast<size_t>(b)], row.data());
       double v = 0;
       for (int64_t k = 0; k < K; ++k) {
         const double q = row[static_cast<size_t>(k)];
@@ -269,123 +220,21 @@ Tensor D3pm::prior_sample(int64_t batch, int64_t length, Philox& rng) const {
 Tensor D3pm::x0_log_probs(const Tensor& model_logits) const {
   const D3pmStates& st = process_.states();
   if (!st.has_extra_mask()) return log_softmax(model_logits, -1);
-  const Tensor is_mask = indicator(st.num_states, model_logits.dtype(), [&](int64_t k) { return k == st.mask; });
+  const Tensor is_mask = state_indicator(st.num_states, model_logits.dtype(), [&](int64_t k) { return k == st.mask; });
   return log_softmax(masked_fill(model_logits, is_mask, -std::numeric_limits<double>::infinity()), -1);
 }
 
-// dist [B, L, K] (rows summing to 1, zero at an extra mask) times Qbar_{s_b}: [B, L, K], differentiable.
-Tensor D3pm::dist_times_qbar(const Tensor& dist, const std::vector<int64_t>& s) const {
-  const D3pmStates& st = process_.states();
-  const int64_t B = dist.size(0), K = num_states();
-  const DType dt = dist.dtype();
-  const double kd = static_cast<double>(st.num_data());
-  if (process_.dense()) {
-    const bool same = std::all_of(s.begin(), s.end(), [&](int64_t v) { return v == s[0]; });
-    if (same) return matmul(dist, Tensor::from_vector(process_.cached_qbar(s[0]).a, {K, K}).to(dt));
-    std::vector<double> mats(static_cast<size_t>(B * K * K));
-    for (int64_t b = 0; b < B; ++b) {
-      const std::vector<double>& a = process_.cached_qbar(s[static_cast<size_t>(b)]).a;
-      std::copy(a.begin(), a.end(), mats.begin() + b * K * K);
-    }
-    return matmul(dist, Tensor::from_vector(mats, {B, K, K}).to(dt));
-  }
-  std::vector<double> a(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) a[static_cast<size_t>(b)] = process_.abar()[static_cast<size_t>(s[static_cast<size_t>(b)])];
-  const Tensor dvec = indicator(K, dt, [&](int64_t k) { return st.is_data(k); });
-  const Tensor evec = indicator(K, dt, [&](int64_t k) { return k == st.mask; });
-  switch (process_.kind()) {
-    case D3pmKind::Uniform: {  // abar x + (1 - abar)/K_d (sum_data x) on the data states
-      std::vector<double> coef(a.size());
-      for (size_t b = 0; b < a.size(); ++b) coef[b] = (1.0 - a[b]) / kd;
-      const Tensor S = sum(mul(dist, dvec), {-1}, true);
-      return add(mul(dist, per_example(a, dt)), mul(mul(S, per_example(coef, dt)), dvec));
-    }
-    case D3pmKind::Absorbing: {  // x .* keep + (sum x .* (1 - keep)) e_m, keep = abar off the mask, 1 at it
-      std::vector<double> keep(static_cast<size_t>(B * K));
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t k = 0; k < K; ++k) keep[static_cast<size_t>(b * K + k)] = k == st.mask ? 1.0 : a[static_cast<size_t>(b)];
-      const Tensor kt = Tensor::from_vector(keep, {B, 1, K}).to(dt);
-      return add(mul(dist, kt), mul(sum(mul(dist, sub(Tensor::ones({}, dt), kt)), {-1}, true), evec));
-    }
-    case D3pmKind::MaskReplace: {  // (abar x + bbar S) on data, gammabar S + x_m at the mask, S = sum_data x
-      std::vector<double> bb(static_cast<size_t>(B)), gb(static_cast<size_t>(B));
-      for (int64_t b = 0; b < B; ++b) {
-        bb[static_cast<size_t>(b)] = process_.mask_replace().bbar[static_cast<size_t>(s[static_cast<size_t>(b)])];
-        gb[static_cast<size_t>(b)] = process_.mask_replace().gbar[static_cast<size_t>(s[static_cast<size_t>(b)])];
-      }
-      const Tensor S = sum(mul(dist, dvec), {-1}, true);
-      const Tensor data_part = mul(add(mul(dist, per_example(a, dt)), mul(S, per_example(bb, dt))), dvec);
-      const Tensor mask_part = mul(add(mul(S, per_example(gb, dt)), sum(mul(dist, evec), {-1}, true)), evec);
-      return add(data_part, mask_part);
-    }
-    default: throw std::logic_error("dist_times_qbar: unexpected kind");
-  }
-}
-
-Tensor D3pm::spindle_reverse_logits(const Tensor& log_ptilde, const Tensor& x_t, const std::vector<int64_t>& t,
-                                    const std::vector<int64_t>& s) const {
-  const D3pmStates& st = process_.states();
-  const int64_t B = x_t.size(0), L = x_t.size(1), K = num_states(), m = st.mask, T = timesteps();
-  const DType dt = log_ptilde.dtype();
-  const std::vector<int64_t> yv = token_ids(x_t);
-  const std::vector<double>& w = process_.spindle_weights();
-  // Constants: one-hot x_t [B, L, K], x_t == mask [B, L, 1] and [B, L], w(x_t) for unmasked positions [B, L].
-  std::vector<double> onehot(static_cast<size_t>(B * L * K), 0.0), masked(static_cast<size_t>(B * L)),
-      known(static_cast<size_t>(B * L));
-  for (int64_t r = 0; r < B * L; ++r) {
-    const int64_t y = yv[static_cast<size_t>(r)];
-    onehot[static_cast<size_t>(r * K + y)] = 1.0;
-    masked[static_cast<size_t>(r)] = y == m ? 1.0 : 0.0;
-    known[static_cast<size_t>(r)] = y == m ? 0.0 : w[static_cast<size_t>(y)];
-  }
-  const Tensor onehot_t = Tensor::from_vector(onehot, {B, L, K}).to(dt);
-  const Tensor masked2 = Tensor::from_vector(masked, {B, L}).to(dt);
-  const Tensor masked3 = masked2.reshape({B, L, 1});
-  const Tensor wvec = Tensor::from_vector(w, {K}).to(dt);
-  const Tensor dvec = indicator(K, dt, [&](int64_t k) { return k != m; });
-  const Tensor evec = indicator(K, dt, [&](int64_t k) { return k == m; });
-  const Tensor one = Tensor::ones({}, dt);
-
-  const Tensor ptilde = exp(log_ptilde);
-  // c_hat = mean over positions of (unmasked ? w(x_t) : E_ptilde[w]): [B, 1, 1], differentiable in ptilde.
-  const Tensor ew = sum(mul(ptilde, wvec), {-1});
-  const Tensor c_hat = mean(add(Tensor::from_vector(known, {B, L}).to(dt), mul(masked2, ew)), {1}).reshape({B, 1, 1});
-  // keep_tau(k) = 1 - spindle_mask(tau, k, c_hat) for each example's tau: [B, 1, K], 1 at the mask.
-  auto keep = [&](const std::vector<int64_t>& tau) {
-    std::vector<double> frac(static_cast<size_t>(B)), coef(static_cast<size_t>(B)), at_T(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) {
-      const double x = static_cast<double>(tau[static_cast<size_t>(b)]) / static_cast<double>(T);
-      frac[static_cast<size_t>(b)] = x;
-      coef[static_cast<size_t>(b)] = config().spindle_lambda * std::sin(std::numbers::pi * x);
-      at_T[static_cast<size_t>(b)] = tau[static_cast<size_t>(b)] >= T ? 1.0 : 0.0;
-    }
-    const Tensor prob = clamp(add(per_example(frac, dt), mul(per_example(coef, dt), sub(wvec, c_hat))), 0.0, 0.999);
-    const Tensor k = sub(one, mul(prob, dvec));
-    return where(per_example(at_T, dt), evec, k);
-  };
-  const Tensor keep_s = keep(s), keep_t = keep(t);
-  // fact2 = ptilde Qbar_s = ptilde .* keep_s + (sum ptilde .* (1 - keep_s)) e_m
-  const Tensor fact2 = add(mul(ptilde, keep_s), mul(sum(mul(ptilde, sub(one, keep_s)), {-1}, true), evec));
-  // fact1 = x_t (Q_{s+1} ... Q_t)^T with r = keep_t / keep_s: r at x_t if unmasked; 1 - r (1 at m) if masked.
-  const Tensor r = div(keep_t, keep_s);
-  const Tensor fact1 = add(mul(onehot_t, r), mul(masked3, sub(one, r)));
-  return add(log(add(fact1, kEps)), log(add(fact2, kEps)));
-}
-
+// Austin et al. eq. 4, the x0-parameterisation: p_theta(x_s | x_t) proportional to
+// sum_x0 q(x_s, x_t | x0) ptilde(x0 | x_t) = (x_t P^T) .* (ptilde Qbar_s), P = Q_{s+1} ... Q_t, as logits
+//   log(x_t P^T + eps) + log(ptilde Qbar_s + eps),
+// the two factors from the kind (reverse_factors). With apply_decoder, examples at s = 0 take log ptilde
+// instead when the decoder is Ptilde.
 Tensor D3pm::reverse_logits(const Tensor& model_logits, const Tensor& x_t, const std::vector<int64_t>& t,
                             const std::vector<int64_t>& s, bool one_step, bool apply_decoder) const {
-  const int64_t B = x_t.size(0), L = x_t.size(1), K = num_states();
   const DType dt = model_logits.dtype();
   const Tensor log_ptilde = x0_log_probs(model_logits);
-  Tensor general;
-  if (process_.spindle()) {
-    general = spindle_reverse_logits(log_ptilde, x_t, t, s);
-  } else {
-    const DenseProducts d = prepare_products(process_, s, t, one_step);
-    const LogRowTables fact1 = log_product_columns(process_, d, s, t, one_step);
-    const Tensor log_fact1 = table_rows(B, L, K, dt, fact1, token_ids(x_t));
-    general = add(log_fact1, log(add(dist_times_qbar(exp(log_ptilde), s), kEps)));
-  }
+  const ReverseFactors factors = process_.transition().reverse_factors(exp(log_ptilde), x_t, t, s, one_step);
+  const Tensor general = add(factors.log_column, log(add(factors.dist_qbar, kEps)));
   if (apply_decoder && config().decoder == D3pmDecoder::Ptilde &&
       std::any_of(s.begin(), s.end(), [](int64_t v) { return v == 0; })) {
     std::vector<double> at0(s.size());
@@ -453,7 +302,7 @@ Tensor D3pm::vb_terms_f64(const Tensor& model_logits, const Tensor& x0, const Te
 }
 
 bool D3pm::fused_bound_applies(const Tensor& model_logits) const {
-  return process_.dense() && !process_.spindle() && !needs_grad({model_logits});
+  return process_.dense() && !needs_grad({model_logits});
 }
 
 Tensor D3pm::bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& tv,

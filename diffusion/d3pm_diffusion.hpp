@@ -68,7 +68,7 @@ class D3pm {
   Tensor q_probs(const Tensor& x0, const Tensor& t, DType dtype = DType::F32) const;
   // x_t ~ q(x_t | x0) by inverse CDF, one double uniform per position from rng (row-major order).
   Tensor q_sample(const Tensor& x0, const Tensor& t, Philox& rng) const;
-  // Logits of q(x_{t-1} | x_t, x0) = (x_t Q_t^T) .* (x0 Qbar_{t-1}) / (x0 Qbar_t x_t^T), t in 1..T:
+  // Austin et al. eq. 3. Logits of q(x_{t-1} | x_t, x0) = (x_t Q_t^T) .* (x0 Qbar_{t-1}) / (x0 Qbar_t x_t^T), t in 1..T:
   // log(x_t Q_t^T + eps) + log(x0 Qbar_{t-1} + eps). [B, L, K]
   Tensor q_posterior_logits(const Tensor& x0, const Tensor& x_t, const Tensor& t, DType dtype = DType::F32) const;
   // L_T = KL(q(x_T | x0) || p(x_T)) summed over positions, in nats: [B] (computed in double as
@@ -81,10 +81,10 @@ class D3pm {
   // ---- reverse process (differentiable in model_logits) -----------------------------------------------
   // log ptilde(x0 | x_t): log_softmax of the logits with the extra mask's logit at -inf. [B, L, K]
   Tensor x0_log_probs(const Tensor& model_logits) const;
-  // Logits of p_theta(x_{t-1} | x_t), t in 1..T, through the one-step Q_t. At t = 1 the decoder choice
+  // Austin et al. eq. 4. Logits of p_theta(x_{t-1} | x_t), t in 1..T, through the one-step Q_t. At t = 1 the decoder choice
   // applies (D3pmDecoder): Posterior uses the same formula with Qbar_0 = I, Ptilde returns log ptilde.
   Tensor p_logits(const Tensor& model_logits, const Tensor& x_t, const Tensor& t) const;
-  // Logits of p_theta(x_s | x_t) for 0 <= s < t (per example), k = t - s steps at once:
+  // Austin et al. eq. 4 with skipping. Logits of p_theta(x_s | x_t) for 0 <= s < t (per example), k = t - s steps at once:
   //   log(x_t (Q_{s+1} ... Q_t)^T + eps) + log(ptilde Qbar_s + eps),
   // the product taken in closed form or as dense double products. s = 0 applies the decoder choice.
   Tensor p_logits_skip(const Tensor& model_logits, const Tensor& x_t, const Tensor& t, const Tensor& s) const;
@@ -123,15 +123,12 @@ class D3pm {
   std::vector<double> sequence_weights(const Tensor& x0) const;
 
  private:
-  // The general formula log(x_t P^T + eps) + log(ptilde Qbar_s + eps); with apply_decoder, examples at s = 0
-  // get log ptilde instead when the decoder is Ptilde.
+  // Austin et al. eq. 4, the reverse step: log(x_t P^T + eps) + log(ptilde Qbar_s + eps) from the kind's
+  // factors; with apply_decoder, examples at s = 0 get log ptilde instead when the decoder is Ptilde.
   Tensor reverse_logits(const Tensor& model_logits, const Tensor& x_t, const std::vector<int64_t>& t,
                         const std::vector<int64_t>& s, bool one_step, bool apply_decoder = true) const;
-  Tensor spindle_reverse_logits(const Tensor& log_ptilde, const Tensor& x_t, const std::vector<int64_t>& t,
-                                const std::vector<int64_t>& s) const;
-  Tensor dist_times_qbar(const Tensor& dist, const std::vector<int64_t>& s) const;
-  // log(x_t P^T + eps) + log(x0 Qbar_s + eps), P = Q_t (one_step) or Q_{s+1} ... Q_t: the logits of
-  // q(x_s | x_t, x0). [B, L, K]
+  // Austin et al. eq. 3, the posterior: log(x_t P^T + eps) + log(x0 Qbar_s + eps), P = Q_t (one_step) or
+  // Q_{s+1} ... Q_t: the logits of q(x_s | x_t, x0). [B, L, K]
   Tensor posterior_logits(const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& t,
                           const std::vector<int64_t>& s, bool one_step, DType dtype) const;
   // The checks of vb_terms (s undefined: s = t - 1) and vb_terms_skip; the steps per example.

@@ -1,28 +1,15 @@
-// The D3PM forward process of one configuration (Austin et al. 2021; REFERENCE.md §2): its kind, state
-// space and schedule, every per-step constant in double precision, and for the kinds without a closed form
-// (discretized Gaussian, nearest neighbour) the cached dense matrices Qbar_t for t = 0..T. Index convention:
+// The D3PM forward process of one configuration (Austin et al. 2021; docs/math.md §3): its kind, state
+// space and schedule. The kind's unit (d3pm_kinds.hpp, one file per kind) holds every per-step constant in
+// double precision and, for the kinds without a closed form (discretized Gaussian, nearest neighbour), the
+// cached dense matrices Qbar_t for t = 0..T; this class checks the arguments and asks it. Index convention:
 // d3pm_schedules.hpp (arrays indexed by the paper's t, T + 1 entries).
-//
-// Kinds and what is stored:
-//   uniform, absorbing:  beta_t and abar_t (closed forms; no K x K matrix is ever built outside tests)
-//   mask-and-replace:    alpha_t, beta_t, gamma_t and abar_t, gammabar_t, betabar_t (closed form)
-//   Gaussian:            the off-diagonal values of each Q_t (it is Toeplitz off the diagonal) and the dense
-//                        Qbar_t = Qbar_{t-1} Q_t, (T + 1) K^2 doubles (0.5 GB at K = 256, T = 1000)
-//   nearest neighbour:   the rate matrix R, the exponents e_t, Q_t = expm((e_t - e_{t-1}) R) and
-//                        Qbar_t = expm(e_t R) (computed directly, not as a product), both dense.
-// Final mask step (nearest neighbour, our choice): with an extra mask state and nn_final_mask (the default
-// then, as the reference "nearest-neighbor-cached" code), Q_T = 1 e_m^T sends every token to the mask, the
-// exponents cover t = 1..T-1 only, and the prior is the mask; the MI schedule targets
-// I(x_t; x0) = (1 - t/T) H for t = 1..T-1 and the mask step makes I = 0 at T, so I stays linear in t
-// throughout. Without it, the prior is uniform over the data states and the MI schedule's e_T solves
-// I = 1e-12 H (I = 0 needs e = infinity), capped at e_max = 1e5 (the reference's largest exponent); a
-// disconnected kNN graph never loses all information and stops at e_max.
-// Under a beta schedule the exponents are e_t = sum_{s<=t} beta_s (the reference code's), so Q_t = expm(beta_t R).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "diffusion/d3pm_kinds.hpp"
 #include "diffusion/d3pm_matrix.hpp"
 #include "diffusion/d3pm_schedules.hpp"
 #include "diffusion/d3pm_transitions.hpp"
@@ -59,7 +46,7 @@ struct D3pmConfig {
   std::vector<double> token_counts;
   double spindle_lambda = 0.3;
   // nearest neighbour: embeddings (rows x dim, row-major; rows = K_d or K), from the model
-  // (e.g. its token-embedding weight's to_vector()) or from a file (load_embedding_matrix)
+  // (e.g. its token-embedding weight's to_vector()) or from a file (data/text_matrix.hpp)
   std::vector<double> nn_embeddings;
   int64_t nn_embedding_dim = 0;
   int64_t nn_knn = 10;
@@ -75,29 +62,28 @@ struct D3pmConfig {
   void validate() const;  // throws std::invalid_argument naming the bad field
 };
 
-// Reads a whitespace-separated text matrix (one embedding per line) as rows x dim doubles.
-std::vector<double> load_embedding_matrix(const std::string& path, int64_t* rows, int64_t* dim);
-
 class D3pmProcess {
  public:
   explicit D3pmProcess(const D3pmConfig& config);
 
   const D3pmConfig& config() const { return config_; }
   D3pmKind kind() const { return config_.kind; }
+  // The kind's unit: Q_t, Qbar_t, the posterior's column, the prior and the product with Qbar.
+  const D3pmTransitionKind& transition() const { return *transition_; }
   const D3pmStates& states() const { return config_.states; }
   int64_t num_states() const { return config_.states.num_states; }
   int64_t timesteps() const { return config_.timesteps; }
-  bool dense() const { return kind() == D3pmKind::Gaussian || kind() == D3pmKind::NearestNeighbor; }
+  bool dense() const { return transition_->dense(); }
   bool spindle() const { return config_.schedule == D3pmScheduleKind::Spindle; }
-  bool final_mask_step() const { return final_mask_; }
+  bool final_mask_step() const { return transition_->final_mask_step(); }
 
-  // Per-step constants, T + 1 entries indexed by t (see the header comment for which kind fills which).
-  const std::vector<double>& betas() const { return betas_; }      // beta_t (uniform/absorbing/Gaussian)
-  const std::vector<double>& abar() const { return abar_; }        // abar_t (uniform/absorbing/mask-replace)
-  const std::vector<double>& exponents() const { return exponents_; }  // e_t (nearest neighbour)
-  const MaskReplaceSchedule& mask_replace() const { return mr_; }
-  const DenseMatrix& rate_matrix() const { return rate_; }         // R (nearest neighbour)
-  const std::vector<double>& spindle_weights() const { return spindle_w_; }  // w over the K states (0 at the mask)
+  // Per-step constants, T + 1 entries indexed by t (D3pmStepValues says which kind fills which).
+  const std::vector<double>& betas() const { return transition_->values().betas; }          // beta_t
+  const std::vector<double>& abar() const { return transition_->values().abar; }            // abar_t
+  const std::vector<double>& exponents() const { return transition_->values().exponents; }  // e_t (nearest neighbour)
+  const MaskReplaceSchedule& mask_replace() const { return transition_->values().mask_replace; }
+  const DenseMatrix& rate_matrix() const { return transition_->rate_matrix(); }  // R (nearest neighbour)
+  const std::vector<double>& spindle_weights() const { return transition_->spindle_weights(); }  // w (0 at the mask)
 
   // [Q_t]_ij for t = 1..T (any kind but spindle).
   double q_entry(int64_t t, int64_t i, int64_t j) const;
@@ -112,25 +98,13 @@ class D3pmProcess {
   DenseMatrix q_product(int64_t s, int64_t t) const;
   // The prior p(x_T) over the K states: the mask (absorbing, mask-and-replace, nearest neighbour with the
   // final mask step) or uniform over the data states (uniform, Gaussian, nearest neighbour without it).
-  const std::vector<double>& prior() const { return prior_; }
-
-  // Spindle only: the masking probability of state j at step t in a sequence of mean weight c
-  // (spindle_mask_prob with this process's w and lambda); 0 for the mask state itself.
-  double spindle_mask(int64_t t, int64_t j, double c) const;
+  const std::vector<double>& prior() const { return transition_->prior(); }
 
  private:
   void check_t(int64_t t, int64_t lo, const char* what) const;
 
   D3pmConfig config_;
-  bool final_mask_ = false;
-  std::vector<double> betas_, abar_, exponents_;
-  MaskReplaceSchedule mr_;
-  std::vector<std::vector<double>> gauss_offdiag_;  // [t][d], Gaussian
-  std::vector<DenseMatrix> q_;                      // [t], nearest neighbour (entry 0 unused)
-  std::vector<DenseMatrix> qbar_;                   // [t], dense kinds
-  DenseMatrix rate_;
-  std::vector<double> prior_;
-  std::vector<double> spindle_w_;
+  std::shared_ptr<const D3pmTransitionKind> transition_;
 };
 
 }  // namespace diffuse::diffusion

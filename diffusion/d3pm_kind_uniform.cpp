@@ -1,0 +1,114 @@
+// The uniform kind (Austin et al. 2021 §3.1, after Hoogeboom et al. 2021; docs/math.md §3.1):
+//   Q_t = (1 - beta_t) I + beta_t / K_d 11^T over the K_d data states (an extra mask is isolated),
+//   Qbar_t = abar_t I + (1 - abar_t) / K_d 11^T, prior uniform over the data states.
+// Schedules: linear, cosine, jsd, or mutual information (abar_t solved so that I(x_t; x0) = (1 - t/T) H).
+#include <algorithm>
+
+#include "diffusion/d3pm_kinds.hpp"
+#include "diffusion/d3pm_process.hpp"
+#include "diffusion/d3pm_rows.hpp"
+#include "tensor/ops.hpp"
+
+namespace diffuse::diffusion {
+
+namespace {
+
+// Row x of the uniform kind's matrix with stay probability keep: keep at x plus (1 - keep) spread evenly
+// over the data tokens; a token outside the data (a mask) stays put. Symmetric, so also column x.
+void keep_or_uniform(const D3pmStates& st, int64_t x, double keep, double* out) {
+  std::fill(out, out + st.num_states, 0.0);
+  if (!st.is_data(x)) {
+    out[x] = 1.0;
+    return;
+  }
+  const double spread = (1.0 - keep) / static_cast<double>(st.num_data());
+  for (int64_t k = 0; k < st.num_states; ++k)
+    if (st.is_data(k)) out[k] = spread;
+  out[x] += keep;
+}
+
+class UniformKind final : public D3pmTransitionKind {
+ public:
+  explicit UniformKind(const D3pmConfig& config) : D3pmTransitionKind(config) {
+    values_ = beta_schedule_values(config);
+    if (config.schedule == D3pmScheduleKind::MutualInfo) {
+      const InformationTarget target = information_target(config);
+      const D3pmStates& st = states();
+      std::vector<char> is_data(static_cast<size_t>(st.num_states));
+      for (int64_t i = 0; i < st.num_states; ++i) is_data[static_cast<size_t>(i)] = st.is_data(i) ? 1 : 0;
+      values_.abar = mutual_info_abar(
+          [&](double a) { return uniform_mutual_information(target.unigram, is_data, a); }, target.entropy,
+          timesteps());
+      for (size_t t = 1; t < values_.abar.size(); ++t)
+        values_.betas[t] = values_.abar[t - 1] > 0 ? 1.0 - values_.abar[t] / values_.abar[t - 1] : 1.0;
+    }
+    set_uniform_prior();
+  }
+
+  double q_entry(int64_t t, int64_t i, int64_t j) const override {
+    const D3pmStates& st = states();
+    if (st.has_extra_mask() && i == st.mask) return j == i ? 1.0 : 0.0;
+    if (!st.is_data(j)) return 0.0;
+    const double beta = values_.betas[static_cast<size_t>(t)];
+    return (i == j ? 1.0 - beta : 0.0) + beta / static_cast<double>(st.num_data());
+  }
+
+  DenseMatrix qbar_matrix(int64_t t) const override { return closed_form(values_.abar[static_cast<size_t>(t)]); }
+
+  DenseMatrix q_product(int64_t s, int64_t t) const override {
+    const size_t si = static_cast<size_t>(s), ti = static_cast<size_t>(t);
+    if (values_.abar[si] > 0) return closed_form(values_.abar[ti] / values_.abar[si]);
+    return D3pmTransitionKind::q_product(s, t);
+  }
+
+  void qbar_row_into(int64_t s, int64_t x, double, double* out) const override {
+    keep_or_uniform(states(), x, values_.abar[static_cast<size_t>(s)], out);
+  }
+
+  void product_column_into(int64_t s, int64_t t, int64_t x, bool one_step, double, const DenseMatrix*,
+                           double* out) const override {
+    keep_or_uniform(states(), x, keep_between(s, t, one_step), out);
+  }
+
+  // abar x + (1 - abar)/K_d (sum_data x) on the data states.
+  Tensor dist_times_qbar(const Tensor& dist, const std::vector<int64_t>& s) const override {
+    const D3pmStates& st = states();
+    const DType dt = dist.dtype();
+    std::vector<double> a(s.size()), coef(s.size());
+    for (size_t b = 0; b < s.size(); ++b) {
+      a[b] = values_.abar[static_cast<size_t>(s[b])];
+      coef[b] = (1.0 - a[b]) / static_cast<double>(st.num_data());
+    }
+    const Tensor on_data = d3pm_rows::state_indicator(st.num_states, dt, [&](int64_t k) { return st.is_data(k); });
+    const Tensor S = sum(mul(dist, on_data), {-1}, true);
+    return add(mul(dist, d3pm_rows::per_example(a, dt)), mul(mul(S, d3pm_rows::per_example(coef, dt)), on_data));
+  }
+
+ private:
+  // Qbar with stay probability keep (abar_t, or abar_t / abar_s for a product).
+  DenseMatrix closed_form(double keep) const {
+    const D3pmStates& st = states();
+    const std::vector<int64_t> ids = st.data_ids();
+    const double kd = static_cast<double>(ids.size());
+    DenseMatrix q(st.num_states);
+    for (int64_t i : ids) {
+      for (int64_t j : ids) q(i, j) = (1 - keep) / kd;
+      q(i, i) += keep;
+    }
+    if (st.has_extra_mask()) q(st.mask, st.mask) = 1.0;
+    return q;
+  }
+};
+
+}  // namespace
+
+extern const D3pmKindUnit kUniformKind = {
+    "uniform",
+    [](const D3pmConfig& c) { return c.kind == D3pmKind::Uniform; },
+    [](const D3pmConfig& c) {
+      if (!is_beta_schedule(c.schedule) && c.schedule != D3pmScheduleKind::MutualInfo) fail_d3pm_config(c, "uniform takes linear, cosine, jsd or mi");
+    },
+    [](const D3pmConfig& c) -> std::unique_ptr<D3pmTransitionKind> { return std::make_unique<UniformKind>(c); },
+};
+
+}  // namespace diffuse::diffusion
