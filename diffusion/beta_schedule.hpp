@@ -1,4 +1,4 @@
-// DDPM noise schedules and every constant derived from them (Ho et al. 2020; REFERENCE.md §1), in
+// DDPM noise schedules and every constant derived from them (Ho et al. 2020; docs/math.md §2.2), in
 // double precision. Nothing here touches a tensor: GaussianDiffusion casts a constant to the tensor's
 // dtype only at the moment it multiplies a tensor.
 //
@@ -8,7 +8,8 @@
 // that the diffusion API and the network take hold the same 0-based i = t - 1 (the reference code's
 // convention, and what the U-Net's timestep embedding expects). abar_0 = 1 is not stored in
 // alphas_cumprod; it appears as alphas_cumprod_prev[0]. Loops over the reverse process are written in
-// paper terms (for t = T..1) and index with step = t - 1.
+// paper terms (for t = T..1) and index with step = t - 1. docs/math.md §1.2-§1.3 restates this and lists
+// the names in the code that still differ from `t` and `step`.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -47,7 +48,7 @@ std::vector<double> make_betas(const BetaScheduleConfig& config);
 // which make_schedule refuses).
 BetaScheduleConfig scaled_linear(int64_t timesteps);
 
-// The fixed reverse-process variance sigma_t^2 (REFERENCE.md §1): "large" beta_t, "small" beta~_t.
+// The fixed reverse-process variance sigma_t^2 (Ho et al. §3.2; docs/math.md §2.5): "large" beta_t, "small" beta~_t.
 enum class VarianceType { Large, Small };
 VarianceType parse_variance_type(const std::string& name);  // "large" | "small"
 const char* variance_type_name(VarianceType type);
@@ -58,7 +59,7 @@ struct DiffusionSchedule {
 
   std::vector<double> betas;                        // beta_t
   std::vector<double> alphas;                       // alpha_t = 1 - beta_t
-  std::vector<double> alphas_cumprod;               // abar_t = prod_{s<=t} alpha_s
+  std::vector<double> alphas_cumprod;               // abar_t = prod_{s<=t} alpha_s  (Ho et al. eq. 4)
   std::vector<double> alphas_cumprod_prev;          // abar_{t-1}, with abar_0 = 1
   std::vector<double> sqrt_alphas_cumprod;          // sqrt(abar_t)
   std::vector<double> sqrt_one_minus_alphas_cumprod;  // sqrt(1 - abar_t)
@@ -68,7 +69,7 @@ struct DiffusionSchedule {
   std::vector<double> sqrt_recip_alphas;              // 1/sqrt(alpha_t)            (eps form of mu_theta)
   std::vector<double> eps_coef;                       // beta_t / sqrt(1 - abar_t)  (eps form of mu_theta)
 
-  // q(x_{t-1} | x_t, x0) = N(coef1 x0 + coef2 x_t, beta~_t I)
+  // q(x_{t-1} | x_t, x0) = N(coef1 x0 + coef2 x_t, beta~_t I)  (Ho et al. eqs. 6-7)
   std::vector<double> posterior_variance;           // beta~_t = beta_t (1 - abar_{t-1}) / (1 - abar_t); beta~_1 = 0
   std::vector<double> posterior_mean_coef1;         // sqrt(abar_{t-1}) beta_t / (1 - abar_t)
   std::vector<double> posterior_mean_coef2;         // sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t)
@@ -87,7 +88,8 @@ struct DiffusionSchedule {
 };
 
 // Derives every constant from betas (each in (0, 1], at least two steps); throws std::invalid_argument
-// otherwise.
+// otherwise. The constants of Ho et al. eq. 4 (abar_t), eq. 7 (mu~_t's coefficients, beta~_t) and eq. 11
+// (1/sqrt(alpha_t), beta_t/sqrt(1 - abar_t)); docs/math.md §2.2.
 DiffusionSchedule make_schedule(std::vector<double> betas);
 inline DiffusionSchedule make_schedule(const BetaScheduleConfig& config) { return make_schedule(make_betas(config)); }
 

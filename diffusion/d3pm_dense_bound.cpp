@@ -1,8 +1,9 @@
 // D3pm::dense_bound_terms: the bound's terms in float64 for float32 or float64 logits without a tape, for
 // the dense kinds (discretized Gaussian and nearest-neighbour). The formulas are bound_terms'
-// (d3pm_diffusion.cpp; D3PM paper eq. 3 and the x0-parameterisation of §3.3, REFERENCE.md §2), computed a
-// block of positions at a time, so that the [positions, K] arrays the tensor version builds and reads
-// back stay in cache (float32 logits are widened as a block is read, no float64 copy of them is made):
+// (d3pm_diffusion.cpp; Austin et al. eq. 3, the posterior, and eq. 4, the x0-parameterisation; docs/math.md
+// §3.5-§3.8 and §3.13), computed a block of positions at a time, so that the [positions, K] arrays the
+// tensor version builds and reads back stay in cache (float32 logits are widened as a block is read, no
+// float64 copy of them is made):
 //   log ptilde   = log_softmax(logits)                                  (an extra mask at -inf)
 //   log p_theta  = log_softmax(log(x_t Q_t^T + eps) + log(ptilde Qbar_{t-1} + eps))
 //   log q        = log_softmax(log(x_t Q_t^T + eps) + log(x0 Qbar_{t-1} + eps))

@@ -1,5 +1,5 @@
-// The D3PM variational bound in bits per token (Austin et al. 2021; REFERENCE.md §2 and the text8 Table 1
-// figure): L = L_T + sum_{t=2..T} L_{t-1} + L_0 with L_T = KL(q(x_T | x0) || p(x_T)),
+// The D3PM variational bound in bits per token (Austin et al. 2021, eq. 1, the figure of their Tables 1 and
+// 3; docs/math.md §3.10): L = L_T + sum_{t=2..T} L_{t-1} + L_0 with L_T = KL(q(x_T | x0) || p(x_T)),
 // L_{t-1} = KL(q(x_{t-1} | x_t, x0) || p_theta(x_{t-1} | x_t)), L_0 = -log p_theta(x0 | x1) (the decoder
 // choice of D3pmDecoder), every term summed over the L positions of a sequence, in nats;
 // bits per token = that total / (L ln 2), averaged over the sequences.
@@ -56,6 +56,8 @@ struct D3pmElboResult {
 using D3pmElboObserver = std::function<void(int64_t first_sequence, const Tensor& t, const Tensor& x_t)>;
 
 // x0: int32 [N, L]. batch_size 0 evaluates all sequences in one batch. steps 0 means T.
+// d3pm_elbo_exact: every term of Austin et al. eq. 1 (of the strided process when steps < T);
+// d3pm_elbo_estimate: the stratified estimate of eq. 1 (docs/math.md §3.10).
 D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
                                int64_t batch_size = 0, const D3pmElboObserver& observer = {}, int64_t steps = 0);
 D3pmElboResult d3pm_elbo_estimate(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,

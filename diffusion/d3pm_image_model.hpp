@@ -21,7 +21,9 @@ int64_t image_output_channels(ImageOutput output, int64_t channels);
 Tensor pixel_values_to_images(const Tensor& values, const Shape& image_shape);
 Tensor images_to_pixel_values(const Tensor& images);
 
-// ptilde(x0 | x_t) logits [B, C*H*W, 256] from the U-Net; rng drives its dropout in training mode.
+// ptilde(x0 | x_t) logits [B, C*H*W, 256] from the U-Net; rng drives its dropout in training mode. The
+// ptilde of Austin et al. eq. 4; with Logistic, the truncated logistic of their Appendix A.8 (docs/math.md
+// §3.12).
 X0Model image_x0_model(const nn::UNet& net, ImageOutput output, Philox& rng);
 
 }  // namespace diffuse::diffusion

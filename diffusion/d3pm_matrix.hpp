@@ -1,4 +1,4 @@
-// Small dense matrices of doubles for the D3PM transition matrices (REFERENCE.md §2): products, the
+// Small dense matrices of doubles for the D3PM transition matrices (docs/math.md §3.3): products, the
 // matrix exponential and the symmetric eigendecomposition. Every Q_t / Qbar_t product of the D3PM code
 // is computed here, in double precision, before anything is cast to a tensor's dtype.
 #pragma once
@@ -39,11 +39,13 @@ double column_sum_error(const DenseMatrix& a);
 // Matrix Anal. Appl. 2005, algorithm 2.3 at its highest degree): a is scaled by 2^-s so that
 // ||a / 2^s||_1 <= theta_13 = 5.37, r_13 = (V - U)^-1 (V + U) is solved by LU with partial pivoting, and
 // the result is squared s times. Relative accuracy ~1e-15 for the well-conditioned rate matrices here.
+// The matrix exponential of Austin et al. eq. 16 (docs/math.md §3.3.4).
 DenseMatrix expm(const DenseMatrix& a);
 
 // The eigendecomposition a = V diag(values) V^T of a symmetric matrix by cyclic Jacobi rotations (to
 // machine precision). vectors holds the eigenvectors as columns. Used by the mutual-information schedule,
-// which evaluates expm(e R) = V diag(exp(e values)) V^T for many exponents e of one symmetric rate matrix R.
+// which evaluates expm(e R) = V diag(exp(e values)) V^T for many exponents e of one symmetric rate matrix R
+// (Austin et al. eq. 17; docs/math.md §3.4.4).
 struct SymmetricEigen {
   std::vector<double> values;
   DenseMatrix vectors;

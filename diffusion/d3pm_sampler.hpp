@@ -1,7 +1,7 @@
-// Ancestral sampling from a D3PM (Austin et al. 2021; REFERENCE.md §2): x_T from the prior (all mask for
-// the absorbing and mask-and-replace kinds and the nearest-neighbour kind with its final mask step;
-// uniform over the data states otherwise), then for t = T, T - k, ..., a draw from p_theta(x_s | x_t) with
-// s = max(t - k, 0):
+// Ancestral sampling from a D3PM (Austin et al. 2021, eq. 4 and §3.3; docs/math.md §3.11): x_T from the
+// prior (all mask for the absorbing and mask-and-replace kinds and the nearest-neighbour kind with its final
+// mask step; uniform over the data states otherwise), then for t = T, T - k, ..., a draw from
+// p_theta(x_s | x_t) with s = max(t - k, 0):
 //   k = 1: p_theta(x_{t-1} | x_t) through the one-step Q_t (D3pm::p_logits);
 //   k > 1: p_theta(x_s | x_t) proportional to (x_t (Q_{s+1} ... Q_t)^T) .* (ptilde Qbar_s) (D3pm::p_logits_skip);
 //          when k does not divide T the last jump (to s = 0) is shorter. ceil(T / k) network evaluations;
@@ -38,6 +38,7 @@ struct D3pmSampleResult {
   int64_t network_evaluations = 0;
 };
 
+// Draws from Austin et al. eq. 4 (k = 1) or its k-step form of §3.3, from T down to 0.
 D3pmSampleResult d3pm_sample(const X0Model& model, const D3pm& d3pm, int64_t batch, int64_t length, Philox& rng,
                              const D3pmSampleOptions& options = {});
 

@@ -1,5 +1,5 @@
-// Negative log-likelihood bound of a DDPM in bits per dimension (the paper's Table 1 number;
-// REFERENCE.md §1; reference code `calc_bpd_loop`).
+// Negative log-likelihood bound of a DDPM in bits per dimension (Ho et al. eq. 5, the paper's Table 1
+// number; docs/math.md §2.8; reference code `calc_bpd_loop`).
 //
 //   L = L_T + sum_{t=2..T} L_{t-1} + L_0,   every term averaged over the D dimensions and divided by ln 2,
 //   L_T = KL(q(x_T | x0) || N(0, I)),  L_{t-1} = KL(q(x_{t-1} | x_t, x0) || p_theta(x_{t-1} | x_t)),
@@ -46,7 +46,8 @@ struct BpdResult {
 // Called after each network evaluation: the batch's first image index and the paper t just evaluated.
 using BpdProgress = std::function<void(int64_t first_image, int64_t t)>;
 
-// batch_size 0 evaluates all images in one batch.
+// batch_size 0 evaluates all images in one batch. bpd_exact: every term of Ho et al. eq. 5; bpd_estimate:
+// the stratified estimate of it (docs/math.md §2.8).
 BpdResult bpd_exact(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& images, Philox& rng,
                     int64_t batch_size = 0, bool clip_denoised = true, const BpdProgress& progress = {});
 BpdResult bpd_estimate(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& images, Philox& rng,

@@ -21,11 +21,13 @@ namespace diffuse::diffusion {
 // x_t) and that step's x0_hat.
 using StepCallback = std::function<void(int64_t t, const Tensor& x0_hat)>;
 
-// Runs the reverse process from x_t at paper step t (1..T) down to x_0 and returns x_0.
+// Runs the reverse process from x_t at paper step t (1..T) down to x_0 and returns x_0: Ho et al.
+// Algorithm 2, lines 2-6, started at t.
 Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& x_t, int64_t t,
                        Philox& rng, bool clip_denoised = true, const StepCallback& on_step = {});
 
 // A batch of samples of `shape` ([B, C, H, W]): x_T ~ N(0, I) in `dtype`, then reverse_process from T.
+// Ho et al. Algorithm 2.
 Tensor sample(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape, Philox& rng,
               bool clip_denoised = true, DType dtype = DType::F32, const StepCallback& on_step = {});
 
@@ -39,9 +41,9 @@ struct ProgressiveSample {
   std::vector<RecordedX0> x0_hats;  // in generation order: largest t first
 };
 
-// sample(), also recording x0_hat every `every` steps: at the steps whose 0-based index t - 1 is a
-// multiple of `every`, T / every (integer division) records in all, the last at t = 1 (the reference
-// code's p_sample_loop_progressive keeps the same steps). every = 1 records all T steps.
+// sample(), also recording x0_hat (Ho et al. eq. 15) every `every` steps: at the steps whose 0-based index
+// t - 1 is a multiple of `every`, T / every (integer division) records in all, the last at t = 1 (the
+// reference code's p_sample_loop_progressive keeps the same steps). every = 1 records all T steps.
 ProgressiveSample sample_progressive(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape,
                                      Philox& rng, int64_t every, bool clip_denoised = true,
                                      DType dtype = DType::F32, const StepCallback& on_step = {});

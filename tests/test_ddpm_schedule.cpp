@@ -1,4 +1,4 @@
-// DDPM schedules and their derived constants against closed forms (REFERENCE.md §1): linear endpoints,
+// DDPM schedules and their derived constants against closed forms (docs/math.md §2.2): linear endpoints,
 // abar monotone, beta~_1 = 0, the clipped log-variances at t = 1, the posterior coefficients against the
 // eps form of the mean, and each schedule's formula (cosine, quad, const, jsd).
 #include <doctest/doctest.h>
