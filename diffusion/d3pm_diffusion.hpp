@@ -1,4 +1,4 @@
-// D3PM discrete diffusion on tensors (Austin et al. 2021; REFERENCE.md §2): the forward process q, its
+// D3PM discrete diffusion on tensors (Austin et al. 2021, eqs. 1 and 3-5; docs/math.md §3): the forward process q, its
 // posterior, the x0-parameterised reverse process p_theta, the variational bound's terms and the hybrid
 // training loss. The network is a callback (X0Model) that returns the logits of ptilde(x0 | x_t).
 //
@@ -7,7 +7,7 @@
 // float32 (float64 in gradient checks) and every result takes the logits' dtype. Index convention:
 // d3pm_schedules.hpp. All constants are double until they are written into a tensor.
 //
-// Numerics (REFERENCE.md §2, "choices for this engine"): log space with eps = 1e-20,
+// Numerics (docs/math.md §3.13): log space with eps = 1e-20,
 //   logits of p_theta(x_{t-1} | x_t) = log(x_t Q_t^T + eps) + log(ptilde Qbar_{t-1} + eps),
 // the extra mask's logit of ptilde forced to -inf, KL terms clamped at >= 0 per position.
 // The uniform, absorbing and mask-and-replace kinds use their closed forms (no K x K matrix); the Gaussian
@@ -36,7 +36,7 @@ namespace diffuse::diffusion {
 // -> logits [B, L, K]. The extra mask's logit is ignored (forced to -inf by the diffusion).
 using X0Model = std::function<Tensor(const Tensor& x_t, const Tensor& step)>;
 
-// One training batch's objective. The per-example term is the reference codes' (REFERENCE.md §2): the
+// One training batch's objective. The per-example term is the reference codes' (Austin et al. eq. 5; docs/math.md §3.9): the
 // single term L_{t-1} at the example's sampled t (NOT T * L_{t-1}) plus lambda times the cross-entropy at
 // the same x_t; each summed over the L positions (nats per sequence, as the reference text code sums). The
 // loss the gradient is taken of is their batch mean, in those units or (loss_bits_per_dim) in bits per

@@ -1,4 +1,4 @@
-// The absorbing kind (Austin et al. 2021 §3.1; docs/math.md §3.2): each token moves to the mask m with
+// The absorbing kind (Austin et al. 2021 eq. 7; docs/math.md §3.3.2): each token moves to the mask m with
 // probability beta_t and stays otherwise,
 //   Q_t = (1 - beta_t) I + beta_t 1 e_m^T,   Qbar_t = abar_t I + (1 - abar_t) 1 e_m^T,   prior: all mask.
 // The mask may be an extra state (text) or a data value (the image absorbing state 128).

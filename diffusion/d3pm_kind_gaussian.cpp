@@ -1,4 +1,4 @@
-// The discretized Gaussian kind (Austin et al. 2021 §3.1 and eq. for ordinal data in §A.2.1; docs/math.md §3.3):
+// The discretized Gaussian kind (Austin et al. 2021 eq. 8; docs/math.md §3.3.3):
 // over the K_d ordinal data states, for i != j
 //   [Q_t]_ij = exp(-4 (i - j)^2 / ((K_d - 1)^2 beta_t)) / sum_{n = -(K_d-1)}^{K_d-1} exp(-4 n^2 / ((K_d - 1)^2 beta_t)),
 // the diagonal making each row sum to 1 (an extra mask is isolated). Q_t is Toeplitz off the diagonal, so

@@ -1,4 +1,4 @@
-// Mask-and-replace (VQ-Diffusion, Gu et al. 2022 eq. 5-7; docs/math.md §3.5), over K_d data states and an
+// Mask-and-replace (VQ-Diffusion, Gu et al. 2022; docs/math.md §3.3.5 and §3.4.5), over K_d data states and an
 // extra mask m: a data token stays with alpha_t + beta_t, moves to each other data token with beta_t and to
 // the mask with gamma_t; the mask is absorbing. The cumulative matrix keeps the same form,
 //   Qbar_t: stay abar_t + bbar_t, each other data token bbar_t, mask gbar_t,  bbar_t = (1 - abar_t - gbar_t)/K_d,

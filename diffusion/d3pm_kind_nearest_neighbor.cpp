@@ -1,4 +1,4 @@
-// The nearest-neighbour kind (Austin et al. 2021 §3.1 and §A.2.2; docs/math.md §3.4): a token moves to
+// The nearest-neighbour kind (Austin et al. 2021 eqs. 9 and 16, the MI schedule eq. 17; docs/math.md §3.3.4): a token moves to
 // tokens near it in an embedding space. From the k nearest neighbours of each data token,
 // A = (A' + A'^T) / (2k) and the rate matrix R = A - diag(A 1) (nearest_neighbor_rate); then
 //   Q_t = expm((e_t - e_{t-1}) R),   Qbar_t = expm(e_t R) (computed directly, not as a product),

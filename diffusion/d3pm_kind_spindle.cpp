@@ -1,4 +1,4 @@
-// Absorbing with DiffusionBERT's spindle schedule (He et al. 2022; docs/math.md §3.6): a position holding
+// Absorbing with DiffusionBERT's spindle schedule (He et al. 2022; docs/math.md §3.4.6): a position holding
 // token i is masked by step t with probability spindle_mask_prob(t, i, c), where w_i comes from the token's
 // training-set frequency and c is its sequence's mean weight. Given c, each position is a Markov chain whose
 // one-step matrix depends on the current state, so the posterior and the reverse step keep their form with

@@ -1,4 +1,4 @@
-// The uniform kind (Austin et al. 2021 §3.1, after Hoogeboom et al. 2021; docs/math.md §3.1):
+// The uniform kind (Austin et al. 2021 eq. 6, after Hoogeboom et al. 2021; docs/math.md §3.3.1):
 //   Q_t = (1 - beta_t) I + beta_t / K_d 11^T over the K_d data states (an extra mask is isolated),
 //   Qbar_t = abar_t I + (1 - abar_t) / K_d 11^T, prior uniform over the data states.
 // Schedules: linear, cosine, jsd, or mutual information (abar_t solved so that I(x_t; x0) = (1 - t/T) H).

@@ -1,4 +1,4 @@
-// A D3PM transition kind (Austin et al. 2021 §3.1-3.2 and §A.2; docs/math.md §3): everything one kind of
+// A D3PM transition kind (Austin et al. 2021 eqs. 2-3 and 6-9; docs/math.md §3.3): everything one kind of
 // forward process knows, in one unit per kind:
 //   uniform          d3pm_kind_uniform.cpp           absorbing (mask)    d3pm_kind_absorbing.cpp
 //   discretized Gaussian  d3pm_kind_gaussian.cpp     nearest neighbour   d3pm_kind_nearest_neighbor.cpp

@@ -1,4 +1,4 @@
-// The D3PM forward process of one configuration (Austin et al. 2021; docs/math.md §3): its kind, state
+// The D3PM forward process of one configuration (Austin et al. 2021, eqs. 2-3; docs/math.md §3.2-§3.4): its kind, state
 // space and schedule. The kind's unit (d3pm_kinds.hpp, one file per kind) holds every per-step constant in
 // double precision and, for the kinds without a closed form (discretized Gaussian, nearest neighbour), the
 // cached dense matrices Qbar_t for t = 0..T; this class checks the arguments and asks it. Index convention:
@@ -20,7 +20,7 @@ enum class D3pmKind { Uniform, Absorbing, Gaussian, NearestNeighbor, MaskReplace
 D3pmKind parse_d3pm_kind(const std::string& name);  // "uniform" | "absorbing" | "gaussian" | "nn" | "mask_replace"
 const char* d3pm_kind_name(D3pmKind kind);
 
-// L_0 = -log p_theta(x0 | x1) (REFERENCE.md §2 leaves the choice open):
+// L_0 = -log p_theta(x0 | x1) (the papers leave the choice open; docs/math.md §3.8):
 //   Posterior (our default, the text code's): p(x0 | x1) proportional to (x_1 Q_1^T) .* (ptilde Qbar_0), Qbar_0 = I,
 //             the same formula as every other reverse step (for absorbing, an unmasked x_1 gives x0 = x_1);
 //   Ptilde    (the image code's and nanoDD's): p(x0 | x1) = ptilde(x0 | x1).
@@ -85,7 +85,7 @@ class D3pmProcess {
   const DenseMatrix& rate_matrix() const { return transition_->rate_matrix(); }  // R (nearest neighbour)
   const std::vector<double>& spindle_weights() const { return transition_->spindle_weights(); }  // w (0 at the mask)
 
-  // [Q_t]_ij for t = 1..T (any kind but spindle).
+  // [Q_t]_ij for t = 1..T (any kind but spindle): Austin et al. eq. 2.
   double q_entry(int64_t t, int64_t i, int64_t j) const;
   // Q_t, t = 1..T, materialised (closed-form kinds too; for tests, skipping and small K).
   DenseMatrix q_matrix(int64_t t) const;

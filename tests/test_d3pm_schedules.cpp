@@ -14,7 +14,7 @@ using namespace diffuse;
 using namespace diffuse::diffusion;
 using namespace diffuse::testing;
 
-TEST_CASE("linear, cosine and jsd betas follow REFERENCE.md's formulas (index t = 1..T, entry 0 unused)") {
+TEST_CASE("linear, cosine and jsd betas follow docs/math.md §3.4's formulas (index t = 1..T, entry 0 unused)") {
   const std::vector<double> lin = d3pm_linear_betas(5, 0.1, 0.5);
   CHECK(lin.size() == 6);
   CHECK(lin[0] == 0.0);
