@@ -1,4 +1,9 @@
-#include "apps/d3pm_image_commands.hpp"
+// The D3PM image verbs of build/diffuse (Austin et al. 2021, §6: CIFAR-10): discrete diffusion over the 256
+// values of every subpixel (3 x 32 x 32 categorical variables) with the discretized Gaussian, uniform or
+// absorbing (mid-gray 128) transitions, an x0-parameterised U-Net that outputs a truncated discretized
+// logistic (or plain logits) per subpixel, the hybrid loss, samples as PNG grids and .npz, and bits/dim by
+// the exact bound or its Monte-Carlo estimate.
+#include "apps/model_family.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -118,7 +123,7 @@ class D3pmImageTraining : public ImageTrainingTask {
 
 }  // namespace
 
-int64_t d3pm_image_parameter_count(const json& config) {
+static int64_t d3pm_image_parameter_count(const json& config) {
   check_d3pm_json(config.at("diffusion"), image_states(config.at("diffusion")));
   Philox rng(0);
   const nn::UNet net(nn::UNetConfig::from_json(config.at("model")), rng);
@@ -126,13 +131,13 @@ int64_t d3pm_image_parameter_count(const json& config) {
   return net.parameter_count();
 }
 
-std::unique_ptr<TrainingTask> make_d3pm_image_training(const json& config, const std::string& data_dir) {
+static std::unique_ptr<TrainingTask> make_d3pm_image_training(json& config, const std::string& data_dir) {
   return std::make_unique<D3pmImageTraining>(config, data_dir);
 }
 
 // ---- sample ----------------------------------------------------------------------------------------
 
-int run_d3pm_image_sample(const SampleOptions& o) {
+static int run_d3pm_image_sample(const SampleOptions& o) {
   const int64_t n = o.n == 0 ? 64 : o.n;
   if (o.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
   auto m = load_model_for_inference<D3pmImageModel>(o.checkpoint, o.ema);
@@ -165,7 +170,7 @@ int run_d3pm_image_sample(const SampleOptions& o) {
 
 // ---- evaluate --------------------------------------------------------------------------------------
 
-int run_d3pm_image_evaluate(const EvaluateOptions& o) {
+static int run_d3pm_image_evaluate(const EvaluateOptions& o) {
   const int64_t images = o.items == 0 ? 1000 : o.items;
   if (o.split != "test" && o.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + o.split + "'");
   auto m = load_model_for_inference<D3pmImageModel>(o.checkpoint, o.ema);
@@ -206,5 +211,7 @@ int run_d3pm_image_evaluate(const EvaluateOptions& o) {
               static_cast<long long>(T), r.prior_nats * to_bits);
   return 0;
 }
+
+extern const ModelFamily kD3pmImageFamily = {"d3pm-image", "D3PM on images (Austin et al. 2021): a U-Net x0-model over 256 values per subpixel", d3pm_image_parameter_count, make_d3pm_image_training, run_d3pm_image_sample, run_d3pm_image_evaluate};
 
 }  // namespace diffuse

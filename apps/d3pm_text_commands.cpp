@@ -1,4 +1,7 @@
-#include "apps/d3pm_text_commands.hpp"
+// The D3PM text verbs of build/diffuse (Austin et al. 2021, text8): train a transformer x0-model on random
+// 256-character windows, sample text (with step skipping and the denoising trajectory), and evaluate the
+// bound in bits/char on the canonical chunks of a split.
+#include "apps/model_family.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -149,7 +152,7 @@ class D3pmTextTraining : public TrainingTask {
 
 }  // namespace
 
-int64_t d3pm_text_parameter_count(const json& config) {
+static int64_t d3pm_text_parameter_count(const json& config) {
   check_d3pm_json(config.at("diffusion"), text_states());
   Philox rng(0);
   return nn::Transformer(nn::TransformerConfig::from_json(config.at("model")), rng).parameter_count();
@@ -157,7 +160,7 @@ int64_t d3pm_text_parameter_count(const json& config) {
 
 // ---- train -----------------------------------------------------------------------------------------
 
-std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const std::string& data_path) {
+static std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const std::string& data_path) {
   auto corpus = load_corpus(data_path);
   const std::vector<int64_t> counts = data::unigram_counts(corpus->split(data::Text8Split::Train));
   json& d = config.at("diffusion");
@@ -169,7 +172,7 @@ std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const std::s
 
 // ---- sample ----------------------------------------------------------------------------------------
 
-int run_d3pm_text_sample(const SampleOptions& o) {
+static int run_d3pm_text_sample(const SampleOptions& o) {
   const int64_t n = o.n == 0 ? 4 : o.n;
   if (n < 1) throw std::invalid_argument("--n: must be at least 1");
   auto m = load_model_for_inference<D3pmTextModel>(o.checkpoint, o.ema);
@@ -201,7 +204,7 @@ int run_d3pm_text_sample(const SampleOptions& o) {
 
 // ---- evaluate --------------------------------------------------------------------------------------
 
-int run_d3pm_text_evaluate(const EvaluateOptions& o) {
+static int run_d3pm_text_evaluate(const EvaluateOptions& o) {
   if (o.items < 0) throw std::invalid_argument("--chunks: must be at least 1");
   auto m = load_model_for_inference<D3pmTextModel>(o.checkpoint, o.ema);
   const data::Text8Split split = parse_split(o.split);
@@ -250,5 +253,7 @@ int run_d3pm_text_evaluate(const EvaluateOptions& o) {
   }
   return 0;
 }
+
+extern const ModelFamily kD3pmTextFamily = {"d3pm-text", "D3PM on text8-format text (Austin et al. 2021): a transformer x0-model", d3pm_text_parameter_count, make_d3pm_text_training, run_d3pm_text_sample, run_d3pm_text_evaluate};
 
 }  // namespace diffuse

@@ -1,4 +1,5 @@
-#include "apps/ddpm_commands.hpp"
+// The DDPM verbs of build/diffuse: train, sample and evaluate a U-Net eps-model on images.
+#include "apps/model_family.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -116,13 +117,18 @@ class DdpmTraining : public ImageTrainingTask {
 };
 }  // namespace
 
-std::unique_ptr<TrainingTask> make_ddpm_training(const json& config, const std::string& data_dir) {
+static int64_t ddpm_read_config(const json& config) {
+  Philox rng(0);
+  return nn::UNet(nn::UNetConfig::from_json(config.at("model")), rng).parameter_count();
+}
+
+static std::unique_ptr<TrainingTask> make_ddpm_training(json& config, const std::string& data_dir) {
   return std::make_unique<DdpmTraining>(config, data_dir);
 }
 
 // ---- sample ----------------------------------------------------------------------------------------
 
-int run_ddpm_sample(const SampleOptions& options) {
+static int run_ddpm_sample(const SampleOptions& options) {
   SampleOptions o = options;
   if (o.n == 0) o.n = 64;
   if (o.every == 0) o.every = 100;
@@ -165,7 +171,7 @@ int run_ddpm_sample(const SampleOptions& options) {
 
 // ---- evaluate --------------------------------------------------------------------------------------
 
-int run_ddpm_evaluate(const EvaluateOptions& options) {
+static int run_ddpm_evaluate(const EvaluateOptions& options) {
   EvaluateOptions o = options;
   if (o.items == 0) o.items = 1000;
   if (o.items < 1) throw std::invalid_argument("--images: must be at least 1");
@@ -216,5 +222,7 @@ int run_ddpm_evaluate(const EvaluateOptions& options) {
   }
   return 0;
 }
+
+extern const ModelFamily kDdpmFamily = {"ddpm", "DDPM on images (Ho et al. 2020): a U-Net eps-model", ddpm_read_config, make_ddpm_training, run_ddpm_sample, run_ddpm_evaluate};
 
 }  // namespace diffuse

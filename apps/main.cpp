@@ -7,20 +7,18 @@
 //                    [--estimate] [--json]
 //   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
-// The family a preset or checkpoint records under "kind" runs the verb: "ddpm" (images, ddpm_commands),
-// "d3pm-text" (text8, d3pm_text_commands) or "d3pm-image" (CIFAR-10, d3pm_image_commands).
+// The family a preset or checkpoint records under "kind" runs the verb: the table of model families
+// (model_family.cpp) maps it to the family's commands.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "apps/benchmark.hpp"
-#include "apps/d3pm_image_commands.hpp"
-#include "apps/d3pm_text_commands.hpp"
-#include "apps/ddpm_commands.hpp"
+#include "apps/command_line.hpp"
+#include "apps/model_family.hpp"
 #include "apps/presets.hpp"
 #include "apps/process_group.hpp"
 #include "apps/selfcheck.hpp"
 #include "apps/run_support.hpp"
-#include "nn/unet.hpp"
 #include "tensor/blas_kernels.hpp"
 #include "tensor/threads.hpp"
 
@@ -33,20 +31,6 @@ json resolve(const std::string& preset, const std::vector<std::string>& sets) {
   return config;
 }
 
-std::string family(const json& config, const std::string& where) {
-  const std::string kind = config.value("kind", "");
-  if (kind != "ddpm" && kind != "d3pm-text" && kind != "d3pm-image")
-    throw std::invalid_argument(where + ": unknown model family '" + kind + "' (ddpm, d3pm-text or d3pm-image)");
-  return kind;
-}
-
-int64_t parameter_count(const json& config) {
-  const std::string kind = family(config, "--preset");
-  if (kind == "d3pm-text") return diffuse::d3pm_text_parameter_count(config);
-  if (kind == "d3pm-image") return diffuse::d3pm_image_parameter_count(config);
-  diffuse::Philox rng(0);
-  return diffuse::nn::UNet(diffuse::nn::UNetConfig::from_json(config.at("model")), rng).parameter_count();
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -136,6 +120,10 @@ int main(int argc, char** argv) {
   sc->add_option("--steps", selfcheck.steps, "Optimizer steps")->check(CLI::PositiveNumber);
   sc->add_option("--seed", selfcheck.seed, "Random seed");
 
+  if (const auto unknown = diffuse::unknown_flag(app, argc, argv)) {
+    std::cerr << "error: " << *unknown << "\n";
+    return static_cast<int>(CLI::ExitCodes::ExtrasError);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -149,7 +137,7 @@ int main(int argc, char** argv) {
     }
     if (*info) {
       json config = resolve(preset, sets);
-      const int64_t n = parameter_count(config);
+      const int64_t n = diffuse::model_family(config, "--preset").read_config(config);
       if (as_json) {
         config["parameters"] = n;
         std::cout << config.dump(2) << "\n";
@@ -161,27 +149,19 @@ int main(int argc, char** argv) {
     }
     if (*tr) {
       diffuse::TrainingRun run = diffuse::resolve_training_run(train);
-      const std::string kind = family(run.config, "--preset");
-      const auto task = kind == "ddpm"        ? diffuse::make_ddpm_training(run.config, train.data_dir)
-                        : kind == "d3pm-text" ? diffuse::make_d3pm_text_training(run.config, train.data_dir)
-                                              : diffuse::make_d3pm_image_training(run.config, train.data_dir);
+      const auto task = diffuse::model_family(run.config, "--preset").make_training(run.config, train.data_dir);
       return diffuse::run_training(train, run, *task);
     }
     sample.ema = !sample_raw;
     evaluate.ema = !evaluate_raw;
     if (*sa) {
-      const std::string kind = family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint);
-      return kind == "ddpm"        ? diffuse::run_ddpm_sample(sample)
-             : kind == "d3pm-text" ? diffuse::run_d3pm_text_sample(sample)
-                                   : diffuse::run_d3pm_image_sample(sample);
+      return diffuse::model_family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint).sample(sample);
     }
     if (*ev) {
       const json config = diffuse::checkpoint_config(evaluate.checkpoint);
-      const std::string kind = family(config, evaluate.checkpoint);
+      const diffuse::ModelFamily& family = diffuse::model_family(config, evaluate.checkpoint);
       diffuse::require_data_path(config, evaluate.data_dir);
-      return kind == "ddpm"        ? diffuse::run_ddpm_evaluate(evaluate)
-             : kind == "d3pm-text" ? diffuse::run_d3pm_text_evaluate(evaluate)
-                                   : diffuse::run_d3pm_image_evaluate(evaluate);
+      return family.evaluate(evaluate);
     }
     if (*bm) return diffuse::run_benchmark(bench);
     if (*sc) return diffuse::run_selfcheck(selfcheck);

@@ -14,49 +14,129 @@ json unet(int64_t ch, json ch_mult, int64_t res_blocks, json attn, double dropou
           {"groups", groups}};
 }
 
-// Ho et al. 2020, CIFAR-10, and the released reference config.
-json ddpm_cifar10_paper() {
-  return {
-      {"preset", "ddpm-cifar10-paper"},
-      {"kind", "ddpm"},
-      {"model", unet(128, {1, 2, 2, 2}, 2, {16}, 0.1)},
-      {"diffusion",
-       {{"timesteps", 1000}, {"beta_schedule", "linear"}, {"beta_start", 1e-4}, {"beta_end", 0.02},
-        {"loss", "simple"}, {"variance", "large"}, {"clip_denoised", true}}},
-      {"train",
-       {{"steps", 800000}, {"batch", 128}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 5000}, {"grad_clip", 1.0},
-        {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
-        {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 100}, {"sample_every", 5000},
-        {"sample_count", 64}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
-        {"replica_check_every", 100}}},
-      {"data", {{"dataset", "cifar10"}}},
-      {"deviations",
+// base with the fields of `changes` set.
+json with(json base, const json& changes) {
+  base.update(changes);
+  return base;
+}
+
+// One preset: the preset it starts from (none for a paper's), the fields it changes (merged into the base,
+// section by section), and its deviations (added to the base's). A paper preset's `changes` is the whole
+// configuration as the paper and its released code set it.
+struct Preset {
+  std::string name;
+  std::string summary;
+  std::string base;
+  json changes;
+  std::vector<std::string> deviations;
+};
+
+// The table of presets. A new preset is one entry.
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> table = {
+      // ---- DDPM (Ho et al. 2020), CIFAR-10, and the released reference config -----------------------
+      {"ddpm-cifar10-paper", "DDPM on CIFAR-10 as Ho et al. 2020: U-Net ch 128 (35.7M), T = 1000, 800k steps of 128", "",
+       {{"kind", "ddpm"},
+        {"model", unet(128, {1, 2, 2, 2}, 2, {16}, 0.1)},
+        {"diffusion",
+         {{"timesteps", 1000}, {"beta_schedule", "linear"}, {"beta_start", 1e-4}, {"beta_end", 0.02},
+          {"loss", "simple"}, {"variance", "large"}, {"clip_denoised", true}}},
+        {"train",
+         {{"steps", 800000}, {"batch", 128}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 5000}, {"grad_clip", 1.0},
+          {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
+          {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 100}, {"sample_every", 5000},
+          {"sample_count", 64}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
+          {"replica_check_every", 100}}},
+        {"data", {{"dataset", "cifar10"}}}},
        {"gradient clipping is global over the whole batch (the reference clipped per TPU shard)",
         "Adam puts eps as PyTorch does (set train.tf_adam_epsilon=true for TensorFlow's placement)",
         "stride-2 downsampling convs pad 1 on every side (TF 'SAME' pads bottom/right only)"}},
-  };
-}
-// Austin et al. 2021, text8 (Table 1) and the reference text config.
-json d3pm_text8_paper() {
-  return {
-      {"preset", "d3pm-text8-paper"},
-      {"kind", "d3pm-text"},
-      {"model",
-       {{"in_states", 28}, {"out_states", 28}, {"seq_len", 256}, {"width", 768}, {"layers", 12}, {"heads", 12},
-        {"mlp", 3072}, {"dropout", 0.0}}},
-      {"diffusion",
-       {{"kind", "absorbing"}, {"schedule", "auto"}, {"timesteps", 1000}, {"hybrid_lambda", 0.01},
-        {"decoder", "posterior"}, {"beta_start", 1e-4}, {"beta_end", 0.02}, {"cosine_s", 0.008}, {"max_beta", 0.999},
-        {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", "bigram"}, {"spindle_lambda", 0.3},
-        {"loss_bits_per_dim", false}}},
-      {"train",
-       {{"steps", 1000000}, {"batch", 512}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 5000}, {"grad_clip", 0.25},
-        {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
-        {"tf_adam_epsilon", false}, {"log_every", 100}, {"sample_every", 10000}, {"sample_count", 4},
-        {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
-        {"replica_check_every", 100}}},
-      {"data", {{"dataset", "text8"}}},
-      {"deviations",
+      {"ddpm-cifar10-small", "DDPM on CIFAR-10 sized for a CPU: U-Net ch 64 (9.0M), batch 32", "ddpm-cifar10-paper",
+       {{"model", {{"ch", 64}}},
+        {"train",
+         {{"batch", 32}, {"warmup", 1000}, {"steps", 100000}, {"ema_decay", 0.999}, {"ema_warmup", true},
+          {"log_every", 10}, {"sample_every", 1000}, {"checkpoint_every", 500}}}},
+       {"U-Net ch 64 instead of 128 (8.95M parameters instead of 35.7M)",
+        "batch 32 instead of 128, warmup 1000 instead of 5000, 100k steps instead of 800k",
+        "EMA decay 0.999 instead of 0.9999, with warm-up min(decay, (1+n)/(10+n)) (a short run's EMA must forget its start)"}},
+      {"ddpm-cifar10-tiny", "DDPM on CIFAR-10 for smoke tests: U-Net ch 32, one res block, batch 8", "ddpm-cifar10-paper",
+       {{"model", {{"ch", 32}, {"num_res_blocks", 1}, {"ch_mult", {1, 2, 2}}, {"groups", 8}}},
+        {"train",
+         {{"batch", 8}, {"warmup", 100}, {"steps", 2000}, {"ema_decay", 0.99}, {"ema_warmup", true}, {"log_every", 10},
+          {"sample_every", 500}, {"sample_count", 16}, {"checkpoint_every", 200}}}},
+       {"U-Net ch 32, ch_mult (1,2,2), 1 res block, GroupNorm 8 groups: a smoke-test model",
+        "batch 8, warmup 100, 2000 steps, EMA 0.99 with warm-up"}},
+      // The README's demo: a small DDPM on Fashion-MNIST (Debian's dataset-fashion-mnist, 28x28x1), sized to
+      // train in a few minutes on 2 cores. 28 -> 14 -> 7 needs three levels, not the paper's four.
+      {"ddpm-fashion-mnist-demo", "The demo: DDPM on Fashion-MNIST (28x28x1), U-Net ch 32 (1.1M), minutes on 2 cores",
+       "ddpm-cifar10-paper",
+       {{"model", unet(32, {1, 2, 2}, 1, {7}, 0.0, /*in_ch=*/1, /*resolution=*/28, /*groups=*/8)},
+        {"train",
+         {{"steps", 600}, {"batch", 64}, {"lr", 1e-3}, {"warmup", 50}, {"ema_decay", 0.995}, {"ema_warmup", true},
+          {"log_every", 25}, {"sample_every", 0}, {"sample_count", 16}, {"checkpoint_every", 200},
+          {"keep_checkpoints", 2}}},
+        {"data", {{"dataset", "fashion-mnist"}}}},
+       {"Fashion-MNIST 28x28x1 instead of CIFAR-10: U-Net ch 32, ch_mult (1,2,2), 1 res block, attention at 7x7 "
+        "only, GroupNorm 8 groups, no dropout (1.1M parameters)",
+        "batch 64, lr 1e-3, warmup 50, 600 steps, EMA 0.995 with warm-up: minutes, not days"}},
+
+      // ---- D3PM (Austin et al. 2021), CIFAR-10 (§6, "D3PM Gauss + logistic"), and the reference image config
+      {"d3pm-cifar10-paper", "D3PM Gauss + logistic on CIFAR-10 as Austin et al. 2021: U-Net ch 128, T = 1000, lambda 0.001",
+       "",
+       {{"kind", "d3pm-image"},
+        // 6 outputs: the location and log-scale of each of the 3 channels' logistic
+        {"model", with(unet(128, {1, 2, 2, 2}, 2, {16}, 0.1), {{"out_channels", 6}, {"output", "logistic"}})},
+        {"diffusion",
+         {{"kind", "gaussian"}, {"schedule", "linear"}, {"timesteps", 1000}, {"hybrid_lambda", 0.001},
+          {"decoder", "ptilde"}, {"beta_start", 1e-4}, {"beta_end", 0.02}, {"cosine_s", 0.008}, {"max_beta", 0.999},
+          {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", ""}, {"spindle_lambda", 0.3},
+          {"loss_bits_per_dim", true}}},
+        {"train",
+         {{"steps", 1500000}, {"batch", 128}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 0}, {"grad_clip", 1.0},
+          {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
+          {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 100}, {"sample_every", 10000},
+          {"sample_count", 16}, {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
+          {"replica_check_every", 100}}},
+        {"data", {{"dataset", "cifar10"}}}},
+       {"log-space eps 1e-20 and KL terms clamped at >= 0 (the reference image code: eps 1e-6, no clamp)",
+        "L_0 = -log ptilde(x0 | x_1), as the image code; the absorbing kind's mask is mid-gray 128, a data value",
+        "stride-2 downsampling convs pad 1 on every side (TF 'SAME' pads bottom/right only)"}},
+      {"d3pm-cifar10-small", "D3PM Gauss + logistic on CIFAR-10 sized for a CPU: U-Net ch 64, batch 32", "d3pm-cifar10-paper",
+       {{"model", {{"ch", 64}}},
+        {"train",
+         {{"batch", 32}, {"steps", 100000}, {"warmup", 100}, {"ema_decay", 0.999}, {"ema_warmup", true},
+          {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}}}},
+       {"U-Net ch 64 instead of 128 (the DDPM small preset's network, with 6 output channels)",
+        "batch 32 instead of 128, warmup 100 (the paper has none), 100k steps instead of 1.5M, EMA 0.999 with "
+        "warm-up; training-time samples take 100 steps"}},
+      {"d3pm-cifar10-tiny", "D3PM on CIFAR-10 for smoke tests: U-Net ch 32, one res block, batch 4, T = 40",
+       "d3pm-cifar10-paper",
+       {{"model", {{"ch", 32}, {"num_res_blocks", 1}, {"ch_mult", {1, 2, 2}}, {"groups", 8}}},
+        {"diffusion", {{"timesteps", 40}, {"beta_end", 0.3}}},
+        {"train",
+         {{"batch", 4}, {"steps", 200}, {"warmup", 10}, {"ema_decay", 0.9}, {"ema_warmup", true}, {"log_every", 10},
+          {"sample_every", 100}, {"sample_count", 4}, {"checkpoint_every", 100}}}},
+       {"U-Net ch 32, ch_mult (1,2,2), 1 res block, GroupNorm 8; T = 40 with beta up to 0.3: a smoke-test model"}},
+
+      // ---- D3PM, text8 (Table 1) and the reference text config -------------------------------------------
+      {"d3pm-text8-paper", "D3PM absorbing on text8 as Austin et al. 2021: transformer 12 x 768, T = 1000, lambda 0.01, 1M steps of 512",
+       "",
+       {{"kind", "d3pm-text"},
+        {"model",
+         {{"in_states", 28}, {"out_states", 28}, {"seq_len", 256}, {"width", 768}, {"layers", 12}, {"heads", 12},
+          {"mlp", 3072}, {"dropout", 0.0}}},
+        {"diffusion",
+         {{"kind", "absorbing"}, {"schedule", "auto"}, {"timesteps", 1000}, {"hybrid_lambda", 0.01},
+          {"decoder", "posterior"}, {"beta_start", 1e-4}, {"beta_end", 0.02}, {"cosine_s", 0.008}, {"max_beta", 0.999},
+          {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", "bigram"}, {"spindle_lambda", 0.3},
+          {"loss_bits_per_dim", false}}},
+        {"train",
+         {{"steps", 1000000}, {"batch", 512}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 5000}, {"grad_clip", 0.25},
+          {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
+          {"tf_adam_epsilon", false}, {"log_every", 100}, {"sample_every", 10000}, {"sample_count", 4},
+          {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
+          {"replica_check_every", 100}}},
+        {"data", {{"dataset", "text8"}}}},
        {"EMA of the weights at 0.9999 (the paper states none for text8); sample and evaluate use it",
         "schedule 'auto' picks 1/(T-t+1) for absorbing, cosine for uniform, mutual information for nn "
         "(set diffusion.schedule to choose)",
@@ -64,176 +144,61 @@ json d3pm_text8_paper() {
         "(diffusion.nn_embeddings: bigram, a checkpoint or a text matrix)",
         "stated choices where the paper is silent: the per-example loss is L_{t-1} + lambda * CE summed over "
         "the 256 positions (not T * L_{t-1}); L_0 uses the posterior formula with Qbar_0 = I (the text code's)"}},
+      {"d3pm-text8-small", "D3PM on text8 sized for a CPU: transformer 6 x 256 (4.95M), batch 32", "d3pm-text8-paper",
+       {{"model", {{"width", 256}, {"layers", 6}, {"heads", 8}, {"mlp", 1024}}},
+        {"train",
+         {{"batch", 32}, {"lr", 1e-3}, {"warmup", 100}, {"steps", 100000}, {"ema_decay", 0.995}, {"ema_warmup", true},
+          {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}}}},
+       {"transformer 6 layers x width 256, 8 heads, MLP 1024 (4.95M parameters) instead of 12 x 768",
+        "batch 32 instead of 512, lr 1e-3 with 100 warmup steps instead of 2e-4 with 5000 (sized for runs of hours, "
+        "not days), 100k steps instead of 1M, EMA 0.995 with warm-up",
+        "training-time samples take 100 steps (sample_steps); `diffuse sample` takes all T by default"}},
+      {"d3pm-text8-tiny", "D3PM on text8 for smoke tests: transformer 2 x 64, windows of 32, T = 50", "d3pm-text8-paper",
+       {{"model", {{"width", 64}, {"layers", 2}, {"heads", 4}, {"mlp", 256}, {"seq_len", 32}}},
+        {"diffusion", {{"timesteps", 50}}},
+        {"train",
+         {{"batch", 8}, {"lr", 1e-3}, {"warmup", 20}, {"steps", 300}, {"ema_decay", 0.9}, {"ema_warmup", true},
+          {"log_every", 10}, {"sample_every", 100}, {"sample_count", 2}, {"sample_steps", 0}, {"checkpoint_every", 100}}}},
+       {"transformer 2 x 64, windows of 32 characters, T = 50: a smoke-test model",
+        "batch 8, lr 1e-3, warmup 20, 300 steps, EMA 0.9 with warm-up"}},
+      // The README's demo: D3PM absorbing on the bundled KJV Gospels (demo/kjv-gospels.txt, text8 format).
+      {"d3pm-text-demo", "The demo: D3PM absorbing on the bundled KJV Gospels, transformer 2 x 128, minutes on 2 cores",
+       "d3pm-text8-paper",
+       {{"model", {{"seq_len", 64}, {"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
+        {"diffusion", {{"hybrid_lambda", 1.0}}},
+        {"train",
+         {{"steps", 2000}, {"batch", 64}, {"lr", 1e-3}, {"warmup", 100}, {"grad_clip", 1.0}, {"ema_decay", 0.99},
+          {"ema_warmup", true}, {"log_every", 50}, {"sample_every", 0}, {"sample_count", 2}, {"sample_steps", 0},
+          {"checkpoint_every", 500}, {"keep_checkpoints", 2}}}},
+       {"a 420,000-character corpus (the KJV Gospels) instead of text8's 100M; windows of 64",
+        "transformer 2 x 128, 4 heads, MLP 512 (0.45M parameters) instead of 12 x 768",
+        "hybrid lambda 1.0 instead of 0.01: the cross-entropy term teaches the denoiser in minutes "
+        "(at 0.01 a few thousand steps stay at the unigram level, about 4 bits/char)",
+        "batch 64, lr 1e-3, warmup 100, clip 1.0, 2000 steps, EMA 0.99 with warm-up: minutes, not days"}},
   };
-}
-// Austin et al. 2021, §6 (CIFAR-10, "D3PM Gauss + logistic") and the reference image config.
-json d3pm_cifar10_paper() {
-  json model = unet(128, {1, 2, 2, 2}, 2, {16}, 0.1);
-  model["out_channels"] = 6;  // location and log-scale of each of the 3 channels
-  model["output"] = "logistic";
-  return {
-      {"preset", "d3pm-cifar10-paper"},
-      {"kind", "d3pm-image"},
-      {"model", model},
-      {"diffusion",
-       {{"kind", "gaussian"}, {"schedule", "linear"}, {"timesteps", 1000}, {"hybrid_lambda", 0.001},
-        {"decoder", "ptilde"}, {"beta_start", 1e-4}, {"beta_end", 0.02}, {"cosine_s", 0.008}, {"max_beta", 0.999},
-        {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", ""}, {"spindle_lambda", 0.3},
-        {"loss_bits_per_dim", true}}},
-      {"train",
-       {{"steps", 1500000}, {"batch", 128}, {"micro_batch", 0}, {"lr", 2e-4}, {"warmup", 0}, {"grad_clip", 1.0},
-        {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
-        {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 100}, {"sample_every", 10000},
-        {"sample_count", 16}, {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
-        {"replica_check_every", 100}}},
-      {"data", {{"dataset", "cifar10"}}},
-      {"deviations",
-       {"log-space eps 1e-20 and KL terms clamped at >= 0 (the reference image code: eps 1e-6, no clamp)",
-        "L_0 = -log ptilde(x0 | x_1), as the image code; the absorbing kind's mask is mid-gray 128, a data value",
-        "stride-2 downsampling convs pad 1 on every side (TF 'SAME' pads bottom/right only)"}},
-  };
-}
-// The README's demo: a small DDPM on Fashion-MNIST (Debian's dataset-fashion-mnist, 28x28x1), sized to
-// train in a few minutes on 2 cores. 28 -> 14 -> 7 needs three levels, not the paper's four.
-json ddpm_fashion_mnist_demo() {
-  json c = ddpm_cifar10_paper();
-  c["preset"] = "ddpm-fashion-mnist-demo";
-  c["model"] = unet(32, {1, 2, 2}, 1, {7}, 0.0, /*in_ch=*/1, /*resolution=*/28, /*groups=*/8);
-  c["train"].update({{"steps", 600}, {"batch", 64}, {"lr", 1e-3}, {"warmup", 50}, {"ema_decay", 0.995},
-                     {"ema_warmup", true}, {"log_every", 25}, {"sample_every", 0}, {"sample_count", 16},
-                     {"checkpoint_every", 200}, {"keep_checkpoints", 2}});
-  c["data"]["dataset"] = "fashion-mnist";
-  c["deviations"] = {"Fashion-MNIST 28x28x1 instead of CIFAR-10: U-Net ch 32, ch_mult (1,2,2), 1 res block, "
-                     "attention at 7x7 only, GroupNorm 8 groups, no dropout (1.1M parameters)",
-                     "batch 64, lr 1e-3, warmup 50, 600 steps, EMA 0.995 with warm-up: minutes, not days"};
-  return c;
-}
-// The README's demo: D3PM absorbing on the bundled KJV Gospels (demo/kjv-gospels.txt, text8 format).
-json d3pm_text_demo() {
-  json c = d3pm_text8_paper();
-  c["preset"] = "d3pm-text-demo";
-  c["model"].update({{"seq_len", 64}, {"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}});
-  c["diffusion"]["hybrid_lambda"] = 1.0;
-  c["train"].update({{"steps", 2000}, {"batch", 64}, {"lr", 1e-3}, {"warmup", 100}, {"grad_clip", 1.0},
-                     {"ema_decay", 0.99}, {"ema_warmup", true}, {"log_every", 50}, {"sample_every", 0},
-                     {"sample_count", 2}, {"sample_steps", 0}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}});
-  c["deviations"] = {"a 420,000-character corpus (the KJV Gospels) instead of text8's 100M; windows of 64",
-                     "transformer 2 x 128, 4 heads, MLP 512 (0.45M parameters) instead of 12 x 768",
-                     "hybrid lambda 1.0 instead of 0.01: the cross-entropy term teaches the denoiser in minutes "
-                     "(at 0.01 a few thousand steps stay at the unigram level, about 4 bits/char)",
-                     "batch 64, lr 1e-3, warmup 100, clip 1.0, 2000 steps, EMA 0.99 with warm-up: minutes, not days"};
-  return c;
+  return table;
 }
 }  // namespace
 
 std::vector<PresetInfo> list_presets() {
-  return {
-      {"ddpm-cifar10-paper", "DDPM on CIFAR-10 as Ho et al. 2020: U-Net ch 128 (35.7M), T = 1000, 800k steps of 128"},
-      {"ddpm-cifar10-small", "DDPM on CIFAR-10 sized for a CPU: U-Net ch 64 (9.0M), batch 32"},
-      {"ddpm-cifar10-tiny", "DDPM on CIFAR-10 for smoke tests: U-Net ch 32, one res block, batch 8"},
-      {"d3pm-cifar10-paper", "D3PM Gauss + logistic on CIFAR-10 as Austin et al. 2021: U-Net ch 128, T = 1000, lambda 0.001"},
-      {"d3pm-cifar10-small", "D3PM Gauss + logistic on CIFAR-10 sized for a CPU: U-Net ch 64, batch 32"},
-      {"d3pm-cifar10-tiny", "D3PM on CIFAR-10 for smoke tests: U-Net ch 32, one res block, batch 4, T = 40"},
-      {"d3pm-text8-paper", "D3PM absorbing on text8 as Austin et al. 2021: transformer 12 x 768, T = 1000, lambda 0.01, 1M steps of 512"},
-      {"d3pm-text8-small", "D3PM on text8 sized for a CPU: transformer 6 x 256 (4.95M), batch 32"},
-      {"d3pm-text8-tiny", "D3PM on text8 for smoke tests: transformer 2 x 64, windows of 32, T = 50"},
-      {"ddpm-fashion-mnist-demo", "The demo: DDPM on Fashion-MNIST (28x28x1), U-Net ch 32 (1.1M), minutes on 2 cores"},
-      {"d3pm-text-demo", "The demo: D3PM absorbing on the bundled KJV Gospels, transformer 2 x 128, minutes on 2 cores"},
-  };
+  std::vector<PresetInfo> out;
+  for (const Preset& p : presets()) out.push_back({p.name, p.summary});
+  return out;
 }
 
 json preset_config(const std::string& name) {
-  if (name == "ddpm-fashion-mnist-demo") return ddpm_fashion_mnist_demo();
-  if (name == "d3pm-text-demo") return d3pm_text_demo();
-  if (name.rfind("d3pm-cifar10", 0) == 0) {
-    json c = d3pm_cifar10_paper();
-    if (name == "d3pm-cifar10-paper") return c;
-    if (name == "d3pm-cifar10-small") {
-      c["preset"] = name;
-      c["model"]["ch"] = 64;
-      c["train"].update({{"batch", 32}, {"steps", 100000}, {"warmup", 100}, {"ema_decay", 0.999}, {"ema_warmup", true},
-                         {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}});
-      c["deviations"].push_back("U-Net ch 64 instead of 128 (the DDPM small preset's network, with 6 output channels)");
-      c["deviations"].push_back("batch 32 instead of 128, warmup 100 (the paper has none), 100k steps instead of 1.5M, "
-                                "EMA 0.999 with warm-up; training-time samples take 100 steps");
-      return c;
-    }
-    if (name == "d3pm-cifar10-tiny") {
-      c["preset"] = name;
-      c["model"].update({{"ch", 32}, {"num_res_blocks", 1}, {"ch_mult", {1, 2, 2}}, {"groups", 8}});
-      c["diffusion"]["timesteps"] = 40;
-      c["diffusion"]["beta_end"] = 0.3;
-      c["train"].update({{"batch", 4}, {"steps", 200}, {"warmup", 10}, {"ema_decay", 0.9}, {"ema_warmup", true},
-                         {"log_every", 10}, {"sample_every", 100}, {"sample_count", 4}, {"checkpoint_every", 100}});
-      c["deviations"].push_back("U-Net ch 32, ch_mult (1,2,2), 1 res block, GroupNorm 8; T = 40 with beta up to 0.3: "
-                                "a smoke-test model");
-      return c;
-    }
-  }
-  if (name.rfind("d3pm-text8", 0) == 0) {
-    json c = d3pm_text8_paper();
-    if (name == "d3pm-text8-paper") return c;
-    if (name == "d3pm-text8-small") {
-      c["preset"] = name;
-      c["model"].update({{"width", 256}, {"layers", 6}, {"heads", 8}, {"mlp", 1024}});
-      c["train"].update({{"batch", 32}, {"lr", 1e-3}, {"warmup", 100}, {"steps", 100000}, {"ema_decay", 0.995},
-                         {"ema_warmup", true}, {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}});
-      c["deviations"].push_back("transformer 6 layers x width 256, 8 heads, MLP 1024 (4.95M parameters) instead of 12 x 768");
-      c["deviations"].push_back("batch 32 instead of 512, lr 1e-3 with 100 warmup steps instead of 2e-4 with 5000 "
-                                "(sized for runs of hours, not days), 100k steps instead of 1M, EMA 0.995 with warm-up");
-      c["deviations"].push_back("training-time samples take 100 steps (sample_steps); `diffuse sample` takes all T by default");
-      return c;
-    }
-    if (name == "d3pm-text8-tiny") {
-      c["preset"] = name;
-      c["model"].update({{"width", 64}, {"layers", 2}, {"heads", 4}, {"mlp", 256}, {"seq_len", 32}});
-      c["diffusion"]["timesteps"] = 50;
-      c["train"].update({{"batch", 8}, {"lr", 1e-3}, {"warmup", 20}, {"steps", 300}, {"ema_decay", 0.9}, {"ema_warmup", true}, {"log_every", 10},
-                         {"sample_every", 100}, {"sample_count", 2}, {"sample_steps", 0}, {"checkpoint_every", 100}});
-      c["deviations"].push_back("transformer 2 x 64, windows of 32 characters, T = 50: a smoke-test model");
-      c["deviations"].push_back("batch 8, lr 1e-3, warmup 20, 300 steps, EMA 0.9 with warm-up");
-      return c;
-    }
-  }
-  json c = ddpm_cifar10_paper();
-  if (name == "ddpm-cifar10-paper") return c;
-  if (name == "ddpm-cifar10-small") {
+  for (const Preset& p : presets()) {
+    if (p.name != name) continue;
+    json c = p.base.empty() ? json::object() : preset_config(p.base);
+    std::vector<std::string> deviations = p.base.empty() ? std::vector<std::string>{} : c["deviations"].get<std::vector<std::string>>();
+    c.merge_patch(p.changes);
+    deviations.insert(deviations.end(), p.deviations.begin(), p.deviations.end());
     c["preset"] = name;
-    c["model"]["ch"] = 64;
-    c["train"]["batch"] = 32;
-    c["train"]["warmup"] = 1000;
-    c["train"]["steps"] = 100000;
-    c["train"]["ema_decay"] = 0.999;
-    c["train"]["ema_warmup"] = true;
-    c["train"]["log_every"] = 10;
-    c["train"]["sample_every"] = 1000;
-    c["train"]["checkpoint_every"] = 500;
-    c["deviations"].push_back("U-Net ch 64 instead of 128 (8.95M parameters instead of 35.7M)");
-    c["deviations"].push_back("batch 32 instead of 128, warmup 1000 instead of 5000, 100k steps instead of 800k");
-    c["deviations"].push_back("EMA decay 0.999 instead of 0.9999, with warm-up min(decay, (1+n)/(10+n)) (a short run's EMA must forget its start)");
-    return c;
-  }
-  if (name == "ddpm-cifar10-tiny") {
-    c["preset"] = name;
-    c["model"]["ch"] = 32;
-    c["model"]["num_res_blocks"] = 1;
-    c["model"]["ch_mult"] = {1, 2, 2};
-    c["model"]["groups"] = 8;
-    c["train"]["batch"] = 8;
-    c["train"]["warmup"] = 100;
-    c["train"]["steps"] = 2000;
-    c["train"]["ema_decay"] = 0.99;
-    c["train"]["ema_warmup"] = true;
-    c["train"]["log_every"] = 10;
-    c["train"]["sample_every"] = 500;
-    c["train"]["sample_count"] = 16;
-    c["train"]["checkpoint_every"] = 200;
-    c["deviations"].push_back("U-Net ch 32, ch_mult (1,2,2), 1 res block, GroupNorm 8 groups: a smoke-test model");
-    c["deviations"].push_back("batch 8, warmup 100, 2000 steps, EMA 0.99 with warm-up");
+    c["deviations"] = deviations;
     return c;
   }
   std::string known;
-  for (const PresetInfo& p : list_presets()) known += (known.empty() ? "" : ", ") + p.name;
+  for (const Preset& p : presets()) known += (known.empty() ? "" : ", ") + p.name;
   throw std::invalid_argument("--preset: unknown preset '" + name + "' (known: " + known + ")");
 }
 

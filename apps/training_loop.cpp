@@ -76,132 +76,238 @@ void maybe_perturb(nn::ParameterArena& arena, int rank, int64_t step) {
 }
 }  // namespace
 
-int run_training(const TrainOptions& o, const TrainingRun& run, TrainingTask& task) {
-  const json& config = run.config;
-  const json& tc = config.at("train");
-  nn::ParameterArena& arena = task.arena();
-  nn::Adam adam(arena, {.beta1 = tc.at("adam_beta1").get<double>(), .beta2 = tc.at("adam_beta2").get<double>(),
-                        .eps = tc.at("adam_eps").get<double>(), .tf_epsilon = tc.at("tf_adam_epsilon").get<bool>()});
-  nn::Ema ema(arena, tc.at("ema_decay").get<double>(), tc.value("ema_warmup", false));  // absent in old runs
-  const nn::LrSchedule schedule{.lr = tc.at("lr").get<double>(), .warmup = tc.at("warmup").get<int64_t>()};
-  const int64_t total_steps = tc.at("steps").get<int64_t>(), batch = tc.at("batch").get<int64_t>();
-  const int64_t micro = tc.at("micro_batch").get<int64_t>() > 0 ? tc.at("micro_batch").get<int64_t>() : batch;
-  if (batch < 1 || micro > batch) throw std::invalid_argument("--set train.batch / train.micro_batch: need 1 <= micro_batch <= batch");
-  const ProcessGroup& group = ProcessGroup::world();
-  if (batch < group.size())
-    throw std::invalid_argument("--set train.batch: " + std::to_string(batch) + " examples cannot be shared by " +
-                                std::to_string(group.size()) + " processes");
-  const BatchSlice mine = batch_slice(batch, group.rank(), group.size());  // this process's rows of every batch
-  const int64_t check_every = tc.value("replica_check_every", int64_t{100});  // absent in older runs
-  const bool root = group.is_root();  // process 0 alone prints and writes
+namespace {
+// One training run's state and the named parts of its step. run_training reads as the step does:
+//   draw_batch -> forward_backward -> all_reduce -> all_finite -> update -> log_checkpoint_sample.
+class Trainer {
+ public:
+  Trainer(const TrainOptions& options, const TrainingRun& run, TrainingTask& task);
 
-  int64_t step = 0;
+  int64_t step() const { return step_; }
+  int64_t total_steps() const { return total_steps_; }
+  bool replicas_agree(int64_t at_step);  // compares parameter checksums across processes; says which differ
+  void begin();                          // writes config.json and prints the run's header line
+
+  // 1. The step's whole batch: data, t and the forward process's noise, the same on every process.
+  void draw_batch();
+  // 2. Forward and backward over this process's micro-batches: gradients accumulate in the arena, each
+  //    micro-batch's loss scaled by its share of the global batch. Returns this process's share of the loss.
+  double forward_backward();
+  // 3. Sums the gradients (and the loss) over the processes: each now holds the whole batch's.
+  void all_reduce(double& loss);
+  // Whether the loss and every gradient are finite; if not, says so, naming the step and the last good checkpoint.
+  bool all_finite(double loss);
+  // 4. Clips the global gradient norm, steps Adam at the scheduled learning rate and updates the EMA.
+  //    Returns the norm before clipping.
+  double update();
+  // 5. The log line, the checkpoint and the EMA samples this step is due for.
+  void log_checkpoint_sample(double loss, double grad_norm);
+
+  bool replica_check_due() const { return check_every_ > 0 && step_ % check_every_ == 0; }
+  std::string save(int64_t at_step);  // writes the checkpoint of at_step; returns its path
+  // Stopped by a signal: the current step's checkpoint, unless this run wrote it already. Returns the path.
+  std::string save_on_stop();
+  // Done: a run that wrote no checkpoint and resumed from none (train.steps 0) writes the step-0 checkpoint,
+  // the untrained model's. Returns the run's last checkpoint.
+  std::string finish();
+  void say(const std::string& text) {
+    if (root_) log_.message(text);
+  }
+
+ private:
+  const TrainOptions& options_;
+  const json& config_;
+  const json& train_config_;
+  TrainingTask& task_;
+  nn::ParameterArena& arena_;
+  nn::Adam adam_;
+  nn::Ema ema_;
+  nn::LrSchedule schedule_;
+  int64_t total_steps_, batch_, micro_batch_;
+  const ProcessGroup& group_;
+  BatchSlice mine_;  // this process's rows of every batch
+  int64_t check_every_;
+  bool root_;        // process 0 alone prints and writes
+  std::string preset_;
+  int64_t step_ = 0;
+  int64_t saved_step_ = -1;  // the step of the checkpoint this run wrote last
+  std::string last_checkpoint_;
+  int64_t log_every_, sample_every_, checkpoint_every_;
+  ProgressLog log_;
+};
+
+int64_t field(const json& train_config, const char* key) { return train_config.at(key).get<int64_t>(); }
+
+Trainer::Trainer(const TrainOptions& options, const TrainingRun& run, TrainingTask& task)
+    : options_(options),
+      config_(run.config),
+      train_config_(run.config.at("train")),
+      task_(task),
+      arena_(task.arena()),
+      adam_(arena_, {.beta1 = train_config_.at("adam_beta1").get<double>(),
+                     .beta2 = train_config_.at("adam_beta2").get<double>(),
+                     .eps = train_config_.at("adam_eps").get<double>(),
+                     .tf_epsilon = train_config_.at("tf_adam_epsilon").get<bool>()}),
+      ema_(arena_, train_config_.at("ema_decay").get<double>(), train_config_.value("ema_warmup", false)),  // absent in old runs
+      schedule_{.lr = train_config_.at("lr").get<double>(), .warmup = field(train_config_, "warmup")},
+      total_steps_(field(train_config_, "steps")),
+      batch_(field(train_config_, "batch")),
+      micro_batch_(field(train_config_, "micro_batch") > 0 ? field(train_config_, "micro_batch") : batch_),
+      group_(ProcessGroup::world()),
+      check_every_(train_config_.value("replica_check_every", int64_t{100})),  // absent in older runs
+      root_(group_.is_root()),
+      preset_(run.config.at("preset").get<std::string>()),
+      log_every_(field(train_config_, "log_every")),
+      sample_every_(field(train_config_, "sample_every")),
+      checkpoint_every_(field(train_config_, "checkpoint_every")),
+      log_(1, total_steps_, task.item_name()) {
+  if (batch_ < 1 || micro_batch_ > batch_)
+    throw std::invalid_argument("--set train.batch / train.micro_batch: need 1 <= micro_batch <= batch");
+  if (batch_ < group_.size())
+    throw std::invalid_argument("--set train.batch: " + std::to_string(batch_) + " examples cannot be shared by " +
+                                std::to_string(group_.size()) + " processes");
+  mine_ = batch_slice(batch_, group_.rank(), group_.size());
   if (!run.resume_from.empty()) {
-    const auto meta = nn::load_checkpoint(run.resume_from, arena, &adam, &ema);
-    step = std::stoll(meta.at("step"));
-    task.restore(meta, run.resume_from);
-    if (root) std::printf("resuming %s from step %lld\n", run.resume_from.c_str(), static_cast<long long>(step));
+    const auto meta = nn::load_checkpoint(run.resume_from, arena_, &adam_, &ema_);
+    step_ = std::stoll(meta.at("step"));
+    task_.restore(meta, run.resume_from);
+    last_checkpoint_ = run.resume_from;
+    if (root_) std::printf("resuming %s from step %lld\n", run.resume_from.c_str(), static_cast<long long>(step_));
   }
-  std::string last_checkpoint = run.resume_from;
-  // The replicas must start equal (the same seed or the same checkpoint) and stay equal (the same summed
-  // gradients, the same optimizer step): compare parameter checksums now and every train.replica_check_every steps.
-  auto replicas_agree = [&](int64_t at_step) {
-    if (!group.distributed()) return true;
-    const std::vector<uint64_t> sums = group.allgather(parameter_checksum(arena));
-    bool equal = true;
-    for (uint64_t v : sums) equal = equal && v == sums[0];
-    if (!equal && root) {
-      std::string list;
-      for (size_t r = 0; r < sums.size(); ++r) list += (r ? ", " : "") + std::to_string(r) + ": " + std::to_string(sums[r]);
-      std::fprintf(stderr, "error: step %lld: the processes' parameters disagree (checksums by rank: %s); stopping "
-                   "without saving. The last good checkpoint is %s\n", static_cast<long long>(at_step), list.c_str(),
-                   (last_checkpoint.empty() ? std::string("none") : last_checkpoint).c_str());
+  log_ = ProgressLog(step_ + 1, total_steps_, task.item_name());
+}
+
+// The replicas must start equal (the same seed or the same checkpoint) and stay equal (the same summed
+// gradients, the same optimizer step): parameter checksums are compared at the start and every
+// train.replica_check_every steps.
+bool Trainer::replicas_agree(int64_t at_step) {
+  if (!group_.distributed()) return true;
+  const std::vector<uint64_t> sums = group_.allgather(parameter_checksum(arena_));
+  bool equal = true;
+  for (uint64_t v : sums) equal = equal && v == sums[0];
+  if (!equal && root_) {
+    std::string list;
+    for (size_t r = 0; r < sums.size(); ++r) list += (r ? ", " : "") + std::to_string(r) + ": " + std::to_string(sums[r]);
+    std::fprintf(stderr, "error: step %lld: the processes' parameters disagree (checksums by rank: %s); stopping "
+                 "without saving. The last good checkpoint is %s\n", static_cast<long long>(at_step), list.c_str(),
+                 (last_checkpoint_.empty() ? std::string("none") : last_checkpoint_).c_str());
+  }
+  return equal;
+}
+
+void Trainer::begin() {
+  if (!root_) return;
+  fs::create_directories(options_.out_dir);  // only now: a refused run leaves nothing behind
+  write_text_atomically(fs::path(options_.out_dir) / "config.json", config_.dump(2) + "\n");
+  std::printf("training %s: %lld parameters, %s, batch %lld (micro-batch %lld), steps %lld..%lld, %d threads%s\n"
+              "  outputs in %s\n",
+              preset_.c_str(), static_cast<long long>(arena_.parameter_count()), task_.data_summary().c_str(),
+              static_cast<long long>(batch_), static_cast<long long>(micro_batch_), static_cast<long long>(step_ + 1),
+              static_cast<long long>(total_steps_), num_threads(),
+              group_.distributed() ? (" x " + std::to_string(group_.size()) + " processes").c_str() : "",
+              options_.out_dir.c_str());
+}
+
+void Trainer::draw_batch() {
+  ++step_;
+  arena_.zero_grad();
+  task_.draw_batch(batch_);
+}
+
+double Trainer::forward_backward() {
+  double loss = 0;
+  for (int64_t begin = mine_.begin; begin < mine_.end; begin += micro_batch_) {
+    const int64_t end = std::min(begin + micro_batch_, mine_.end);
+    const double weight = static_cast<double>(end - begin) / static_cast<double>(batch_);
+    loss += weight * task_.accumulate_gradients(begin, end, weight);
+  }
+  return loss;
+}
+
+void Trainer::all_reduce(double& loss) {
+  group_.allreduce_sum(arena_.grads().data<float>(), arena_.size());
+  group_.allreduce_sum(&loss, 1);
+}
+
+bool Trainer::all_finite(double loss) {
+  if (std::isfinite(loss) && diffuse::all_finite(arena_.grads())) return true;
+  say("error: step " + std::to_string(step_) + ": the " + (std::isfinite(loss) ? "gradient" : "loss") +
+      " is not finite (NaN or Inf); stopping without saving. The last good checkpoint is " +
+      (last_checkpoint_.empty() ? std::string("none (no checkpoint was written yet)") : last_checkpoint_));
+  return false;
+}
+
+double Trainer::update() {
+  const double grad_norm = nn::clip_grad_norm(arena_, train_config_.at("grad_clip").get<double>());
+  adam_.step(schedule_.at(step_));
+  ema_.update(step_);
+  maybe_perturb(arena_, group_.rank(), step_);
+  return grad_norm;
+}
+
+std::string Trainer::save(int64_t at_step) {
+  const std::string path = nn::checkpoint_path(options_.out_dir, at_step);
+  std::map<std::string, std::string> meta = task_.state();
+  meta.insert({{"config", config_.dump()}, {"model", config_.at("model").dump()},
+               {"diffusion", config_.at("diffusion").dump()}, {"preset", preset_},
+               {"kind", config_.at("kind").get<std::string>()}, {"step", std::to_string(at_step)}});
+  nn::save_checkpoint(path, arena_, &adam_, &ema_, meta);
+  nn::prune_checkpoints(options_.out_dir, static_cast<int>(field(train_config_, "keep_checkpoints")));
+  saved_step_ = at_step;
+  last_checkpoint_ = path;
+  return path;
+}
+
+std::string Trainer::save_on_stop() {
+  if (root_ && saved_step_ != step_) save(step_);
+  return last_checkpoint_;
+}
+
+std::string Trainer::finish() {
+  if (root_ && last_checkpoint_.empty()) save(step_);
+  return last_checkpoint_;
+}
+
+void Trainer::log_checkpoint_sample(double loss, double grad_norm) {
+  if (!root_) return;
+  const bool last = step_ == total_steps_;
+  if (step_ % log_every_ == 0 || last)
+    log_.step(step_, loss, grad_norm, schedule_.at(step_), batch_ * task_.items_per_example());
+  if ((checkpoint_every_ > 0 && step_ % checkpoint_every_ == 0) || last) save(step_);
+  // Samples after the checkpoint: a signal during their (long) sampling ends it at the next network
+  // evaluation, with nothing lost.
+  if (sample_every_ > 0 && (step_ % sample_every_ == 0 || last) && !stop_requested()) {
+    ema_.swap();
+    try {
+      log_.message("wrote EMA samples " + task_.write_samples(fs::path(options_.out_dir) / "samples", step_));
+    } catch (const StopRequested&) {
+      log_.message("sampling at step " + std::to_string(step_) + " stopped by signal; no samples written");
     }
-    return equal;
-  };
-  if (!replicas_agree(step)) return 4;
-  if (root) {
-    fs::create_directories(o.out_dir);  // only now: a refused run leaves nothing behind
-    write_text_atomically(fs::path(o.out_dir) / "config.json", config.dump(2) + "\n");
+    ema_.swap();
   }
-  const std::string preset = config.at("preset").get<std::string>();
-  if (root)
-    std::printf("training %s: %lld parameters, %s, batch %lld (micro-batch %lld), steps %lld..%lld, %d threads%s\n"
-                "  outputs in %s\n",
-                preset.c_str(), static_cast<long long>(arena.parameter_count()), task.data_summary().c_str(),
-                static_cast<long long>(batch), static_cast<long long>(micro), static_cast<long long>(step + 1),
-                static_cast<long long>(total_steps), num_threads(),
-                group.distributed() ? (" x " + std::to_string(group.size()) + " processes").c_str() : "",
-                o.out_dir.c_str());
+}
+}  // namespace
 
-  auto save = [&](int64_t at_step) {
-    const std::string path = nn::checkpoint_path(o.out_dir, at_step);
-    std::map<std::string, std::string> meta = task.state();
-    meta.insert({{"config", config.dump()}, {"model", config.at("model").dump()},
-                 {"diffusion", config.at("diffusion").dump()}, {"preset", preset},
-                 {"kind", config.at("kind").get<std::string>()}, {"step", std::to_string(at_step)}});
-    nn::save_checkpoint(path, arena, &adam, &ema, meta);
-    nn::prune_checkpoints(o.out_dir, static_cast<int>(tc.at("keep_checkpoints").get<int64_t>()));
-    return path;
-  };
-
+int run_training(const TrainOptions& options, const TrainingRun& run, TrainingTask& task) {
+  Trainer trainer(options, run, task);
+  if (!trainer.replicas_agree(trainer.step())) return 4;
+  trainer.begin();
   install_stop_handlers();
-  const int64_t log_every = tc.at("log_every").get<int64_t>(), sample_every = tc.at("sample_every").get<int64_t>();
-  const int64_t ckpt_every = tc.at("checkpoint_every").get<int64_t>();
-  ProgressLog log(step + 1, total_steps, task.item_name());
-  auto say = [&](const std::string& text) {
-    if (root) log.message(text);
-  };
-  int64_t saved_step = -1;  // the step of the checkpoint this run wrote last
-  while (step < total_steps) {
-    if (group.any(stop_requested())) {  // a signal to any process stops them all at the same step
-      if (root && saved_step != step) last_checkpoint = save(step);
-      say("stopped by signal at step " + std::to_string(step) + "; saved " + last_checkpoint);
+  while (trainer.step() < trainer.total_steps()) {
+    if (ProcessGroup::world().any(stop_requested())) {  // a signal to any process stops them all at the same step
+      trainer.say("stopped by signal at step " + std::to_string(trainer.step()) + "; saved " + trainer.save_on_stop());
       return 130;
     }
-    ++step;
-    arena.zero_grad();
-    task.draw_batch(batch);
-    double loss = 0;
-    for (int64_t begin = mine.begin; begin < mine.end; begin += micro) {  // accumulation over micro-batches
-      const int64_t end = std::min(begin + micro, mine.end);
-      const double weight = static_cast<double>(end - begin) / static_cast<double>(batch);
-      loss += weight * task.accumulate_gradients(begin, end, weight);
-    }
-    // Every process now holds its rows' share of the batch-mean gradient: the sum is the whole batch's.
-    group.allreduce_sum(arena.grads().data<float>(), arena.size());
-    group.allreduce_sum(&loss, 1);
-    if (!std::isfinite(loss) || !all_finite(arena.grads())) {
-      say("error: step " + std::to_string(step) + ": the " + (std::isfinite(loss) ? "gradient" : "loss") +
-          " is not finite (NaN or Inf); stopping without saving. The last good checkpoint is " +
-          (last_checkpoint.empty() ? std::string("none (no checkpoint was written yet)") : last_checkpoint));
-      return 3;
-    }
-    const double grad_norm = nn::clip_grad_norm(arena, tc.at("grad_clip").get<double>());
-    const double lr = schedule.at(step);
-    adam.step(lr);
-    ema.update(step);
-    maybe_perturb(arena, group.rank(), step);
-    if (check_every > 0 && step % check_every == 0 && !replicas_agree(step)) return 4;
-    if (root && (step % log_every == 0 || step == total_steps))
-      log.step(step, loss, grad_norm, lr, batch * task.items_per_example());
-    if (root && ((ckpt_every > 0 && step % ckpt_every == 0) || step == total_steps)) {
-      last_checkpoint = save(step);
-      saved_step = step;
-    }
-    // Samples after the checkpoint: a signal during their (long) sampling ends it at the next network
-    // evaluation, with nothing lost.
-    if (root && sample_every > 0 && (step % sample_every == 0 || step == total_steps) && !stop_requested()) {
-      ema.swap();
-      try {
-        log.message("wrote EMA samples " + task.write_samples(fs::path(o.out_dir) / "samples", step));
-      } catch (const StopRequested&) {
-        log.message("sampling at step " + std::to_string(step) + " stopped by signal; no samples written");
-      }
-      ema.swap();
-    }
+    trainer.draw_batch();
+    double loss = trainer.forward_backward();
+    trainer.all_reduce(loss);
+    if (!trainer.all_finite(loss)) return 3;
+    const double grad_norm = trainer.update();
+    if (trainer.replica_check_due() && !trainer.replicas_agree(trainer.step())) return 4;
+    trainer.log_checkpoint_sample(loss, grad_norm);
   }
-  say("done: " + std::to_string(step) + " steps; checkpoint " + last_checkpoint);
+  const std::string checkpoint = trainer.finish();
+  trainer.say("done: " + std::to_string(trainer.step()) + " steps; checkpoint " + checkpoint);
   return 0;
 }
 

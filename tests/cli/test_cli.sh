@@ -9,7 +9,7 @@
 #   - DDPM and D3PM on images: train, sample (.png and .npz) and evaluate --json on generated
 #     CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
-#   - Bad input: an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
+#   - Bad input: an unknown or misspelt flag or verb (named first, with a suggestion), an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
 #     --chunks, a truncated checkpoint: each exits non-zero with a message naming the flag or file.
 # Usage: test_cli.sh path/to/diffuse
 set -uo pipefail
@@ -191,6 +191,19 @@ head -c 5000 "$ckpt" > truncated.safetensors
 expect_error "truncated.safetensors" "$diffuse" sample --checkpoint truncated.safetensors
 expect_error "--preset" "$diffuse" train --preset no-such-preset --data corpus.txt --out bad4
 expect_error "diffusion.kind" "$diffuse" info --preset d3pm-text8-tiny --set diffusion.kind=zigzag
+# An unknown or misspelt flag is named first (before any missing required flag), with the nearest known one.
+expect_error "train: unknown flag --bogus" "$diffuse" train --bogus
+grep -q "required" err.txt && fail "a missing flag was named before the unknown one: $(cat err.txt)"
+expect_error "sample: unknown flag --chekpoint; did you mean --checkpoint?" "$diffuse" sample --chekpoint "$ckpt"
+expect_error "evaluate: unknown flag --image; did you mean --images?" "$diffuse" --threads 1 evaluate --checkpoint "$ckpt" --image=3
+expect_error "unknown command 'trian'; did you mean train?" "$diffuse" trian --preset d3pm-text8-tiny
+
+# train --steps 0 writes the untrained model's checkpoint (step 0), which evaluates.
+"$diffuse" train --preset d3pm-text8-tiny --data corpus.txt --out zero --steps 0 --threads 1 > zero.log || fail "--steps 0"
+[ -f zero/ckpt-000000000.safetensors ] || fail "--steps 0 wrote no step-0 checkpoint: $(cat zero.log)"
+grep -q "checkpoint zero/ckpt-000000000.safetensors" zero.log || fail "--steps 0 reported: $(tail -1 zero.log)"
+"$diffuse" evaluate --checkpoint zero/ckpt-000000000.safetensors --data corpus.txt --chunks 2 --threads 1 --json > zero.json ||
+  fail "evaluating the step-0 checkpoint"
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]

@@ -1,0 +1,26 @@
+// The table of model families (see model_family.hpp).
+#include "apps/model_family.hpp"
+
+#include <stdexcept>
+
+namespace diffuse {
+
+extern const ModelFamily kDdpmFamily;       // ddpm_commands.cpp
+extern const ModelFamily kD3pmTextFamily;   // d3pm_text_commands.cpp
+extern const ModelFamily kD3pmImageFamily;  // d3pm_image_commands.cpp
+
+namespace {
+const ModelFamily* const kFamilies[] = {&kDdpmFamily, &kD3pmTextFamily, &kD3pmImageFamily};
+}  // namespace
+
+const ModelFamily& model_family(const nlohmann::json& config, const std::string& where) {
+  const std::string kind = config.value("kind", "");
+  std::string known;
+  for (const ModelFamily* family : kFamilies) {
+    if (kind == family->kind) return *family;
+    known += (known.empty() ? "" : ", ") + std::string(family->kind);
+  }
+  throw std::invalid_argument(where + ": unknown model family '" + kind + "' (" + known + ")");
+}
+
+}  // namespace diffuse

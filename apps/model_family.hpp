@@ -1,0 +1,32 @@
+// The model families of build/diffuse, one table: a family's configuration reader and its train, sample and
+// evaluate commands. The family a preset or checkpoint records under "kind" is looked up here; main.cpp
+// never branches on it. A new family is a new apps/<family>_commands.cpp defining its ModelFamily, and one
+// line in the table of model_family.cpp.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "apps/command_options.hpp"
+#include "apps/training_loop.hpp"
+
+namespace diffuse {
+
+struct ModelFamily {
+  const char* kind;         // the configuration's "kind": "ddpm", "d3pm-text", "d3pm-image"
+  const char* description;  // one line for messages and help
+  // Reads and checks the configuration's model and diffusion sections; returns the network's parameter count.
+  int64_t (*read_config)(const nlohmann::json& config);
+  // The training task of a resolved configuration on the data at data_path (a family may record what it
+  // derives from the data, such as token counts, in the configuration).
+  std::unique_ptr<TrainingTask> (*make_training)(nlohmann::json& config, const std::string& data_path);
+  int (*sample)(const SampleOptions& options);
+  int (*evaluate)(const EvaluateOptions& options);
+};
+
+// The family of config["kind"]; an unknown kind is an std::invalid_argument naming `where` (the flag or the
+// file the configuration came from) and the known families.
+const ModelFamily& model_family(const nlohmann::json& config, const std::string& where);
+
+}  // namespace diffuse
