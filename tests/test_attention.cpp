@@ -8,7 +8,6 @@
 #include <limits>
 
 #include "gradcheck.hpp"
-#include "reference_check.hpp"
 #include "tensor/attention.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"

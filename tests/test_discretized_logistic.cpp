@@ -104,10 +104,11 @@ TEST_CASE("gradients w.r.t. location and log-scale pass the float64 gradient che
     const double atol = K == 256 ? 1e-5 : 1e-7;
     const GradCheck r = check_gradients(
         [K](const std::vector<Tensor>& in) { return log_softmax(truncated_logistic_logits(in[0], in[1], K), -1); }, {loc, ls},
-        1e-6, atol);
+        {.h = 1e-6, .atol = atol});
     CHECK_MESSAGE(r.ok, r.report);
     const GradCheck raw = check_gradients(
-        [K](const std::vector<Tensor>& in) { return truncated_logistic_logits(in[0], in[1], K); }, {loc, ls}, 1e-6, atol);
+        [K](const std::vector<Tensor>& in) { return truncated_logistic_logits(in[0], in[1], K); }, {loc, ls},
+        {.h = 1e-6, .atol = atol});
     CHECK_MESSAGE(raw.ok, raw.report);
   }
 }

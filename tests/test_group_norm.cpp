@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "gradcheck.hpp"
-#include "reference_check.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/group_norm.hpp"
 #include "tensor/ops.hpp"

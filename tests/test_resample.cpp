@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include "gradcheck.hpp"
-#include "reference_check.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/resample.hpp"
