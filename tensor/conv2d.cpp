@@ -1,4 +1,5 @@
-// conv2d: float32 on oneDNN 2.6, float64 on im2col + cblas_dgemm. Forward and backward side by side.
+// conv2d: the public entry points, and float32 on oneDNN 2.6, forward and backward side by side. float64
+// runs on im2col + cblas_dgemm in conv2d_reference.cpp; conv2d_geometry.hpp holds what both share.
 //
 // ---- float32: oneDNN -------------------------------------------------------------------------------
 // The oneDNN 2.6 recipe, for each of the three directions: an operation descriptor
@@ -29,83 +30,28 @@
 // transformed weight is kept. On one AVX-512 core this takes a ddpm-cifar10-small U-Net forward at batch 8 from 194.6 to
 // 135.5 ms (diffuse benchmark --workload unet-sample --batch 8 --threads 1). Winograd's rounding
 // differs from the direct sum by well under 1e-5 of max |y| (test_conv2d checks that bound).
-//
-// ---- float64: im2col + cblas_dgemm ---------------------------------------------------------------
-// oneDNN has no double-precision convolution, and gradient checks of whole networks run in double, so
-// float64 has a straightforward implementation. For one sample, the matrix cols [C*KH*KW, OH*OW] holds
-// in row (c, i, j) and column (p, q) the input under kernel tap (i, j) of channel c when the kernel sits
-// at output position (p, q): x[c, p*SH - PH + i, q*SW - PW + j], or 0 in the padding. Then per sample
-//   y[n]   [OC, OH*OW]    = W [OC, C*KH*KW] @ cols + bias                       forward
-//   dcols  [C*KH*KW, OH*OW] = W^T @ dy[n],   dx[n] = col2im(dcols)              backward data
-//   dW     [OC, C*KH*KW] += dy[n] @ cols^T,  dbias[o] += sum over (p, q) of dy[n, o]   backward weights
-// where col2im is the adjoint of im2col: it adds each column entry back onto the input element it came from.
 #include "tensor/conv2d.hpp"
 
-#include <cblas.h>
-
-#include <algorithm>
 #include <array>
 #include <functional>
 #include <map>
 #include <memory>
-#include <string>
 #include <unordered_map>
-#include <vector>
+#include <utility>
 
 #include "tensor/autograd.hpp"
+#include "tensor/conv2d_geometry.hpp"
 #include "tensor/flop_counter.hpp"
 #include "tensor/onednn.hpp"
 #include "tensor/threads.hpp"
 
 namespace diffuse {
 
+using conv2d_internal::Geometry;
+
 namespace {
 
 using tag = dnnl::memory::format_tag;
-
-// Every size of one convolution.
-struct Geometry {
-  int64_t N, C, H, W;    // input
-  int64_t OC, KH, KW;    // weight [OC, C, KH, KW]
-  int64_t SH, SW, PH, PW;
-  int64_t OH, OW;        // output
-  Shape x_shape() const { return {N, C, H, W}; }
-  Shape w_shape() const { return {OC, C, KH, KW}; }
-  Shape y_shape() const { return {N, OC, OH, OW}; }
-  int64_t flops() const { return 2 * N * OC * OH * OW * C * KH * KW; }  // of each of fwd, bwd-data, bwd-weights
-};
-
-Geometry check_conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
-  auto fail = [&](const std::string& why) {
-    shape_error("conv2d", "input " + describe(x) + ", weight " + describe(weight) + ", bias " + describe(bias) +
-                              " (stride " + std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) +
-                              ", padding " + std::to_string(p.pad_h) + "x" + std::to_string(p.pad_w) + "): " + why);
-  };
-  if (!x.defined() || !weight.defined()) fail("input and weight must be defined");
-  if (x.dim() != 4) fail("the input must be [N, C, H, W]");
-  if (weight.dim() != 4) fail("the weight must be [OC, C, KH, KW]");
-  if (x.dtype() != DType::F32 && x.dtype() != DType::F64) fail("expected float32 or float64 tensors");
-  if (weight.dtype() != x.dtype() || (bias.defined() && bias.dtype() != x.dtype()))
-    fail("input, weight and bias must have one dtype");
-  const Shape& xs = x.shape();
-  const Shape& ws = weight.shape();
-  if (xs[1] != ws[1])
-    fail("the input has " + std::to_string(xs[1]) + " channels but the weight expects " + std::to_string(ws[1]));
-  if (bias.defined() && bias.shape() != Shape{ws[0]}) fail("the bias must be [" + std::to_string(ws[0]) + "]");
-  for (int64_t d : xs)
-    if (d <= 0) fail("every input size must be positive");
-  for (int64_t d : ws)
-    if (d <= 0) fail("every weight size must be positive");
-  if (p.stride_h < 1 || p.stride_w < 1) fail("strides must be at least 1");
-  if (p.pad_h < 0 || p.pad_w < 0) fail("padding must not be negative");
-  if (xs[2] + 2 * p.pad_h < ws[2] || xs[3] + 2 * p.pad_w < ws[3]) fail("the kernel is larger than the padded input");
-  Geometry g{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], p.stride_h, p.stride_w, p.pad_h, p.pad_w, 0, 0};
-  g.OH = (g.H + 2 * g.PH - g.KH) / g.SH + 1;
-  g.OW = (g.W + 2 * g.PW - g.KW) / g.SW + 1;
-  return g;
-}
-
-// ================================ float32: oneDNN ================================================
 
 // Everything oneDNN needs for one convolution shape: the primitives and the reorders around them.
 struct Plan {
@@ -334,111 +280,6 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
   });
 }
 
-// ================================ float64: im2col + cblas_dgemm ==================================
-
-// cols [C*KH*KW, OH*OW] = the patches of one sample x_n [C, H, W] (zero in the padding).
-void im2col(const Geometry& g, const double* x, double* cols) {
-  const int64_t P = g.OH * g.OW;
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t i = 0; i < g.KH; ++i)
-      for (int64_t j = 0; j < g.KW; ++j) {
-        double* row = cols + ((c * g.KH + i) * g.KW + j) * P;
-        for (int64_t p = 0; p < g.OH; ++p) {
-          const int64_t h = p * g.SH - g.PH + i;
-          for (int64_t q = 0; q < g.OW; ++q) {
-            const int64_t w = q * g.SW - g.PW + j;
-            row[p * g.OW + q] = h >= 0 && h < g.H && w >= 0 && w < g.W ? x[(c * g.H + h) * g.W + w] : 0.0;
-          }
-        }
-      }
-}
-
-// x_n [C, H, W] += col2im(cols): the adjoint of im2col (entries that came from the padding are dropped).
-void col2im_add(const Geometry& g, const double* cols, double* x) {
-  const int64_t P = g.OH * g.OW;
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t i = 0; i < g.KH; ++i)
-      for (int64_t j = 0; j < g.KW; ++j) {
-        const double* row = cols + ((c * g.KH + i) * g.KW + j) * P;
-        for (int64_t p = 0; p < g.OH; ++p) {
-          const int64_t h = p * g.SH - g.PH + i;
-          if (h < 0 || h >= g.H) continue;
-          for (int64_t q = 0; q < g.OW; ++q) {
-            const int64_t w = q * g.SW - g.PW + j;
-            if (w >= 0 && w < g.W) x[(c * g.H + h) * g.W + w] += row[p * g.OW + q];
-          }
-        }
-      }
-}
-
-// Row-major C [M, N] = op(A) [M, K] @ op(B) [K, N] + beta C, op a transpose where asked.
-void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
-           const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  count_flops(2 * M * N * K);
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
-              1.0, A, lda, B, ldb, beta, C, ldc);
-}
-
-// x [N, C, H, W], weight [OC, C, KH, KW], bias [OC] or undefined -> y [N, OC, OH, OW], float64, per sample
-// through cols = im2col(x[n]) [CKK, P] (CKK = C*KH*KW, P = OH*OW):
-//   y[n] = W cols + bias;   dx[n] = col2im(W^T dy[n]);   dW = sum_n dy[n] cols^T;   dbias = sum of dy over n, P.
-// Saves x and weight (contiguous); the backward recomputes cols.
-Tensor conv2d_im2col(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  const int64_t P = g.OH * g.OW, CKK = g.C * g.KH * g.KW;
-  const int64_t x_step = g.C * g.H * g.W, y_step = g.OC * P;
-  Tensor xc, wc, bc;
-  {
-    NoGradGuard no_grad;
-    xc = x.contiguous();
-    wc = weight.contiguous();
-    if (bias.defined()) bc = bias.contiguous();
-  }
-  // y[n] [OC, P] = bias (broadcast over P), then += W [OC, CKK] @ cols [CKK, P].
-  Tensor y = Tensor::empty(g.y_shape(), DType::F64);
-  {
-    std::vector<double> cols(CKK * P);
-    const double* xv = xc.data<double>();
-    const double* wv = wc.data<double>();
-    double* yv = y.data<double>();
-    for (int64_t n = 0; n < g.N; ++n) {
-      im2col(g, xv + n * x_step, cols.data());
-      double* yn = yv + n * y_step;
-      for (int64_t o = 0; o < g.OC; ++o)
-        std::fill(yn + o * P, yn + (o + 1) * P, bc.defined() ? bc.data<double>()[o] : 0.0);
-      dgemm(false, false, g.OC, P, CKK, wv, CKK, cols.data(), P, 1.0, yn, P);
-    }
-  }
-  return record("conv2d", y, {x, weight, bias}, [g, x, weight, bias, xc, wc](const Tensor& grad) {
-    const int64_t P = g.OH * g.OW, CKK = g.C * g.KH * g.KW;
-    const int64_t x_step = g.C * g.H * g.W, y_step = g.OC * P;
-    const Tensor dy = grad.contiguous();
-    const double* dyv = dy.data<double>();
-    std::vector<double> cols(CKK * P);
-    if (x.requires_grad()) {
-      // dcols [CKK, P] = W^T @ dy[n], then scattered back onto dx[n].
-      Tensor dx = Tensor::zeros(g.x_shape(), DType::F64);
-      for (int64_t n = 0; n < g.N; ++n) {
-        dgemm(true, false, CKK, P, g.OC, wc.data<double>(), CKK, dyv + n * y_step, P, 0.0, cols.data(), P);
-        col2im_add(g, cols.data(), dx.data<double>() + n * x_step);
-      }
-      accumulate_grad(x, dx);
-    }
-    if (weight.requires_grad() || (bias.defined() && bias.requires_grad())) {
-      // dW [OC, CKK] += dy[n] [OC, P] @ cols[n]^T;  dbias[o] += sum over P of dy[n, o].
-      Tensor dw = Tensor::zeros(g.w_shape(), DType::F64), db = Tensor::zeros({g.OC}, DType::F64);
-      for (int64_t n = 0; n < g.N; ++n) {
-        im2col(g, xc.data<double>() + n * x_step, cols.data());
-        const double* dyn = dyv + n * y_step;
-        dgemm(false, true, g.OC, CKK, P, dyn, P, cols.data(), P, 1.0, dw.data<double>(), CKK);
-        for (int64_t o = 0; o < g.OC; ++o)
-          for (int64_t k = 0; k < P; ++k) db.data<double>()[o] += dyn[o * P + k];
-      }
-      accumulate_grad(weight, dw);
-      if (bias.defined()) accumulate_grad(bias, db);
-    }
-  });
-}
-
 }  // namespace
 
 FrozenWeights::FrozenWeights() { ++frozen_weights().depth; }
@@ -448,8 +289,9 @@ FrozenWeights::~FrozenWeights() {
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
-  const Geometry g = check_conv2d(x, weight, bias, params);
-  return x.dtype() == DType::F32 ? conv2d_onednn(g, x, weight, bias) : conv2d_im2col(g, x, weight, bias);
+  const Geometry g = conv2d_internal::check_conv2d(x, weight, bias, params);
+  return x.dtype() == DType::F32 ? conv2d_onednn(g, x, weight, bias)
+                                 : conv2d_internal::conv2d_im2col(g, x, weight, bias);
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {

@@ -7,7 +7,7 @@
 // float32 runs on oneDNN's convolution primitives (forward, backward-data, backward-weights, which
 // also yields the bias gradient), in the blocked layouts oneDNN prefers; float64 runs on a plain
 // im2col + cblas_dgemm implementation so that gradient checks of whole networks work in double
-// (conv2d.cpp explains both).
+// (conv2d.cpp and conv2d_reference.cpp explain each).
 #pragma once
 #include <cstdint>
 

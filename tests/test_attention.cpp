@@ -8,7 +8,6 @@
 #include <limits>
 
 #include "gradcheck.hpp"
-#include "reference_check.hpp"
 #include "tensor/attention.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"
@@ -127,15 +126,15 @@ TEST_CASE("attention matches the double reference in float32 (forward and all gr
 
 TEST_CASE("attention: float64 analytic gradients (CHECK_GRADIENTS)") {
   const Tensor q = random_input({3, 2, 7, 5}, 1), k = random_input({3, 2, 7, 5}, 2), v = random_input({3, 2, 7, 5}, 3);
-  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2]); }, {q, k, v});
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2]); }, {q, k, v}, strided(kFourPoint));
   const Tensor mask = random_input({7, 7}, 4);
   CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], in[3]); },
-                  {q, k, v, mask});
+                  {q, k, v, mask}, strided(kFourPoint));
   const Tensor mask_b = random_input({3, 1, 7, 1}, 5);  // broadcast over heads and keys
   CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], in[3]); },
-                  {q, k, v, mask_b});
+                  {q, k, v, mask_b}, strided(kFourPoint));
   const Tensor qc = random_input({3, 2, 4, 5}, 6), vc = random_input({3, 2, 7, 3}, 7);
-  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2]); }, {qc, k, vc});
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2]); }, {qc, k, vc}, strided(kFourPoint));
 }
 
 TEST_CASE("attention reads strided heads (a fused qkv projection) without changing the result") {

@@ -228,18 +228,18 @@ TEST_CASE("a gradient reaches only the inputs that want one") {
 
 TEST_CASE("float64 conv2d passes the gradient check") {
   CHECK_GRADIENTS([](auto& in) { return conv2d(in[0], in[1], in[2], 1, 1); },
-                  {random_input({2, 3, 5, 6}, 41), random_input({4, 3, 3, 3}, 42), random_input({4}, 43)});
+                  {random_input({2, 3, 5, 6}, 41), random_input({4, 3, 3, 3}, 42), random_input({4}, 43)}, strided());
   CHECK_GRADIENTS([](auto& in) { return conv2d(in[0], in[1], in[2], 2, 1); },
-                  {random_input({2, 3, 7, 6}, 44), random_input({5, 3, 4, 4}, 45), random_input({5}, 46)});
+                  {random_input({2, 3, 7, 6}, 44), random_input({5, 3, 4, 4}, 45), random_input({5}, 46)}, strided());
   CHECK_GRADIENTS([](auto& in) {
                     const Conv2dParams p{.stride_h = 1, .stride_w = 2, .pad_h = 0, .pad_w = 1};
                     return conv2d(in[0], in[1], Tensor(), p);
                   },
-                  {random_input({2, 3, 4, 7}, 47), random_input({2, 3, 2, 3}, 48)});
+                  {random_input({2, 3, 4, 7}, 47), random_input({2, 3, 2, 3}, 48)}, strided());
   // Inside a small network: conv -> tanh -> 1x1 conv, so the second conv's backward feeds the first.
   CHECK_GRADIENTS([](auto& in) { return conv2d(tanh(conv2d(in[0], in[1], in[2], 1, 1)), in[3], Tensor()); },
                   {random_input({1, 2, 4, 5}, 49), random_input({3, 2, 3, 3}, 50), random_input({3}, 51),
-                   random_input({2, 3, 1, 1}, 52)});
+                   random_input({2, 3, 1, 1}, 52)}, strided());
 }
 
 TEST_CASE("bad shapes throw, naming conv2d and the shapes") {

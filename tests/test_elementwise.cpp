@@ -39,31 +39,31 @@ TEST_CASE("incompatible shapes and dtypes are refused with the op and the shapes
 
 TEST_CASE("binary op gradients, with broadcasting") {
   const auto A = random_input({3, 1, 4}, 5), B = random_input({2, 4}, 6);
-  CHECK_GRADIENTS([](auto& in) { return in[0] + in[1]; }, {A, B});
-  CHECK_GRADIENTS([](auto& in) { return in[0] - in[1]; }, {A, B});
-  CHECK_GRADIENTS([](auto& in) { return in[0] * in[1]; }, {A, B});
-  CHECK_GRADIENTS([](auto& in) { return in[0] / (square(in[1]) + 0.5); }, {A, B});
-  CHECK_GRADIENTS([](auto& in) { return (in[0] + 2.0) * 3.0 - 1.0; }, {A});
+  CHECK_GRADIENTS([](auto& in) { return in[0] + in[1]; }, {A, B}, strided());
+  CHECK_GRADIENTS([](auto& in) { return in[0] - in[1]; }, {A, B}, strided());
+  CHECK_GRADIENTS([](auto& in) { return in[0] * in[1]; }, {A, B}, strided());
+  CHECK_GRADIENTS([](auto& in) { return in[0] / (square(in[1]) + 0.5); }, {A, B}, strided());
+  CHECK_GRADIENTS([](auto& in) { return (in[0] + 2.0) * 3.0 - 1.0; }, {A}, strided());
 }
 
 TEST_CASE("unary op gradients") {
   const auto X = random_input({3, 5}, 7);
   const auto P = add(abs(random_input({3, 5}, 8)), 0.2);  // positive, away from 0
-  CHECK_GRADIENTS([](auto& in) { return neg(in[0]); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return exp(in[0]); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return log(in[0]); }, {P});
-  CHECK_GRADIENTS([](auto& in) { return sqrt(in[0]); }, {P});
-  CHECK_GRADIENTS([](auto& in) { return square(in[0]); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return pow(in[0], 2.5); }, {P});
-  CHECK_GRADIENTS([](auto& in) { return pow(in[0], -1.5); }, {P});
-  CHECK_GRADIENTS([](auto& in) { return abs(in[0]); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return tanh(in[0]); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return sigmoid(in[0]); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return relu(in[0]); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return silu(in[0]); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return gelu(in[0], GeluForm::Erf); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return gelu(in[0], GeluForm::Tanh); }, {X});
-  CHECK_GRADIENTS([](auto& in) { return clamp(in[0], -0.5, 0.7); }, {X});
+  CHECK_GRADIENTS([](auto& in) { return neg(in[0]); }, {X}, strided());
+  CHECK_GRADIENTS([](auto& in) { return exp(in[0]); }, {X}, strided(kFourPoint));
+  CHECK_GRADIENTS([](auto& in) { return log(in[0]); }, {P}, strided(kFourPoint));
+  CHECK_GRADIENTS([](auto& in) { return sqrt(in[0]); }, {P}, strided());
+  CHECK_GRADIENTS([](auto& in) { return square(in[0]); }, {X}, strided());
+  CHECK_GRADIENTS([](auto& in) { return pow(in[0], 2.5); }, {P}, strided());
+  CHECK_GRADIENTS([](auto& in) { return pow(in[0], -1.5); }, {P}, strided());
+  CHECK_GRADIENTS([](auto& in) { return abs(in[0]); }, {X}, strided());
+  CHECK_GRADIENTS([](auto& in) { return tanh(in[0]); }, {X}, strided(kFourPoint));
+  CHECK_GRADIENTS([](auto& in) { return sigmoid(in[0]); }, {X}, strided(kFourPoint));
+  CHECK_GRADIENTS([](auto& in) { return relu(in[0]); }, {X}, strided());
+  CHECK_GRADIENTS([](auto& in) { return silu(in[0]); }, {X}, strided(kFourPoint));
+  CHECK_GRADIENTS([](auto& in) { return gelu(in[0], GeluForm::Erf); }, {X}, strided(kFourPoint));
+  CHECK_GRADIENTS([](auto& in) { return gelu(in[0], GeluForm::Tanh); }, {X}, strided(kFourPoint));
+  CHECK_GRADIENTS([](auto& in) { return clamp(in[0], -0.5, 0.7); }, {X}, strided());
 }
 
 TEST_CASE("unary forward values against the standard library") {

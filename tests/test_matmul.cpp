@@ -56,16 +56,16 @@ TEST_CASE("batched matmul with broadcast and strided batches") {
 }
 
 TEST_CASE("matmul and linear gradients") {
-  CHECK_GRADIENTS([](auto& in) { return matmul(in[0], in[1]); }, {random_input({3, 4}, 9), random_input({4, 5}, 10)});
+  CHECK_GRADIENTS([](auto& in) { return matmul(in[0], in[1]); }, {random_input({3, 4}, 9), random_input({4, 5}, 10)}, strided());
   CHECK_GRADIENTS([](auto& in) { return matmul(in[0].transpose(0, 1), in[1].transpose(0, 1)); },
-                  {random_input({4, 3}, 11), random_input({5, 4}, 12)});
-  CHECK_GRADIENTS([](auto& in) { return matmul(in[0], in[1]); }, {random_input({2, 3, 4}, 13), random_input({4, 2}, 14)});
+                  {random_input({4, 3}, 11), random_input({5, 4}, 12)}, strided());
+  CHECK_GRADIENTS([](auto& in) { return matmul(in[0], in[1]); }, {random_input({2, 3, 4}, 13), random_input({4, 2}, 14)}, strided());
   CHECK_GRADIENTS([](auto& in) { return matmul(in[0], in[1]); },
-                  {random_input({2, 1, 3, 4}, 15), random_input({3, 4, 2}, 16)});
+                  {random_input({2, 1, 3, 4}, 15), random_input({3, 4, 2}, 16)}, strided());
   CHECK_GRADIENTS([](auto& in) { return linear(in[0], in[1], in[2]); },
-                  {random_input({2, 3, 4}, 17), random_input({5, 4}, 18), random_input({5}, 19)});
+                  {random_input({2, 3, 4}, 17), random_input({5, 4}, 18), random_input({5}, 19)}, strided());
   CHECK_GRADIENTS([](auto& in) { return linear(in[0].transpose(0, 1), in[1]); },
-                  {random_input({4, 3}, 20), random_input({5, 4}, 21)});
+                  {random_input({4, 3}, 20), random_input({5, 4}, 21)}, strided());
 }
 
 TEST_CASE("linear equals x W^T + b") {
