@@ -62,7 +62,7 @@ struct TrainingRun {
 // needs one. --steps overrides train.steps either way.
 TrainingRun resolve_training_run(const TrainOptions& options);
 
-// Runs the loop to train.steps. Returns the exit code: 0 done, 130 stopped by a signal (checkpoint
+// Runs the loop to train.steps (Ho et al. Algorithm 1, and its D3PM counterpart: docs/math.md §2.6, §3.9). Returns the exit code: 0 done, 130 stopped by a signal (checkpoint
 // saved), 3 a non-finite loss or gradient (nothing saved; the message names the step and the last good
 // checkpoint).
 int run_training(const TrainOptions& options, const TrainingRun& run, TrainingTask& task);

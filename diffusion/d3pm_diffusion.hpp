@@ -64,14 +64,14 @@ class D3pm {
   static Tensor model_step(const Tensor& t);
 
   // ---- forward process (constants: no tape) ------------------------------------------------------------
-  // q(x_t | x0) = x0 Qbar_t: [B, L, K] probabilities, t in 0..T.
+  // Austin et al. eq. 3, first line: q(x_t | x0) = x0 Qbar_t: [B, L, K] probabilities, t in 0..T.
   Tensor q_probs(const Tensor& x0, const Tensor& t, DType dtype = DType::F32) const;
-  // x_t ~ q(x_t | x0) by inverse CDF, one double uniform per position from rng (row-major order).
+  // Austin et al. eq. 3, first line: x_t ~ q(x_t | x0) by inverse CDF, one double uniform per position from rng (row-major order).
   Tensor q_sample(const Tensor& x0, const Tensor& t, Philox& rng) const;
-  // Austin et al. eq. 3. Logits of q(x_{t-1} | x_t, x0) = (x_t Q_t^T) .* (x0 Qbar_{t-1}) / (x0 Qbar_t x_t^T), t in 1..T:
+  // Austin et al. eq. 3, second line (docs/math.md §3.5). Logits of q(x_{t-1} | x_t, x0) = (x_t Q_t^T) .* (x0 Qbar_{t-1}) / (x0 Qbar_t x_t^T), t in 1..T:
   // log(x_t Q_t^T + eps) + log(x0 Qbar_{t-1} + eps). [B, L, K]
   Tensor q_posterior_logits(const Tensor& x0, const Tensor& x_t, const Tensor& t, DType dtype = DType::F32) const;
-  // L_T = KL(q(x_T | x0) || p(x_T)) summed over positions, in nats: [B] (computed in double as
+  // Austin et al. eq. 1, L_T (docs/math.md §3.8): KL(q(x_T | x0) || p(x_T)) summed over positions, in nats: [B] (computed in double as
   // sum q (log(q + eps) - log(p + eps)): a schedule whose q(x_T | x0) keeps mass where the prior has none,
   // e.g. absorbing with a linear beta, is charged log(q / 1e-20) there instead of infinity).
   Tensor prior_kl(const Tensor& x0, DType dtype = DType::F32) const;
@@ -81,19 +81,20 @@ class D3pm {
   // ---- reverse process (differentiable in model_logits) -----------------------------------------------
   // log ptilde(x0 | x_t): log_softmax of the logits with the extra mask's logit at -inf. [B, L, K]
   Tensor x0_log_probs(const Tensor& model_logits) const;
-  // Austin et al. eq. 4. Logits of p_theta(x_{t-1} | x_t), t in 1..T, through the one-step Q_t. At t = 1 the decoder choice
+  // Austin et al. eq. 4 (docs/math.md §3.6). Logits of p_theta(x_{t-1} | x_t), t in 1..T, through the one-step Q_t. At t = 1 the decoder choice
   // applies (D3pmDecoder): Posterior uses the same formula with Qbar_0 = I, Ptilde returns log ptilde.
   Tensor p_logits(const Tensor& model_logits, const Tensor& x_t, const Tensor& t) const;
-  // Austin et al. eq. 4 with skipping. Logits of p_theta(x_s | x_t) for 0 <= s < t (per example), k = t - s steps at once:
+  // Austin et al. eq. 4 with skipping, §3.3 (docs/math.md §3.7). Logits of p_theta(x_s | x_t) for 0 <= s < t (per example), k = t - s steps at once:
   //   log(x_t (Q_{s+1} ... Q_t)^T + eps) + log(ptilde Qbar_s + eps),
   // the product taken in closed form or as dense double products. s = 0 applies the decoder choice.
   Tensor p_logits_skip(const Tensor& model_logits, const Tensor& x_t, const Tensor& t, const Tensor& s) const;
 
   // ---- the variational bound and the training loss ------------------------------------------------------
-  // Per example at its t, summed over positions (nats): L_{t-1} = KL(q(x_{t-1} | x_t, x0) || p_theta(x_{t-1} | x_t))
+  // Austin et al. eq. 1 (docs/math.md §3.8): per example at its t, summed over positions (nats): L_{t-1} = KL(q(x_{t-1} | x_t, x0) || p_theta(x_{t-1} | x_t))
   // for t >= 2 (each position's KL clamped at >= 0), L_0 = -log p_theta(x0 | x1) for t = 1. [B]
   Tensor vb_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t) const;
-  // The same for a reverse process that jumps from t to s < t in one step (step skipping): per example,
+  // Austin et al. eq. 1 for the strided process (docs/math.md §3.7, §3.10): the same for a reverse process
+  // that jumps from t to s < t in one step (step skipping): per example,
   // KL(q(x_s | x_t, x0) || p_theta(x_s | x_t)) for s >= 1, with q(x_s | x_t, x0) proportional to
   // (x_t (Q_{s+1} ... Q_t)^T) .* (x0 Qbar_s) and p_theta as p_logits_skip, and -log p_theta(x0 | x_t) for
   // s = 0 (the decoder choice). Summed over positions, nats: [B]. At s = t - 1 it equals vb_terms.
@@ -104,9 +105,9 @@ class D3pm {
   // block is read, the same numbers as casting them first without a [B, L, K] float64 copy. [B] float64
   Tensor vb_terms_f64(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t,
                       const Tensor& s = Tensor()) const;
-  // -log ptilde(x0 | x_t) summed over positions: [B]
+  // The auxiliary term of Austin et al. eq. 5: -log ptilde(x0 | x_t) summed over positions: [B]
   Tensor x0_cross_entropy(const Tensor& model_logits, const Tensor& x0) const;
-  // The hybrid loss from given logits (x_t and t are the ones the logits were computed at).
+  // Austin et al. eq. 5, L_lambda with one sampled t (docs/math.md §3.9): the hybrid loss from given logits (x_t and t are the ones the logits were computed at).
   D3pmLoss loss_from_logits(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t) const;
   // x_t = q_sample(x0, t, rng), then training_loss_at.
   D3pmLoss training_loss(const X0Model& model, const Tensor& x0, const Tensor& t, Philox& rng) const;
