@@ -10,7 +10,8 @@
 #     CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
 #   - Bad input: an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
-#     --chunks, a truncated checkpoint: each exits non-zero with a message naming the flag or file.
+#     --chunks, a truncated checkpoint, a config.json, an empty file or an .npz as the checkpoint: each exits
+#     non-zero with a message naming the flag or file (and what the file is).
 # Usage: test_cli.sh path/to/diffuse
 set -uo pipefail
 diffuse=$(realpath "$1")
@@ -188,7 +189,16 @@ expect_error "bad.txt" "$diffuse" train --preset d3pm-text8-tiny --data bad.txt 
 grep -q "offset 11" err.txt || fail "the bad byte's offset: $(cat err.txt)"
 expect_error "--chunks" "$diffuse" evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 100000
 head -c 5000 "$ckpt" > truncated.safetensors
-expect_error "truncated.safetensors" "$diffuse" sample --checkpoint truncated.safetensors
+expect_error "truncated.safetensors: truncated or corrupt safetensors file: " \
+  "$diffuse" sample --checkpoint truncated.safetensors
+# A run's config.json or an empty file given as the checkpoint: named for what it is.
+expect_error "straight/config.json: not a safetensors checkpoint: it looks like JSON text (a config.json?)" \
+  "$diffuse" sample --checkpoint straight/config.json
+: > empty.safetensors
+expect_error "empty.safetensors: not a safetensors checkpoint: it is empty (0 bytes)" \
+  "$diffuse" sample --checkpoint empty.safetensors
+expect_error "s.npz: not a safetensors checkpoint: it looks like a NumPy .npz archive" \
+  "$diffuse" evaluate --checkpoint s.npz --data cifar
 expect_error "--preset" "$diffuse" train --preset no-such-preset --data corpus.txt --out bad4
 expect_error "diffusion.kind" "$diffuse" info --preset d3pm-text8-tiny --set diffusion.kind=zigzag
 
