@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "apps/network_metadata.hpp"
 #include "apps/presets.hpp"
 #include "apps/run_support.hpp"
 #include "nn/checkpoint.hpp"
@@ -140,6 +141,7 @@ int run_training(const TrainOptions& o, const TrainingRun& run, TrainingTask& ta
     meta.insert({{"config", config.dump()}, {"model", config.at("model").dump()},
                  {"diffusion", config.at("diffusion").dump()}, {"preset", preset},
                  {"kind", config.at("kind").get<std::string>()}, {"step", std::to_string(at_step)}});
+    meta.merge(network_metadata(config));
     nn::save_checkpoint(path, arena, &adam, &ema, meta);
     nn::prune_checkpoints(o.out_dir, static_cast<int>(tc.at("keep_checkpoints").get<int64_t>()));
     return path;

@@ -4,8 +4,9 @@
 #     run stopped by SIGINT at a random moment saves a checkpoint, exits 130, and its resume also equals
 #     the uninterrupted run; so does a run SIGKILLed at random moments three times, each time resumed; a
 #     SIGINT during a run's sampling stops it at the next network evaluation; a diverging run (lr 1e30)
-#     stops with exit 3 naming the step; sample and evaluate (exact, strided, estimate, JSON) work on the
-#     checkpoint; an evaluation cut short resumes from its --journal to the same figure.
+#     stops with exit 3 naming the step; the checkpoint's metadata records the network's facts (norm eps,
+#     GELU form, timestep input, character map, mask id); sample and evaluate (exact, strided, estimate,
+#     JSON) work on the checkpoint; an evaluation cut short resumes from its --journal to the same figure.
 #   - DDPM and D3PM on images: train, sample (.png and .npz) and evaluate --json on generated
 #     CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
@@ -100,6 +101,15 @@ rc=$?
 grep -q "error: step [0-9]*: the .* is not finite" diverged.log || fail "no NaN message: $(tail -2 diverged.log)"
 
 ckpt=straight/ckpt-000000200.safetensors
+# Its metadata alone describes the network (apps/network_metadata.hpp): values as they stand, escaped, in
+# the JSON header (the architecture and tokens entries are JSON strings inside it).
+in_metadata() {
+  local file=$1; shift
+  for want in "$@"; do grep -aqF -- "$want" "$file" || fail "$file: the metadata lacks $want"; done
+}
+in_metadata "$ckpt" '"schedule_resolved":"jsd"' '\"gelu\":\"erf\"' '\"layer_norm_eps\":1e-05' \
+  '\"input\":\"t - 1 (0-based step)\"' '\"id_to_char\":\"abcdefghijklmnopqrstuvwxyz \"' '\"mask_id\":27' \
+  '\"mask_logit\":\"-inf'
 "$diffuse" sample --checkpoint "$ckpt" --n 3 --steps 10 --progressive --every 10 --out samples.txt --threads 1 > sample.log ||
   fail "sample"
 [ "$(wc -l < samples.txt)" -eq 3 ] || fail "samples.txt should hold 3 lines"
@@ -134,6 +144,8 @@ done
 "$diffuse" train --preset ddpm-cifar10-tiny --data cifar --out ddpm --steps 3 --threads 1 --set diffusion.timesteps=20 \
   --set train.sample_every=3 --set train.sample_count=4 > ddpm.log || fail "ddpm train: $(tail -3 ddpm.log)"
 [ -f ddpm/samples/step-3.png ] || fail "no EMA sample grid"
+in_metadata ddpm/ckpt-000000003.safetensors '"schedule_resolved":"linear"' '\"group_norm_eps\":1e-06' \
+  '\"padding\":[1,1,1,1]' '\"input\":\"t - 1 (0-based step)\"'
 ddpm_common=(--preset ddpm-cifar10-tiny --data cifar --threads 1 --set diffusion.timesteps=20 --set train.sample_every=0)
 "$diffuse" train "${ddpm_common[@]}" --out ddpm-a --steps 4 > /dev/null || fail "ddpm straight"
 "$diffuse" train "${ddpm_common[@]}" --out ddpm-b --steps 2 > /dev/null || fail "ddpm first half"
