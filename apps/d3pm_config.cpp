@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "apps/d3pm_choices.hpp"
 #include "apps/run_support.hpp"
 #include "apps/sharded_evaluation.hpp"
 #include "data/text_matrix.hpp"
@@ -20,15 +21,6 @@ T field(const json& d, const char* name) {
   } catch (const json::exception&) {
     throw std::invalid_argument(std::string("diffusion.") + name + " has the wrong type: " + d.at(name).dump());
   }
-}
-
-std::string schedule_for(const std::string& kind, const std::string& schedule) {
-  if (schedule != "auto") return schedule;
-  if (kind == "absorbing") return "jsd";
-  if (kind == "uniform") return "cosine";
-  if (kind == "nn") return "mi";
-  if (kind == "gaussian") return "linear";
-  return "vq";  // mask_replace
 }
 
 // The embeddings of a checkpoint's token embedding (EMA when present), first num_data rows.
@@ -60,7 +52,7 @@ diffusion::D3pmConfig d3pm_config_from_json(const json& d, const diffusion::D3pm
   };
   c.kind = parse("kind", diffusion::parse_d3pm_kind);
   c.schedule = parse("schedule", [&](const std::string& s) {
-    return diffusion::parse_d3pm_schedule(schedule_for(diffusion::d3pm_kind_name(c.kind), s));
+    return diffusion::parse_d3pm_schedule(d3pm_resolved_schedule(diffusion::d3pm_kind_name(c.kind), s));
   });
   c.decoder = parse("decoder", diffusion::parse_d3pm_decoder);
   c.timesteps = field<int64_t>(d, "timesteps");

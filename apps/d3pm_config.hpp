@@ -2,7 +2,8 @@
 //
 //   kind            uniform | absorbing | gaussian | nn | mask-replace
 //   schedule        linear | cosine | jsd | mi | vq | spindle, or "auto": the kind's usual schedule
-//                   (absorbing jsd = 1/(T-t+1), uniform cosine, nn mi, gaussian linear, mask-replace vq)
+//                   (absorbing jsd = 1/(T-t+1), uniform cosine, nn mi, gaussian linear, mask-replace vq;
+//                   d3pm_resolved_schedule, d3pm_choices.hpp)
 //   timesteps, hybrid_lambda, decoder (posterior | ptilde), beta_start, beta_end, cosine_s, max_beta,
 //   nn_knn, nn_final_mask, spindle_lambda
 //   loss_bits_per_dim  true: the training loss in bits per position, as the reference image code trains

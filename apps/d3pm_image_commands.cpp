@@ -12,6 +12,7 @@
 #include <iostream>
 #include <numbers>
 
+#include "apps/d3pm_choices.hpp"
 #include "apps/d3pm_config.hpp"
 #include "apps/image_data.hpp"
 #include "apps/run_support.hpp"
@@ -32,17 +33,6 @@ namespace fs = std::filesystem;
 
 using diffusion::kPixelValues;
 
-// The states of a kind: 256 pixel values; the absorbing kind's mask is mid-gray 128 (K/2), a data value,
-// as in the paper's image experiments.
-diffusion::D3pmStates image_states(const json& d) {
-  diffusion::D3pmStates s;
-  s.num_states = kPixelValues;
-  const bool absorbing = diffusion::parse_d3pm_kind(d.at("kind").get<std::string>()) == diffusion::D3pmKind::Absorbing;
-  s.mask = absorbing ? kPixelValues / 2 : -1;
-  s.mask_is_data = absorbing;
-  return s;
-}
-
 diffusion::ImageOutput image_output(const json& model) {
   if (!model.contains("output")) throw std::invalid_argument("model.output is missing");
   return diffusion::parse_image_output(model.at("output").get<std::string>());
@@ -52,7 +42,7 @@ diffusion::ImageOutput image_output(const json& model) {
 struct D3pmImageModel {
   D3pmImageModel(const json& config, uint64_t seed)
       : config(config), init_rng(seed, kInit), net(nn::UNetConfig::from_json(config.at("model")), init_rng), arena(net),
-        d3pm(d3pm_config_from_json(config.at("diffusion"), image_states(config.at("diffusion")))),
+        d3pm(d3pm_config_from_json(config.at("diffusion"), d3pm_image_states(config.at("diffusion")))),
         output(image_output(config.at("model"))) {}
   json config;
   Philox init_rng;
@@ -124,7 +114,7 @@ class D3pmImageTraining : public ImageTrainingTask {
 }  // namespace
 
 static int64_t d3pm_image_parameter_count(const json& config) {
-  check_d3pm_json(config.at("diffusion"), image_states(config.at("diffusion")));
+  check_d3pm_json(config.at("diffusion"), d3pm_image_states(config.at("diffusion")));
   Philox rng(0);
   const nn::UNet net(nn::UNetConfig::from_json(config.at("model")), rng);
   diffusion::image_x0_model(net, image_output(config.at("model")), rng);  // checks out_channels against the output

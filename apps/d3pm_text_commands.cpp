@@ -10,6 +10,7 @@
 #include <iostream>
 #include <numbers>
 
+#include "apps/d3pm_choices.hpp"
 #include "apps/d3pm_config.hpp"
 #include "apps/run_support.hpp"
 #include "apps/process_group.hpp"
@@ -26,20 +27,11 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// text8's states: 27 characters and the mask (an extra state: the absorbing kind's x_T, isolated otherwise).
-diffusion::D3pmStates text_states() {
-  diffusion::D3pmStates s;
-  s.num_states = data::kText8VocabWithMask;
-  s.mask = data::kText8Mask;
-  s.mask_is_data = false;
-  return s;
-}
-
 // The transformer, its arena and the discrete diffusion, built from a resolved configuration.
 struct D3pmTextModel {
   D3pmTextModel(const json& config, uint64_t seed)
       : config(config), init_rng(seed, kInit), net(nn::TransformerConfig::from_json(config.at("model")), init_rng),
-        arena(net), d3pm(d3pm_config_from_json(config.at("diffusion"), text_states())) {}
+        arena(net), d3pm(d3pm_config_from_json(config.at("diffusion"), d3pm_text_states())) {}
   json config;
   Philox init_rng;
   nn::Transformer net;
@@ -153,7 +145,7 @@ class D3pmTextTraining : public TrainingTask {
 }  // namespace
 
 static int64_t d3pm_text_parameter_count(const json& config) {
-  check_d3pm_json(config.at("diffusion"), text_states());
+  check_d3pm_json(config.at("diffusion"), d3pm_text_states());
   Philox rng(0);
   return nn::Transformer(nn::TransformerConfig::from_json(config.at("model")), rng).parameter_count();
 }

@@ -24,7 +24,7 @@ Tensor MultiHeadSelfAttention::forward(const Tensor& x, const Tensor& mask) cons
 }
 
 SpatialSelfAttention::SpatialSelfAttention(int64_t channels, int64_t groups, Philox& rng) {
-  norm = register_module("norm", std::make_shared<GroupNorm>(groups, channels, 1e-6));
+  norm = register_module("norm", std::make_shared<GroupNorm>(groups, channels, kGroupNormEps));
   q = register_module("q", std::make_shared<Linear>(channels, channels, Init::VarianceScaling, rng));
   k = register_module("k", std::make_shared<Linear>(channels, channels, Init::VarianceScaling, rng));
   v = register_module("v", std::make_shared<Linear>(channels, channels, Init::VarianceScaling, rng));

@@ -68,7 +68,7 @@ Tensor timestep_embedding(const Tensor& t, int64_t dim) {
   for (int64_t b = 0; b < B; ++b) {
     const double step = tc.data<int32_t>()[b];
     for (int64_t i = 0; i < half; ++i) {
-      const double freq = std::exp(-std::log(10000.0) * static_cast<double>(i) / static_cast<double>(half - 1));
+      const double freq = std::exp(-std::log(kTimestepMaxPeriod) * static_cast<double>(i) / static_cast<double>(half - 1));
       emb.data<float>()[b * dim + i] = static_cast<float>(std::sin(step * freq));
       emb.data<float>()[b * dim + half + i] = static_cast<float>(std::cos(step * freq));
     }

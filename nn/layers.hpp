@@ -28,6 +28,12 @@ class Conv2d : public Module {
   int64_t stride, padding;
 };
 
+// The normalisations' eps, one value each wherever the networks use them (and what a checkpoint's
+// "architecture" metadata records): every GroupNorm of the U-Net (the DDPM reference's
+// tf.contrib.layers.group_norm default), every LayerNorm of the transformer (PyTorch's default).
+inline constexpr double kGroupNormEps = 1e-6;
+inline constexpr double kLayerNormEps = 1e-5;
+
 // Group norm over [N, C, ...]. weight [C] = 1, bias [C] = 0. forward_silu fuses the SiLU that
 // follows every GroupNorm in the U-Net.
 class GroupNorm : public Module {
@@ -43,7 +49,7 @@ class GroupNorm : public Module {
 // Layer norm over the last axis. weight [C] = 1, bias [C] = 0.
 class LayerNorm : public Module {
  public:
-  explicit LayerNorm(int64_t channels, double eps = 1e-5);
+  explicit LayerNorm(int64_t channels, double eps = kLayerNormEps);
   Tensor forward(const Tensor& x) const;
   Tensor weight, bias;
   double eps;
@@ -66,8 +72,9 @@ class Dropout : public Module {
 };
 
 // The DDPM sinusoidal timestep embedding (reference code `get_timestep_embedding`): for 0-based steps
-// t [B] (int32) and an even dim, half = dim / 2, freq_i = exp(-ln(10000) i / (half - 1)),
+// t [B] (int32) and an even dim, half = dim / 2, freq_i = exp(-ln(kTimestepMaxPeriod) i / (half - 1)),
 // emb = [sin(t freq), cos(t freq)] -> [B, dim], float32.
+inline constexpr double kTimestepMaxPeriod = 10000.0;
 Tensor timestep_embedding(const Tensor& t, int64_t dim);
 
 }  // namespace diffuse::nn

@@ -27,7 +27,11 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
 
 // Reads and validates a whole file: header length in bounds, JSON well formed, every tensor's dtype,
 // shape and offsets consistent and inside the data, no overlaps. Errors name the file, the tensor
-// and the problem (std::runtime_error).
+// and the problem (std::runtime_error). A file that does not start as safetensors does (the 8-byte
+// length, then '{') is first recognised and named: "<path>: not a safetensors checkpoint: it looks like
+// JSON text (a config.json?)" (or an image, an archive, .npz / .npy, a pickle, plain text, an HTML page,
+// a Git LFS pointer, a directory, empty, too short); one that does but is cut short is "truncated or
+// corrupt", with the sizes.
 SafetensorsContents read_safetensors(const std::string& path);
 
 }  // namespace diffuse::nn

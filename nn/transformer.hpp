@@ -6,8 +6,8 @@
 //   logits = head(ln_f(h))                                            [B, L, out_states]
 //
 // time_mlp = dense1(SiLU(dense0(sinusoidal(t, C)))), as the U-Net's. Learned positions. Weights
-// N(0, 0.02^2), biases 0, LayerNorm 1/0. Parameters: tok_emb, pos_emb, time.dense.{0,1}, blocks.{i}.*,
-// ln_f, head.
+// N(0, 0.02^2), biases 0, LayerNorm 1/0. Parameters (the names checkpoints store): pos_emb,
+// tok_emb.weight, time.{0,1}.{weight,bias} (dense0, dense1 above), blocks.{i}.*, ln_f, head.
 #pragma once
 #include <nlohmann/json.hpp>
 

@@ -9,7 +9,7 @@ Mlp::Mlp(int64_t channels, int64_t hidden, Philox& rng) {
   fc2 = register_module("fc2", std::make_shared<Linear>(hidden, channels, Init::Normal002, rng));
 }
 
-Tensor Mlp::forward(const Tensor& x) const { return fc2->forward(gelu(fc1->forward(x), GeluForm::Erf)); }
+Tensor Mlp::forward(const Tensor& x) const { return fc2->forward(gelu(fc1->forward(x), kMlpGelu)); }
 
 TransformerBlock::TransformerBlock(int64_t channels, int64_t heads, int64_t mlp_hidden, double dropout, Philox& rng) {
   ln1 = register_module("ln1", std::make_shared<LayerNorm>(channels));

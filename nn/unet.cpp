@@ -119,7 +119,7 @@ UNet::UNet(const UNetConfig& config, Philox& rng) : config_(config) {
   }
   up_ = register_module("up", std::make_shared<ModuleList<Level>>());
   for (auto& level : up_levels) up_->push_back(level);
-  norm_out_ = register_module("norm_out", std::make_shared<GroupNorm>(c.groups, channels, 1e-6));
+  norm_out_ = register_module("norm_out", std::make_shared<GroupNorm>(c.groups, channels, kGroupNormEps));
   conv_out_ = register_module("conv_out", std::make_shared<Conv2d>(channels, c.out_channels, 3, 1, 1, Init::Zero, rng));
 }
 

@@ -6,10 +6,10 @@
 namespace diffuse::nn {
 
 ResBlock::ResBlock(int64_t in, int64_t out, int64_t temb_channels, int64_t groups, double dropout, Philox& rng) {
-  norm1 = register_module("norm1", std::make_shared<GroupNorm>(groups, in, 1e-6));
+  norm1 = register_module("norm1", std::make_shared<GroupNorm>(groups, in, kGroupNormEps));
   conv1 = register_module("conv1", std::make_shared<Conv2d>(in, out, 3, 1, 1, Init::VarianceScaling, rng));
   temb_proj = register_module("temb_proj", std::make_shared<Linear>(temb_channels, out, Init::VarianceScaling, rng));
-  norm2 = register_module("norm2", std::make_shared<GroupNorm>(groups, out, 1e-6));
+  norm2 = register_module("norm2", std::make_shared<GroupNorm>(groups, out, kGroupNormEps));
   drop = register_module("drop", std::make_shared<Dropout>(dropout));
   conv2 = register_module("conv2", std::make_shared<Conv2d>(out, out, 3, 1, 1, Init::Zero, rng));
   if (in != out)
@@ -24,7 +24,8 @@ Tensor ResBlock::forward(const Tensor& x, const Tensor& temb_silu, Philox& rng) 
 }
 
 Downsample::Downsample(int64_t channels, Philox& rng) {
-  conv = register_module("conv", std::make_shared<Conv2d>(channels, channels, 3, 2, 1, Init::VarianceScaling, rng));
+  conv = register_module("conv", std::make_shared<Conv2d>(channels, channels, kDownsampleKernel, kDownsampleStride,
+                                                          kDownsamplePadding, Init::VarianceScaling, rng));
 }
 
 Tensor Downsample::forward(const Tensor& x) const { return conv->forward(x); }

@@ -8,7 +8,7 @@ namespace diffuse::nn {
 //   h = conv1(SiLU(GN(x)));  h += temb_proj(SiLU(temb))[:, :, None, None]
 //   h = conv2(dropout(SiLU(GN(h))));  return shortcut(x) + h
 // shortcut is a 1x1 conv (nin_shortcut) when in != out. conv2 starts at zero (the reference's 1e-10
-// variance scaling); the others use fan-avg uniform variance scaling. GroupNorm eps 1e-6.
+// variance scaling); the others use fan-avg uniform variance scaling. GroupNorm eps kGroupNormEps (1e-6).
 class ResBlock : public Module {
  public:
   ResBlock(int64_t in, int64_t out, int64_t temb_channels, int64_t groups, double dropout, Philox& rng);
@@ -21,6 +21,7 @@ class ResBlock : public Module {
 
 // Stride-2 3x3 conv: [B, C, H, W] -> [B, C, H/2, W/2]. Symmetric padding 1 (the reference's TF 'SAME'
 // pads only bottom/right; both give the same size, the taps differ by one pixel's offset).
+inline constexpr int64_t kDownsampleKernel = 3, kDownsampleStride = 2, kDownsamplePadding = 1;  // padding on every side
 class Downsample : public Module {
  public:
   Downsample(int64_t channels, Philox& rng);

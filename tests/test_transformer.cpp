@@ -44,3 +44,18 @@ TEST_CASE("shapes, bidirectionality and gradients") {
   CHECK_THROWS_WITH_AS(net.forward(Tensor::zeros({2, 10}, DType::I32), t, rng), doctest::Contains("transformer"),
                        std::invalid_argument);
 }
+
+TEST_CASE("parameter names, as checkpoints store them (nn/transformer.hpp lists them)") {
+  Philox rng(2);
+  nn::Transformer net({.seq_len = 4, .width = 8, .layers = 1, .heads = 2, .mlp = 16}, rng);
+  std::vector<std::string> names;
+  for (const auto& [name, p] : net.named_parameters()) names.push_back(name);
+  const std::vector<std::string> expected = {
+      "pos_emb", "tok_emb.weight", "time.0.weight", "time.0.bias", "time.1.weight", "time.1.bias",
+      "blocks.0.ln1.weight", "blocks.0.ln1.bias", "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias",
+      "blocks.0.attn.proj.weight", "blocks.0.attn.proj.bias", "blocks.0.ln2.weight", "blocks.0.ln2.bias",
+      "blocks.0.mlp.fc1.weight", "blocks.0.mlp.fc1.bias", "blocks.0.mlp.fc2.weight", "blocks.0.mlp.fc2.bias",
+      "ln_f.weight", "ln_f.bias", "head.weight", "head.bias"};
+  REQUIRE(names.size() == expected.size());
+  for (size_t i = 0; i < names.size(); ++i) CHECK(names[i] == expected[i]);
+}

@@ -4,13 +4,15 @@
 #     run stopped by SIGINT at a random moment saves a checkpoint, exits 130, and its resume also equals
 #     the uninterrupted run; so does a run SIGKILLed at random moments three times, each time resumed; a
 #     SIGINT during a run's sampling stops it at the next network evaluation; a diverging run (lr 1e30)
-#     stops with exit 3 naming the step; sample and evaluate (exact, strided, estimate, JSON) work on the
-#     checkpoint; an evaluation cut short resumes from its --journal to the same figure.
+#     stops with exit 3 naming the step; the checkpoint's metadata records the network's facts (norm eps,
+#     GELU form, timestep input, character map, mask id); sample and evaluate (exact, strided, estimate,
+#     JSON) work on the checkpoint; an evaluation cut short resumes from its --journal to the same figure.
 #   - DDPM and D3PM on images: train, sample (.png and .npz) and evaluate --json on generated
 #     CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
 #   - Bad input: an unknown or misspelt flag or verb (named first, with a suggestion), an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
-#     --chunks, a truncated checkpoint: each exits non-zero with a message naming the flag or file.
+#     --chunks, a truncated checkpoint, a config.json, an empty file or an .npz as the checkpoint: each exits
+#     non-zero with a message naming the flag or file (and what the file is).
 # Usage: test_cli.sh path/to/diffuse
 set -uo pipefail
 diffuse=$(realpath "$1")
@@ -99,6 +101,15 @@ rc=$?
 grep -q "error: step [0-9]*: the .* is not finite" diverged.log || fail "no NaN message: $(tail -2 diverged.log)"
 
 ckpt=straight/ckpt-000000200.safetensors
+# Its metadata alone describes the network (apps/network_metadata.hpp): values as they stand, escaped, in
+# the JSON header (the architecture and tokens entries are JSON strings inside it).
+in_metadata() {
+  local file=$1; shift
+  for want in "$@"; do grep -aqF -- "$want" "$file" || fail "$file: the metadata lacks $want"; done
+}
+in_metadata "$ckpt" '"schedule_resolved":"jsd"' '\"gelu\":\"erf\"' '\"layer_norm_eps\":1e-05' \
+  '\"input\":\"t - 1 (0-based step)\"' '\"id_to_char\":\"abcdefghijklmnopqrstuvwxyz \"' '\"mask_id\":27' \
+  '\"mask_logit\":\"-inf'
 "$diffuse" sample --checkpoint "$ckpt" --n 3 --steps 10 --progressive --every 10 --out samples.txt --threads 1 > sample.log ||
   fail "sample"
 [ "$(wc -l < samples.txt)" -eq 3 ] || fail "samples.txt should hold 3 lines"
@@ -133,6 +144,8 @@ done
 "$diffuse" train --preset ddpm-cifar10-tiny --data cifar --out ddpm --steps 3 --threads 1 --set diffusion.timesteps=20 \
   --set train.sample_every=3 --set train.sample_count=4 > ddpm.log || fail "ddpm train: $(tail -3 ddpm.log)"
 [ -f ddpm/samples/step-3.png ] || fail "no EMA sample grid"
+in_metadata ddpm/ckpt-000000003.safetensors '"schedule_resolved":"linear"' '\"group_norm_eps\":1e-06' \
+  '\"padding\":[1,1,1,1]' '\"input\":\"t - 1 (0-based step)\"'
 ddpm_common=(--preset ddpm-cifar10-tiny --data cifar --threads 1 --set diffusion.timesteps=20 --set train.sample_every=0)
 "$diffuse" train "${ddpm_common[@]}" --out ddpm-a --steps 4 > /dev/null || fail "ddpm straight"
 "$diffuse" train "${ddpm_common[@]}" --out ddpm-b --steps 2 > /dev/null || fail "ddpm first half"
@@ -188,7 +201,16 @@ expect_error "bad.txt" "$diffuse" train --preset d3pm-text8-tiny --data bad.txt 
 grep -q "offset 11" err.txt || fail "the bad byte's offset: $(cat err.txt)"
 expect_error "--chunks" "$diffuse" evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 100000
 head -c 5000 "$ckpt" > truncated.safetensors
-expect_error "truncated.safetensors" "$diffuse" sample --checkpoint truncated.safetensors
+expect_error "truncated.safetensors: truncated or corrupt safetensors file: " \
+  "$diffuse" sample --checkpoint truncated.safetensors
+# A run's config.json or an empty file given as the checkpoint: named for what it is.
+expect_error "straight/config.json: not a safetensors checkpoint: it looks like JSON text (a config.json?)" \
+  "$diffuse" sample --checkpoint straight/config.json
+: > empty.safetensors
+expect_error "empty.safetensors: not a safetensors checkpoint: it is empty (0 bytes)" \
+  "$diffuse" sample --checkpoint empty.safetensors
+expect_error "s.npz: not a safetensors checkpoint: it looks like a NumPy .npz archive" \
+  "$diffuse" evaluate --checkpoint s.npz --data cifar
 expect_error "--preset" "$diffuse" train --preset no-such-preset --data corpus.txt --out bad4
 expect_error "diffusion.kind" "$diffuse" info --preset d3pm-text8-tiny --set diffusion.kind=zigzag
 # An unknown or misspelt flag is named first (before any missing required flag), with the nearest known one.

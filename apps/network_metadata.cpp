@@ -1,0 +1,154 @@
+#include "apps/network_metadata.hpp"
+
+#include <stdexcept>
+
+#include "apps/d3pm_choices.hpp"
+#include "data/text8.hpp"
+#include "diffusion/beta_schedule.hpp"
+#include "diffusion/d3pm_image_model.hpp"
+#include "diffusion/d3pm_process.hpp"
+#include "diffusion/d3pm_schedules.hpp"
+#include "nn/layers.hpp"
+#include "nn/transformer_block.hpp"
+#include "nn/unet_blocks.hpp"
+
+namespace diffuse {
+
+namespace {
+using json = nlohmann::ordered_json;
+
+const char* gelu_name(GeluForm form) { return form == GeluForm::Erf ? "erf" : "tanh"; }
+
+// Both networks embed the step the same way (nn::timestep_embedding) and are called with t - 1: the
+// diffusion code passes step = t - 1 (D3pm::model_step; DDPM's step tensors, beta_schedule.hpp).
+json timestep(const std::string& dim, const std::string& mlp) {
+  return {{"input", "t - 1 (0-based step)"},
+          {"dim", dim},
+          {"max_period", nn::kTimestepMaxPeriod},
+          {"embedding", "half = dim / 2, f_i = exp(-ln(max_period) i / (half - 1)) for i = 0..half-1, "
+                        "emb = concat(sin(s f), cos(s f)) (sines first), s = t - 1"},
+          {"mlp", mlp}};
+}
+
+// nn/unet.hpp, nn/unet_blocks.hpp, nn/attention.hpp.
+json unet_architecture(const std::string& input, const std::string& output) {
+  return {
+      {"version", 1},
+      {"network", "unet"},
+      {"layouts", "PyTorch's: Linear weight [out, in] (y = x W^T + b), Conv2d weight [out, in, k, k] "
+                  "(cross-correlation), activations [B, C, H, W]"},
+      {"timestep", timestep("model.ch", "temb = temb.dense.1(silu(temb.dense.0(emb))); every ResBlock adds "
+                                        "temb_proj(silu(temb))[:, :, None, None]")},
+      {"group_norm_eps", nn::kGroupNormEps},
+      {"activation", "silu (x sigmoid(x)), after every GroupNorm but the attention block's"},
+      {"resblock", "h = conv1(silu(norm1(x))) + temb_proj(silu(temb)); h = conv2(dropout(silu(norm2(h)))); "
+                   "out = (nin_shortcut(x) if in != out else x) + h; 3x3 convs stride 1 pad 1, nin_shortcut 1x1"},
+      {"downsample", {{"kernel", nn::kDownsampleKernel},
+                      {"stride", nn::kDownsampleStride},
+                      {"padding", {nn::kDownsamplePadding, nn::kDownsamplePadding, nn::kDownsamplePadding,
+                                   nn::kDownsamplePadding}},
+                      {"padding_order", "top, bottom, left, right: the same on every side (TF 'SAME' would pad "
+                                        "bottom and right only)"}}},
+      {"upsample", "nearest-neighbour 2x, then conv 3x3 stride 1 pad 1"},
+      {"attention", {{"heads", 1},
+                     {"norm", "GroupNorm (group_norm_eps, model.groups), no SiLU"},
+                     {"q_k_v", "q, k, v, proj_out: Linear [C, C] on each pixel's channels; the H*W pixels "
+                               "as a sequence in row-major order"},
+                     {"scale", "1 / sqrt(C)"},
+                     {"output", "x + proj_out(softmax(q k^T / sqrt(C)) v)"}}},
+      {"skips", "every down-path output (conv_in, each ResBlock/attention, each downsample) is kept; the up "
+                "path takes them last first, concatenating [h, skip] on channels (h first); each up level has "
+                "num_res_blocks + 1 ResBlocks"},
+      {"head", "conv_out(silu(norm_out(h)))"},
+      {"input", input},
+      {"output", output},
+  };
+}
+
+// nn/transformer.hpp, nn/transformer_block.hpp, nn/attention.hpp.
+json transformer_architecture() {
+  return {
+      {"version", 1},
+      {"network", "transformer"},
+      {"layouts", "PyTorch's: Linear weight [out, in] (y = x W^T + b), Embedding weight [ids, width]"},
+      {"timestep", timestep("model.width", "temb = time.1(silu(time.0(emb))), nothing after time.1")},
+      {"input", "h = tok_emb[x_t] + pos_emb[0:L] + temb (temb added at every position, once); learned "
+                "positions, a window of L <= seq_len uses the first L rows"},
+      {"layer_norm_eps", nn::kLayerNormEps},
+      {"block", "pre-LN: h = x + dropout(attn(ln1(x))); y = h + dropout(mlp(ln2(h))); "
+                "mlp(x) = fc2(gelu(fc1(x)))"},
+      {"gelu", gelu_name(nn::kMlpGelu)},
+      {"attention", {{"mask", "none (bidirectional)"},
+                     {"qkv", "one Linear [3C, C]: output columns [q | k | v], each C wide; head h takes "
+                             "columns h*D..(h+1)*D-1 of each (D = C / heads)"},
+                     {"scale", "1 / sqrt(D)"},
+                     {"output", "heads concatenated in order, then proj"}}},
+      {"output", "logits = head(ln_f(h)): [B, L, out_states]"},
+  };
+}
+
+std::string mask_logit(const diffusion::D3pmStates& s) {
+  if (s.has_extra_mask()) return "-inf: forced before the softmax of ptilde(x0 | x_t), whatever the network gives";
+  if (s.has_mask()) return "not forced: the mask is a data value";
+  return "none: no mask state";
+}
+
+json text_tokens() {
+  const diffusion::D3pmStates s = d3pm_text_states();
+  std::string chars;
+  for (int32_t id = 0; id < data::kText8Vocab; ++id) chars += data::text8_char(id);
+  return {{"id_to_char", chars},
+          {"encoding", "one byte per character, id = position in id_to_char; any other byte is refused"},
+          {"num_states", s.num_states},
+          {"mask_id", s.mask},
+          {"mask_shown_as", std::string(1, data::kText8MaskChar)},
+          {"mask_is_data", s.mask_is_data},
+          {"mask_logit", mask_logit(s)}};
+}
+
+json image_tokens(const nlohmann::json& diffusion) {
+  const diffusion::D3pmStates s = d3pm_image_states(diffusion);
+  return {{"ids", "pixel value v (0..255) is id v; an image is C*H*W positions in CHW order"},
+          {"num_states", s.num_states},
+          {"mask_id", s.has_mask() ? json(s.mask) : json(nullptr)},
+          {"mask_is_data", s.mask_is_data},
+          {"mask_logit", mask_logit(s)}};
+}
+
+std::string d3pm_schedule(const nlohmann::json& diffusion) {
+  const std::string name = d3pm_resolved_schedule(diffusion.at("kind").get<std::string>(),
+                                                  diffusion.at("schedule").get<std::string>());
+  return diffusion::d3pm_schedule_name(diffusion::parse_d3pm_schedule(name));
+}
+}  // namespace
+
+std::map<std::string, std::string> network_metadata(const nlohmann::json& config) {
+  const std::string kind = config.at("kind").get<std::string>();
+  const nlohmann::json& d = config.at("diffusion");
+  const std::string images = "v / 127.5 - 1 for byte values v (0 -> -1, 255 -> +1)";
+  if (kind == "ddpm")
+    return {{"architecture", unet_architecture("x_t: images on the grid " + images,
+                                               "eps_theta(x_t, t - 1), the predicted noise [B, in_channels, H, W]")
+                                 .dump()},
+            {"schedule_resolved", diffusion::beta_schedule_name(
+                                      diffusion::parse_beta_schedule(d.at("beta_schedule").get<std::string>()))}};
+  if (kind == "d3pm-image") {
+    const std::string output = config.at("model").at("output").get<std::string>();
+    const std::string head =
+        diffusion::parse_image_output(output) == diffusion::ImageOutput::Logistic
+            ? "logistic: channels 0..C-1 give loc = tanh(h + x) (x the scaled input), C..2C-1 log_scale; "
+              "ptilde(x0 = k | x_t) is the mass of logistic(loc, exp(log_scale - 2)) on bin k of 256 (centre "
+              "-1 + 2k/255, width 2/255), renormalised over the 256 bins"
+            : "logits: channel c*256 + k is the logit of value k at image channel c";
+    return {{"architecture", unet_architecture("x_t: pixel values (ids) fed as " + images, head).dump()},
+            {"tokens", image_tokens(d).dump()},
+            {"schedule_resolved", d3pm_schedule(d)}};
+  }
+  if (kind == "d3pm-text")
+    return {{"architecture", transformer_architecture().dump()},
+            {"tokens", text_tokens().dump()},
+            {"schedule_resolved", d3pm_schedule(d)}};
+  throw std::invalid_argument("kind: unknown model family '" + kind + "' (ddpm, d3pm-text or d3pm-image)");
+}
+
+}  // namespace diffuse
