@@ -4,6 +4,7 @@
 // logistic (or plain logits) per subpixel, the hybrid loss, samples as PNG grids and .npz, and bits/dim by
 // the exact bound or its Monte-Carlo estimate.
 #include "apps/model_family.hpp"
+#include "apps/network_metadata.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -202,6 +203,15 @@ static int run_d3pm_image_evaluate(const EvaluateOptions& o) {
   return 0;
 }
 
-extern const ModelFamily kD3pmImageFamily = {"d3pm-image", "D3PM on images (Austin et al. 2021): a U-Net x0-model over 256 values per subpixel", d3pm_image_parameter_count, make_d3pm_image_training, run_d3pm_image_sample, run_d3pm_image_evaluate};
+// This family's entry in the table of model_family.cpp.
+extern const ModelFamily kD3pmImageFamily = {
+    .kind = "d3pm-image",
+    .description = "D3PM on images (Austin et al. 2021): a U-Net x0-model over 256 values per subpixel",
+    .read_config = d3pm_image_parameter_count,
+    .make_training = make_d3pm_image_training,
+    .network_metadata = d3pm_image_network_metadata,
+    .sample = run_d3pm_image_sample,
+    .evaluate = run_d3pm_image_evaluate,
+};
 
 }  // namespace diffuse

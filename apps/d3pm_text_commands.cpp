@@ -2,6 +2,7 @@
 // 256-character windows, sample text (with step skipping and the denoising trajectory), and evaluate the
 // bound in bits/char on the canonical chunks of a split.
 #include "apps/model_family.hpp"
+#include "apps/network_metadata.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -246,6 +247,15 @@ static int run_d3pm_text_evaluate(const EvaluateOptions& o) {
   return 0;
 }
 
-extern const ModelFamily kD3pmTextFamily = {"d3pm-text", "D3PM on text8-format text (Austin et al. 2021): a transformer x0-model", d3pm_text_parameter_count, make_d3pm_text_training, run_d3pm_text_sample, run_d3pm_text_evaluate};
+// This family's entry in the table of model_family.cpp.
+extern const ModelFamily kD3pmTextFamily = {
+    .kind = "d3pm-text",
+    .description = "D3PM on text8-format text (Austin et al. 2021): a transformer x0-model",
+    .read_config = d3pm_text_parameter_count,
+    .make_training = make_d3pm_text_training,
+    .network_metadata = d3pm_text_network_metadata,
+    .sample = run_d3pm_text_sample,
+    .evaluate = run_d3pm_text_evaluate,
+};
 
 }  // namespace diffuse

@@ -1,5 +1,6 @@
 // The DDPM verbs of build/diffuse: train, sample and evaluate a U-Net eps-model on images.
 #include "apps/model_family.hpp"
+#include "apps/network_metadata.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -223,6 +224,15 @@ static int run_ddpm_evaluate(const EvaluateOptions& options) {
   return 0;
 }
 
-extern const ModelFamily kDdpmFamily = {"ddpm", "DDPM on images (Ho et al. 2020): a U-Net eps-model", ddpm_read_config, make_ddpm_training, run_ddpm_sample, run_ddpm_evaluate};
+// This family's entry in the table of model_family.cpp.
+extern const ModelFamily kDdpmFamily = {
+    .kind = "ddpm",
+    .description = "DDPM on images (Ho et al. 2020): a U-Net eps-model",
+    .read_config = ddpm_read_config,
+    .make_training = make_ddpm_training,
+    .network_metadata = ddpm_network_metadata,
+    .sample = run_ddpm_sample,
+    .evaluate = run_ddpm_evaluate,
+};
 
 }  // namespace diffuse

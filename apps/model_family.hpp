@@ -4,6 +4,7 @@
 // line in the table of model_family.cpp.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -21,6 +22,9 @@ struct ModelFamily {
   // The training task of a resolved configuration on the data at data_path (a family may record what it
   // derives from the data, such as token counts, in the configuration).
   std::unique_ptr<TrainingTask> (*make_training)(nlohmann::json& config, const std::string& data_path);
+  // What the checkpoint's metadata records beyond the configuration so that the network can be rebuilt
+  // elsewhere (network_metadata.hpp): the architecture's facts, the tokens, the resolved schedule.
+  std::map<std::string, std::string> (*network_metadata)(const nlohmann::json& config);
   int (*sample)(const SampleOptions& options);
   int (*evaluate)(const EvaluateOptions& options);
 };

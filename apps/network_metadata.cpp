@@ -122,33 +122,37 @@ std::string d3pm_schedule(const nlohmann::json& diffusion) {
 }
 }  // namespace
 
-std::map<std::string, std::string> network_metadata(const nlohmann::json& config) {
-  const std::string kind = config.at("kind").get<std::string>();
+namespace {
+const std::string kImageInput = "v / 127.5 - 1 for byte values v (0 -> -1, 255 -> +1)";
+}  // namespace
+
+std::map<std::string, std::string> ddpm_network_metadata(const nlohmann::json& config) {
   const nlohmann::json& d = config.at("diffusion");
-  const std::string images = "v / 127.5 - 1 for byte values v (0 -> -1, 255 -> +1)";
-  if (kind == "ddpm")
-    return {{"architecture", unet_architecture("x_t: images on the grid " + images,
-                                               "eps_theta(x_t, t - 1), the predicted noise [B, in_channels, H, W]")
-                                 .dump()},
-            {"schedule_resolved", diffusion::beta_schedule_name(
-                                      diffusion::parse_beta_schedule(d.at("beta_schedule").get<std::string>()))}};
-  if (kind == "d3pm-image") {
-    const std::string output = config.at("model").at("output").get<std::string>();
-    const std::string head =
-        diffusion::parse_image_output(output) == diffusion::ImageOutput::Logistic
-            ? "logistic: channels 0..C-1 give loc = tanh(h + x) (x the scaled input), C..2C-1 log_scale; "
-              "ptilde(x0 = k | x_t) is the mass of logistic(loc, exp(log_scale - 2)) on bin k of 256 (centre "
-              "-1 + 2k/255, width 2/255), renormalised over the 256 bins"
-            : "logits: channel c*256 + k is the logit of value k at image channel c";
-    return {{"architecture", unet_architecture("x_t: pixel values (ids) fed as " + images, head).dump()},
-            {"tokens", image_tokens(d).dump()},
-            {"schedule_resolved", d3pm_schedule(d)}};
-  }
-  if (kind == "d3pm-text")
-    return {{"architecture", transformer_architecture().dump()},
-            {"tokens", text_tokens().dump()},
-            {"schedule_resolved", d3pm_schedule(d)}};
-  throw std::invalid_argument("kind: unknown model family '" + kind + "' (ddpm, d3pm-text or d3pm-image)");
+  return {{"architecture", unet_architecture("x_t: images on the grid " + kImageInput,
+                                             "eps_theta(x_t, t - 1), the predicted noise [B, in_channels, H, W]")
+                               .dump()},
+          {"schedule_resolved", diffusion::beta_schedule_name(
+                                    diffusion::parse_beta_schedule(d.at("beta_schedule").get<std::string>()))}};
+}
+
+std::map<std::string, std::string> d3pm_image_network_metadata(const nlohmann::json& config) {
+  const nlohmann::json& d = config.at("diffusion");
+  const std::string output = config.at("model").at("output").get<std::string>();
+  const std::string head =
+      diffusion::parse_image_output(output) == diffusion::ImageOutput::Logistic
+          ? "logistic: channels 0..C-1 give loc = tanh(h + x) (x the scaled input), C..2C-1 log_scale; "
+            "ptilde(x0 = k | x_t) is the mass of logistic(loc, exp(log_scale - 2)) on bin k of 256 (centre "
+            "-1 + 2k/255, width 2/255), renormalised over the 256 bins"
+          : "logits: channel c*256 + k is the logit of value k at image channel c";
+  return {{"architecture", unet_architecture("x_t: pixel values (ids) fed as " + kImageInput, head).dump()},
+          {"tokens", image_tokens(d).dump()},
+          {"schedule_resolved", d3pm_schedule(d)}};
+}
+
+std::map<std::string, std::string> d3pm_text_network_metadata(const nlohmann::json& config) {
+  return {{"architecture", transformer_architecture().dump()},
+          {"tokens", text_tokens().dump()},
+          {"schedule_resolved", d3pm_schedule(config.at("diffusion"))}};
 }
 
 }  // namespace diffuse

@@ -21,6 +21,9 @@ namespace diffuse {
 
 // For a resolved configuration (a preset with its overrides, as a run records it: "kind" is "ddpm",
 // "d3pm-text" or "d3pm-image"). Throws std::invalid_argument for another kind.
-std::map<std::string, std::string> network_metadata(const nlohmann::json& config);
+// Each family's: its ModelFamily::network_metadata (model_family.hpp).
+std::map<std::string, std::string> ddpm_network_metadata(const nlohmann::json& config);
+std::map<std::string, std::string> d3pm_text_network_metadata(const nlohmann::json& config);
+std::map<std::string, std::string> d3pm_image_network_metadata(const nlohmann::json& config);
 
 }  // namespace diffuse

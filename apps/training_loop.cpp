@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "apps/network_metadata.hpp"
+#include "apps/model_family.hpp"
 #include "apps/presets.hpp"
 #include "apps/run_support.hpp"
 #include "nn/checkpoint.hpp"
@@ -252,7 +252,7 @@ std::string Trainer::save(int64_t at_step) {
   meta.insert({{"config", config_.dump()}, {"model", config_.at("model").dump()},
                {"diffusion", config_.at("diffusion").dump()}, {"preset", preset_},
                {"kind", config_.at("kind").get<std::string>()}, {"step", std::to_string(at_step)}});
-  meta.merge(network_metadata(config_));
+  meta.merge(model_family(config_, "kind").network_metadata(config_));
   nn::save_checkpoint(path, arena_, &adam_, &ema_, meta);
   nn::prune_checkpoints(options_.out_dir, static_cast<int>(field(train_config_, "keep_checkpoints")));
   saved_step_ = at_step;
