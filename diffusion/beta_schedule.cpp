@@ -14,8 +14,8 @@ namespace {
 // numpy.linspace(a, b, n): a + i (b - a)/(n - 1), with the last point exactly b.
 std::vector<double> linspace(double a, double b, int64_t n) {
   std::vector<double> v(static_cast<size_t>(n));
-  const double step = n > 1 ? (b - a) / static_cast<double>(n - 1) : 0.0;
-  for (int64_t i = 0; i < n; ++i) v[i] = a + step * static_cast<double>(i);
+  const double spacing = n > 1 ? (b - a) / static_cast<double>(n - 1) : 0.0;
+  for (int64_t i = 0; i < n; ++i) v[i] = a + spacing * static_cast<double>(i);
   if (n > 1) v[n - 1] = b;
   return v;
 }
@@ -107,56 +107,57 @@ const std::vector<double>& DiffusionSchedule::model_log_variance(VarianceType ty
 DiffusionSchedule make_schedule(std::vector<double> betas) {
   const int64_t T = static_cast<int64_t>(betas.size());
   if (T < 2) fail("need at least 2 steps (the clipped log-variance at t = 1 borrows beta~_2), got " + std::to_string(T));
-  for (int64_t i = 0; i < T; ++i)
-    if (!(betas[i] > 0.0 && betas[i] <= 1.0))
-      fail("beta_" + std::to_string(i + 1) + " = " + std::to_string(betas[i]) + " is outside (0, 1]");
+  for (int64_t step = 0; step < T; ++step)
+    if (!(betas[step] > 0.0 && betas[step] <= 1.0))
+      fail("beta_" + std::to_string(step + 1) + " = " + std::to_string(betas[step]) + " is outside (0, 1]");
 
-  DiffusionSchedule s;
-  s.timesteps = T;
-  s.betas = std::move(betas);
+  DiffusionSchedule schedule;
+  schedule.timesteps = T;
+  schedule.betas = std::move(betas);
   auto array = [T] { return std::vector<double>(static_cast<size_t>(T)); };
-  s.alphas = array();
-  s.alphas_cumprod = array();
-  s.alphas_cumprod_prev = array();
-  s.sqrt_alphas_cumprod = array();
-  s.sqrt_one_minus_alphas_cumprod = array();
-  s.log_one_minus_alphas_cumprod = array();
-  s.sqrt_recip_alphas_cumprod = array();
-  s.sqrt_recipm1_alphas_cumprod = array();
-  s.sqrt_recip_alphas = array();
-  s.eps_coef = array();
-  s.posterior_variance = array();
-  s.posterior_mean_coef1 = array();
-  s.posterior_mean_coef2 = array();
-  s.posterior_log_variance_clipped = array();
-  s.log_variance_large = array();
+  schedule.alphas = array();
+  schedule.alphas_cumprod = array();
+  schedule.alphas_cumprod_prev = array();
+  schedule.sqrt_alphas_cumprod = array();
+  schedule.sqrt_one_minus_alphas_cumprod = array();
+  schedule.log_one_minus_alphas_cumprod = array();
+  schedule.sqrt_recip_alphas_cumprod = array();
+  schedule.sqrt_recipm1_alphas_cumprod = array();
+  schedule.sqrt_recip_alphas = array();
+  schedule.eps_coef = array();
+  schedule.posterior_variance = array();
+  schedule.posterior_mean_coef1 = array();
+  schedule.posterior_mean_coef2 = array();
+  schedule.posterior_log_variance_clipped = array();
+  schedule.log_variance_large = array();
 
   double abar = 1.0;  // abar_0
-  for (int64_t i = 0; i < T; ++i) {  // i = t - 1
-    const double beta = s.betas[i];
+  for (int64_t step = 0; step < T; ++step) {  // step = t - 1
+    const double beta = schedule.betas[step];
     const double alpha = 1.0 - beta;
     const double abar_prev = abar;
     abar *= alpha;
-    s.alphas[i] = alpha;
-    s.alphas_cumprod[i] = abar;
-    s.alphas_cumprod_prev[i] = abar_prev;
-    s.sqrt_alphas_cumprod[i] = std::sqrt(abar);
-    s.sqrt_one_minus_alphas_cumprod[i] = std::sqrt(1.0 - abar);
-    s.log_one_minus_alphas_cumprod[i] = std::log(1.0 - abar);
-    s.sqrt_recip_alphas_cumprod[i] = std::sqrt(1.0 / abar);     // inf where abar_t = 0 (jsd's last step)
-    s.sqrt_recipm1_alphas_cumprod[i] = std::sqrt(1.0 / abar - 1.0);
-    s.sqrt_recip_alphas[i] = std::sqrt(1.0 / alpha);
-    s.eps_coef[i] = beta / std::sqrt(1.0 - abar);
-    s.posterior_variance[i] = beta * (1.0 - abar_prev) / (1.0 - abar);
-    s.posterior_mean_coef1[i] = beta * std::sqrt(abar_prev) / (1.0 - abar);
-    s.posterior_mean_coef2[i] = (1.0 - abar_prev) * std::sqrt(alpha) / (1.0 - abar);
+    schedule.alphas[step] = alpha;
+    schedule.alphas_cumprod[step] = abar;
+    schedule.alphas_cumprod_prev[step] = abar_prev;
+    schedule.sqrt_alphas_cumprod[step] = std::sqrt(abar);
+    schedule.sqrt_one_minus_alphas_cumprod[step] = std::sqrt(1.0 - abar);
+    schedule.log_one_minus_alphas_cumprod[step] = std::log(1.0 - abar);
+    schedule.sqrt_recip_alphas_cumprod[step] = std::sqrt(1.0 / abar);     // inf where abar_t = 0 (jsd's last step)
+    schedule.sqrt_recipm1_alphas_cumprod[step] = std::sqrt(1.0 / abar - 1.0);
+    schedule.sqrt_recip_alphas[step] = std::sqrt(1.0 / alpha);
+    schedule.eps_coef[step] = beta / std::sqrt(1.0 - abar);
+    schedule.posterior_variance[step] = beta * (1.0 - abar_prev) / (1.0 - abar);
+    schedule.posterior_mean_coef1[step] = beta * std::sqrt(abar_prev) / (1.0 - abar);
+    schedule.posterior_mean_coef2[step] = (1.0 - abar_prev) * std::sqrt(alpha) / (1.0 - abar);
   }
   // The clipped log-variances: step 0 (t = 1, where beta~_1 = 0) borrows beta~_2.
-  for (int64_t i = 0; i < T; ++i) {
-    s.posterior_log_variance_clipped[i] = std::log(i == 0 ? s.posterior_variance[1] : s.posterior_variance[i]);
-    s.log_variance_large[i] = std::log(i == 0 ? s.posterior_variance[1] : s.betas[i]);
+  for (int64_t step = 0; step < T; ++step) {
+    schedule.posterior_log_variance_clipped[step] =
+        std::log(step == 0 ? schedule.posterior_variance[1] : schedule.posterior_variance[step]);
+    schedule.log_variance_large[step] = std::log(step == 0 ? schedule.posterior_variance[1] : schedule.betas[step]);
   }
-  return s;
+  return schedule;
 }
 
 }  // namespace diffuse::diffusion

@@ -3,13 +3,12 @@
 // dtype only at the moment it multiplies a tensor.
 //
 // ---- How the paper's t maps to arrays (the one place this is decided) ------------------------------
-// The paper's steps run t = 1..T. Every per-step array below has T entries and entry i = t - 1 holds
-// the value at paper step t: betas[0] = beta_1, alphas_cumprod[T-1] = abar_T. The int32 `step` tensors
-// that the diffusion API and the network take hold the same 0-based i = t - 1 (the reference code's
+// The paper's steps run t = 1..T. Every per-step array below has T entries and entry step = t - 1 holds
+// the value at the paper's t: betas[0] = beta_1, alphas_cumprod[T-1] = abar_T. The int32 `step` tensors
+// that the diffusion API and the network take hold the same 0-based step = t - 1 (the reference code's
 // convention, and what the U-Net's timestep embedding expects). abar_0 = 1 is not stored in
 // alphas_cumprod; it appears as alphas_cumprod_prev[0]. Loops over the reverse process are written in
-// paper terms (for t = T..1) and index with step = t - 1. docs/math.md §1.2-§1.3 restates this and lists
-// the names in the code that still differ from `t` and `step`.
+// paper terms (for t = T..1) and index with step = t - 1. docs/math.md §1.2-§1.3 restates this.
 #pragma once
 #include <cstdint>
 #include <string>

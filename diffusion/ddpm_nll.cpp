@@ -94,9 +94,9 @@ BpdResult bpd_exact(const EpsModel& model, const GaussianDiffusion& diffusion, c
       if (progress) progress(start, t);
     }
   }
-  for (int64_t i = 0; i < T; ++i) {
-    r.terms_bpd[i] /= static_cast<double>(N);
-    r.x0_mse[i] /= static_cast<double>(N);
+  for (int64_t step = 0; step < T; ++step) {
+    r.terms_bpd[step] /= static_cast<double>(N);
+    r.x0_mse[step] /= static_cast<double>(N);
   }
   r.prior_bpd /= static_cast<double>(N);
   finish_totals(r);

@@ -31,9 +31,9 @@ struct BpdResult {
   int64_t timesteps = 0;     // T
   int64_t draws = 0;         // estimate: draws per image; exact: 0
   bool clip_denoised = true;
-  // exact only, T entries each, entry t - 1 for paper step t, averaged over the images:
+  // exact only, T entries each, entry step = t - 1 for the paper's t, averaged over the images:
   std::vector<double> terms_bpd;  // L_{t-1} in bits/dim (entry 0 is L_0, the decoder term)
-  std::vector<double> x0_mse;     // mean over dimensions of (x0_hat - x0)^2 at step t
+  std::vector<double> x0_mse;     // mean over dimensions of (x0_hat - x0)^2 at that t
   double prior_bpd = 0;           // L_T, averaged over the images
   double total_bpd = 0;           // the bound, averaged over the images
   double total_stderr = 0;        // standard error of total_bpd across images (estimate: of the per-image means)
@@ -43,7 +43,8 @@ struct BpdResult {
   static BpdResult from_json(const nlohmann::json& j);  // the inverse of to_json
 };
 
-// Called after each network evaluation: the batch's first image index and the paper t just evaluated.
+// Called after each network evaluation: the batch's first image index and the paper's t just evaluated
+// (bpd_estimate passes -1: its t is drawn at random per example).
 using BpdProgress = std::function<void(int64_t first_image, int64_t t)>;
 
 // batch_size 0 evaluates all images in one batch. bpd_exact: every term of Ho et al. eq. 5; bpd_estimate:

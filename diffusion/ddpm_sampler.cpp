@@ -10,11 +10,11 @@
 
 namespace diffuse::diffusion {
 
-Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& x_t, int64_t t,
+Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& x_t, int64_t t_start,
                        Philox& rng, bool clip_denoised, const StepCallback& on_step) {
   const int64_t T = diffusion.timesteps();
-  if (t < 1 || t > T)
-    throw std::invalid_argument("reverse_process: t = " + std::to_string(t) + " is outside 1.." + std::to_string(T));
+  if (t_start < 1 || t_start > T)
+    throw std::invalid_argument("reverse_process: t = " + std::to_string(t_start) + " is outside 1.." + std::to_string(T));
   if (x_t.dim() < 1) shape_error("reverse_process", "x_t needs a batch axis, got " + describe(x_t));
   NoGradGuard no_grad;
   const int64_t B = x_t.size(0);
@@ -24,17 +24,17 @@ Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion
   for (size_t i = 0; i < sigma.size(); ++i) sigma[i] = std::exp(0.5 * log_var[i]);
 
   Tensor x = x_t.contiguous();
-  for (int64_t tt = t; tt >= 1; --tt) {
-    const Tensor step = step_tensor(B, tt - 1);
+  for (int64_t t = t_start; t >= 1; --t) {
+    const Tensor step = step_tensor(B, t - 1);
     const Tensor eps = model(x, step);
     const ReverseMoments p = diffusion.p_mean_variance(eps, x, step, clip_denoised);
-    if (tt > 1) {
+    if (t > 1) {
       const Tensor z = randn(x.shape(), rng, x.dtype());
       x = p.mean + diffusion.extract(sigma, step, x) * z;
     } else {
       x = p.mean;  // z = 0 at t = 1: the output is the decoder's mean
     }
-    if (on_step) on_step(tt, p.x0_hat);
+    if (on_step) on_step(t, p.x0_hat);
   }
   return x;
 }

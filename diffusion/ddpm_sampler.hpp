@@ -21,9 +21,9 @@ namespace diffuse::diffusion {
 // x_t) and that step's x0_hat.
 using StepCallback = std::function<void(int64_t t, const Tensor& x0_hat)>;
 
-// Runs the reverse process from x_t at paper step t (1..T) down to x_0 and returns x_0: Ho et al.
-// Algorithm 2, lines 2-6, started at t.
-Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& x_t, int64_t t,
+// Runs the reverse process from x_t at the paper's t = t_start (1..T) down to x_0 and returns x_0: Ho et al.
+// Algorithm 2, lines 2-6, started at t_start.
+Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& x_t, int64_t t_start,
                        Philox& rng, bool clip_denoised = true, const StepCallback& on_step = {});
 
 // A batch of samples of `shape` ([B, C, H, W]): x_T ~ N(0, I) in `dtype`, then reverse_process from T.

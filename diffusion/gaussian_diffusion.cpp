@@ -16,13 +16,13 @@ namespace {
 std::vector<int32_t> read_steps(const Tensor& step, int64_t batch, int64_t T, const char* op) {
   if (step.dtype() != DType::I32 || step.dim() != 1 || step.size(0) != batch)
     shape_error(op, "step must be int32 [" + std::to_string(batch) + "], got " + describe(step));
-  const Tensor s = step.contiguous();
-  std::vector<int32_t> v(s.data<int32_t>(), s.data<int32_t>() + batch);
-  for (int32_t i : v)
-    if (i < 0 || i >= T)
-      shape_error(op, "step " + std::to_string(i) + " is outside 0.." + std::to_string(T - 1) +
+  const Tensor packed = step.contiguous();
+  std::vector<int32_t> steps(packed.data<int32_t>(), packed.data<int32_t>() + batch);
+  for (int32_t value : steps)
+    if (value < 0 || value >= T)
+      shape_error(op, "step " + std::to_string(value) + " is outside 0.." + std::to_string(T - 1) +
                           " (steps are 0-based: paper t - 1)");
-  return v;
+  return steps;
 }
 
 void check_same_shape(const Tensor& a, const Tensor& b, const char* op, const char* na, const char* nb) {
@@ -70,11 +70,10 @@ Tensor GaussianDiffusion::extract(const std::vector<double>& a, const Tensor& st
 // ---- forward process ------------------------------------------------------------------------------
 
 GaussianMoments GaussianDiffusion::q_mean_variance(const Tensor& x0, const Tensor& step) const {
-  const DiffusionSchedule& s = schedule_;
-  std::vector<double> one_minus_abar(s.alphas_cumprod.size());
-  for (size_t i = 0; i < one_minus_abar.size(); ++i) one_minus_abar[i] = 1.0 - s.alphas_cumprod[i];
-  return {extract(s.sqrt_alphas_cumprod, step, x0) * x0, extract(one_minus_abar, step, x0),
-          extract(s.log_one_minus_alphas_cumprod, step, x0)};
+  std::vector<double> one_minus_abar(schedule_.alphas_cumprod.size());
+  for (size_t i = 0; i < one_minus_abar.size(); ++i) one_minus_abar[i] = 1.0 - schedule_.alphas_cumprod[i];
+  return {extract(schedule_.sqrt_alphas_cumprod, step, x0) * x0, extract(one_minus_abar, step, x0),
+          extract(schedule_.log_one_minus_alphas_cumprod, step, x0)};
 }
 
 Tensor GaussianDiffusion::q_sample(const Tensor& x0, const Tensor& step, const Tensor& noise) const {
@@ -85,9 +84,9 @@ Tensor GaussianDiffusion::q_sample(const Tensor& x0, const Tensor& step, const T
 
 GaussianMoments GaussianDiffusion::q_posterior(const Tensor& x0, const Tensor& x_t, const Tensor& step) const {
   check_same_shape(x0, x_t, "q_posterior", "x0", "x_t");
-  const DiffusionSchedule& s = schedule_;
-  return {extract(s.posterior_mean_coef1, step, x_t) * x0 + extract(s.posterior_mean_coef2, step, x_t) * x_t,
-          extract(s.posterior_variance, step, x_t), extract(s.posterior_log_variance_clipped, step, x_t)};
+  return {extract(schedule_.posterior_mean_coef1, step, x_t) * x0 + extract(schedule_.posterior_mean_coef2, step, x_t) * x_t,
+          extract(schedule_.posterior_variance, step, x_t),
+          extract(schedule_.posterior_log_variance_clipped, step, x_t)};
 }
 
 // ---- reverse process ------------------------------------------------------------------------------
