@@ -53,14 +53,14 @@ double softmax_row(const double* row, double* probs, int64_t K) {
 }  // namespace
 
 Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t,
-                               const std::vector<int64_t>& tv, const std::vector<int64_t>& sv, bool one_step) const {
+                               const std::vector<int64_t>& t, const std::vector<int64_t>& s, bool one_step) const {
   const int64_t B = x0.size(0), L = x0.size(1), K = num_states();
-  const D3pmStates& st = process_.states();
+  const D3pmStates& states = process_.states();
   const std::vector<int64_t> xv = token_ids(x0), yv = token_ids(x_t);
   const D3pmTransitionKind& kind = process_.transition();
-  const DenseProducts products = prepare_products(kind, sv, tv, one_step);
-  const LogRowTables log_columns = log_product_columns(kind, products, sv, tv, one_step);
-  const LogRowTables log_qbar = log_qbar_rows(kind, sv);
+  const DenseProducts products = prepare_products(kind, s, t, one_step);
+  const LogRowTables log_columns = log_product_columns(kind, products, s, t, one_step);
+  const LogRowTables log_qbar = log_qbar_rows(kind, s);
   const Tensor logits = model_logits.contiguous();
   // Rows [row0, row0 + rows) of the logits into out, widened to double.
   auto read_rows = [&](int64_t row0, int64_t rows, double* out) {
@@ -74,7 +74,7 @@ Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, con
   std::vector<double> terms(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     const size_t bi = static_cast<size_t>(b);
-    const double* qbar = process_.cached_qbar(sv[bi]).a.data();  // [K, K]
+    const double* qbar = process_.cached_qbar(s[bi]).a.data();  // [K, K]
     std::vector<double> block_sums(static_cast<size_t>(blocks));
     kernels::parallel_for(blocks, 1, [&](int64_t j0, int64_t j1) {
       std::vector<double> logit(static_cast<size_t>(kBlock * K)), pt(logit.size()), pq(logit.size()),
@@ -85,7 +85,7 @@ Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, con
         read_rows(b * L + l0, n, logit.data());
         for (int64_t i = 0; i < n; ++i) {
           double* row = logit.data() + i * K;
-          if (st.has_extra_mask()) row[st.mask] = -std::numeric_limits<double>::infinity();
+          if (states.has_extra_mask()) row[states.mask] = -std::numeric_limits<double>::infinity();
           lse_pt[static_cast<size_t>(i)] = softmax_row(row, pt.data() + i * K, K);
         }
         // ptilde Qbar_s: [n, K] x [K, K]
@@ -103,7 +103,7 @@ Tensor D3pm::dense_bound_terms(const Tensor& model_logits, const Tensor& x0, con
           // log p_k = column_k + lpq_k - lse_p
           for (int64_t k = 0; k < K; ++k) scratch[static_cast<size_t>(k)] = column[k] + lpq[static_cast<size_t>(k)];
           const double lse_p = exp_shifted(scratch.data(), scratch.data(), K).logsumexp();
-          if (sv[bi] == 0) {
+          if (s[bi] == 0) {
             sum -= ptilde_decoder ? logit[static_cast<size_t>(i * K + x)] - lse_pt[static_cast<size_t>(i)]
                                   : column[x] + lpq[static_cast<size_t>(x)] - lse_p;
             continue;

@@ -29,26 +29,29 @@ namespace {
 }
 
 // x int32 [B, L] with ids in [0, K) (data states only when data_only).
-std::vector<int64_t> check_ids(const char* what, const Tensor& x, const D3pmStates& st, bool data_only) {
+std::vector<int64_t> check_ids(const char* what, const Tensor& x, const D3pmStates& states, bool data_only) {
   if (!x.defined() || x.dtype() != DType::I32 || x.dim() != 2)
     fail(what, "expected int32 [B, L] token ids, got " + (x.defined() ? describe(x) : std::string("undefined")));
   std::vector<int64_t> v = token_ids(x);
   for (int64_t id : v) {
-    if (id < 0 || id >= st.num_states) fail(what, "id " + std::to_string(id) + " outside [0, K = " + std::to_string(st.num_states) + ")");
-    if (data_only && !st.is_data(id)) fail(what, "x0 holds the extra mask id " + std::to_string(id));
+    if (id < 0 || id >= states.num_states) fail(what, "id " + std::to_string(id) + " outside [0, K = " + std::to_string(states.num_states) + ")");
+    if (data_only && !states.is_data(id)) fail(what, "x0 holds the extra mask id " + std::to_string(id));
   }
   return v;
 }
 
-// t int32 [B] with values in [lo, hi].
-std::vector<int64_t> check_steps(const char* what, const Tensor& t, int64_t batch, int64_t lo, int64_t hi) {
-  if (!t.defined() || t.dtype() != DType::I32 || t.dim() != 1 || t.size(0) != batch)
-    fail(what, "expected int32 [" + std::to_string(batch) + "] steps, got " + (t.defined() ? describe(t) : std::string("undefined")));
-  std::vector<int64_t> v = token_ids(t);
-  for (int64_t s : v)
-    if (s < lo || s > hi)
-      fail(what, "step " + std::to_string(s) + " outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return v;
+// The per-example t (or, with name "s", s) of an int32 [B] tensor, each in [lo, hi].
+std::vector<int64_t> check_t(const char* what, const Tensor& t_batch, int64_t batch, int64_t lo, int64_t hi,
+                             const char* name = "t") {
+  if (!t_batch.defined() || t_batch.dtype() != DType::I32 || t_batch.dim() != 1 || t_batch.size(0) != batch)
+    fail(what, "expected int32 [" + std::to_string(batch) + "] " + name + ", got " +
+                   (t_batch.defined() ? describe(t_batch) : std::string("undefined")));
+  std::vector<int64_t> t = token_ids(t_batch);
+  for (int64_t value : t)
+    if (value < lo || value > hi)
+      fail(what, std::string(name) + " = " + std::to_string(value) + " outside [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "]");
+  return t;
 }
 
 void check_logits(const char* what, const Tensor& logits, const Tensor& x, int64_t K) {
@@ -72,11 +75,11 @@ Tensor D3pm::sample_t(int64_t batch, Philox& rng) const {
   return t;
 }
 
-Tensor D3pm::model_step(const Tensor& t) {
-  std::vector<int64_t> v = token_ids(t);
-  std::vector<int32_t> s(v.size());
-  for (size_t i = 0; i < v.size(); ++i) s[i] = static_cast<int32_t>(v[i] - 1);
-  return Tensor::from_vector(s, t.shape());
+Tensor D3pm::model_step(const Tensor& t_batch) {
+  const std::vector<int64_t> t = token_ids(t_batch);
+  std::vector<int32_t> step(t.size());
+  for (size_t i = 0; i < t.size(); ++i) step[i] = static_cast<int32_t>(t[i] - 1);
+  return Tensor::from_vector(step, t_batch.shape());
 }
 
 std::vector<double> D3pm::sequence_weights(const Tensor& x0) const {
@@ -102,30 +105,30 @@ std::vector<double> D3pm::product_column(int64_t s, int64_t t, int64_t x, bool o
 
 // ---- forward process -------------------------------------------------------------------------------------
 
-Tensor D3pm::q_probs(const Tensor& x0, const Tensor& t, DType dtype) const {
+Tensor D3pm::q_probs(const Tensor& x0, const Tensor& t_batch, DType dtype) const {
   const std::vector<int64_t> xv = check_ids("q_probs", x0, process_.states(), true);
   const int64_t B = x0.size(0), L = x0.size(1), K = num_states();
-  const std::vector<int64_t> tv = check_steps("q_probs", t, B, 0, timesteps());
+  const std::vector<int64_t> t = check_t("q_probs", t_batch, B, 0, timesteps());
   const std::vector<double> c = sequence_weights(x0);
   return fill_rows(B, L, K, dtype, [&](int64_t b, int64_t l, double* row) {
-    process_.transition().qbar_row_into(tv[static_cast<size_t>(b)], xv[static_cast<size_t>(b * L + l)], c[static_cast<size_t>(b)], row);
+    process_.transition().qbar_row_into(t[static_cast<size_t>(b)], xv[static_cast<size_t>(b * L + l)], c[static_cast<size_t>(b)], row);
   });
 }
 
-Tensor D3pm::q_sample(const Tensor& x0, const Tensor& t, Philox& rng) const {
+Tensor D3pm::q_sample(const Tensor& x0, const Tensor& t_batch, Philox& rng) const {
   const std::vector<int64_t> xv = check_ids("q_sample", x0, process_.states(), true);
   const int64_t B = x0.size(0), L = x0.size(1), K = num_states();
-  const std::vector<int64_t> tv = check_steps("q_sample", t, B, 0, timesteps());
+  const std::vector<int64_t> t = check_t("q_sample", t_batch, B, 0, timesteps());
   const std::vector<double> c = sequence_weights(x0);
   std::vector<double> u(static_cast<size_t>(B * L));
   rng.fill_uniform(u.data(), B * L);
-  Tensor out = Tensor::empty({B, L}, DType::I32);
-  int32_t* o = out.data<int32_t>();
+  Tensor x_t = Tensor::empty({B, L}, DType::I32);
+  int32_t* x_t_ids = x_t.data<int32_t>();
   kernels::parallel_for(B * L, std::max<int64_t>(1, 4096 / K), [&](int64_t r0, int64_t r1) {
     std::vector<double> row(static_cast<size_t>(K));
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t b = r / L;
-      process_.transition().qbar_row_into(tv[static_cast<size_t>(b)], xv[static_cast<size_t>(r)], c[static_cast<size_t>(b)], row.data());
+      process_.transition().qbar_row_into(t[static_cast<size_t>(b)], xv[static_cast<size_t>(r)], c[static_cast<size_t>(b)], row.data());
       double total = 0;
       for (double v : row) total += v;
       const double target = u[static_cast<size_t>(r)] * total;
@@ -137,42 +140,42 @@ Tensor D3pm::q_sample(const Tensor& x0, const Tensor& t, Philox& rng) const {
         pick = k;
         if (cum > target) break;
       }
-      o[r] = static_cast<int32_t>(pick);
+      x_t_ids[r] = static_cast<int32_t>(pick);
     }
   });
-  return out;
+  return x_t;
 }
 
-Tensor D3pm::q_posterior_logits(const Tensor& x0, const Tensor& x_t, const Tensor& t, DType dtype) const {
+Tensor D3pm::q_posterior_logits(const Tensor& x0, const Tensor& x_t, const Tensor& t_batch, DType dtype) const {
   check_ids("q_posterior_logits", x0, process_.states(), true);
   check_ids("q_posterior_logits", x_t, process_.states(), false);
   if (x0.shape() != x_t.shape()) fail("q_posterior_logits", "x0 and x_t shapes differ");
-  const std::vector<int64_t> tv = check_steps("q_posterior_logits", t, x0.size(0), 1, timesteps());
-  std::vector<int64_t> sv(tv);
-  for (int64_t& s : sv) s -= 1;
-  return posterior_logits(x0, x_t, tv, sv, true, dtype);
+  const std::vector<int64_t> t = check_t("q_posterior_logits", t_batch, x0.size(0), 1, timesteps());
+  std::vector<int64_t> s(t);
+  for (int64_t& v : s) v -= 1;
+  return posterior_logits(x0, x_t, t, s, true, dtype);
 }
 
 // Austin et al. eq. 3: q(x_s | x_t, x0) = (x_t P^T) .* (x0 Qbar_s) / (x0 Qbar_t x_t^T), P = Q_{s+1} ... Q_t
 // (one_step: P = Q_t, s = t - 1), as logits log(x_t P^T + eps) + log(x0 Qbar_s + eps) (the denominator is
 // a constant of the row). The kind's rows, tabulated by token value unless they depend on the sequence.
-Tensor D3pm::posterior_logits(const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& tv,
-                              const std::vector<int64_t>& sv, bool one_step, DType dtype) const {
+Tensor D3pm::posterior_logits(const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& t,
+                              const std::vector<int64_t>& s, bool one_step, DType dtype) const {
   const D3pmTransitionKind& kind = process_.transition();
   const std::vector<int64_t> xv = token_ids(x0), yv = token_ids(x_t);
   const int64_t B = x0.size(0), L = x0.size(1), K = num_states();
-  const DenseProducts products = prepare_products(kind, sv, tv, one_step);
+  const DenseProducts products = prepare_products(kind, s, t, one_step);
   if (!kind.depends_on_sequence()) {
-    const LogRowTables column = log_product_columns(kind, products, sv, tv, one_step);
-    const LogRowTables qbar_row = log_qbar_rows(kind, sv);
+    const LogRowTables column = log_product_columns(kind, products, s, t, one_step);
+    const LogRowTables qbar_row = log_qbar_rows(kind, s);
     return table_rows(B, L, K, dtype, column, yv, &qbar_row, &xv);
   }
   const std::vector<double> c = sequence_weights(x0);
   return fill_rows(B, L, K, dtype, [&](int64_t b, int64_t l, double* row) {
     std::vector<double> qbar_row(static_cast<size_t>(K));
     const size_t bi = static_cast<size_t>(b), r = static_cast<size_t>(b * L + l);
-    kind.product_column_into(sv[bi], tv[bi], yv[r], one_step, c[bi], products.per_example[bi], row);
-    kind.qbar_row_into(sv[bi], xv[r], c[bi], qbar_row.data());
+    kind.product_column_into(s[bi], t[bi], yv[r], one_step, c[bi], products.per_example[bi], row);
+    kind.qbar_row_into(s[bi], xv[r], c[bi], qbar_row.data());
     for (int64_t k = 0; k < K; ++k) row[k] = std::log(row[k] + kEps) + std::log(qbar_row[static_cast<size_t>(k)] + kEps);
   });
 }
@@ -218,9 +221,9 @@ Tensor D3pm::prior_sample(int64_t batch, int64_t length, Philox& rng) const {
 // ---- reverse process -------------------------------------------------------------------------------------
 
 Tensor D3pm::x0_log_probs(const Tensor& model_logits) const {
-  const D3pmStates& st = process_.states();
-  if (!st.has_extra_mask()) return log_softmax(model_logits, -1);
-  const Tensor is_mask = state_indicator(st.num_states, model_logits.dtype(), [&](int64_t k) { return k == st.mask; });
+  const D3pmStates& states = process_.states();
+  if (!states.has_extra_mask()) return log_softmax(model_logits, -1);
+  const Tensor is_mask = state_indicator(states.num_states, model_logits.dtype(), [&](int64_t k) { return k == states.mask; });
   return log_softmax(masked_fill(model_logits, is_mask, -std::numeric_limits<double>::infinity()), -1);
 }
 
@@ -244,89 +247,90 @@ Tensor D3pm::reverse_logits(const Tensor& model_logits, const Tensor& x_t, const
   return general;
 }
 
-Tensor D3pm::p_logits(const Tensor& model_logits, const Tensor& x_t, const Tensor& t) const {
+Tensor D3pm::p_logits(const Tensor& model_logits, const Tensor& x_t, const Tensor& t_batch) const {
   check_ids("p_logits", x_t, process_.states(), false);
   check_logits("p_logits", model_logits, x_t, num_states());
-  const std::vector<int64_t> tv = check_steps("p_logits", t, x_t.size(0), 1, timesteps());
-  std::vector<int64_t> sv(tv);
-  for (int64_t& v : sv) v -= 1;
-  return reverse_logits(model_logits, x_t, tv, sv, true);
+  const std::vector<int64_t> t = check_t("p_logits", t_batch, x_t.size(0), 1, timesteps());
+  std::vector<int64_t> s(t);
+  for (int64_t& v : s) v -= 1;
+  return reverse_logits(model_logits, x_t, t, s, true);
 }
 
-Tensor D3pm::p_logits_skip(const Tensor& model_logits, const Tensor& x_t, const Tensor& t, const Tensor& s) const {
+Tensor D3pm::p_logits_skip(const Tensor& model_logits, const Tensor& x_t, const Tensor& t_batch,
+                           const Tensor& s_batch) const {
   check_ids("p_logits_skip", x_t, process_.states(), false);
   check_logits("p_logits_skip", model_logits, x_t, num_states());
-  const std::vector<int64_t> tv = check_steps("p_logits_skip", t, x_t.size(0), 1, timesteps());
-  const std::vector<int64_t> sv = check_steps("p_logits_skip", s, x_t.size(0), 0, timesteps() - 1);
-  for (size_t b = 0; b < tv.size(); ++b)
-    if (sv[b] >= tv[b]) fail("p_logits_skip", "need s < t for every example");
-  return reverse_logits(model_logits, x_t, tv, sv, false);
+  const std::vector<int64_t> t = check_t("p_logits_skip", t_batch, x_t.size(0), 1, timesteps());
+  const std::vector<int64_t> s = check_t("p_logits_skip", s_batch, x_t.size(0), 0, timesteps() - 1, "s");
+  for (size_t b = 0; b < t.size(); ++b)
+    if (s[b] >= t[b]) fail("p_logits_skip", "need s < t for every example");
+  return reverse_logits(model_logits, x_t, t, s, false);
 }
 
 // ---- bound and loss ----------------------------------------------------------------------------------
 
-D3pm::BoundSteps D3pm::check_bound_args(const char* what, const Tensor& model_logits, const Tensor& x0, const Tensor& x_t,
-                                        const Tensor& t, const Tensor& s) const {
+D3pm::Jumps D3pm::check_bound_args(const char* what, const Tensor& model_logits, const Tensor& x0, const Tensor& x_t,
+                                   const Tensor& t_batch, const Tensor& s_batch) const {
   check_ids(what, x0, process_.states(), true);
   check_ids(what, x_t, process_.states(), false);
   check_logits(what, model_logits, x_t, num_states());
-  BoundSteps r;
-  r.t = check_steps(what, t, x0.size(0), 1, timesteps());
-  if (!s.defined()) {
-    r.s = r.t;
-    for (int64_t& v : r.s) v -= 1;
-    return r;
+  Jumps jumps;
+  jumps.t = check_t(what, t_batch, x0.size(0), 1, timesteps());
+  if (!s_batch.defined()) {
+    jumps.s = jumps.t;
+    for (int64_t& v : jumps.s) v -= 1;
+    return jumps;
   }
-  r.s = check_steps(what, s, x0.size(0), 0, timesteps() - 1);
-  for (size_t b = 0; b < r.t.size(); ++b)
-    if (r.s[b] >= r.t[b]) fail(what, "need s < t for every example");
-  return r;
+  jumps.s = check_t(what, s_batch, x0.size(0), 0, timesteps() - 1, "s");
+  for (size_t b = 0; b < jumps.t.size(); ++b)
+    if (jumps.s[b] >= jumps.t[b]) fail(what, "need s < t for every example");
+  return jumps;
 }
 
-Tensor D3pm::vb_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t) const {
-  const BoundSteps st = check_bound_args("vb_terms", model_logits, x0, x_t, t, Tensor());
-  return bound_terms(model_logits, x0, x_t, st.t, st.s, true);
+Tensor D3pm::vb_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t_batch) const {
+  const Jumps jumps = check_bound_args("vb_terms", model_logits, x0, x_t, t_batch, Tensor());
+  return bound_terms(model_logits, x0, x_t, jumps.t, jumps.s, true);
 }
 
-Tensor D3pm::vb_terms_skip(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t,
-                           const Tensor& s) const {
-  const BoundSteps st = check_bound_args("vb_terms_skip", model_logits, x0, x_t, t, s);
-  return bound_terms(model_logits, x0, x_t, st.t, st.s, false);
+Tensor D3pm::vb_terms_skip(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t_batch,
+                           const Tensor& s_batch) const {
+  const Jumps jumps = check_bound_args("vb_terms_skip", model_logits, x0, x_t, t_batch, s_batch);
+  return bound_terms(model_logits, x0, x_t, jumps.t, jumps.s, false);
 }
 
-Tensor D3pm::vb_terms_f64(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t,
-                          const Tensor& s) const {
-  const BoundSteps st = check_bound_args("vb_terms_f64", model_logits, x0, x_t, t, s);
-  if (fused_bound_applies(model_logits)) return dense_bound_terms(model_logits, x0, x_t, st.t, st.s, !s.defined());
-  return bound_terms(model_logits.to(DType::F64), x0, x_t, st.t, st.s, !s.defined());
+Tensor D3pm::vb_terms_f64(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t_batch,
+                          const Tensor& s_batch) const {
+  const Jumps jumps = check_bound_args("vb_terms_f64", model_logits, x0, x_t, t_batch, s_batch);
+  if (fused_bound_applies(model_logits)) return dense_bound_terms(model_logits, x0, x_t, jumps.t, jumps.s, !s_batch.defined());
+  return bound_terms(model_logits.to(DType::F64), x0, x_t, jumps.t, jumps.s, !s_batch.defined());
 }
 
 bool D3pm::fused_bound_applies(const Tensor& model_logits) const {
   return process_.dense() && !needs_grad({model_logits});
 }
 
-Tensor D3pm::bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& tv,
-                         const std::vector<int64_t>& sv, bool one_step) const {
+Tensor D3pm::bound_terms(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const std::vector<int64_t>& t,
+                         const std::vector<int64_t>& s, bool one_step) const {
   if (x0.shape() != x_t.shape()) fail("vb_terms", "x0 and x_t shapes differ");
   if (model_logits.dtype() == DType::F64 && fused_bound_applies(model_logits))
-    return dense_bound_terms(model_logits, x0, x_t, tv, sv, one_step);
+    return dense_bound_terms(model_logits, x0, x_t, t, s, one_step);
   const int64_t B = x0.size(0);
   const DType dt = model_logits.dtype();
   // The general formula at every example (finite everywhere); the decoder choice enters L_0 only.
-  const Tensor plog = reverse_logits(model_logits, x_t, tv, sv, one_step, false);
+  const Tensor plog = reverse_logits(model_logits, x_t, t, s, one_step, false);
   Tensor q, lq;
   {
     NoGradGuard no_grad;
-    const Tensor qlog = posterior_logits(x0, x_t, tv, sv, one_step, dt);
+    const Tensor qlog = posterior_logits(x0, x_t, t, s, one_step, dt);
     lq = log_softmax(qlog, -1);
     q = exp(lq);
   }
   // KL(q || p) per position, clamped at >= 0: [B, L]
   const Tensor kl = clamp(sum(mul(q, sub(lq, log_softmax(plog, -1))), {-1}), 0.0, std::numeric_limits<double>::infinity());
   Tensor per_position = kl;
-  if (std::any_of(sv.begin(), sv.end(), [](int64_t v) { return v == 0; })) {
+  if (std::any_of(s.begin(), s.end(), [](int64_t v) { return v == 0; })) {
     std::vector<double> at0(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) at0[static_cast<size_t>(b)] = sv[static_cast<size_t>(b)] == 0 ? 1.0 : 0.0;
+    for (int64_t b = 0; b < B; ++b) at0[static_cast<size_t>(b)] = s[static_cast<size_t>(b)] == 0 ? 1.0 : 0.0;
     // L_0 = -log p_theta(x0 | x_t): the general formula with Qbar_0 = I, or ptilde itself.
     const Tensor decoder = config().decoder == D3pmDecoder::Posterior ? plog : x0_log_probs(model_logits);
     per_position = where(Tensor::from_vector(at0, {B, 1}).to(dt), cross_entropy(decoder, x0, Reduction::None), kl);
@@ -340,10 +344,11 @@ Tensor D3pm::x0_cross_entropy(const Tensor& model_logits, const Tensor& x0) cons
   return sum(cross_entropy(x0_log_probs(model_logits), x0, Reduction::None), {1});
 }
 
-D3pmLoss D3pm::loss_from_logits(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t) const {
+D3pmLoss D3pm::loss_from_logits(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t,
+                                const Tensor& t_batch) const {
   D3pmLoss out;
   out.x_t = x_t;
-  out.vb = vb_terms(model_logits, x0, x_t, t);
+  out.vb = vb_terms(model_logits, x0, x_t, t_batch);
   const double lambda = config().hybrid_lambda;
   if (lambda > 0) {
     out.ce = x0_cross_entropy(model_logits, x0);
@@ -360,12 +365,12 @@ D3pmLoss D3pm::loss_from_logits(const Tensor& model_logits, const Tensor& x0, co
   return out;
 }
 
-D3pmLoss D3pm::training_loss(const X0Model& model, const Tensor& x0, const Tensor& t, Philox& rng) const {
-  return training_loss_at(model, x0, t, q_sample(x0, t, rng));
+D3pmLoss D3pm::training_loss(const X0Model& model, const Tensor& x0, const Tensor& t_batch, Philox& rng) const {
+  return training_loss_at(model, x0, t_batch, q_sample(x0, t_batch, rng));
 }
 
-D3pmLoss D3pm::training_loss_at(const X0Model& model, const Tensor& x0, const Tensor& t, const Tensor& x_t) const {
-  return loss_from_logits(model(x_t, model_step(t)), x0, x_t, t);
+D3pmLoss D3pm::training_loss_at(const X0Model& model, const Tensor& x0, const Tensor& t_batch, const Tensor& x_t) const {
+  return loss_from_logits(model(x_t, model_step(t_batch)), x0, x_t, t_batch);
 }
 
 }  // namespace diffuse::diffusion

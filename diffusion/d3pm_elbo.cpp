@@ -49,11 +49,11 @@ D3pmElboResult start(const char* method, const D3pm& d3pm, const Tensor& x0) {
   return r;
 }
 
-// The bound's term at t for one batch, in float64: [n] nats. s: the next visited step below t (undefined:
+// The bound's term at t for one batch, in float64: [n] nats. s_batch: the next visited t below t (undefined:
 // t - 1).
-std::vector<double> term(const X0Model& model, const D3pm& d3pm, const Tensor& xb, const Tensor& x_t, const Tensor& t,
-                         const Tensor& s = {}) {
-  return d3pm.vb_terms_f64(model(x_t, D3pm::model_step(t)), xb, x_t, t, s).to_vector();
+std::vector<double> term(const X0Model& model, const D3pm& d3pm, const Tensor& xb, const Tensor& x_t,
+                         const Tensor& t_batch, const Tensor& s_batch = {}) {
+  return d3pm.vb_terms_f64(model(x_t, D3pm::model_step(t_batch)), xb, x_t, t_batch, s_batch).to_vector();
 }
 
 // Adds each sequence's prior term KL(q(x_T | x0) || p(x_T)) of the batch xb, which starts at sequence b0,
@@ -131,13 +131,13 @@ D3pmElboResult merge_d3pm_elbo(const D3pmElboResult& a, const D3pmElboResult& b)
 }
 
 D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
-                               int64_t batch_size, const D3pmElboObserver& observer, int64_t steps) {
+                               int64_t batch_size, const D3pmElboObserver& observer, int64_t reverse_steps) {
   NoGradGuard no_grad;
   FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
   check_data("d3pm_elbo_exact", x0, batch_size);
   D3pmElboResult r = start("exact", d3pm, x0);
   const int64_t N = x0.size(0), T = d3pm.timesteps();
-  r.steps = steps > 0 ? steps : T;
+  r.steps = reverse_steps > 0 ? reverse_steps : T;
   const std::vector<int64_t> visited = d3pm_reverse_steps(T, r.steps);  // T first
   r.term_t.assign(visited.rbegin(), visited.rend());
   r.terms_nats.assign(visited.size(), 0.0);
@@ -149,10 +149,10 @@ D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Ten
     prior_sum += add_prior(d3pm, xb, b0, totals);
     for (size_t j = 0; j < visited.size(); ++j) {
       const int64_t t = visited[j], s = j + 1 < visited.size() ? visited[j + 1] : 0;
-      const Tensor tt = D3pm::t_tensor(n, t);
-      const Tensor x_t = d3pm.q_sample(xb, tt, rng);
-      if (observer) observer(b0, tt, x_t);
-      const std::vector<double> v = term(model, d3pm, xb, x_t, tt, t - s == 1 ? Tensor() : D3pm::t_tensor(n, s));
+      const Tensor t_batch = D3pm::t_tensor(n, t);
+      const Tensor x_t = d3pm.q_sample(xb, t_batch, rng);
+      if (observer) observer(b0, t_batch, x_t);
+      const std::vector<double> v = term(model, d3pm, xb, x_t, t_batch, t - s == 1 ? Tensor() : D3pm::t_tensor(n, s));
       ++r.network_evaluations;
       const size_t slot = visited.size() - 1 - j;
       for (int64_t i = 0; i < n; ++i) {
@@ -182,11 +182,11 @@ D3pmElboResult d3pm_elbo_estimate(const X0Model& model, const D3pm& d3pm, const 
     const int64_t n = std::min(batch_size, N - b0);
     const Tensor xb = x0.narrow(0, b0, n).contiguous();
     prior_sum += add_prior(d3pm, xb, b0, totals);
-    auto terms_at = [&](const Tensor& tt) {
-      const Tensor x_t = d3pm.q_sample(xb, tt, rng);
-      if (observer) observer(b0, tt, x_t);
+    auto terms_at = [&](const Tensor& t_batch) {
+      const Tensor x_t = d3pm.q_sample(xb, t_batch, rng);
+      if (observer) observer(b0, t_batch, x_t);
       ++r.network_evaluations;
-      return term(model, d3pm, xb, x_t, tt);
+      return term(model, d3pm, xb, x_t, t_batch);
     };
     const std::vector<double> decoder = terms_at(D3pm::t_tensor(n, 1));  // L_0, exactly
     for (int64_t i = 0; i < n; ++i) totals[static_cast<size_t>(b0 + i)] += decoder[static_cast<size_t>(i)];

@@ -8,13 +8,13 @@
 // evaluations:
 //   exact:    every t = T..1, each at a fresh x_t ~ q(x_t | x0): T network evaluations per batch of
 //             sequences (the reference's discrete_diffusion_elbo with step size 1); per-t terms returned.
-//             With steps < T, the exact bound of the step-skipping reverse process that visits
+//             With reverse_steps < T, the exact bound of the step-skipping reverse process that visits
 //             t_K = T > ... > t_1 (d3pm_reverse_steps): L_T + sum_i KL(q(x_{t_{i-1}} | x_{t_i}, x0) ||
 //             p_theta(x_{t_{i-1}} | x_{t_i})) + (-log p_theta(x0 | x_{t_1})), one evaluation per visited t.
 //   estimate: L_T + L_0 (at a fresh x_1) + the mean over `draws` draws of (T - 1) L_{t-1} at t ~ U{2..T},
 //             an unbiased estimate of the bound at 1 + draws network evaluations per batch. L_0 is taken
 //             out of the draw: for a young image model it is most of the bound (5.1 of 8.1 bits/dim after
-//             544 steps of d3pm-cifar10-small), and a uniform t would see it once in T draws.
+//             544 training iterations of d3pm-cifar10-small), and a uniform t would see it once in T draws.
 // Both run under NoGradGuard, and evaluate the terms in float64 from the model's logits.
 #pragma once
 #include <functional>
@@ -51,15 +51,16 @@ struct D3pmElboResult {
   static D3pmElboResult from_json(const nlohmann::json& j);  // the inverse of to_json
 };
 
-// Called before each network evaluation with the batch's first sequence index, the paper t of each
+// Called before each network evaluation with the batch's first sequence index, the paper's t of each
 // sequence (int32 [n]) and the x_t the model is given (for tests and progress lines).
-using D3pmElboObserver = std::function<void(int64_t first_sequence, const Tensor& t, const Tensor& x_t)>;
+using D3pmElboObserver = std::function<void(int64_t first_sequence, const Tensor& t_batch, const Tensor& x_t)>;
 
-// x0: int32 [N, L]. batch_size 0 evaluates all sequences in one batch. steps 0 means T.
-// d3pm_elbo_exact: every term of Austin et al. eq. 1 (of the strided process when steps < T);
+// x0: int32 [N, L]. batch_size 0 evaluates all sequences in one batch. reverse_steps 0 means T.
+// d3pm_elbo_exact: every term of Austin et al. eq. 1 (of the strided process when reverse_steps < T);
 // d3pm_elbo_estimate: the stratified estimate of eq. 1 (docs/math.md §3.10).
 D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
-                               int64_t batch_size = 0, const D3pmElboObserver& observer = {}, int64_t steps = 0);
+                               int64_t batch_size = 0, const D3pmElboObserver& observer = {},
+                               int64_t reverse_steps = 0);
 D3pmElboResult d3pm_elbo_estimate(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
                                   int64_t draws = 1, int64_t batch_size = 0, const D3pmElboObserver& observer = {});
 

@@ -31,10 +31,9 @@ class AbsorbingKind final : public D3pmTransitionKind {
   }
 
   double q_entry(int64_t t, int64_t i, int64_t j) const override {
-    const D3pmStates& st = states();
-    if (st.has_extra_mask() && i == st.mask) return j == i ? 1.0 : 0.0;
+    if (states().has_extra_mask() && i == states().mask) return j == i ? 1.0 : 0.0;
     const double beta = values_.betas[static_cast<size_t>(t)];
-    return (i == j ? 1.0 - beta : 0.0) + (j == st.mask ? beta : 0.0);
+    return (i == j ? 1.0 - beta : 0.0) + (j == states().mask ? beta : 0.0);
   }
 
   DenseMatrix qbar_matrix(int64_t t) const override { return closed_form(values_.abar[static_cast<size_t>(t)]); }

@@ -31,10 +31,9 @@ class GaussianKind final : public D3pmDenseKind {
   }
 
   double q_entry(int64_t t, int64_t i, int64_t j) const override {
-    const D3pmStates& st = states();
-    if (st.has_extra_mask() && i == st.mask) return j == i ? 1.0 : 0.0;
-    if (!st.is_data(j)) return 0.0;
-    const int64_t a = ordinal(i), b = ordinal(j), kd = st.num_data();
+    if (states().has_extra_mask() && i == states().mask) return j == i ? 1.0 : 0.0;
+    if (!states().is_data(j)) return 0.0;
+    const int64_t a = ordinal(i), b = ordinal(j), kd = states().num_data();
     const std::vector<double>& g = offdiagonal_[static_cast<size_t>(t)];
     if (a != b) return g[static_cast<size_t>(std::abs(a - b))];
     double off = 0;
@@ -45,11 +44,10 @@ class GaussianKind final : public D3pmDenseKind {
 
   // O(K^2): the row sums directly.
   DenseMatrix q_matrix(int64_t t) const override {
-    const D3pmStates& st = states();
-    const std::vector<int64_t> ids = st.data_ids();
+    const std::vector<int64_t> ids = states().data_ids();
     const std::vector<double>& g = offdiagonal_[static_cast<size_t>(t)];
     const int64_t kd = static_cast<int64_t>(ids.size());
-    DenseMatrix q(st.num_states);
+    DenseMatrix q(states().num_states);
     for (int64_t a = 0; a < kd; ++a) {
       double off = 0;
       for (int64_t b = 0; b < kd; ++b)
@@ -59,15 +57,14 @@ class GaussianKind final : public D3pmDenseKind {
         }
       q(ids[static_cast<size_t>(a)], ids[static_cast<size_t>(a)]) = 1.0 - off;
     }
-    if (st.has_extra_mask()) q(st.mask, st.mask) = 1.0;
+    if (states().has_extra_mask()) q(states().mask, states().mask) = 1.0;
     return q;
   }
 
  private:
   // A data state's position among the data states (the ordinal the Gaussian acts on).
   int64_t ordinal(int64_t x) const {
-    const D3pmStates& st = states();
-    return st.has_extra_mask() && x > st.mask ? x - 1 : x;
+    return states().has_extra_mask() && x > states().mask ? x - 1 : x;
   }
 
   std::vector<std::vector<double>> offdiagonal_;  // [t][d] = [Q_t]_{i, i+d}, d = 1..K_d-1

@@ -27,11 +27,10 @@ class MaskReplaceKind final : public D3pmTransitionKind {
   }
 
   double q_entry(int64_t t, int64_t i, int64_t j) const override {
-    const D3pmStates& st = states();
-    if (i == st.mask) return j == i ? 1.0 : 0.0;
+    if (i == states().mask) return j == i ? 1.0 : 0.0;
     const MaskReplaceSchedule& mr = values_.mask_replace;
     const size_t ti = static_cast<size_t>(t);
-    if (j == st.mask) return mr.gamma[ti];
+    if (j == states().mask) return mr.gamma[ti];
     return mr.beta[ti] + (i == j ? mr.alpha[ti] : 0.0);
   }
 
@@ -48,8 +47,7 @@ class MaskReplaceKind final : public D3pmTransitionKind {
   }
 
   void qbar_row_into(int64_t s, int64_t x, double, double* out) const override {
-    const D3pmStates& st = states();
-    const int64_t K = st.num_states, m = st.mask;
+    const int64_t K = states().num_states, m = states().mask;
     const size_t si = static_cast<size_t>(s);
     std::fill(out, out + K, 0.0);
     if (x == m) {
@@ -57,15 +55,14 @@ class MaskReplaceKind final : public D3pmTransitionKind {
       return;
     }
     for (int64_t k = 0; k < K; ++k)
-      if (st.is_data(k)) out[k] = values_.mask_replace.bbar[si];
+      if (states().is_data(k)) out[k] = values_.mask_replace.bbar[si];
     out[x] += values_.abar[si];
     out[m] = values_.mask_replace.gbar[si];
   }
 
   void product_column_into(int64_t s, int64_t t, int64_t x, bool one_step, double, const DenseMatrix*,
                            double* out) const override {
-    const D3pmStates& st = states();
-    const int64_t K = st.num_states, m = st.mask;
+    const int64_t K = states().num_states, m = states().mask;
     const MaskReplaceSchedule& mr = values_.mask_replace;
     const size_t si = static_cast<size_t>(s), ti = static_cast<size_t>(t);
     double stay, to_mask, to_each;  // P's stay, to-mask and to-each-data-token probabilities
@@ -78,24 +75,23 @@ class MaskReplaceKind final : public D3pmTransitionKind {
       if (!(as > 0)) throw std::logic_error("product_column: abar_s = 0 (nothing of x0 left to skip from)");
       stay = values_.abar[ti] / as;
       to_mask = 1.0 - (1.0 - mr.gbar[ti]) / (1.0 - mr.gbar[si]);
-      to_each = std::max(0.0, (1.0 - stay - to_mask) / static_cast<double>(st.num_data()));
+      to_each = std::max(0.0, (1.0 - stay - to_mask) / static_cast<double>(states().num_data()));
     }
     std::fill(out, out + K, 0.0);
     if (x == m) {
       for (int64_t k = 0; k < K; ++k)
-        if (st.is_data(k)) out[k] = to_mask;
+        if (states().is_data(k)) out[k] = to_mask;
       out[m] = 1.0;
     } else {
       for (int64_t k = 0; k < K; ++k)
-        if (st.is_data(k)) out[k] = to_each;
+        if (states().is_data(k)) out[k] = to_each;
       out[x] += stay;
     }
   }
 
   // (abar x + bbar S) on the data states, gbar S + x_m at the mask, S = sum over the data states of x.
   Tensor dist_times_qbar(const Tensor& dist, const std::vector<int64_t>& s) const override {
-    const D3pmStates& st = states();
-    const int64_t K = st.num_states;
+    const int64_t K = states().num_states;
     const DType dt = dist.dtype();
     std::vector<double> abar(s.size()), bbar(s.size()), gbar(s.size());
     for (size_t b = 0; b < s.size(); ++b) {
@@ -104,8 +100,8 @@ class MaskReplaceKind final : public D3pmTransitionKind {
       bbar[b] = values_.mask_replace.bbar[si];
       gbar[b] = values_.mask_replace.gbar[si];
     }
-    const Tensor on_data = d3pm_rows::state_indicator(K, dt, [&](int64_t k) { return st.is_data(k); });
-    const Tensor at_mask = d3pm_rows::state_indicator(K, dt, [&](int64_t k) { return k == st.mask; });
+    const Tensor on_data = d3pm_rows::state_indicator(K, dt, [&](int64_t k) { return states().is_data(k); });
+    const Tensor at_mask = d3pm_rows::state_indicator(K, dt, [&](int64_t k) { return k == states().mask; });
     const Tensor S = sum(mul(dist, on_data), {-1}, true);
     const Tensor data_part =
         mul(add(mul(dist, d3pm_rows::per_example(abar, dt)), mul(S, d3pm_rows::per_example(bbar, dt))), on_data);
@@ -116,16 +112,15 @@ class MaskReplaceKind final : public D3pmTransitionKind {
  private:
   // The cumulative matrix from its stay probability keep and its to-mask probability to_mask.
   DenseMatrix closed_form(double keep, double to_mask) const {
-    const D3pmStates& st = states();
-    const std::vector<int64_t> ids = st.data_ids();
+    const std::vector<int64_t> ids = states().data_ids();
     const double each = std::max(0.0, (1 - keep - to_mask) / static_cast<double>(ids.size()));
-    DenseMatrix q(st.num_states);
+    DenseMatrix q(states().num_states);
     for (int64_t i : ids) {
       for (int64_t j : ids) q(i, j) = each;
       q(i, i) += keep;
-      q(i, st.mask) = to_mask;
+      q(i, states().mask) = to_mask;
     }
-    q(st.mask, st.mask) = 1.0;
+    q(states().mask, states().mask) = 1.0;
     return q;
   }
 };

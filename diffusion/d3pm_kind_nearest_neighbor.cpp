@@ -24,12 +24,11 @@ class NearestNeighborKind final : public D3pmDenseKind {
  public:
   explicit NearestNeighborKind(const D3pmConfig& config) : D3pmDenseKind(config) {
     values_ = beta_schedule_values(config);
-    const D3pmStates& st = states();
-    const int64_t T = timesteps(), K = st.num_states;
+    const int64_t T = timesteps(), K = states().num_states;
     const size_t n = static_cast<size_t>(T + 1);
-    final_mask_ = st.has_extra_mask() && config.nn_final_mask;
+    final_mask_ = states().has_extra_mask() && config.nn_final_mask;
     const int64_t rows = static_cast<int64_t>(config.nn_embeddings.size()) / config.nn_embedding_dim;
-    rate_ = nearest_neighbor_rate(st, config.nn_embeddings, rows, config.nn_embedding_dim, config.nn_knn);
+    rate_ = nearest_neighbor_rate(states(), config.nn_embeddings, rows, config.nn_embedding_dim, config.nn_knn);
     const int64_t last = final_mask_ ? T - 1 : T;
     std::vector<double>& e = values_.exponents;
     if (config.schedule == D3pmScheduleKind::MutualInfo) {
@@ -50,8 +49,8 @@ class NearestNeighborKind final : public D3pmDenseKind {
       qbar_[i] = expm(dense_scale(rate_, e[i]));
     }
     if (final_mask_) {
-      q_[static_cast<size_t>(T)] = all_to_mask_matrix(st);
-      qbar_[static_cast<size_t>(T)] = all_to_mask_matrix(st);
+      q_[static_cast<size_t>(T)] = all_to_mask_matrix(states());
+      qbar_[static_cast<size_t>(T)] = all_to_mask_matrix(states());
       set_mask_prior();
     } else {
       set_uniform_prior();

@@ -1,5 +1,5 @@
 // Absorbing with DiffusionBERT's spindle schedule (He et al. 2022; docs/math.md §3.4.6): a position holding
-// token i is masked by step t with probability spindle_mask_prob(t, i, c), where w_i comes from the token's
+// token i is masked in x_t with probability spindle_mask_prob(t, i, c), where w_i comes from the token's
 // training-set frequency and c is its sequence's mean weight. Given c, each position is a Markov chain whose
 // one-step matrix depends on the current state, so the posterior and the reverse step keep their form with
 // state-dependent stay probabilities keep_t(k) = 1 - spindle_mask_prob(t, k, c):
@@ -29,15 +29,14 @@ class SpindleKind final : public D3pmTransitionKind {
   explicit SpindleKind(const D3pmConfig& config) : D3pmTransitionKind(config) {
     values_ = beta_schedule_values(config);
     // w from the raw counts of the data states; 0 at the mask.
-    const D3pmStates& st = states();
-    const int64_t K = st.num_states;
-    const std::vector<int64_t> ids = st.data_ids();
+    const int64_t K = states().num_states;
+    const std::vector<int64_t> ids = states().data_ids();
     std::vector<double> raw(static_cast<size_t>(K), 0.0);
     const bool per_state = static_cast<int64_t>(config.token_counts.size()) == K;
     for (size_t a = 0; a < ids.size(); ++a)
       raw[static_cast<size_t>(ids[a])] = config.token_counts[per_state ? static_cast<size_t>(ids[a]) : a];
     weights_ = diffusion::spindle_weights(raw);
-    weights_[static_cast<size_t>(st.mask)] = 0.0;
+    weights_[static_cast<size_t>(states().mask)] = 0.0;
     set_mask_prior();
   }
 
@@ -114,14 +113,15 @@ class SpindleKind final : public D3pmTransitionKind {
     // c_hat = mean over positions of (unmasked ? w(x_t) : E_ptilde[w]): [B, 1, 1], differentiable in ptilde.
     const Tensor ew = sum(mul(ptilde, wvec), {-1});
     const Tensor c_hat = mean(add(Tensor::from_vector(known, {B, L}).to(dt), mul(masked2, ew)), {1}).reshape({B, 1, 1});
-    // keep_tau(k) = 1 - spindle_mask_prob(tau, k, c_hat) for each example's tau: [B, 1, K], 1 at the mask.
-    auto keep = [&](const std::vector<int64_t>& tau) {
+    // keep_u(k) = 1 - spindle_mask_prob(u, k, c_hat) at each example's u = t_or_s[b] (its t, or its s):
+    // [B, 1, K], 1 at the mask.
+    auto keep = [&](const std::vector<int64_t>& t_or_s) {
       std::vector<double> frac(static_cast<size_t>(B)), coef(static_cast<size_t>(B)), at_T(static_cast<size_t>(B));
       for (int64_t b = 0; b < B; ++b) {
-        const double x = static_cast<double>(tau[static_cast<size_t>(b)]) / static_cast<double>(T);
+        const double x = static_cast<double>(t_or_s[static_cast<size_t>(b)]) / static_cast<double>(T);
         frac[static_cast<size_t>(b)] = x;
         coef[static_cast<size_t>(b)] = config().spindle_lambda * std::sin(std::numbers::pi * x);
-        at_T[static_cast<size_t>(b)] = tau[static_cast<size_t>(b)] >= T ? 1.0 : 0.0;
+        at_T[static_cast<size_t>(b)] = t_or_s[static_cast<size_t>(b)] >= T ? 1.0 : 0.0;
       }
       const Tensor prob = clamp(add(d3pm_rows::per_example(frac, dt), mul(d3pm_rows::per_example(coef, dt), sub(wvec, c_hat))),
                                 0.0, 0.999);
@@ -147,7 +147,7 @@ class SpindleKind final : public D3pmTransitionKind {
     return c;
   }
 
-  // The masking probability of state j at step t in a sequence of mean weight c; 0 for the mask itself.
+  // The masking probability of state j at t in a sequence of mean weight c; 0 for the mask itself.
   double mask_prob(int64_t t, int64_t j, double c) const {
     if (j == states().mask) return 0.0;
     return spindle_mask_prob(t, timesteps(), config().spindle_lambda, weights_[static_cast<size_t>(j)], c);

@@ -15,15 +15,15 @@ namespace {
 
 // Row x of the uniform kind's matrix with stay probability keep: keep at x plus (1 - keep) spread evenly
 // over the data tokens; a token outside the data (a mask) stays put. Symmetric, so also column x.
-void keep_or_uniform(const D3pmStates& st, int64_t x, double keep, double* out) {
-  std::fill(out, out + st.num_states, 0.0);
-  if (!st.is_data(x)) {
+void keep_or_uniform(const D3pmStates& states, int64_t x, double keep, double* out) {
+  std::fill(out, out + states.num_states, 0.0);
+  if (!states.is_data(x)) {
     out[x] = 1.0;
     return;
   }
-  const double spread = (1.0 - keep) / static_cast<double>(st.num_data());
-  for (int64_t k = 0; k < st.num_states; ++k)
-    if (st.is_data(k)) out[k] = spread;
+  const double spread = (1.0 - keep) / static_cast<double>(states.num_data());
+  for (int64_t k = 0; k < states.num_states; ++k)
+    if (states.is_data(k)) out[k] = spread;
   out[x] += keep;
 }
 
@@ -33,9 +33,8 @@ class UniformKind final : public D3pmTransitionKind {
     values_ = beta_schedule_values(config);
     if (config.schedule == D3pmScheduleKind::MutualInfo) {
       const InformationTarget target = information_target(config);
-      const D3pmStates& st = states();
-      std::vector<char> is_data(static_cast<size_t>(st.num_states));
-      for (int64_t i = 0; i < st.num_states; ++i) is_data[static_cast<size_t>(i)] = st.is_data(i) ? 1 : 0;
+      std::vector<char> is_data(static_cast<size_t>(states().num_states));
+      for (int64_t i = 0; i < states().num_states; ++i) is_data[static_cast<size_t>(i)] = states().is_data(i) ? 1 : 0;
       values_.abar = mutual_info_abar(
           [&](double a) { return uniform_mutual_information(target.unigram, is_data, a); }, target.entropy,
           timesteps());
@@ -46,11 +45,10 @@ class UniformKind final : public D3pmTransitionKind {
   }
 
   double q_entry(int64_t t, int64_t i, int64_t j) const override {
-    const D3pmStates& st = states();
-    if (st.has_extra_mask() && i == st.mask) return j == i ? 1.0 : 0.0;
-    if (!st.is_data(j)) return 0.0;
+    if (states().has_extra_mask() && i == states().mask) return j == i ? 1.0 : 0.0;
+    if (!states().is_data(j)) return 0.0;
     const double beta = values_.betas[static_cast<size_t>(t)];
-    return (i == j ? 1.0 - beta : 0.0) + beta / static_cast<double>(st.num_data());
+    return (i == j ? 1.0 - beta : 0.0) + beta / static_cast<double>(states().num_data());
   }
 
   DenseMatrix qbar_matrix(int64_t t) const override { return closed_form(values_.abar[static_cast<size_t>(t)]); }
@@ -72,14 +70,13 @@ class UniformKind final : public D3pmTransitionKind {
 
   // abar x + (1 - abar)/K_d (sum_data x) on the data states.
   Tensor dist_times_qbar(const Tensor& dist, const std::vector<int64_t>& s) const override {
-    const D3pmStates& st = states();
     const DType dt = dist.dtype();
     std::vector<double> a(s.size()), coef(s.size());
     for (size_t b = 0; b < s.size(); ++b) {
       a[b] = values_.abar[static_cast<size_t>(s[b])];
-      coef[b] = (1.0 - a[b]) / static_cast<double>(st.num_data());
+      coef[b] = (1.0 - a[b]) / static_cast<double>(states().num_data());
     }
-    const Tensor on_data = d3pm_rows::state_indicator(st.num_states, dt, [&](int64_t k) { return st.is_data(k); });
+    const Tensor on_data = d3pm_rows::state_indicator(states().num_states, dt, [&](int64_t k) { return states().is_data(k); });
     const Tensor S = sum(mul(dist, on_data), {-1}, true);
     return add(mul(dist, d3pm_rows::per_example(a, dt)), mul(mul(S, d3pm_rows::per_example(coef, dt)), on_data));
   }
@@ -87,15 +84,14 @@ class UniformKind final : public D3pmTransitionKind {
  private:
   // Qbar with stay probability keep (abar_t, or abar_t / abar_s for a product).
   DenseMatrix closed_form(double keep) const {
-    const D3pmStates& st = states();
-    const std::vector<int64_t> ids = st.data_ids();
+    const std::vector<int64_t> ids = states().data_ids();
     const double kd = static_cast<double>(ids.size());
-    DenseMatrix q(st.num_states);
+    DenseMatrix q(states().num_states);
     for (int64_t i : ids) {
       for (int64_t j : ids) q(i, j) = (1 - keep) / kd;
       q(i, i) += keep;
     }
-    if (st.has_extra_mask()) q(st.mask, st.mask) = 1.0;
+    if (states().has_extra_mask()) q(states().mask, states().mask) = 1.0;
     return q;
   }
 };

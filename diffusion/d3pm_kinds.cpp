@@ -88,10 +88,9 @@ D3pmStepValues D3pmTransitionKind::beta_schedule_values(const D3pmConfig& config
 
 D3pmTransitionKind::InformationTarget D3pmTransitionKind::information_target(const D3pmConfig& config) {
   // The unigram over the K states, from K entries or from the K_d data states' entries.
-  const D3pmStates& s = config.states;
-  std::vector<double> p(static_cast<size_t>(s.num_states), 0.0);
-  const std::vector<int64_t> ids = s.data_ids();
-  if (static_cast<int64_t>(config.unigram.size()) == s.num_states) {
+  std::vector<double> p(static_cast<size_t>(config.states.num_states), 0.0);
+  const std::vector<int64_t> ids = config.states.data_ids();
+  if (static_cast<int64_t>(config.unigram.size()) == config.states.num_states) {
     for (int64_t i : ids) p[static_cast<size_t>(i)] = config.unigram[static_cast<size_t>(i)];
   } else {
     for (size_t a = 0; a < ids.size(); ++a) p[static_cast<size_t>(ids[a])] = config.unigram[a];

@@ -82,9 +82,9 @@ class D3pmTransitionKind {
   virtual void product_column_into(int64_t s, int64_t t, int64_t x, bool one_step, double c,
                                    const DenseMatrix* product, double* out) const = 0;
   // dist Qbar_{s_b} for a distribution dist [B, L, K] (rows summing to 1, zero at an extra mask) and the
-  // step s_b of each example: [B, L, K], differentiable in dist.
+  // s_b of each example: [B, L, K], differentiable in dist.
   virtual Tensor dist_times_qbar(const Tensor& dist, const std::vector<int64_t>& s) const = 0;
-  // The factors of eq. 4 for ptilde [B, L, K] at x_t int32 [B, L] and steps t, s per example. The default
+  // The factors of eq. 4 for ptilde [B, L, K] at x_t int32 [B, L] and each example's t and s. The default
   // tabulates the columns by token value (log_product_columns) and calls dist_times_qbar.
   virtual ReverseFactors reverse_factors(const Tensor& ptilde, const Tensor& x_t, const std::vector<int64_t>& t,
                                          const std::vector<int64_t>& s, bool one_step) const;
@@ -144,8 +144,8 @@ struct D3pmKindUnit {
 };
 
 // linear, cosine or jsd: a schedule of beta_t.
-inline bool is_beta_schedule(D3pmScheduleKind s) {
-  return s == D3pmScheduleKind::Linear || s == D3pmScheduleKind::Cosine || s == D3pmScheduleKind::Jsd;
+inline bool is_beta_schedule(D3pmScheduleKind schedule) {
+  return schedule == D3pmScheduleKind::Linear || schedule == D3pmScheduleKind::Cosine || schedule == D3pmScheduleKind::Jsd;
 }
 
 // The unit that serves the configuration (the first in the table); throws if none does.

@@ -5,10 +5,10 @@
 
 namespace diffuse::diffusion::d3pm_rows {
 
-std::vector<int64_t> token_ids(const Tensor& t) {
-  const Tensor c = t.contiguous();
-  const int32_t* v = c.data<int32_t>();
-  return std::vector<int64_t>(v, v + c.numel());
+std::vector<int64_t> token_ids(const Tensor& x) {
+  const Tensor packed = x.contiguous();
+  const int32_t* ids = packed.data<int32_t>();
+  return std::vector<int64_t>(ids, ids + packed.numel());
 }
 
 DenseProducts prepare_products(const D3pmTransitionKind& kind, const std::vector<int64_t>& s,

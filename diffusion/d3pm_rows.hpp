@@ -19,7 +19,7 @@ namespace diffuse::diffusion::d3pm_rows {
 constexpr double kEps = 1e-20;  // inside every log, as the reference codes
 
 // The ids of an int32 tensor, in row-major order.
-std::vector<int64_t> token_ids(const Tensor& t);
+std::vector<int64_t> token_ids(const Tensor& x);
 
 // For the dense kinds: the matrix P of each example (one_step: Q_t, else Q_{s+1} ... Q_t), one per distinct
 // (s, t); empty pointers otherwise.
@@ -54,12 +54,12 @@ template <class F>
 Tensor fill_rows(int64_t B, int64_t L, int64_t K, DType dtype, F&& f) {
   Tensor out = Tensor::empty({B, L, K}, dtype);
   dispatch_float(dtype, "d3pm", [&]<class T>() {
-    T* o = out.data<T>();
+    T* out_rows = out.data<T>();
     kernels::parallel_for(B * L, std::max<int64_t>(1, 4096 / K), [&](int64_t r0, int64_t r1) {
       std::vector<double> row(static_cast<size_t>(K));
       for (int64_t r = r0; r < r1; ++r) {
         f(r / L, r % L, row.data());
-        for (int64_t k = 0; k < K; ++k) o[r * K + k] = static_cast<T>(row[static_cast<size_t>(k)]);
+        for (int64_t k = 0; k < K; ++k) out_rows[r * K + k] = static_cast<T>(row[static_cast<size_t>(k)]);
       }
     });
   });

@@ -14,17 +14,17 @@ Tensor argmax_last(const Tensor& logits) {
   const int64_t K = x.shape().back(), rows = x.numel() / K;
   Tensor out = Tensor::empty(Shape(x.shape().begin(), x.shape().end() - 1), DType::I32);
   const double* v = x.data<double>();
-  int32_t* o = out.data<int32_t>();
-  for (int64_t r = 0; r < rows; ++r) o[r] = static_cast<int32_t>(std::max_element(v + r * K, v + (r + 1) * K) - (v + r * K));
+  int32_t* out_ids = out.data<int32_t>();
+  for (int64_t r = 0; r < rows; ++r) out_ids[r] = static_cast<int32_t>(std::max_element(v + r * K, v + (r + 1) * K) - (v + r * K));
   return out;
 }
 
-std::vector<int64_t> d3pm_reverse_steps(int64_t timesteps, int64_t steps) {
-  if (steps < 1 || steps > timesteps)
-    throw std::invalid_argument("d3pm_reverse_steps: steps must be in 1..T = " + std::to_string(timesteps) + ", got " +
-                                std::to_string(steps));
+std::vector<int64_t> d3pm_reverse_steps(int64_t timesteps, int64_t reverse_steps) {
+  if (reverse_steps < 1 || reverse_steps > timesteps)
+    throw std::invalid_argument("d3pm_reverse_steps: reverse_steps must be in 1..T = " + std::to_string(timesteps) +
+                                ", got " + std::to_string(reverse_steps));
   std::vector<int64_t> visited;
-  for (int64_t i = steps; i >= 1; --i) visited.push_back(i * timesteps / steps);
+  for (int64_t i = reverse_steps; i >= 1; --i) visited.push_back(i * timesteps / reverse_steps);
   return visited;
 }
 
@@ -61,11 +61,12 @@ D3pmSampleResult d3pm_sample(const X0Model& model, const D3pm& d3pm, int64_t bat
   record(T);
   for (size_t i = 0; i < visited.size(); ++i) {
     const int64_t t = visited[i], s = i + 1 < visited.size() ? visited[i + 1] : 0;
-    const Tensor tt = D3pm::t_tensor(batch, t);
-    const Tensor logits = model(x, D3pm::model_step(tt));
+    const Tensor t_batch = D3pm::t_tensor(batch, t);
+    const Tensor logits = model(x, D3pm::model_step(t_batch));
     ++r.network_evaluations;
     r.visited.push_back(t);
-    const Tensor plog = t - s == 1 ? d3pm.p_logits(logits, x, tt) : d3pm.p_logits_skip(logits, x, tt, D3pm::t_tensor(batch, s));
+    const Tensor plog =
+        t - s == 1 ? d3pm.p_logits(logits, x, t_batch) : d3pm.p_logits_skip(logits, x, t_batch, D3pm::t_tensor(batch, s));
     x = options.argmax ? argmax_last(plog) : sample_categorical(plog, rng);
     record(s);
   }

@@ -16,10 +16,11 @@
 
 namespace diffuse::diffusion {
 
-// The t visited by a reverse process of `steps` network evaluations over T steps, from T down:
-// t_i = floor(i T / steps) for i = steps..1, so the jumps differ by at most one step (steps = T: every t;
-// steps = 256 of T = 1000: jumps of 3 and 4). The sampler and the strided bound (d3pm_elbo.hpp) share it.
-std::vector<int64_t> d3pm_reverse_steps(int64_t timesteps, int64_t steps);
+// The t visited by a reverse process of `reverse_steps` network evaluations over T steps, from T down:
+// t_i = floor(i T / reverse_steps) for i = reverse_steps..1, so the jumps differ by at most one
+// (reverse_steps = T: every t; 256 of T = 1000: jumps of 3 and 4). The sampler and the strided bound
+// (d3pm_elbo.hpp) share it.
+std::vector<int64_t> d3pm_reverse_steps(int64_t timesteps, int64_t reverse_steps);
 
 struct D3pmSampleOptions {
   int64_t skip = 1;                // k: steps taken per network evaluation

@@ -84,7 +84,7 @@ MaskReplaceSchedule vq_diffusion_schedule(int64_t timesteps, int64_t num_data, d
 // ---- spindle (DiffusionBERT), absorbing only --------------------------------------------------------
 // w_i = log(count_i + 1) / max_j log(count_j + 1) from training-set token counts.
 std::vector<double> spindle_weights(const std::vector<double>& counts);
-// The masking probability of a token of weight w in a sequence whose mean weight is c, at step t:
+// The masking probability of a token of weight w in a sequence whose mean weight is c, at t:
 //   clip(t/T + lambda sin(pi t/T) (w - c), 0, 0.999) for t < T, and 1 at t = T
 // (our choice: the literal clip would leave 0.1% of tokens unmasked at T, with an all-mask prior whose KL
 // is then infinite; DiffusionBERT's code sets abar_T = 0 the same way). A token's abar_t is 1 minus this.

@@ -55,9 +55,9 @@ TEST_CASE("a perfect logistic prediction gives zero KL terms and a zero decoder 
     INFO(d3pm_kind_name(kind));
     const D3pm d(image_config(kind, T));
     for (int64_t t = 1; t <= T; ++t) {
-      const Tensor tt = D3pm::t_tensor(B, t);
-      const Tensor x_t = d.q_sample(x0, tt, rng);
-      for (double v : d.vb_terms(logits, x0, x_t, tt).to_vector()) CHECK(std::abs(v) < 1e-9);
+      const Tensor t_batch = D3pm::t_tensor(B, t);
+      const Tensor x_t = d.q_sample(x0, t_batch, rng);
+      for (double v : d.vb_terms(logits, x0, x_t, t_batch).to_vector()) CHECK(std::abs(v) < 1e-9);
     }
   }
 }

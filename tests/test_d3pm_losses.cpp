@@ -171,9 +171,9 @@ TEST_CASE("a perfect ptilde (large logits on x0) gives L_{t-1} = 0 for every t a
       const Tensor logits = Tensor::from_vector(lg, {B, L, d.num_states()});
       for (int64_t t = 1; t <= d.timesteps(); ++t) {
         Philox rng(static_cast<uint64_t>(t));
-        const Tensor tt = D3pm::t_tensor(B, t);
-        const Tensor x_t = d.q_sample(bt.x0, tt, rng);
-        for (double v : d.vb_terms(logits, bt.x0, x_t, tt).to_vector()) CHECK(std::abs(v) < 1e-12);
+        const Tensor t_batch = D3pm::t_tensor(B, t);
+        const Tensor x_t = d.q_sample(bt.x0, t_batch, rng);
+        for (double v : d.vb_terms(logits, bt.x0, x_t, t_batch).to_vector()) CHECK(std::abs(v) < 1e-12);
       }
     }
   }

@@ -52,9 +52,9 @@ TEST_CASE("sampling with step skipping at k = 1 equals ordinary sampling for the
     Tensor x = d.prior_sample(B, L, rng_b);
     std::vector<Tensor> states{x};
     for (int64_t t = d.timesteps(); t >= 1; --t) {
-      const Tensor tt = D3pm::t_tensor(B, t);
-      const Tensor logits = model(x, D3pm::model_step(tt));
-      x = sample_categorical(d.p_logits_skip(logits, x, tt, D3pm::t_tensor(B, t - 1)), rng_b);
+      const Tensor t_batch = D3pm::t_tensor(B, t);
+      const Tensor logits = model(x, D3pm::model_step(t_batch));
+      x = sample_categorical(d.p_logits_skip(logits, x, t_batch, D3pm::t_tensor(B, t - 1)), rng_b);
       states.push_back(x);
     }
     REQUIRE(a.recorded.size() == states.size());
