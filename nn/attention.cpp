@@ -18,9 +18,9 @@ Tensor MultiHeadSelfAttention::forward(const Tensor& x, const Tensor& mask) cons
   const int64_t B = x.size(0), T = x.size(1), C = channels, H = heads, D = C / H;
   // [B, T, 3C] -> [B, T, 3, H, D] -> [3, B, H, T, D]: q, k, v as strided views of one buffer
   const Tensor qkv5 = qkv->forward(x).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});
-  const Tensor o = attention(qkv5.narrow(0, 0, 1).squeeze(0), qkv5.narrow(0, 1, 1).squeeze(0),
-                             qkv5.narrow(0, 2, 1).squeeze(0), mask);  // [B, H, T, D]
-  return proj->forward(o.permute({0, 2, 1, 3}).reshape({B, T, C}));
+  const Tensor attended = attention(qkv5.narrow(0, 0, 1).squeeze(0), qkv5.narrow(0, 1, 1).squeeze(0),
+                                    qkv5.narrow(0, 2, 1).squeeze(0), mask);  // [B, H, T, D]
+  return proj->forward(attended.permute({0, 2, 1, 3}).reshape({B, T, C}));
 }
 
 SpatialSelfAttention::SpatialSelfAttention(int64_t channels, int64_t groups, Philox& rng) {
@@ -35,8 +35,8 @@ Tensor SpatialSelfAttention::forward(const Tensor& x) const {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   // [B, C, H, W] -> tokens [B, HW, C]
   const Tensor h = norm->forward(x).view({B, C, H * W}).transpose(1, 2);
-  const Tensor o = attention(q->forward(h).unsqueeze(1), k->forward(h).unsqueeze(1), v->forward(h).unsqueeze(1));
-  const Tensor out = proj_out->forward(o.squeeze(1));  // [B, HW, C]
+  const Tensor attended = attention(q->forward(h).unsqueeze(1), k->forward(h).unsqueeze(1), v->forward(h).unsqueeze(1));
+  const Tensor out = proj_out->forward(attended.squeeze(1));  // [B, HW, C]
   return x + out.transpose(1, 2).reshape({B, C, H, W});
 }
 

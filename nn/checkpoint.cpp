@@ -33,9 +33,11 @@ void save_checkpoint(const std::string& path, const ParameterArena& arena, const
   if (ema)
     for (const ArenaEntry& e : arena.entries()) tensors.emplace_back("ema/" + e.name, arena.view_of(ema->values(), e));
   if (adam) {
-    metadata["adam_steps"] = std::to_string(adam->steps());
-    for (const ArenaEntry& e : arena.entries()) tensors.emplace_back("adam_m/" + e.name, arena.view_of(adam->m(), e));
-    for (const ArenaEntry& e : arena.entries()) tensors.emplace_back("adam_v/" + e.name, arena.view_of(adam->v(), e));
+    metadata["adam_steps"] = std::to_string(adam->updates());  // the file's key for Adam's update count
+    for (const ArenaEntry& e : arena.entries())
+      tensors.emplace_back("adam_m/" + e.name, arena.view_of(adam->first_moment(), e));
+    for (const ArenaEntry& e : arena.entries())
+      tensors.emplace_back("adam_v/" + e.name, arena.view_of(adam->second_moment(), e));
   }
   write_safetensors(path, tensors, metadata);
 }
@@ -58,21 +60,21 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, cons
   for (const ArenaEntry& e : arena.entries()) take(e.name, e.param);
   if (ema)
     for (const ArenaEntry& e : arena.entries()) take("ema/" + e.name, arena.view_of(ema->values(), e));
-  int64_t adam_steps = 0;
+  int64_t adam_updates = 0;
   if (adam) {
-    for (const ArenaEntry& e : arena.entries()) take("adam_m/" + e.name, arena.view_of(adam->m(), e));
-    for (const ArenaEntry& e : arena.entries()) take("adam_v/" + e.name, arena.view_of(adam->v(), e));
+    for (const ArenaEntry& e : arena.entries()) take("adam_m/" + e.name, arena.view_of(adam->first_moment(), e));
+    for (const ArenaEntry& e : arena.entries()) take("adam_v/" + e.name, arena.view_of(adam->second_moment(), e));
     auto it = file.metadata.find("adam_steps");
     try {
-      adam_steps = it == file.metadata.end() ? -1 : std::stoll(it->second);
+      adam_updates = it == file.metadata.end() ? -1 : std::stoll(it->second);
     } catch (const std::exception&) {
-      adam_steps = -1;
+      adam_updates = -1;
     }
-    if (adam_steps < 0) fail(path, "metadata adam_steps is missing or invalid");
+    if (adam_updates < 0) fail(path, "metadata adam_steps is missing or invalid");
   }
   // Pass 2: every check passed; copy.
   for (auto& [dst, src] : copies) dst.copy_(src);
-  if (adam) adam->set_steps(adam_steps);
+  if (adam) adam->set_updates(adam_updates);
   return file.metadata;
 }
 
@@ -82,9 +84,9 @@ std::map<std::string, std::string> read_checkpoint_metadata(const std::string& p
   return file.metadata;
 }
 
-std::string checkpoint_path(const std::string& dir, int64_t step) {
+std::string checkpoint_path(const std::string& dir, int64_t iteration) {
   char name[64];
-  std::snprintf(name, sizeof(name), "ckpt-%09lld.safetensors", static_cast<long long>(step));
+  std::snprintf(name, sizeof(name), "ckpt-%09lld.safetensors", static_cast<long long>(iteration));
   return (std::filesystem::path(dir) / name).string();
 }
 
@@ -96,7 +98,7 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
     if (name.rfind("ckpt-", 0) == 0 && name.size() == 5 + 9 + 12 && name.ends_with(".safetensors"))
       out.push_back(entry.path().string());
   }
-  std::sort(out.begin(), out.end());  // zero-padded steps sort by name
+  std::sort(out.begin(), out.end());  // zero-padded iterations sort by name
   return out;
 }
 

@@ -1,8 +1,9 @@
 // Checkpoints: safetensors files that hold the model's parameters under their dotted names, and for
 // training also the EMA weights ("ema/<name>"), Adam's moments ("adam_m/<name>", "adam_v/<name>"),
 // and in __metadata__ the format version, the project's version, and whatever the caller records
-// (the complete model and diffusion configuration as JSON, the preset, the step, the RNG state, the
-// data loader's position). Python reads them with safetensors.torch.load_file or numpy.
+// (the complete model and diffusion configuration as JSON, the preset, the training iteration under the
+// key "step", the RNG state, the data loader's position). Python reads them with
+// safetensors.torch.load_file or numpy.
 #pragma once
 #include <map>
 #include <string>
@@ -29,8 +30,8 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, cons
 // Reads only the metadata (for `info` and for rebuilding a model from a checkpoint).
 std::map<std::string, std::string> read_checkpoint_metadata(const std::string& path);
 
-// A run directory keeps ckpt-<step>.safetensors files; these find, name and prune them.
-std::string checkpoint_path(const std::string& dir, int64_t step);
+// A run directory keeps ckpt-<iteration>.safetensors files; these find, name and prune them.
+std::string checkpoint_path(const std::string& dir, int64_t iteration);
 std::vector<std::string> list_checkpoints(const std::string& dir);  // oldest first
 void prune_checkpoints(const std::string& dir, int keep);           // deletes all but the newest `keep`
 

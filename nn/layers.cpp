@@ -58,19 +58,19 @@ Tensor Embedding::forward(const Tensor& ids) const { return embedding(weight, id
 
 Tensor Dropout::forward(const Tensor& x, Philox& rng) const { return dropout(x, p, is_training(), rng); }
 
-Tensor timestep_embedding(const Tensor& t, int64_t dim) {
-  if (t.dtype() != DType::I32 || t.dim() != 1 || dim < 4 || dim % 2 != 0)
-    shape_error("timestep_embedding", "needs int32 steps [B] and an even dim >= 4; got " + describe(t) +
+Tensor timestep_embedding(const Tensor& step, int64_t dim) {
+  if (step.dtype() != DType::I32 || step.dim() != 1 || dim < 4 || dim % 2 != 0)
+    shape_error("timestep_embedding", "needs int32 steps [B] and an even dim >= 4; got " + describe(step) +
                                           " and dim " + std::to_string(dim));
-  const int64_t B = t.shape()[0], half = dim / 2;
+  const int64_t B = step.shape()[0], half = dim / 2;
   Tensor emb = Tensor::empty({B, dim});
-  const Tensor tc = t.contiguous();
+  const Tensor steps = step.contiguous();
   for (int64_t b = 0; b < B; ++b) {
-    const double step = tc.data<int32_t>()[b];
+    const double step_b = steps.data<int32_t>()[b];
     for (int64_t i = 0; i < half; ++i) {
       const double freq = std::exp(-std::log(kTimestepMaxPeriod) * static_cast<double>(i) / static_cast<double>(half - 1));
-      emb.data<float>()[b * dim + i] = static_cast<float>(std::sin(step * freq));
-      emb.data<float>()[b * dim + half + i] = static_cast<float>(std::cos(step * freq));
+      emb.data<float>()[b * dim + i] = static_cast<float>(std::sin(step_b * freq));
+      emb.data<float>()[b * dim + half + i] = static_cast<float>(std::cos(step_b * freq));
     }
   }
   return emb;

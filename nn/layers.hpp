@@ -72,9 +72,9 @@ class Dropout : public Module {
 };
 
 // The DDPM sinusoidal timestep embedding (reference code `get_timestep_embedding`): for 0-based steps
-// t [B] (int32) and an even dim, half = dim / 2, freq_i = exp(-ln(kTimestepMaxPeriod) i / (half - 1)),
-// emb = [sin(t freq), cos(t freq)] -> [B, dim], float32.
+// step [B] (int32, paper t - 1) and an even dim, half = dim / 2,
+// freq_i = exp(-ln(kTimestepMaxPeriod) i / (half - 1)), emb = [sin(step freq), cos(step freq)] -> [B, dim], float32.
 inline constexpr double kTimestepMaxPeriod = 10000.0;
-Tensor timestep_embedding(const Tensor& t, int64_t dim);
+Tensor timestep_embedding(const Tensor& step, int64_t dim);
 
 }  // namespace diffuse::nn

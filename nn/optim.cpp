@@ -11,13 +11,16 @@
 namespace diffuse::nn {
 
 Adam::Adam(const ParameterArena& arena, AdamConfig config)
-    : arena_(arena), config_(config), m_(Tensor::zeros({arena.size()})), v_(Tensor::zeros({arena.size()})) {}
+    : arena_(arena),
+      config_(config),
+      first_moment_(Tensor::zeros({arena.size()})),
+      second_moment_(Tensor::zeros({arena.size()})) {}
 
 void Adam::step(double lr) {
-  ++t_;
+  ++updates_;
   const AdamConfig c = config_;
-  const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(t_));
-  const double bc2 = 1.0 - std::pow(c.beta2, static_cast<double>(t_));
+  const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(updates_));
+  const double bc2 = 1.0 - std::pow(c.beta2, static_cast<double>(updates_));
   // p -= step_size * m / (sqrt(v) * v_scale + eps) covers both placements of eps:
   //   PyTorch: step_size = lr / bc1, v_scale = 1 / sqrt(bc2)
   //   TF:      step_size = lr sqrt(bc2) / bc1, v_scale = 1
@@ -28,8 +31,8 @@ void Adam::step(double lr) {
   const bool decoupled = c.decoupled;
   float* p = arena_.values().data<float>();
   const float* g = arena_.grads().data<float>();
-  float* m = m_.data<float>();
-  float* v = v_.data<float>();
+  float* m = first_moment_.data<float>();
+  float* v = second_moment_.data<float>();
   kernels::parallel_for(arena_.size(), 1 << 14, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       float gi = g[i];
@@ -42,10 +45,11 @@ void Adam::step(double lr) {
   });
 }
 
-double LrSchedule::at(int64_t step) const {
-  if (warmup > 0 && step < warmup) return lr * static_cast<double>(step) / static_cast<double>(warmup);
-  if (!cosine || total_steps <= warmup) return lr;
-  const double progress = std::min(1.0, static_cast<double>(step - warmup) / static_cast<double>(total_steps - warmup));
+double LrSchedule::at(int64_t iteration) const {
+  if (warmup > 0 && iteration < warmup) return lr * static_cast<double>(iteration) / static_cast<double>(warmup);
+  if (!cosine || total_iterations <= warmup) return lr;
+  const double progress =
+      std::min(1.0, static_cast<double>(iteration - warmup) / static_cast<double>(total_iterations - warmup));
   return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(std::numbers::pi * progress));
 }
 
@@ -73,13 +77,13 @@ Ema::Ema(const ParameterArena& arena, double decay, bool warmup)
   if (decay < 0 || decay > 1) throw std::invalid_argument("ema: decay " + std::to_string(decay) + " is outside [0, 1]");
 }
 
-double Ema::decay_at(int64_t step) const {
+double Ema::decay_at(int64_t iteration) const {
   if (!warmup_) return decay_;
-  return std::min(decay_, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
+  return std::min(decay_, (1.0 + static_cast<double>(iteration)) / (10.0 + static_cast<double>(iteration)));
 }
 
-void Ema::update(int64_t step) {
-  const float d = static_cast<float>(decay_at(step));
+void Ema::update(int64_t iteration) {
+  const float d = static_cast<float>(decay_at(iteration));
   const float* p = arena_.values().data<float>();
   float* e = ema_.data<float>();
   kernels::parallel_for(arena_.size(), 1 << 14, [&](int64_t i0, int64_t i1) {

@@ -12,11 +12,12 @@ struct AdamConfig {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.0;
-  // false: Adam with L2 (g += wd * p, as torch.optim.Adam); true: AdamW, p -= lr * wd * p before the step.
+  // false: Adam with L2 (g += wd * p, as torch.optim.Adam); true: AdamW, p -= lr * wd * p before the update.
   bool decoupled = false;
-  // Where eps goes. PyTorch: p -= lr * mhat / (sqrt(vhat) + eps) with mhat = m / (1 - b1^t),
-  // vhat = v / (1 - b2^t). TensorFlow (the DDPM reference): p -= lr_t * m / (sqrt(v) + eps) with
-  // lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), i.e. eps enters after the bias correction.
+  // Where eps goes (m, v: the first and second moments; n: the update count). PyTorch:
+  // p -= lr * mhat / (sqrt(vhat) + eps) with mhat = m / (1 - b1^n), vhat = v / (1 - b2^n). TensorFlow (the
+  // DDPM reference): p -= lr_n * m / (sqrt(v) + eps) with lr_n = lr sqrt(1 - b2^n) / (1 - b1^n), i.e. eps
+  // enters after the bias correction.
   bool tf_epsilon = false;
 };
 
@@ -27,44 +28,45 @@ class Adam {
   void step(double lr);
 
   const AdamConfig& config() const { return config_; }
-  int64_t steps() const { return t_; }
-  void set_steps(int64_t t) { t_ = t; }
-  const Tensor& m() const { return m_; }  // first moments, arena-shaped
-  const Tensor& v() const { return v_; }  // second moments, arena-shaped
+  // The number of updates taken (the bias corrections' exponent).
+  int64_t updates() const { return updates_; }
+  void set_updates(int64_t count) { updates_ = count; }
+  const Tensor& first_moment() const { return first_moment_; }    // m, arena-shaped
+  const Tensor& second_moment() const { return second_moment_; }  // v, arena-shaped
 
  private:
   const ParameterArena& arena_;
   AdamConfig config_;
-  Tensor m_, v_;
-  int64_t t_ = 0;
+  Tensor first_moment_, second_moment_;
+  int64_t updates_ = 0;
 };
 
-// Linear warmup from 0 over `warmup` steps (lr * step / warmup, as the DDPM reference), then constant,
-// or a cosine decay from lr to min_lr that ends at total_steps. `step` counts from 1.
+// Linear warmup from 0 over `warmup` training iterations (lr * iteration / warmup, as the DDPM reference),
+// then constant, or a cosine decay from lr to min_lr that ends at total_iterations. `iteration` counts from 1.
 struct LrSchedule {
   double lr = 2e-4;
   int64_t warmup = 0;
   bool cosine = false;
-  int64_t total_steps = 0;
+  int64_t total_iterations = 0;
   double min_lr = 0.0;
-  double at(int64_t step) const;
+  double at(int64_t iteration) const;
 };
 
 // Scales the gradients so that their global L2 norm is at most max_norm (max_norm <= 0: no clipping).
 // Returns the norm before clipping.
 double clip_grad_norm(const ParameterArena& arena, double max_norm);
 
-// Exponential moving average of the weights: ema = d * ema + (1 - d) * param after each step, starting
+// Exponential moving average of the weights: ema = d * ema + (1 - d) * param after each update, starting
 // as an exact copy. Schedule constants never live here: only the arena's parameters.
 //
-// d is the configured decay, or with warm-up d_n = min(decay, (1 + n) / (10 + n)) at optimizer step n
-// (TensorFlow's ExponentialMovingAverage with num_updates): early steps average over few updates, so a
+// d is the configured decay, or with warm-up d_n = min(decay, (1 + n) / (10 + n)) at training iteration n
+// (TensorFlow's ExponentialMovingAverage with num_updates): early iterations average over few updates, so a
 // short run's EMA is not dominated by its random initial weights (0.999^600 = 55% of them remain).
 class Ema {
  public:
   Ema(const ParameterArena& arena, double decay, bool warmup = false);
-  double decay_at(int64_t step) const;
-  void update(int64_t step);
+  double decay_at(int64_t iteration) const;
+  void update(int64_t iteration);
   // Exchanges the EMA weights with the live ones (call twice to restore): evaluate and sample with EMA.
   void swap();
   const Tensor& values() const { return ema_; }  // arena-shaped

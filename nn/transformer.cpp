@@ -51,14 +51,14 @@ Transformer::Transformer(const TransformerConfig& config, Philox& rng) : config_
   head_ = register_module("head", std::make_shared<Linear>(c.width, c.out_states, Init::Normal002, rng));
 }
 
-Tensor Transformer::forward(const Tensor& x_t, const Tensor& t, Philox& rng) const {
+Tensor Transformer::forward(const Tensor& x_t, const Tensor& step, Philox& rng) const {
   const TransformerConfig& c = config_;
-  if (x_t.dtype() != DType::I32 || x_t.dim() != 2 || x_t.size(1) > c.seq_len || t.dtype() != DType::I32 ||
-      t.dim() != 1 || t.size(0) != x_t.size(0))
-    shape_error("transformer", "expected int32 x_t [B, L <= " + std::to_string(c.seq_len) + "] and int32 t [B], got " +
-                                   describe(x_t) + " and " + describe(t));
+  if (x_t.dtype() != DType::I32 || x_t.dim() != 2 || x_t.size(1) > c.seq_len || step.dtype() != DType::I32 ||
+      step.dim() != 1 || step.size(0) != x_t.size(0))
+    shape_error("transformer", "expected int32 x_t [B, L <= " + std::to_string(c.seq_len) + "] and int32 step [B], got " +
+                                   describe(x_t) + " and " + describe(step));
   const int64_t B = x_t.size(0), L = x_t.size(1);
-  const Tensor temb = (*time_)[1]->forward(silu((*time_)[0]->forward(timestep_embedding(t, c.width))));  // [B, C]
+  const Tensor temb = (*time_)[1]->forward(silu((*time_)[0]->forward(timestep_embedding(step, c.width))));  // [B, C]
   Tensor h = tok_emb_->forward(x_t) + pos_emb_.narrow(0, 0, L) + temb.view({B, 1, c.width});
   for (const auto& block : *blocks_) h = block->forward(h, rng);
   return head_->forward(ln_f_->forward(h));

@@ -33,8 +33,8 @@ struct TransformerConfig {
 class Transformer : public Module {
  public:
   Transformer(const TransformerConfig& config, Philox& rng);
-  // x_t int32 [B, L] (L <= seq_len), t int32 [B] (0-based step) -> logits [B, L, out_states].
-  Tensor forward(const Tensor& x_t, const Tensor& t, Philox& rng) const;
+  // x_t int32 [B, L] (L <= seq_len), step int32 [B] (0-based, paper t - 1) -> logits [B, L, out_states].
+  Tensor forward(const Tensor& x_t, const Tensor& step, Philox& rng) const;
   const TransformerConfig& config() const { return config_; }
 
  private:

@@ -125,15 +125,16 @@ UNet::UNet(const UNetConfig& config, Philox& rng) : config_(config) {
 
 // ---- forward -------------------------------------------------------------------------------------
 
-Tensor UNet::forward(const Tensor& x, const Tensor& t, Philox& rng) const {
+Tensor UNet::forward(const Tensor& x, const Tensor& step, Philox& rng) const {
   const UNetConfig& c = config_;
   if (x.dim() != 4 || x.size(1) != c.in_channels || x.size(2) != c.resolution || x.size(3) != c.resolution ||
-      t.dtype() != DType::I32 || t.dim() != 1 || t.size(0) != x.size(0))
+      step.dtype() != DType::I32 || step.dim() != 1 || step.size(0) != x.size(0))
     shape_error("unet", "expected x [B, " + std::to_string(c.in_channels) + ", " + std::to_string(c.resolution) + ", " +
-                            std::to_string(c.resolution) + "] and int32 t [B], got " + describe(x) + " and " + describe(t));
+                            std::to_string(c.resolution) + "] and int32 step [B], got " + describe(x) + " and " +
+                            describe(step));
   const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
   // Timestep embedding, then SiLU once: every ResBlock starts from SiLU(temb).
-  Tensor temb = (*temb_->dense)[0]->forward(timestep_embedding(t, c.ch));
+  Tensor temb = (*temb_->dense)[0]->forward(timestep_embedding(step, c.ch));
   const Tensor temb_silu = silu((*temb_->dense)[1]->forward(silu(temb)));
 
   std::vector<Tensor> hs = {conv_in_->forward(x)};

@@ -40,9 +40,9 @@ struct UNetConfig {
 class UNet : public Module {
  public:
   UNet(const UNetConfig& config, Philox& rng);
-  // x [B, in, R, R] float32, t int32 [B] (0-based step, i.e. paper t - 1) -> [B, out, R, R].
+  // x [B, in, R, R] float32, step int32 [B] (0-based, i.e. paper t - 1) -> [B, out, R, R].
   // rng drives dropout in training mode.
-  Tensor forward(const Tensor& x, const Tensor& t, Philox& rng) const;
+  Tensor forward(const Tensor& x, const Tensor& step, Philox& rng) const;
   const UNetConfig& config() const { return config_; }
 
  private:

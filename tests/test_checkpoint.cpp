@@ -40,7 +40,7 @@ Philox rng_from(const std::string& s) {
   return Philox(seed, stream, counter);
 }
 std::map<std::string, std::string> run_state(const TinyRun& r) {
-  return {{"step", std::to_string(r.adam.steps())}, {"rng.data", rng_state(r.data_rng)}, {"rng.dropout", rng_state(r.dropout_rng)}};
+  return {{"step", std::to_string(r.adam.updates())}, {"rng.data", rng_state(r.data_rng)}, {"rng.dropout", rng_state(r.dropout_rng)}};
 }
 void restore_state(TinyRun& r, const std::map<std::string, std::string>& meta) {
   r.data_rng = rng_from(meta.at("rng.data"));
@@ -95,7 +95,7 @@ TEST_CASE("resuming from a checkpoint continues the run bit for bit") {
     TinyRun c(999);  // different initial weights and streams: everything must come from the file
     const auto meta = nn::load_checkpoint(path, c.arena, &c.adam, &c.ema);
     restore_state(c, meta);
-    CHECK(c.adam.steps() == 4);
+    CHECK(c.adam.updates() == 4);
     for (int s = 0; s < 4; ++s) resumed.push_back(c.step());
   }
   REQUIRE(resumed.size() == straight.size());

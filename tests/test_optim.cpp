@@ -65,7 +65,7 @@ TEST_CASE("learning-rate schedule: linear warmup, then constant or cosine") {
   CHECK(s.at(2500) == doctest::Approx(1e-4));
   CHECK(s.at(5000) == doctest::Approx(2e-4));
   CHECK(s.at(800000) == doctest::Approx(2e-4));
-  nn::LrSchedule c{.lr = 1.0, .warmup = 10, .cosine = true, .total_steps = 110, .min_lr = 0.1};
+  nn::LrSchedule c{.lr = 1.0, .warmup = 10, .cosine = true, .total_iterations = 110, .min_lr = 0.1};
   CHECK(c.at(10) == doctest::Approx(1.0));
   CHECK(c.at(60) == doctest::Approx(0.55));
   CHECK(c.at(110) == doctest::Approx(0.1));

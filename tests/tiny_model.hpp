@@ -44,8 +44,8 @@ struct TinyRun {
       total += loss.item();
     }
     nn::clip_grad_norm(arena, 1.0);
-    adam.step(schedule.at(adam.steps() + 1));
-    ema.update(adam.steps());
+    adam.step(schedule.at(adam.updates() + 1));
+    ema.update(adam.updates());
     return total;
   }
   Philox init_rng;
