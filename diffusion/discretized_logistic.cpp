@@ -60,7 +60,7 @@ Tensor truncated_logistic_logits(const Tensor& loc, const Tensor& log_scale, int
   dispatch_float(loc.dtype(), "truncated_logistic_logits", [&]<class T>() {
     const T* m = mu.data<T>();
     const T* s = ls.data<T>();
-    T* o = out.data<T>();
+    T* logits = out.data<T>();
 #pragma omp parallel
     {
       std::vector<float> tails;
@@ -68,9 +68,9 @@ Tensor truncated_logistic_logits(const Tensor& loc, const Tensor& log_scale, int
       for (int64_t i = 0; i < n; ++i) {
         const Bins<T> bins(m[i], s[i], K);
         if constexpr (std::is_same_v<T, float>) {
-          logits_in_lanes(bins, o + i * K, K, tails);
+          logits_in_lanes(bins, logits + i * K, K, tails);
         } else {
-          for (int64_t k = 0; k < K; ++k) o[i * K + k] = -softplus(-bins.b(k)) - softplus(bins.a(k));
+          for (int64_t k = 0; k < K; ++k) logits[i * K + k] = -softplus(-bins.b(k)) - softplus(bins.a(k));
         }
       }
     }

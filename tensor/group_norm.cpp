@@ -294,15 +294,16 @@ Tensor group_norm_op(const char* op, bool silu, const Tensor& x, int64_t groups,
       else
         group_norm_backward<T, false>(L, xc.data<T>(), gc.data<T>(), w, b, stats.data<double>(), d, sum_dz,
                                       sum_dz_xhat);
-      std::vector<double> gw(L.C, 0.0), gb(L.C, 0.0);  // sums over n, in order (deterministic)
+      // sums over n, in order (deterministic)
+      std::vector<double> grad_weight(L.C, 0.0), grad_bias(L.C, 0.0);
       for (int64_t n = 0; n < L.N; ++n)
         for (int64_t c = 0; c < L.C; ++c) {
-          gw[c] += sum_dz_xhat[n * L.C + c];
-          gb[c] += sum_dz[n * L.C + c];
+          grad_weight[c] += sum_dz_xhat[n * L.C + c];
+          grad_bias[c] += sum_dz[n * L.C + c];
         }
       for (int64_t c = 0; c < L.C; ++c) {
-        if (need_w) dw.data<T>()[c] = static_cast<T>(gw[c]);
-        if (need_b) db.data<T>()[c] = static_cast<T>(gb[c]);
+        if (need_w) dw.data<T>()[c] = static_cast<T>(grad_weight[c]);
+        if (need_b) db.data<T>()[c] = static_cast<T>(grad_bias[c]);
       }
     });
     if (dx.defined()) accumulate_grad(x, dx);

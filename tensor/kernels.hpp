@@ -74,34 +74,34 @@ void strided_map(TOut* out, const Shape& out_strides, const Shape& shape, std::a
     for (int64_t item = begin; item < end; ++item) {
       const int64_t r = item / pieces, i0 = (item % pieces) * piece, i1 = std::min(inner, i0 + piece);
       std::array<const TIn*, N> p = in;
-      TOut* o = out;
+      TOut* out_row = out;
       int64_t rem = r;
       for (int64_t d = nd - 2; d >= 0; --d) {
         const int64_t idx = rem % cs[d];
         rem /= cs[d];
-        o += idx * ost[d];
+        out_row += idx * ost[d];
         for (size_t k = 0; k < N; ++k) p[k] += idx * cst[k][d];
       }
       bool unit = ost[nd - 1] == 1;
       for (size_t k = 0; k < N; ++k) unit = unit && cst[k][nd - 1] == 1;
       if (unit) {
         if constexpr (N == 1) {
-          for (int64_t i = i0; i < i1; ++i) o[i] = f(p[0][i]);
+          for (int64_t i = i0; i < i1; ++i) out_row[i] = f(p[0][i]);
         } else if constexpr (N == 2) {
-          for (int64_t i = i0; i < i1; ++i) o[i] = f(p[0][i], p[1][i]);
+          for (int64_t i = i0; i < i1; ++i) out_row[i] = f(p[0][i], p[1][i]);
         } else {
-          for (int64_t i = i0; i < i1; ++i) o[i] = f(p[0][i], p[1][i], p[2][i]);
+          for (int64_t i = i0; i < i1; ++i) out_row[i] = f(p[0][i], p[1][i], p[2][i]);
         }
       } else {
         const int64_t so = ost[nd - 1];
         std::array<int64_t, N> s;
         for (size_t k = 0; k < N; ++k) s[k] = cst[k][nd - 1];
         if constexpr (N == 1) {
-          for (int64_t i = i0; i < i1; ++i) o[i * so] = f(p[0][i * s[0]]);
+          for (int64_t i = i0; i < i1; ++i) out_row[i * so] = f(p[0][i * s[0]]);
         } else if constexpr (N == 2) {
-          for (int64_t i = i0; i < i1; ++i) o[i * so] = f(p[0][i * s[0]], p[1][i * s[1]]);
+          for (int64_t i = i0; i < i1; ++i) out_row[i * so] = f(p[0][i * s[0]], p[1][i * s[1]]);
         } else {
-          for (int64_t i = i0; i < i1; ++i) o[i * so] = f(p[0][i * s[0]], p[1][i * s[1]], p[2][i * s[2]]);
+          for (int64_t i = i0; i < i1; ++i) out_row[i * so] = f(p[0][i * s[0]], p[1][i * s[1]], p[2][i * s[2]]);
         }
       }
     }

@@ -38,22 +38,23 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   });
 }
 
-// y = a * b; da = dy * b, db = dy * a
+// y = a * b; da = dy * b, db = dy * a. The backward reads the values of detached a and b and accumulates
+// into the inputs themselves (a_input, b_input).
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = binary(a, b, "mul", [](auto x, auto z) { return x * z; });
-  return record("mul", y, {a, b}, [a = a.detach(), b = b.detach(), ga = a, gb = b](const Tensor& g) {
-    if (ga.requires_grad()) accumulate_grad(ga, sum_to(mul(g, b), a.shape()));
-    if (gb.requires_grad()) accumulate_grad(gb, sum_to(mul(g, a), b.shape()));
+  return record("mul", y, {a, b}, [a = a.detach(), b = b.detach(), a_input = a, b_input = b](const Tensor& g) {
+    if (a_input.requires_grad()) accumulate_grad(a_input, sum_to(mul(g, b), a.shape()));
+    if (b_input.requires_grad()) accumulate_grad(b_input, sum_to(mul(g, a), b.shape()));
   });
 }
 
 // y = a / b; da = dy / b, db = -dy * a / b^2 = -dy * y / b
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = binary(a, b, "div", [](auto x, auto z) { return x / z; });
-  return record("div", y, {a, b}, [ga = a, gb = b, b = b.detach(), y = y.detach()](const Tensor& g) {
+  return record("div", y, {a, b}, [a_input = a, b_input = b, b = b.detach(), y = y.detach()](const Tensor& g) {
     const Tensor g_over_b = div(g, b);
-    if (ga.requires_grad()) accumulate_grad(ga, sum_to(g_over_b, ga.shape()));
-    if (gb.requires_grad()) accumulate_grad(gb, neg(sum_to(mul(g_over_b, y), gb.shape())));
+    if (a_input.requires_grad()) accumulate_grad(a_input, sum_to(g_over_b, a_input.shape()));
+    if (b_input.requires_grad()) accumulate_grad(b_input, neg(sum_to(mul(g_over_b, y), b_input.shape())));
   });
 }
 

@@ -118,14 +118,14 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
   Tensor y = dispatch_float(x.dtype(), "max", [&]<class T>() {
     Tensor out = Tensor::empty(p.out_shape, x.dtype());
     const T* in = xr.data<T>();
-    T* o = out.data<T>();
+    T* maxima = out.data<T>();
     kernels::parallel_for(p.rows, std::max<int64_t>(1, 32768 / p.cols), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* row = in + r * p.cols;
         int64_t best = 0;
         for (int64_t c = 1; c < p.cols; ++c) if (row[c] > row[best]) best = c;
         argmax[r] = best;
-        o[r] = row[best];
+        maxima[r] = row[best];
       }
     });
     return out;

@@ -135,7 +135,7 @@ Tensor sample_categorical(const Tensor& logits, Philox& rng) {
     rng.fill_gumbel(noise.data<T>(), rows * K);
     const T* xv = x.data<T>();
     const T* nv = noise.data<T>();
-    int32_t* o = out.data<int32_t>();
+    int32_t* samples = out.data<int32_t>();
     kernels::parallel_for(rows, 256, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         int64_t best = 0;
@@ -144,7 +144,7 @@ Tensor sample_categorical(const Tensor& logits, Philox& rng) {
           const T v = xv[r * K + k] + nv[r * K + k];
           if (v > best_v) { best_v = v; best = k; }
         }
-        o[r] = static_cast<int32_t>(best);
+        samples[r] = static_cast<int32_t>(best);
       }
     });
   });

@@ -11,11 +11,11 @@ int64_t numel(const Shape& s) {
 }
 
 std::string to_string(const Shape& s) {
-  std::ostringstream o;
-  o << '[';
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << ']';
-  return o.str();
+  std::ostringstream text;
+  text << '[';
+  for (size_t i = 0; i < s.size(); ++i) text << (i ? ", " : "") << s[i];
+  text << ']';
+  return text.str();
 }
 
 Shape contiguous_strides(const Shape& s) {
