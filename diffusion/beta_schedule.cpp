@@ -60,11 +60,11 @@ std::vector<double> make_betas(const BetaScheduleConfig& c) {
       return b;
     }
     case BetaScheduleKind::Cosine: {
-      // f(u) = cos^2(((u + s)/(1 + s)) pi/2) at u = t/T; abar_t = f(t/T)/f(0), and the ratio
+      // f(u) = cos^2(((u + s)/(1 + s)) pi/2), s = cosine_s, at u = t/T; abar_t = f(t/T)/f(0), and the ratio
       // abar_t/abar_{t-1} = f(t/T)/f((t-1)/T) does not need f(0).
-      const double s = c.cosine_s;
-      auto f = [s](double u) {
-        const double v = std::cos((u + s) / (1.0 + s) * std::numbers::pi / 2.0);
+      const double cosine_s = c.cosine_s;
+      auto f = [cosine_s](double u) {
+        const double v = std::cos((u + cosine_s) / (1.0 + cosine_s) * std::numbers::pi / 2.0);
         return v * v;
       };
       std::vector<double> b(static_cast<size_t>(T));

@@ -70,9 +70,9 @@ Tensor D3pm::t_tensor(int64_t batch, int64_t t) {
 }
 
 Tensor D3pm::sample_t(int64_t batch, Philox& rng) const {
-  Tensor t = Tensor::empty({batch}, DType::I32);
-  rng.fill_int(t.data<int32_t>(), batch, 1, timesteps() + 1);
-  return t;
+  Tensor t_batch = Tensor::empty({batch}, DType::I32);
+  rng.fill_int(t_batch.data<int32_t>(), batch, 1, timesteps() + 1);
+  return t_batch;
 }
 
 Tensor D3pm::model_step(const Tensor& t_batch) {

@@ -44,9 +44,9 @@ class NearestNeighborKind final : public D3pmDenseKind {
     qbar_.assign(n, DenseMatrix());
     qbar_[0] = DenseMatrix::identity(K);
     for (int64_t t = 1; t <= last; ++t) {
-      const size_t i = static_cast<size_t>(t);
-      q_[i] = expm(dense_scale(rate_, e[i] - e[i - 1]));
-      qbar_[i] = expm(dense_scale(rate_, e[i]));
+      const size_t ti = static_cast<size_t>(t);
+      q_[ti] = expm(dense_scale(rate_, e[ti] - e[ti - 1]));
+      qbar_[ti] = expm(dense_scale(rate_, e[ti]));
     }
     if (final_mask_) {
       q_[static_cast<size_t>(T)] = all_to_mask_matrix(states());

@@ -27,9 +27,9 @@ DenseMatrix dense_matmul(const DenseMatrix& a, const DenseMatrix& b) {
   return c;
 }
 
-DenseMatrix dense_scale(const DenseMatrix& a, double s) {
+DenseMatrix dense_scale(const DenseMatrix& a, double factor) {
   DenseMatrix c = a;
-  for (double& v : c.a) v *= s;
+  for (double& v : c.a) v *= factor;
   return c;
 }
 
@@ -50,9 +50,9 @@ double max_abs_diff(const DenseMatrix& a, const DenseMatrix& b) {
 double row_sum_error(const DenseMatrix& a) {
   double m = 0;
   for (int64_t i = 0; i < a.n; ++i) {
-    double s = 0;
-    for (int64_t j = 0; j < a.n; ++j) s += a(i, j);
-    m = std::max(m, std::abs(s - 1.0));
+    double sum = 0;
+    for (int64_t j = 0; j < a.n; ++j) sum += a(i, j);
+    m = std::max(m, std::abs(sum - 1.0));
   }
   return m;
 }
@@ -64,9 +64,9 @@ namespace {
 double norm1(const DenseMatrix& a) {  // max column sum of |a_ij|
   double m = 0;
   for (int64_t j = 0; j < a.n; ++j) {
-    double s = 0;
-    for (int64_t i = 0; i < a.n; ++i) s += std::abs(a(i, j));
-    m = std::max(m, s);
+    double sum = 0;
+    for (int64_t i = 0; i < a.n; ++i) sum += std::abs(a(i, j));
+    m = std::max(m, sum);
   }
   return m;
 }
@@ -94,9 +94,9 @@ DenseMatrix solve(DenseMatrix a, DenseMatrix b) {
   }
   for (int64_t i = n - 1; i >= 0; --i)
     for (int64_t j = 0; j < n; ++j) {
-      double s = b(i, j);
-      for (int64_t k = i + 1; k < n; ++k) s -= a(i, k) * b(k, j);
-      b(i, j) = s / a(i, i);
+      double x = b(i, j);
+      for (int64_t k = i + 1; k < n; ++k) x -= a(i, k) * b(k, j);
+      b(i, j) = x / a(i, i);
     }
   return b;
 }
@@ -125,9 +125,9 @@ DenseMatrix expm(const DenseMatrix& a) {
                                    182.0,               1.0};
   constexpr double theta13 = 5.371920351148152;
   const double nrm = norm1(a);
-  int s = 0;
-  if (nrm > theta13) s = static_cast<int>(std::ceil(std::log2(nrm / theta13)));
-  const DenseMatrix A = dense_scale(a, std::ldexp(1.0, -s));
+  int squarings = 0;  // Higham's s
+  if (nrm > theta13) squarings = static_cast<int>(std::ceil(std::log2(nrm / theta13)));
+  const DenseMatrix A = dense_scale(a, std::ldexp(1.0, -squarings));
   const DenseMatrix A2 = dense_matmul(A, A);
   const DenseMatrix A4 = dense_matmul(A2, A2);
   const DenseMatrix A6 = dense_matmul(A4, A2);
@@ -146,7 +146,7 @@ DenseMatrix expm(const DenseMatrix& a) {
     Q.a[i] = V.a[i] - U.a[i];
   }
   DenseMatrix R = solve(Q, P);
-  for (int k = 0; k < s; ++k) R = dense_matmul(R, R);
+  for (int k = 0; k < squarings; ++k) R = dense_matmul(R, R);
   return R;
 }
 
@@ -171,22 +171,22 @@ SymmetricEigen symmetric_eigen(const DenseMatrix& input) {
         if (std::abs(apq) <= 1e-300) continue;
         // Rotation that zeroes a(p, q) (Golub & Van Loan, algorithm 8.5.1).
         const double tau = (a(q, q) - a(p, p)) / (2 * apq);
-        const double t = (tau >= 0 ? 1.0 : -1.0) / (std::abs(tau) + std::sqrt(1 + tau * tau));
-        const double c = 1 / std::sqrt(1 + t * t), s = t * c;
+        const double tangent = (tau >= 0 ? 1.0 : -1.0) / (std::abs(tau) + std::sqrt(1 + tau * tau));
+        const double cosine = 1 / std::sqrt(1 + tangent * tangent), sine = tangent * cosine;
         for (int64_t k = 0; k < n; ++k) {  // columns p, q of a
           const double akp = a(k, p), akq = a(k, q);
-          a(k, p) = c * akp - s * akq;
-          a(k, q) = s * akp + c * akq;
+          a(k, p) = cosine * akp - sine * akq;
+          a(k, q) = sine * akp + cosine * akq;
         }
         for (int64_t k = 0; k < n; ++k) {  // rows p, q of a
           const double apk = a(p, k), aqk = a(q, k);
-          a(p, k) = c * apk - s * aqk;
-          a(q, k) = s * apk + c * aqk;
+          a(p, k) = cosine * apk - sine * aqk;
+          a(q, k) = sine * apk + cosine * aqk;
         }
         for (int64_t k = 0; k < n; ++k) {
           const double vkp = v(k, p), vkq = v(k, q);
-          v(k, p) = c * vkp - s * vkq;
-          v(k, q) = s * vkp + c * vkq;
+          v(k, p) = cosine * vkp - sine * vkq;
+          v(k, q) = sine * vkp + cosine * vkq;
         }
       }
   }

@@ -24,8 +24,8 @@ struct DenseMatrix {
 
 // a @ b (cblas_dgemm).
 DenseMatrix dense_matmul(const DenseMatrix& a, const DenseMatrix& b);
-// s * a
-DenseMatrix dense_scale(const DenseMatrix& a, double s);
+// factor * a
+DenseMatrix dense_scale(const DenseMatrix& a, double factor);
 DenseMatrix dense_transpose(const DenseMatrix& a);
 // max_ij |a_ij - b_ij|
 double max_abs_diff(const DenseMatrix& a, const DenseMatrix& b);

@@ -31,13 +31,13 @@ const char* d3pm_schedule_name(D3pmScheduleKind kind) {
 }
 
 namespace {
-void check_steps(int64_t timesteps) {
+void check_timesteps(int64_t timesteps) {
   if (timesteps < 1) throw std::invalid_argument("D3PM schedule: need T >= 1, got " + std::to_string(timesteps));
 }
 }  // namespace
 
 std::vector<double> d3pm_linear_betas(int64_t timesteps, double beta_start, double beta_end) {
-  check_steps(timesteps);
+  check_timesteps(timesteps);
   std::vector<double> b(static_cast<size_t>(timesteps + 1), 0.0);
   for (int64_t t = 1; t <= timesteps; ++t)
     b[static_cast<size_t>(t)] =
@@ -49,17 +49,19 @@ std::vector<double> d3pm_linear_betas(int64_t timesteps, double beta_start, doub
   return b;
 }
 
-std::vector<double> d3pm_cosine_betas(int64_t timesteps, double s, double max_beta) {
-  check_steps(timesteps);
+std::vector<double> d3pm_cosine_betas(int64_t timesteps, double cosine_s, double max_beta) {
+  check_timesteps(timesteps);
   const double T = static_cast<double>(timesteps);
-  auto f = [&](int64_t t) { return std::cos((static_cast<double>(t) / T + s) / (1 + s) * std::numbers::pi / 2); };
+  auto f = [&](int64_t t) {
+    return std::cos((static_cast<double>(t) / T + cosine_s) / (1 + cosine_s) * std::numbers::pi / 2);
+  };
   std::vector<double> b(static_cast<size_t>(timesteps + 1), 0.0);
   for (int64_t t = 1; t <= timesteps; ++t) b[static_cast<size_t>(t)] = std::min(1 - f(t) / f(t - 1), max_beta);
   return b;
 }
 
 std::vector<double> d3pm_jsd_betas(int64_t timesteps) {
-  check_steps(timesteps);
+  check_timesteps(timesteps);
   std::vector<double> b(static_cast<size_t>(timesteps + 1), 0.0);
   for (int64_t t = 1; t <= timesteps; ++t) b[static_cast<size_t>(t)] = 1.0 / static_cast<double>(timesteps - t + 1);
   return b;
@@ -144,7 +146,7 @@ double absorbing_mutual_information(const std::vector<double>& p, int64_t mask, 
 }
 
 std::vector<double> mutual_info_abar(const std::function<double(double)>& info, double entropy, int64_t timesteps) {
-  check_steps(timesteps);
+  check_timesteps(timesteps);
   const double T = static_cast<double>(timesteps);
   std::vector<double> abar(static_cast<size_t>(timesteps + 1), 0.0);
   abar[0] = 1.0;
@@ -164,7 +166,7 @@ std::vector<double> mutual_info_abar(const std::function<double(double)>& info, 
 
 std::vector<double> mutual_info_exponents(const std::function<double(double)>& info, double entropy,
                                           int64_t timesteps, int64_t last, double e_max) {
-  check_steps(timesteps);
+  check_timesteps(timesteps);
   if (last < 0 || last > timesteps) throw std::invalid_argument("mutual_info_exponents: last outside [0, T]");
   const double T = static_cast<double>(timesteps);
   std::vector<double> e(static_cast<size_t>(timesteps + 1), 0.0);
@@ -196,34 +198,34 @@ std::vector<double> mutual_info_exponents(const std::function<double(double)>& i
 
 MaskReplaceSchedule vq_diffusion_schedule(int64_t timesteps, int64_t num_data, double abar_start, double abar_end,
                                           double gbar_start, double gbar_end) {
-  check_steps(timesteps);
+  check_timesteps(timesteps);
   const size_t n = static_cast<size_t>(timesteps + 1);
   const double kd = static_cast<double>(num_data);
-  MaskReplaceSchedule s;
-  s.abar.assign(n, 1.0);
-  s.gbar.assign(n, 0.0);
-  s.bbar.assign(n, 0.0);
-  s.alpha.assign(n, 1.0);
-  s.beta.assign(n, 0.0);
-  s.gamma.assign(n, 0.0);
+  MaskReplaceSchedule mr;
+  mr.abar.assign(n, 1.0);
+  mr.gbar.assign(n, 0.0);
+  mr.bbar.assign(n, 0.0);
+  mr.alpha.assign(n, 1.0);
+  mr.beta.assign(n, 0.0);
+  mr.gamma.assign(n, 0.0);
   for (int64_t t = 1; t <= timesteps; ++t) {
     const double f = timesteps == 1 ? 0.0 : static_cast<double>(t - 1) / static_cast<double>(timesteps - 1);
-    const size_t i = static_cast<size_t>(t);
-    s.abar[i] = abar_start + (abar_end - abar_start) * f;
-    s.gbar[i] = gbar_start + (gbar_end - gbar_start) * f;
-    s.bbar[i] = (1 - s.abar[i] - s.gbar[i]) / kd;
-    s.alpha[i] = s.abar[i] / s.abar[i - 1];
-    s.gamma[i] = 1 - (1 - s.gbar[i]) / (1 - s.gbar[i - 1]);
-    s.beta[i] = (1 - s.alpha[i] - s.gamma[i]) / kd;
-    if (s.beta[i] < 0 && s.beta[i] > -1e-15) s.beta[i] = 0;  // rounding
-    if (!(s.abar[i] > 0 && s.abar[i] <= 1 && s.gbar[i] >= 0 && s.gbar[i] < 1 && s.bbar[i] >= -1e-15 &&
-          s.alpha[i] >= 0 && s.alpha[i] <= 1 && s.gamma[i] >= 0 && s.gamma[i] <= 1 && s.beta[i] >= 0))
-      throw std::invalid_argument("VQ-Diffusion schedule: step " + std::to_string(t) +
-                                  " is not a valid transition (abar " + std::to_string(s.abar[i]) + ", gammabar " +
-                                  std::to_string(s.gbar[i]) + ", beta " + std::to_string(s.beta[i]) + ")");
-    s.bbar[i] = std::max(s.bbar[i], 0.0);
+    const size_t ti = static_cast<size_t>(t);
+    mr.abar[ti] = abar_start + (abar_end - abar_start) * f;
+    mr.gbar[ti] = gbar_start + (gbar_end - gbar_start) * f;
+    mr.bbar[ti] = (1 - mr.abar[ti] - mr.gbar[ti]) / kd;
+    mr.alpha[ti] = mr.abar[ti] / mr.abar[ti - 1];
+    mr.gamma[ti] = 1 - (1 - mr.gbar[ti]) / (1 - mr.gbar[ti - 1]);
+    mr.beta[ti] = (1 - mr.alpha[ti] - mr.gamma[ti]) / kd;
+    if (mr.beta[ti] < 0 && mr.beta[ti] > -1e-15) mr.beta[ti] = 0;  // rounding
+    if (!(mr.abar[ti] > 0 && mr.abar[ti] <= 1 && mr.gbar[ti] >= 0 && mr.gbar[ti] < 1 && mr.bbar[ti] >= -1e-15 &&
+          mr.alpha[ti] >= 0 && mr.alpha[ti] <= 1 && mr.gamma[ti] >= 0 && mr.gamma[ti] <= 1 && mr.beta[ti] >= 0))
+      throw std::invalid_argument("VQ-Diffusion schedule: t = " + std::to_string(t) +
+                                  " is not a valid transition (abar " + std::to_string(mr.abar[ti]) + ", gammabar " +
+                                  std::to_string(mr.gbar[ti]) + ", beta " + std::to_string(mr.beta[ti]) + ")");
+    mr.bbar[ti] = std::max(mr.bbar[ti], 0.0);
   }
-  return s;
+  return mr;
 }
 
 std::vector<double> spindle_weights(const std::vector<double>& counts) {

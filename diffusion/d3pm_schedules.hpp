@@ -34,7 +34,7 @@ const char* d3pm_schedule_name(D3pmScheduleKind kind);
 
 // ---- beta schedules: T + 1 entries, betas[0] = 0 -------------------------------------------------------
 std::vector<double> d3pm_linear_betas(int64_t timesteps, double beta_start, double beta_end);
-std::vector<double> d3pm_cosine_betas(int64_t timesteps, double s = 0.008, double max_beta = 0.999);
+std::vector<double> d3pm_cosine_betas(int64_t timesteps, double cosine_s = 0.008, double max_beta = 0.999);
 std::vector<double> d3pm_jsd_betas(int64_t timesteps);  // 1/(T - t + 1): Austin et al. §3.2, Appendix A.6-A.7
 // abar[t] = prod_{s=1..t} (1 - betas[s]), abar[0] = 1.
 std::vector<double> cumulative_alphas(const std::vector<double>& betas);
