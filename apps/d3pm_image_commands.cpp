@@ -73,31 +73,31 @@ class D3pmImageTraining : public ImageTrainingTask {
   D3pmImageTraining(const json& config, const std::string& data_dir)
       : ImageTrainingTask(config, data_dir),
         seed_(config.at("seed").get<uint64_t>()),
-        m_(config, seed_),
-        model_(m_.x0_model(data_.streams.dropout)),
+        setup_(config, seed_),
+        model_(setup_.x0_model(data_.streams.dropout)),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
         sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
-    m_.net.train();
+    setup_.net.train();
   }
 
-  nn::ParameterArena& arena() override { return m_.arena; }
+  nn::ParameterArena& arena() override { return setup_.arena; }
   void draw_batch(int64_t b) override {
     x0_ = diffusion::images_to_pixel_values(data_.batches.next(b).images);
-    t_ = m_.d3pm.sample_t(b, data_.streams.diffusion);
-    x_t_ = m_.d3pm.q_sample(x0_, t_, data_.streams.diffusion);
+    t_batch_ = setup_.d3pm.sample_t(b, data_.streams.diffusion);
+    x_t_ = setup_.d3pm.q_sample(x0_, t_batch_, data_.streams.diffusion);
   }
   double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
     const Tensor loss =
-        m_.d3pm.training_loss_at(model_, x0_.slice(0, begin, end), t_.slice(0, begin, end), x_t_.slice(0, begin, end)).loss;
+        setup_.d3pm.training_loss_at(model_, x0_.slice(0, begin, end), t_batch_.slice(0, begin, end), x_t_.slice(0, begin, end)).loss;
     (loss * weight).backward();
     return loss.item();
   }
   std::string write_samples(const fs::path& dir, int64_t step) override {
     Philox rng(seed_, kSamples);
     diffusion::D3pmSampleOptions options;
-    options.steps = sample_steps_ > 0 ? std::min(sample_steps_, m_.d3pm.timesteps()) : 0;
-    const Tensor x = m_.to_images(m_.sample(sample_count_, rng, options).x0);
-    m_.net.train();
+    options.steps = sample_steps_ > 0 ? std::min(sample_steps_, setup_.d3pm.timesteps()) : 0;
+    const Tensor x = setup_.to_images(setup_.sample(sample_count_, rng, options).x0);
+    setup_.net.train();
     fs::create_directories(dir);
     const fs::path grid = dir / ("step-" + std::to_string(step) + ".png");
     write_image_grid(grid.string(), x, square_columns(sample_count_));
@@ -106,10 +106,10 @@ class D3pmImageTraining : public ImageTrainingTask {
 
  private:
   uint64_t seed_;
-  D3pmImageModel m_;
+  D3pmImageModel setup_;  // the network, its arena and the diffusion
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
-  Tensor x0_, t_, x_t_;  // the drawn batch
+  Tensor x0_, t_batch_, x_t_;  // the drawn batch
 };
 
 }  // namespace

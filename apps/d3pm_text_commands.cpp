@@ -81,35 +81,35 @@ class D3pmTextTraining : public TrainingTask {
  public:
   D3pmTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
       : seed_(config.at("seed").get<uint64_t>()),
-        m_(config, seed_),
+        setup_(config, seed_),
         corpus_(std::move(corpus)),
-        windows_(corpus_, data::Text8Split::Train, m_.seq_len(), seed_),
+        windows_(corpus_, data::Text8Split::Train, setup_.seq_len(), seed_),
         streams_(seed_),
-        model_(m_.x0_model(streams_.dropout)),
+        model_(setup_.x0_model(streams_.dropout)),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
         sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
-    m_.net.train();
+    setup_.net.train();
   }
 
-  nn::ParameterArena& arena() override { return m_.arena; }
+  nn::ParameterArena& arena() override { return setup_.arena; }
   void draw_batch(int64_t b) override {
     x0_ = windows_.next(b);
-    t_ = m_.d3pm.sample_t(b, streams_.diffusion);
-    x_t_ = m_.d3pm.q_sample(x0_, t_, streams_.diffusion);
+    t_batch_ = setup_.d3pm.sample_t(b, streams_.diffusion);
+    x_t_ = setup_.d3pm.q_sample(x0_, t_batch_, streams_.diffusion);
   }
   double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
     const Tensor loss =
-        m_.d3pm.training_loss_at(model_, x0_.slice(0, begin, end), t_.slice(0, begin, end), x_t_.slice(0, begin, end)).loss;
+        setup_.d3pm.training_loss_at(model_, x0_.slice(0, begin, end), t_batch_.slice(0, begin, end), x_t_.slice(0, begin, end)).loss;
     (loss * weight).backward();
     return loss.item();
   }
   std::string write_samples(const fs::path& dir, int64_t step) override {
-    m_.net.eval();
+    setup_.net.eval();
     Philox rng(seed_, kSamples);
     diffusion::D3pmSampleOptions options;
-    options.steps = sample_steps_ > 0 ? std::min(sample_steps_, m_.d3pm.timesteps()) : 0;
-    const diffusion::D3pmSampleResult r = sample_text(m_, sample_count_, rng, options);
-    m_.net.train();
+    options.steps = sample_steps_ > 0 ? std::min(sample_steps_, setup_.d3pm.timesteps()) : 0;
+    const diffusion::D3pmSampleResult r = sample_text(setup_, sample_count_, rng, options);
+    setup_.net.train();
     fs::create_directories(dir);
     const fs::path path = dir / ("step-" + std::to_string(step) + ".txt");
     std::string text;
@@ -130,17 +130,17 @@ class D3pmTextTraining : public TrainingTask {
     return std::to_string(corpus_->ranges.train.size()) + " training characters of " + corpus_->source;
   }
   std::string item_name() const override { return "tokens"; }
-  int64_t items_per_example() const override { return m_.seq_len(); }
+  int64_t items_per_example() const override { return setup_.seq_len(); }
 
  private:
   uint64_t seed_;
-  D3pmTextModel m_;
+  D3pmTextModel setup_;  // the network, its arena and the diffusion
   std::shared_ptr<const data::Text8Corpus> corpus_;
   data::Text8WindowSampler windows_;
   TrainingStreams streams_;
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
-  Tensor x0_, t_, x_t_;  // the drawn batch
+  Tensor x0_, t_batch_, x_t_;  // the drawn batch
 };
 
 }  // namespace

@@ -82,20 +82,20 @@ class DdpmTraining : public ImageTrainingTask {
   DdpmTraining(const json& config, const std::string& data_dir)
       : ImageTrainingTask(config, data_dir),
         seed_(config.at("seed").get<uint64_t>()),
-        m_(config, seed_),
-        model_(m_.eps_model(data_.streams.dropout)),
+        setup_(config, seed_),
+        model_(setup_.eps_model(data_.streams.dropout)),
         loss_type_(diffusion::parse_loss_type(config.at("diffusion").at("loss").get<std::string>())),
         clip_(config.at("diffusion").at("clip_denoised").get<bool>()),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()) {}
 
-  nn::ParameterArena& arena() override { return m_.arena; }
+  nn::ParameterArena& arena() override { return setup_.arena; }
   void draw_batch(int64_t b) override {
     x0_ = data_.batches.next(b).images;
-    t_ = diffusion::sample_steps(b, m_.diffusion.timesteps(), data_.streams.diffusion);
+    step_ = diffusion::sample_steps(b, setup_.diffusion.timesteps(), data_.streams.diffusion);
     noise_ = randn(x0_.shape(), data_.streams.diffusion);
   }
   double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
-    const Tensor loss = m_.diffusion.training_loss(model_, x0_.slice(0, begin, end), t_.slice(0, begin, end),
+    const Tensor loss = setup_.diffusion.training_loss(model_, x0_.slice(0, begin, end), step_.slice(0, begin, end),
                                                    noise_.slice(0, begin, end), loss_type_, clip_).loss;
     (loss * weight).backward();
     return loss.item();
@@ -103,18 +103,18 @@ class DdpmTraining : public ImageTrainingTask {
   std::string write_samples(const fs::path& dir, int64_t step) override {
     const fs::path grid = dir / ("step-" + std::to_string(step) + ".png");
     fs::create_directories(dir);
-    write_sample_grid(m_, sample_count_, Philox(seed_, kSamples), grid);
+    write_sample_grid(setup_, sample_count_, Philox(seed_, kSamples), grid);
     return grid.string();
   }
 
  private:
   uint64_t seed_;
-  DdpmModel m_;
+  DdpmModel setup_;  // the network, its arena and the diffusion
   diffusion::EpsModel model_;
   diffusion::LossType loss_type_;
   bool clip_;
   int64_t sample_count_;
-  Tensor x0_, t_, noise_;  // the drawn batch
+  Tensor x0_, step_, noise_;  // the drawn batch (step_: the 0-based t - 1)
 };
 }  // namespace
 

@@ -84,9 +84,9 @@ class Trainer {
  public:
   Trainer(const TrainOptions& options, const TrainingRun& run, TrainingTask& task);
 
-  int64_t step() const { return step_; }
-  int64_t total_steps() const { return total_steps_; }
-  bool replicas_agree(int64_t at_step);  // compares parameter checksums across processes; says which differ
+  int64_t iteration() const { return iteration_; }
+  int64_t total_iterations() const { return total_iterations_; }
+  bool replicas_agree(int64_t at_iteration);  // compares parameter checksums across processes; says which differ
   void begin();                          // writes config.json and prints the run's header line
 
   // 1. The step's whole batch: data, t and the forward process's noise, the same on every process.
@@ -104,8 +104,8 @@ class Trainer {
   // 5. The log line, the checkpoint and the EMA samples this step is due for.
   void log_checkpoint_sample(double loss, double grad_norm);
 
-  bool replica_check_due() const { return check_every_ > 0 && step_ % check_every_ == 0; }
-  std::string save(int64_t at_step);  // writes the checkpoint of at_step; returns its path
+  bool replica_check_due() const { return check_every_ > 0 && iteration_ % check_every_ == 0; }
+  std::string save(int64_t at_iteration);  // writes the checkpoint of at_iteration; returns its path
   // Stopped by a signal: the current step's checkpoint, unless this run wrote it already. Returns the path.
   std::string save_on_stop();
   // Done: a run that wrote no checkpoint and resumed from none (train.steps 0) writes the step-0 checkpoint,
@@ -124,14 +124,14 @@ class Trainer {
   nn::Adam adam_;
   nn::Ema ema_;
   nn::LrSchedule schedule_;
-  int64_t total_steps_, batch_, micro_batch_;
+  int64_t total_iterations_, batch_, micro_batch_;
   const ProcessGroup& group_;
   BatchSlice mine_;  // this process's rows of every batch
   int64_t check_every_;
   bool root_;        // process 0 alone prints and writes
   std::string preset_;
-  int64_t step_ = 0;
-  int64_t saved_step_ = -1;  // the step of the checkpoint this run wrote last
+  int64_t iteration_ = 0;
+  int64_t saved_iteration_ = -1;  // the step of the checkpoint this run wrote last
   std::string last_checkpoint_;
   int64_t log_every_, sample_every_, checkpoint_every_;
   ProgressLog log_;
@@ -151,7 +151,7 @@ Trainer::Trainer(const TrainOptions& options, const TrainingRun& run, TrainingTa
                      .tf_epsilon = train_config_.at("tf_adam_epsilon").get<bool>()}),
       ema_(arena_, train_config_.at("ema_decay").get<double>(), train_config_.value("ema_warmup", false)),  // absent in old runs
       schedule_{.lr = train_config_.at("lr").get<double>(), .warmup = field(train_config_, "warmup")},
-      total_steps_(field(train_config_, "steps")),
+      total_iterations_(field(train_config_, "steps")),
       batch_(field(train_config_, "batch")),
       micro_batch_(field(train_config_, "micro_batch") > 0 ? field(train_config_, "micro_batch") : batch_),
       group_(ProcessGroup::world()),
@@ -161,7 +161,7 @@ Trainer::Trainer(const TrainOptions& options, const TrainingRun& run, TrainingTa
       log_every_(field(train_config_, "log_every")),
       sample_every_(field(train_config_, "sample_every")),
       checkpoint_every_(field(train_config_, "checkpoint_every")),
-      log_(1, total_steps_, task.item_name()) {
+      log_(1, total_iterations_, task.item_name()) {
   if (batch_ < 1 || micro_batch_ > batch_)
     throw std::invalid_argument("--set train.batch / train.micro_batch: need 1 <= micro_batch <= batch");
   if (batch_ < group_.size())
@@ -170,18 +170,18 @@ Trainer::Trainer(const TrainOptions& options, const TrainingRun& run, TrainingTa
   mine_ = batch_slice(batch_, group_.rank(), group_.size());
   if (!run.resume_from.empty()) {
     const auto meta = nn::load_checkpoint(run.resume_from, arena_, &adam_, &ema_);
-    step_ = std::stoll(meta.at("step"));
+    iteration_ = std::stoll(meta.at("step"));
     task_.restore(meta, run.resume_from);
     last_checkpoint_ = run.resume_from;
-    if (root_) std::printf("resuming %s from step %lld\n", run.resume_from.c_str(), static_cast<long long>(step_));
+    if (root_) std::printf("resuming %s from step %lld\n", run.resume_from.c_str(), static_cast<long long>(iteration_));
   }
-  log_ = ProgressLog(step_ + 1, total_steps_, task.item_name());
+  log_ = ProgressLog(iteration_ + 1, total_iterations_, task.item_name());
 }
 
 // The replicas must start equal (the same seed or the same checkpoint) and stay equal (the same summed
 // gradients, the same optimizer step): parameter checksums are compared at the start and every
 // train.replica_check_every steps.
-bool Trainer::replicas_agree(int64_t at_step) {
+bool Trainer::replicas_agree(int64_t at_iteration) {
   if (!group_.distributed()) return true;
   const std::vector<uint64_t> sums = group_.allgather(parameter_checksum(arena_));
   bool equal = true;
@@ -190,7 +190,7 @@ bool Trainer::replicas_agree(int64_t at_step) {
     std::string list;
     for (size_t r = 0; r < sums.size(); ++r) list += (r ? ", " : "") + std::to_string(r) + ": " + std::to_string(sums[r]);
     std::fprintf(stderr, "error: step %lld: the processes' parameters disagree (checksums by rank: %s); stopping "
-                 "without saving. The last good checkpoint is %s\n", static_cast<long long>(at_step), list.c_str(),
+                 "without saving. The last good checkpoint is %s\n", static_cast<long long>(at_iteration), list.c_str(),
                  (last_checkpoint_.empty() ? std::string("none") : last_checkpoint_).c_str());
   }
   return equal;
@@ -203,14 +203,14 @@ void Trainer::begin() {
   std::printf("training %s: %lld parameters, %s, batch %lld (micro-batch %lld), steps %lld..%lld, %d threads%s\n"
               "  outputs in %s\n",
               preset_.c_str(), static_cast<long long>(arena_.parameter_count()), task_.data_summary().c_str(),
-              static_cast<long long>(batch_), static_cast<long long>(micro_batch_), static_cast<long long>(step_ + 1),
-              static_cast<long long>(total_steps_), num_threads(),
+              static_cast<long long>(batch_), static_cast<long long>(micro_batch_), static_cast<long long>(iteration_ + 1),
+              static_cast<long long>(total_iterations_), num_threads(),
               group_.distributed() ? (" x " + std::to_string(group_.size()) + " processes").c_str() : "",
               options_.out_dir.c_str());
 }
 
 void Trainer::draw_batch() {
-  ++step_;
+  ++iteration_;
   arena_.zero_grad();
   task_.draw_batch(batch_);
 }
@@ -232,7 +232,7 @@ void Trainer::all_reduce(double& loss) {
 
 bool Trainer::all_finite(double loss) {
   if (std::isfinite(loss) && diffuse::all_finite(arena_.grads())) return true;
-  say("error: step " + std::to_string(step_) + ": the " + (std::isfinite(loss) ? "gradient" : "loss") +
+  say("error: step " + std::to_string(iteration_) + ": the " + (std::isfinite(loss) ? "gradient" : "loss") +
       " is not finite (NaN or Inf); stopping without saving. The last good checkpoint is " +
       (last_checkpoint_.empty() ? std::string("none (no checkpoint was written yet)") : last_checkpoint_));
   return false;
@@ -240,50 +240,50 @@ bool Trainer::all_finite(double loss) {
 
 double Trainer::update() {
   const double grad_norm = nn::clip_grad_norm(arena_, train_config_.at("grad_clip").get<double>());
-  adam_.step(schedule_.at(step_));
-  ema_.update(step_);
-  maybe_perturb(arena_, group_.rank(), step_);
+  adam_.step(schedule_.at(iteration_));
+  ema_.update(iteration_);
+  maybe_perturb(arena_, group_.rank(), iteration_);
   return grad_norm;
 }
 
-std::string Trainer::save(int64_t at_step) {
-  const std::string path = nn::checkpoint_path(options_.out_dir, at_step);
+std::string Trainer::save(int64_t at_iteration) {
+  const std::string path = nn::checkpoint_path(options_.out_dir, at_iteration);
   std::map<std::string, std::string> meta = task_.state();
   meta.insert({{"config", config_.dump()}, {"model", config_.at("model").dump()},
                {"diffusion", config_.at("diffusion").dump()}, {"preset", preset_},
-               {"kind", config_.at("kind").get<std::string>()}, {"step", std::to_string(at_step)}});
+               {"kind", config_.at("kind").get<std::string>()}, {"step", std::to_string(at_iteration)}});
   meta.merge(model_family(config_, "kind").network_metadata(config_));
   nn::save_checkpoint(path, arena_, &adam_, &ema_, meta);
   nn::prune_checkpoints(options_.out_dir, static_cast<int>(field(train_config_, "keep_checkpoints")));
-  saved_step_ = at_step;
+  saved_iteration_ = at_iteration;
   last_checkpoint_ = path;
   return path;
 }
 
 std::string Trainer::save_on_stop() {
-  if (root_ && saved_step_ != step_) save(step_);
+  if (root_ && saved_iteration_ != iteration_) save(iteration_);
   return last_checkpoint_;
 }
 
 std::string Trainer::finish() {
-  if (root_ && last_checkpoint_.empty()) save(step_);
+  if (root_ && last_checkpoint_.empty()) save(iteration_);
   return last_checkpoint_;
 }
 
 void Trainer::log_checkpoint_sample(double loss, double grad_norm) {
   if (!root_) return;
-  const bool last = step_ == total_steps_;
-  if (step_ % log_every_ == 0 || last)
-    log_.step(step_, loss, grad_norm, schedule_.at(step_), batch_ * task_.items_per_example());
-  if ((checkpoint_every_ > 0 && step_ % checkpoint_every_ == 0) || last) save(step_);
+  const bool last = iteration_ == total_iterations_;
+  if (iteration_ % log_every_ == 0 || last)
+    log_.step(iteration_, loss, grad_norm, schedule_.at(iteration_), batch_ * task_.items_per_example());
+  if ((checkpoint_every_ > 0 && iteration_ % checkpoint_every_ == 0) || last) save(iteration_);
   // Samples after the checkpoint: a signal during their (long) sampling ends it at the next network
   // evaluation, with nothing lost.
-  if (sample_every_ > 0 && (step_ % sample_every_ == 0 || last) && !stop_requested()) {
+  if (sample_every_ > 0 && (iteration_ % sample_every_ == 0 || last) && !stop_requested()) {
     ema_.swap();
     try {
-      log_.message("wrote EMA samples " + task_.write_samples(fs::path(options_.out_dir) / "samples", step_));
+      log_.message("wrote EMA samples " + task_.write_samples(fs::path(options_.out_dir) / "samples", iteration_));
     } catch (const StopRequested&) {
-      log_.message("sampling at step " + std::to_string(step_) + " stopped by signal; no samples written");
+      log_.message("sampling at step " + std::to_string(iteration_) + " stopped by signal; no samples written");
     }
     ema_.swap();
   }
@@ -292,12 +292,12 @@ void Trainer::log_checkpoint_sample(double loss, double grad_norm) {
 
 int run_training(const TrainOptions& options, const TrainingRun& run, TrainingTask& task) {
   Trainer trainer(options, run, task);
-  if (!trainer.replicas_agree(trainer.step())) return 4;
+  if (!trainer.replicas_agree(trainer.iteration())) return 4;
   trainer.begin();
   install_stop_handlers();
-  while (trainer.step() < trainer.total_steps()) {
+  while (trainer.iteration() < trainer.total_iterations()) {
     if (ProcessGroup::world().any(stop_requested())) {  // a signal to any process stops them all at the same step
-      trainer.say("stopped by signal at step " + std::to_string(trainer.step()) + "; saved " + trainer.save_on_stop());
+      trainer.say("stopped by signal at step " + std::to_string(trainer.iteration()) + "; saved " + trainer.save_on_stop());
       return 130;
     }
     trainer.draw_batch();
@@ -305,11 +305,11 @@ int run_training(const TrainOptions& options, const TrainingRun& run, TrainingTa
     trainer.all_reduce(loss);
     if (!trainer.all_finite(loss)) return 3;
     const double grad_norm = trainer.update();
-    if (trainer.replica_check_due() && !trainer.replicas_agree(trainer.step())) return 4;
+    if (trainer.replica_check_due() && !trainer.replicas_agree(trainer.iteration())) return 4;
     trainer.log_checkpoint_sample(loss, grad_norm);
   }
   const std::string checkpoint = trainer.finish();
-  trainer.say("done: " + std::to_string(trainer.step()) + " steps; checkpoint " + checkpoint);
+  trainer.say("done: " + std::to_string(trainer.iteration()) + " steps; checkpoint " + checkpoint);
   return 0;
 }
 
