@@ -15,17 +15,13 @@ namespace diffuse::diffusion {
 
 namespace {
 
-class AbsorbingKind final : public D3pmTransitionKind {
+class AbsorbingKind final : public D3pmStayKind {
  public:
-  explicit AbsorbingKind(const D3pmConfig& config) : D3pmTransitionKind(config) {
+  explicit AbsorbingKind(const D3pmConfig& config) : D3pmStayKind(config) {
     values_ = beta_schedule_values(config);
     if (config.schedule == D3pmScheduleKind::MutualInfo) {
-      const InformationTarget target = information_target(config);
       const int64_t m = states().mask;
-      values_.abar = mutual_info_abar(
-          [&](double a) { return absorbing_mutual_information(target.unigram, m, a); }, target.entropy, timesteps());
-      for (size_t t = 1; t < values_.abar.size(); ++t)
-        values_.betas[t] = values_.abar[t - 1] > 0 ? 1.0 - values_.abar[t] / values_.abar[t - 1] : 1.0;
+      solve_information_abar([m](const std::vector<double>& p, double a) { return absorbing_mutual_information(p, m, a); });
     }
     set_mask_prior();
   }
@@ -34,14 +30,6 @@ class AbsorbingKind final : public D3pmTransitionKind {
     if (states().has_extra_mask() && i == states().mask) return j == i ? 1.0 : 0.0;
     const double beta = values_.betas[static_cast<size_t>(t)];
     return (i == j ? 1.0 - beta : 0.0) + (j == states().mask ? beta : 0.0);
-  }
-
-  DenseMatrix qbar_matrix(int64_t t) const override { return closed_form(values_.abar[static_cast<size_t>(t)]); }
-
-  DenseMatrix q_product(int64_t s, int64_t t) const override {
-    const size_t si = static_cast<size_t>(s), ti = static_cast<size_t>(t);
-    if (values_.abar[si] > 0) return closed_form(values_.abar[ti] / values_.abar[si]);
-    return D3pmTransitionKind::q_product(s, t);
   }
 
   void qbar_row_into(int64_t s, int64_t x, double, double* out) const override {
@@ -79,8 +67,8 @@ class AbsorbingKind final : public D3pmTransitionKind {
     return add(mul(dist, kt), mul(sum(mul(dist, sub(Tensor::ones({}, dt), kt)), {-1}, true), at_mask));
   }
 
- private:
-  DenseMatrix closed_form(double keep) const {
+ protected:
+  DenseMatrix closed_form(double keep) const override {
     const int64_t K = states().num_states;
     DenseMatrix q(K);
     for (int64_t i = 0; i < K; ++i) {

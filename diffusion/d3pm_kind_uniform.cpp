@@ -27,19 +27,14 @@ void keep_or_uniform(const D3pmStates& states, int64_t x, double keep, double* o
   out[x] += keep;
 }
 
-class UniformKind final : public D3pmTransitionKind {
+class UniformKind final : public D3pmStayKind {
  public:
-  explicit UniformKind(const D3pmConfig& config) : D3pmTransitionKind(config) {
+  explicit UniformKind(const D3pmConfig& config) : D3pmStayKind(config) {
     values_ = beta_schedule_values(config);
     if (config.schedule == D3pmScheduleKind::MutualInfo) {
-      const InformationTarget target = information_target(config);
       std::vector<char> is_data(static_cast<size_t>(states().num_states));
       for (int64_t i = 0; i < states().num_states; ++i) is_data[static_cast<size_t>(i)] = states().is_data(i) ? 1 : 0;
-      values_.abar = mutual_info_abar(
-          [&](double a) { return uniform_mutual_information(target.unigram, is_data, a); }, target.entropy,
-          timesteps());
-      for (size_t t = 1; t < values_.abar.size(); ++t)
-        values_.betas[t] = values_.abar[t - 1] > 0 ? 1.0 - values_.abar[t] / values_.abar[t - 1] : 1.0;
+      solve_information_abar([&](const std::vector<double>& p, double a) { return uniform_mutual_information(p, is_data, a); });
     }
     set_uniform_prior();
   }
@@ -49,14 +44,6 @@ class UniformKind final : public D3pmTransitionKind {
     if (!states().is_data(j)) return 0.0;
     const double beta = values_.betas[static_cast<size_t>(t)];
     return (i == j ? 1.0 - beta : 0.0) + beta / static_cast<double>(states().num_data());
-  }
-
-  DenseMatrix qbar_matrix(int64_t t) const override { return closed_form(values_.abar[static_cast<size_t>(t)]); }
-
-  DenseMatrix q_product(int64_t s, int64_t t) const override {
-    const size_t si = static_cast<size_t>(s), ti = static_cast<size_t>(t);
-    if (values_.abar[si] > 0) return closed_form(values_.abar[ti] / values_.abar[si]);
-    return D3pmTransitionKind::q_product(s, t);
   }
 
   void qbar_row_into(int64_t s, int64_t x, double, double* out) const override {
@@ -81,9 +68,9 @@ class UniformKind final : public D3pmTransitionKind {
     return add(mul(dist, d3pm_rows::per_example(a, dt)), mul(mul(S, d3pm_rows::per_example(coef, dt)), on_data));
   }
 
- private:
+ protected:
   // Qbar with stay probability keep (abar_t, or abar_t / abar_s for a product).
-  DenseMatrix closed_form(double keep) const {
+  DenseMatrix closed_form(double keep) const override {
     const std::vector<int64_t> ids = states().data_ids();
     const double kd = static_cast<double>(ids.size());
     DenseMatrix q(states().num_states);

@@ -108,6 +108,14 @@ D3pmTransitionKind::InformationTarget D3pmTransitionKind::information_target(con
   return target;
 }
 
+void D3pmTransitionKind::solve_information_abar(
+    const std::function<double(const std::vector<double>& unigram, double abar)>& info) {
+  const InformationTarget target = information_target(config());
+  values_.abar = mutual_info_abar([&](double a) { return info(target.unigram, a); }, target.entropy, timesteps());
+  for (size_t t = 1; t < values_.abar.size(); ++t)
+    values_.betas[t] = values_.abar[t - 1] > 0 ? 1.0 - values_.abar[t] / values_.abar[t - 1] : 1.0;
+}
+
 void D3pmTransitionKind::set_mask_prior() {
   prior_.assign(static_cast<size_t>(states().num_states), 0.0);
   prior_[static_cast<size_t>(states().mask)] = 1.0;
@@ -167,6 +175,14 @@ const DenseMatrix& D3pmTransitionKind::rate_matrix() const {
 const std::vector<double>& D3pmTransitionKind::spindle_weights() const {
   static const std::vector<double> none;
   return none;
+}
+
+// ---- The kinds of one stay probability ---------------------------------------------------------------
+
+DenseMatrix D3pmStayKind::q_product(int64_t s, int64_t t) const {
+  const size_t si = static_cast<size_t>(s), ti = static_cast<size_t>(t);
+  if (values_.abar[si] > 0) return closed_form(values_.abar[ti] / values_.abar[si]);
+  return D3pmTransitionKind::q_product(s, t);
 }
 
 // ---- The dense kinds ----------------------------------------------------------------------------------

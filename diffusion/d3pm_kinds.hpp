@@ -17,6 +17,7 @@
 // D3pmKindUnit, and one line in the table of d3pm_kinds.cpp.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -107,6 +108,9 @@ class D3pmTransitionKind {
     double entropy = 0;
   };
   static InformationTarget information_target(const D3pmConfig& config);
+  // The MI schedule of a kind whose Qbar_t is set by abar_t alone (uniform, absorbing): abar_t solved so that
+  // info(unigram, abar_t) = (1 - t/T) H, then beta_t = 1 - abar_t / abar_{t-1}.
+  void solve_information_abar(const std::function<double(const std::vector<double>& unigram, double abar)>& info);
   // The prior all at the mask, or uniform over the data states.
   void set_mask_prior();
   void set_uniform_prior();
@@ -116,6 +120,18 @@ class D3pmTransitionKind {
   std::shared_ptr<const D3pmConfig> config_;  // a copy: the kind outlives no one's configuration
   D3pmStepValues values_;
   std::vector<double> prior_;
+};
+
+// The kinds whose Qbar_t (and any product Q_{s+1} ... Q_t) is a closed form of one stay probability
+// (uniform, absorbing): abar_t, or abar_t / abar_s for a product.
+class D3pmStayKind : public D3pmTransitionKind {
+ public:
+  using D3pmTransitionKind::D3pmTransitionKind;
+  DenseMatrix qbar_matrix(int64_t t) const override { return closed_form(values_.abar[static_cast<size_t>(t)]); }
+  DenseMatrix q_product(int64_t s, int64_t t) const override;
+
+ protected:
+  virtual DenseMatrix closed_form(double keep) const = 0;
 };
 
 // The dense kinds (Gaussian, nearest neighbour): Qbar_t cached for t = 0..T; rows, columns and the product
