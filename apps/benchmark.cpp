@@ -132,23 +132,23 @@ Workload transformer_workload(bool train, int64_t batch, Philox& rng) {
 }
 }  // namespace
 
-int run_benchmark(const BenchmarkOptions& o) {
-  if (o.steps < 1) throw std::invalid_argument("--steps: must be at least 1");
-  if (o.warmup < 0) throw std::invalid_argument("--warmup: must be at least 0");
-  if (o.batch < 0) throw std::invalid_argument("--batch: must be at least 1");
+int run_benchmark(const BenchmarkOptions& options) {
+  if (options.steps < 1) throw std::invalid_argument("--steps: must be at least 1");
+  if (options.warmup < 0) throw std::invalid_argument("--warmup: must be at least 0");
+  if (options.batch < 0) throw std::invalid_argument("--batch: must be at least 1");
   Philox rng(1);
-  const bool unet = o.workload.rfind("unet-", 0) == 0, train = o.workload.find("-train") != std::string::npos;
-  if (o.workload != "unet-train" && o.workload != "unet-sample" && o.workload != "transformer-train" &&
-      o.workload != "transformer-sample")
+  const bool unet = options.workload.rfind("unet-", 0) == 0, train = options.workload.find("-train") != std::string::npos;
+  if (options.workload != "unet-train" && options.workload != "unet-sample" && options.workload != "transformer-train" &&
+      options.workload != "transformer-sample")
     throw std::invalid_argument("--workload: unet-train, unet-sample, transformer-train or transformer-sample, got '" +
-                                o.workload + "'");
-  const int64_t batch = o.batch > 0 ? o.batch : (unet && !train ? 64 : 32);
+                                options.workload + "'");
+  const int64_t batch = options.batch > 0 ? options.batch : (unet && !train ? 64 : 32);
   const Workload w = unet ? unet_workload(train, batch, rng) : transformer_workload(train, batch, rng);
 
-  for (int64_t i = 0; i < o.warmup; ++i) w.step();
+  for (int64_t i = 0; i < options.warmup; ++i) w.step();
   std::vector<double> ms;
   int64_t flops = 0;
-  for (int64_t i = 0; i < o.steps; ++i) {
+  for (int64_t i = 0; i < options.steps; ++i) {
     reset_flop_count();
     const auto start = Clock::now();
     w.step();
@@ -159,8 +159,8 @@ int run_benchmark(const BenchmarkOptions& o) {
   std::sort(sorted.begin(), sorted.end());
   const double median = sorted[sorted.size() / 2], best = sorted.front();
   const double gflops = static_cast<double>(flops) / (median * 1e-3) / 1e9;
-  const double peak = o.peak ? measure_fma_peak() : 0.0;
-  json r{{"workload", o.workload},
+  const double peak = options.peak ? measure_fma_peak() : 0.0;
+  json r{{"workload", options.workload},
          {"batch", batch},
          {"threads", num_threads()},
          {"parameters", w.parameters},
@@ -171,22 +171,22 @@ int run_benchmark(const BenchmarkOptions& o) {
          {"gflop_per_step", static_cast<double>(flops) / 1e9},
          {"gflop_per_second", gflops},
          {"peak_rss_mib", peak_rss_mib()}};
-  if (o.peak) {
+  if (options.peak) {
     r["fma_peak_gflop_per_second"] = peak;
     r["share_of_peak"] = gflops / peak;
   }
-  if (o.json) {
+  if (options.json) {
     std::cout << r.dump() << "\n";
     return 0;
   }
   std::printf("%s: batch %lld, %d threads, %lld parameters\n  %.1f ms/step median (best %.1f) over %lld steps after %lld "
               "warm-up\n  %.1f %s/s\n  %.2f GFLOP per step (GEMM and convolution FLOPs, counted as they run): %.1f GFLOP/s\n"
               "  peak RSS %.0f MiB\n",
-              o.workload.c_str(), static_cast<long long>(batch), num_threads(), static_cast<long long>(w.parameters), median,
-              best, static_cast<long long>(o.steps), static_cast<long long>(o.warmup),
+              options.workload.c_str(), static_cast<long long>(batch), num_threads(), static_cast<long long>(w.parameters), median,
+              best, static_cast<long long>(options.steps), static_cast<long long>(options.warmup),
               static_cast<double>(w.items_per_batch) / (median * 1e-3), w.items.c_str(), static_cast<double>(flops) / 1e9,
               gflops, peak_rss_mib());
-  if (o.peak) std::printf("  FMA peak %.1f GFLOP/s: %.0f%% of it\n", peak, 100.0 * gflops / peak);
+  if (options.peak) std::printf("  FMA peak %.1f GFLOP/s: %.0f%% of it\n", peak, 100.0 * gflops / peak);
   return 0;
 }
 

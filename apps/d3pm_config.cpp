@@ -136,32 +136,32 @@ void resolve_d3pm_data(json& d, const std::vector<int64_t>& token_counts, int64_
   d["nn_embedding_matrix"] = matrix;
 }
 
-diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& o, int64_t T) {
-  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
-  diffusion::D3pmSampleOptions options;
-  options.steps = o.steps;
-  options.argmax = o.argmax;
-  if (o.progressive) {
-    options.record_every = o.every > 0 ? o.every : std::max<int64_t>(T / 10, 1);
-    if (options.record_every > T) throw std::invalid_argument("--every: must be in 1.." + std::to_string(T));
-    options.record_at = {T, 0};
+diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& options, int64_t T) {
+  if (options.steps < 0 || options.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
+  diffusion::D3pmSampleOptions sampling;
+  sampling.steps = options.steps;
+  sampling.argmax = options.argmax;
+  if (options.progressive) {
+    sampling.record_every = options.every > 0 ? options.every : std::max<int64_t>(T / 10, 1);
+    if (sampling.record_every > T) throw std::invalid_argument("--every: must be in 1.." + std::to_string(T));
+    sampling.record_at = {T, 0};
   }
-  return options;
+  return sampling;
 }
 
 diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const diffusion::D3pm& d3pm, const Tensor& items,
-                                        int64_t batch, const EvaluateOptions& o) {
-  const int64_t n = items.size(0), per_batch = o.estimate ? 1 : (o.steps > 0 ? o.steps : d3pm.timesteps());
+                                        int64_t batch, const EvaluateOptions& options) {
+  const int64_t n = items.size(0), per_batch = options.estimate ? 1 : (options.steps > 0 ? options.steps : d3pm.timesteps());
   std::function<void()> progress;
   const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress(); };
   return evaluate_sharded<diffusion::D3pmElboResult>(
-      n, batch, o.seed,
+      n, batch, options.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
         const Tensor x = items.slice(0, begin, end);
-        return o.estimate ? diffusion::d3pm_elbo_estimate(model, d3pm, x, rng, 1, 0, observer)
-                          : diffusion::d3pm_elbo_exact(model, d3pm, x, rng, 0, observer, o.steps);
+        return options.estimate ? diffusion::d3pm_elbo_estimate(model, d3pm, x, rng, 1, 0, observer)
+                          : diffusion::d3pm_elbo_exact(model, d3pm, x, rng, 0, observer, options.steps);
       },
-      diffusion::merge_d3pm_elbo, o.journal, evaluation_settings(o, n, batch),
+      diffusion::merge_d3pm_elbo, options.journal, evaluation_settings(options, n, batch),
       [&](int64_t mine) { progress = evaluation_progress(mine * per_batch); });
 }
 

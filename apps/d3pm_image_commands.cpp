@@ -128,67 +128,67 @@ static std::unique_ptr<TrainingTask> make_d3pm_image_training(json& config, cons
 
 // ---- sample ----------------------------------------------------------------------------------------
 
-static int run_d3pm_image_sample(const SampleOptions& o) {
-  const int64_t n = o.n == 0 ? 64 : o.n;
-  if (o.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
-  auto m = load_model_for_inference<D3pmImageModel>(o.checkpoint, o.ema);
+static int run_d3pm_image_sample(const SampleOptions& options) {
+  const int64_t n = options.n == 0 ? 64 : options.n;
+  if (options.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
+  auto m = load_model_for_inference<D3pmImageModel>(options.checkpoint, options.ema);
   const int64_t T = m->d3pm.timesteps();
-  const diffusion::D3pmSampleOptions options = d3pm_sample_options(o, T);
-  Philox rng(o.seed, kSamples);
+  const diffusion::D3pmSampleOptions sampling = d3pm_sample_options(options, T);
+  Philox rng(options.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
-  const diffusion::D3pmSampleResult r = m->sample(n, rng, options);
+  const diffusion::D3pmSampleResult r = m->sample(n, rng, sampling);
   const double seconds = seconds_since(start);
   const Tensor x = m->to_images(r.x0);
-  if (o.progressive) {
+  if (options.progressive) {
     std::vector<Tensor> columns;  // one row per sample: x_t at every recorded t, from t = T down
     for (const Tensor& state : r.recorded) columns.push_back(m->to_images(state).unsqueeze(1));
     const int64_t k = static_cast<int64_t>(columns.size());
     const Tensor rows = concat(columns, 1).reshape({n * k, m->channels(), m->resolution(), m->resolution()});
-    const fs::path traj = fs::path(o.out).replace_extension("").string() + "-progressive.png";
+    const fs::path traj = fs::path(options.out).replace_extension("").string() + "-progressive.png";
     write_image_grid(traj.string(), rows, k);
     std::printf("wrote the trajectory x_t (%lld states per row, t = %lld down to 0) to %s\n", static_cast<long long>(k),
                 static_cast<long long>(T), traj.c_str());
   }
-  write_image_grid(o.out, x, square_columns(n));
-  const std::string npz = fs::path(o.out).replace_extension(".npz").string();
+  write_image_grid(options.out, x, square_columns(n));
+  const std::string npz = fs::path(options.out).replace_extension(".npz").string();
   write_image_npz(npz, x);
   std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0'); %lld network evaluations, %.1f s "
               "(%.2f s per sample at batch %lld)\n",
-              static_cast<long long>(n), o.out.c_str(), npz.c_str(), static_cast<long long>(r.network_evaluations), seconds,
+              static_cast<long long>(n), options.out.c_str(), npz.c_str(), static_cast<long long>(r.network_evaluations), seconds,
               seconds / static_cast<double>(n), static_cast<long long>(n));
   return 0;
 }
 
 // ---- evaluate --------------------------------------------------------------------------------------
 
-static int run_d3pm_image_evaluate(const EvaluateOptions& o) {
-  const int64_t images = o.items == 0 ? 1000 : o.items;
-  if (o.split != "test" && o.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + o.split + "'");
-  auto m = load_model_for_inference<D3pmImageModel>(o.checkpoint, o.ema);
-  const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), o.data_dir, o.split);
+static int run_d3pm_image_evaluate(const EvaluateOptions& options) {
+  const int64_t images = options.items == 0 ? 1000 : options.items;
+  if (options.split != "test" && options.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + options.split + "'");
+  auto m = load_model_for_inference<D3pmImageModel>(options.checkpoint, options.ema);
+  const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), options.data_dir, options.split);
   if (images > set->size())
-    throw std::invalid_argument("--images: " + std::to_string(images) + " requested but the " + o.split + " split of " +
+    throw std::invalid_argument("--images: " + std::to_string(images) + " requested but the " + options.split + " split of " +
                                 set->source + " has " + std::to_string(set->size()));
   const int64_t T = m->d3pm.timesteps();
-  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
-  if (o.estimate && o.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");
+  if (options.steps < 0 || options.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
+  if (options.estimate && options.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");
   std::vector<int64_t> first(static_cast<size_t>(images));
   for (int64_t i = 0; i < images; ++i) first[static_cast<size_t>(i)] = i;
   const Tensor x0 = diffusion::images_to_pixel_values(data::make_image_batch(*set, first).images);
-  const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
+  const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox unused(0);
   const auto start = std::chrono::steady_clock::now();
-  const diffusion::D3pmElboResult r = evaluate_d3pm(m->x0_model(unused), m->d3pm, x0, batch, o);
+  const diffusion::D3pmElboResult r = evaluate_d3pm(m->x0_model(unused), m->d3pm, x0, batch, options);
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   const double seconds = seconds_since(start);
-  if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");
+  if (!options.terms_out.empty()) write_text_atomically(options.terms_out, r.to_json().dump(2) + "\n");
   const double to_bits = 1.0 / (static_cast<double>(m->subpixels()) * std::numbers::ln2);
-  if (o.json) {
+  if (options.json) {
     std::cout << json{{"bits_per_dim", r.bits_per_token}, {"images", r.num_sequences}, {"method", r.method},
                       {"steps", r.method == "exact" ? r.steps : T}, {"timesteps", T}, {"kind", r.kind},
                       {"decoder", r.decoder}, {"prior_bpd", r.prior_nats * to_bits}, {"stderr", r.stderr_bits},
-                      {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", o.checkpoint},
-                      {"split", o.split}}
+                      {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", options.checkpoint},
+                      {"split", options.split}}
                      .dump()
               << "\n";
     return 0;
@@ -197,7 +197,7 @@ static int run_d3pm_image_evaluate(const EvaluateOptions& o) {
                               ? "L_T + L_0 + (T - 1) L_{t-1} at one random t in 2..T per image"
                               : "every term of the bound of the " + std::to_string(r.steps) + "-step reverse process";
   std::printf("bits/dim %.4f (+- %.4f standard error) on %lld %s images, method %s (%s), %.0f s\n", r.bits_per_token,
-              r.stderr_bits, static_cast<long long>(r.num_sequences), o.split.c_str(), r.method.c_str(), how.c_str(), seconds);
+              r.stderr_bits, static_cast<long long>(r.num_sequences), options.split.c_str(), r.method.c_str(), how.c_str(), seconds);
   std::printf("  kind %s, decoder %s, T = %lld\n  prior L_T %.6f bits/dim\n", r.kind.c_str(), r.decoder.c_str(),
               static_cast<long long>(T), r.prior_nats * to_bits);
   return 0;

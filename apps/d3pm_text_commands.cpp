@@ -165,16 +165,16 @@ static std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const
 
 // ---- sample ----------------------------------------------------------------------------------------
 
-static int run_d3pm_text_sample(const SampleOptions& o) {
-  const int64_t n = o.n == 0 ? 4 : o.n;
+static int run_d3pm_text_sample(const SampleOptions& options) {
+  const int64_t n = options.n == 0 ? 4 : options.n;
   if (n < 1) throw std::invalid_argument("--n: must be at least 1");
-  auto m = load_model_for_inference<D3pmTextModel>(o.checkpoint, o.ema);
-  const diffusion::D3pmSampleOptions options = d3pm_sample_options(o, m->d3pm.timesteps());
-  Philox rng(o.seed, kSamples);
+  auto m = load_model_for_inference<D3pmTextModel>(options.checkpoint, options.ema);
+  const diffusion::D3pmSampleOptions sampling = d3pm_sample_options(options, m->d3pm.timesteps());
+  Philox rng(options.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
-  const diffusion::D3pmSampleResult r = sample_text(*m, n, rng, options);
+  const diffusion::D3pmSampleResult r = sample_text(*m, n, rng, sampling);
   const double seconds = seconds_since(start);
-  if (o.progressive) {
+  if (options.progressive) {
     std::printf("denoising trajectory of sample 0 (x_t at the recorded t, '_' = mask):\n");
     for (size_t i = 0; i < r.recorded.size(); ++i)
       std::printf("t=%4lld | %s\n", static_cast<long long>(r.recorded_t[i]),
@@ -185,52 +185,52 @@ static int run_d3pm_text_sample(const SampleOptions& o) {
   for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
   std::printf("%lld samples of %lld characters, %lld network evaluations (%s), %.2f s (%.3f s per sample, batch %lld)\n",
               static_cast<long long>(n), static_cast<long long>(m->seq_len()), static_cast<long long>(r.network_evaluations),
-              o.argmax ? "argmax" : "Gumbel draws", seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
-  if (!o.out.empty()) {
+              options.argmax ? "argmax" : "Gumbel draws", seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
+  if (!options.out.empty()) {
     std::string text;
     for (const std::string& s : texts) text += s + "\n";
-    write_text_atomically(o.out, text);
-    std::printf("wrote %s\n", o.out.c_str());
+    write_text_atomically(options.out, text);
+    std::printf("wrote %s\n", options.out.c_str());
   }
   return 0;
 }
 
 // ---- evaluate --------------------------------------------------------------------------------------
 
-static int run_d3pm_text_evaluate(const EvaluateOptions& o) {
-  if (o.items < 0) throw std::invalid_argument("--chunks: must be at least 1");
-  auto m = load_model_for_inference<D3pmTextModel>(o.checkpoint, o.ema);
-  const data::Text8Split split = parse_split(o.split);
-  const auto corpus = load_corpus(o.data_dir);
+static int run_d3pm_text_evaluate(const EvaluateOptions& options) {
+  if (options.items < 0) throw std::invalid_argument("--chunks: must be at least 1");
+  auto m = load_model_for_inference<D3pmTextModel>(options.checkpoint, options.ema);
+  const data::Text8Split split = parse_split(options.split);
+  const auto corpus = load_corpus(options.data_dir);
   const std::string_view text = corpus->split(split);
   const int64_t L = m->seq_len(), available = data::text8_num_chunks(static_cast<int64_t>(text.size()), L);
-  if (o.items > available)
-    throw std::invalid_argument("--chunks: " + std::to_string(o.items) + " requested but the " + o.split + " split of " +
+  if (options.items > available)
+    throw std::invalid_argument("--chunks: " + std::to_string(options.items) + " requested but the " + options.split + " split of " +
                                 corpus->source + " has " + std::to_string(available) + " chunks of " + std::to_string(L));
-  const Tensor chunks = data::text8_chunks(text, L, o.items > 0 ? o.items : -1);
+  const Tensor chunks = data::text8_chunks(text, L, options.items > 0 ? options.items : -1);
   const int64_t T = m->d3pm.timesteps();
-  if (o.steps < 0 || o.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
-  if (o.estimate && o.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");
-  const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
+  if (options.steps < 0 || options.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
+  if (options.estimate && options.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");
+  const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox unused(0);
   const auto start = std::chrono::steady_clock::now();
-  const diffusion::D3pmElboResult r = evaluate_d3pm(m->x0_model(unused), m->d3pm, chunks, batch, o);
+  const diffusion::D3pmElboResult r = evaluate_d3pm(m->x0_model(unused), m->d3pm, chunks, batch, options);
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   const double seconds = seconds_since(start);
-  if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");
+  if (!options.terms_out.empty()) write_text_atomically(options.terms_out, r.to_json().dump(2) + "\n");
   const double to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
-  if (o.json) {
+  if (options.json) {
     std::cout << json{{"bits_per_char", r.bits_per_token}, {"chunks", r.num_sequences}, {"method", r.method},
                       {"steps", r.method == "exact" ? r.steps : T}, {"timesteps", T}, {"kind", r.kind},
                       {"decoder", r.decoder}, {"prior_bits_per_char", r.prior_nats * to_bits}, {"stderr", r.stderr_bits},
-                      {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", o.checkpoint},
-                      {"split", o.split}, {"chunk_length", L}}
+                      {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", options.checkpoint},
+                      {"split", options.split}, {"chunk_length", L}}
                      .dump()
               << "\n";
     return 0;
   }
   std::printf("bits/char %.4f (+- %.4f standard error) on %lld %s chunks of %lld characters, method %s (%s), %.0f s\n",
-              r.bits_per_token, r.stderr_bits, static_cast<long long>(r.num_sequences), o.split.c_str(),
+              r.bits_per_token, r.stderr_bits, static_cast<long long>(r.num_sequences), options.split.c_str(),
               static_cast<long long>(L), r.method.c_str(),
               r.method == "estimate" ? "L_T + L_0 + (T - 1) L_{t-1} at one random t in 2..T per chunk"
               : r.steps == T         ? "every term L_T, L_{T-1}, ..., L_0 of the bound"

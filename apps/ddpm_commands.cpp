@@ -130,25 +130,25 @@ static std::unique_ptr<TrainingTask> make_ddpm_training(json& config, const std:
 // ---- sample ----------------------------------------------------------------------------------------
 
 static int run_ddpm_sample(const SampleOptions& options) {
-  SampleOptions o = options;
-  if (o.n == 0) o.n = 64;
-  if (o.every == 0) o.every = 100;
-  if (o.n < 1) throw std::invalid_argument("--n: must be at least 1");
-  if (o.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
-  if (o.steps != 0 || o.argmax) throw std::invalid_argument("--steps / --argmax: only for D3PM checkpoints");
-  auto m = load_model_for_inference<DdpmModel>(o.checkpoint, o.ema);
-  Philox rng(o.seed, kSamples), unused(0);
+  SampleOptions request = options;  // with the DDPM defaults filled in
+  if (request.n == 0) request.n = 64;
+  if (request.every == 0) request.every = 100;
+  if (request.n < 1) throw std::invalid_argument("--n: must be at least 1");
+  if (request.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
+  if (request.steps != 0 || request.argmax) throw std::invalid_argument("--steps / --argmax: only for D3PM checkpoints");
+  auto m = load_model_for_inference<DdpmModel>(request.checkpoint, request.ema);
+  Philox rng(request.seed, kSamples), unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
   NoGradGuard no_grad;
-  std::printf("sampling %lld images with %lld reverse steps (Algorithm 2)\n", static_cast<long long>(o.n),
+  std::printf("sampling %lld images with %lld reverse steps (Algorithm 2)\n", static_cast<long long>(request.n),
               static_cast<long long>(m->diffusion.timesteps()));
   const auto counter = evaluation_progress(m->diffusion.timesteps());
   const diffusion::StepCallback progress = [&](int64_t, const Tensor&) { counter(); };
   Tensor x;
-  if (o.progressive) {
-    if (o.every < 1 || o.every > m->diffusion.timesteps())
+  if (request.progressive) {
+    if (request.every < 1 || request.every > m->diffusion.timesteps())
       throw std::invalid_argument("--every: must be in 1.." + std::to_string(m->diffusion.timesteps()));
-    const auto p = diffusion::sample_progressive(m->eps_model(unused), m->diffusion, m->image_shape(o.n), rng, o.every, clip,
+    const auto p = diffusion::sample_progressive(m->eps_model(unused), m->diffusion, m->image_shape(request.n), rng, request.every, clip,
                                                  DType::F32, progress);
     x = p.x0;
     // One row per sample: its x0_hat at every recorded step, from t = T down.
@@ -156,62 +156,62 @@ static int run_ddpm_sample(const SampleOptions& options) {
     for (const auto& r : p.x0_hats) columns.push_back(r.x0_hat.unsqueeze(1));
     const Tensor rows = concat(columns, 1);  // [N, steps, C, H, W]
     const int64_t k = static_cast<int64_t>(columns.size());
-    const fs::path traj = fs::path(o.out).replace_extension("").string() + "-progressive.png";
-    write_image_grid(traj.string(), rows.reshape({o.n * k, x.size(1), x.size(2), x.size(3)}), k);
+    const fs::path traj = fs::path(request.out).replace_extension("").string() + "-progressive.png";
+    write_image_grid(traj.string(), rows.reshape({request.n * k, x.size(1), x.size(2), x.size(3)}), k);
     std::printf("wrote the x0_hat trajectory (%lld steps per row) to %s\n", static_cast<long long>(k), traj.c_str());
   } else {
-    x = diffusion::sample(m->eps_model(unused), m->diffusion, m->image_shape(o.n), rng, clip, DType::F32, progress);
+    x = diffusion::sample(m->eps_model(unused), m->diffusion, m->image_shape(request.n), rng, clip, DType::F32, progress);
   }
-  write_image_grid(o.out, x, square_columns(o.n));
-  const std::string npz = fs::path(o.out).replace_extension(".npz").string();
+  write_image_grid(request.out, x, square_columns(request.n));
+  const std::string npz = fs::path(request.out).replace_extension(".npz").string();
   write_image_npz(npz, x);
-  std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0')\n", static_cast<long long>(o.n),
-              o.out.c_str(), npz.c_str());
+  std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0')\n", static_cast<long long>(request.n),
+              request.out.c_str(), npz.c_str());
   return 0;
 }
 
 // ---- evaluate --------------------------------------------------------------------------------------
 
 static int run_ddpm_evaluate(const EvaluateOptions& options) {
-  EvaluateOptions o = options;
-  if (o.items == 0) o.items = 1000;
-  if (o.items < 1) throw std::invalid_argument("--images: must be at least 1");
-  if (o.steps != 0) throw std::invalid_argument("--steps: only for D3PM checkpoints");
-  if (o.split != "test" && o.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + o.split + "'");
-  auto m = load_model_for_inference<DdpmModel>(o.checkpoint, o.ema);
-  const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), o.data_dir, o.split);
-  if (o.items > set->size())
-    throw std::invalid_argument("--images: " + std::to_string(o.items) + " requested but the " + o.split + " split of " +
+  EvaluateOptions request = options;  // with the DDPM defaults filled in
+  if (request.items == 0) request.items = 1000;
+  if (request.items < 1) throw std::invalid_argument("--images: must be at least 1");
+  if (request.steps != 0) throw std::invalid_argument("--steps: only for D3PM checkpoints");
+  if (request.split != "test" && request.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + request.split + "'");
+  auto m = load_model_for_inference<DdpmModel>(request.checkpoint, request.ema);
+  const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), request.data_dir, request.split);
+  if (request.items > set->size())
+    throw std::invalid_argument("--images: " + std::to_string(request.items) + " requested but the " + request.split + " split of " +
                                 set->source + " has " + std::to_string(set->size()));
-  std::vector<int64_t> first(o.items);
-  for (int64_t i = 0; i < o.items; ++i) first[i] = i;
+  std::vector<int64_t> first(request.items);
+  for (int64_t i = 0; i < request.items; ++i) first[i] = i;
   const Tensor images = data::make_image_batch(*set, first).images;
-  const int64_t batch = o.batch > 0 ? o.batch : m->config.at("train").at("batch").get<int64_t>();
+  const int64_t batch = request.batch > 0 ? request.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
   const int64_t T = m->diffusion.timesteps();
   std::function<void()> progress;
   const diffusion::BpdProgress counter = [&](int64_t, int64_t) { progress(); };
   const diffusion::BpdResult r = evaluate_sharded<diffusion::BpdResult>(
-      o.items, batch, o.seed,
+      request.items, batch, request.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
         const Tensor x = images.slice(0, begin, end);
-        return o.estimate ? diffusion::bpd_estimate(m->eps_model(unused), m->diffusion, x, rng, 1, 0, clip, counter)
+        return request.estimate ? diffusion::bpd_estimate(m->eps_model(unused), m->diffusion, x, rng, 1, 0, clip, counter)
                           : diffusion::bpd_exact(m->eps_model(unused), m->diffusion, x, rng, 0, clip, counter);
       },
-      diffusion::merge_bpd, o.journal, evaluation_settings(o, o.items, batch),
-      [&](int64_t mine) { progress = evaluation_progress(mine * (o.estimate ? 1 : T)); });
+      diffusion::merge_bpd, request.journal, evaluation_settings(request, request.items, batch),
+      [&](int64_t mine) { progress = evaluation_progress(mine * (request.estimate ? 1 : T)); });
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
-  if (!o.terms_out.empty()) write_text_atomically(o.terms_out, r.to_json().dump(2) + "\n");
-  if (o.json) {
+  if (!request.terms_out.empty()) write_text_atomically(request.terms_out, r.to_json().dump(2) + "\n");
+  if (request.json) {
     std::cout << json{{"bits_per_dim", r.total_bpd}, {"images", r.num_images}, {"method", r.method},
                       {"prior_bpd", r.prior_bpd}, {"stderr", r.total_stderr}, {"timesteps", r.timesteps},
-                      {"checkpoint", o.checkpoint}, {"split", o.split}}
+                      {"checkpoint", request.checkpoint}, {"split", request.split}}
                      .dump()
               << "\n";
   } else {
     std::printf("bits/dim %.4f (+- %.4f standard error) on %lld %s images, method %s (%s)\n", r.total_bpd, r.total_stderr,
-                static_cast<long long>(r.num_images), o.split.c_str(), r.method.c_str(),
+                static_cast<long long>(r.num_images), request.split.c_str(), r.method.c_str(),
                 r.method == "exact" ? "every term L_T, L_{T-1}, ..., L_0 of the bound"
                                     : "L_T + L_0 + (T - 1) L_{t-1} at one random t in 2..T per image");
     std::printf("  prior L_T %.6f bits/dim\n", r.prior_bpd);

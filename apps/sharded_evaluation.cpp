@@ -39,10 +39,10 @@ std::map<int64_t, json> read_journal(const std::string& dir, const json& setting
   return done;
 }
 
-json evaluation_settings(const EvaluateOptions& o, int64_t items, int64_t batch) {
-  return {{"checkpoint", fs::absolute(o.checkpoint).lexically_normal().string()}, {"split", o.split}, {"items", items},
-          {"batch", batch}, {"method", o.estimate ? "estimate" : "exact"}, {"steps", o.steps}, {"seed", o.seed},
-          {"ema", o.ema}};
+json evaluation_settings(const EvaluateOptions& options, int64_t items, int64_t batch) {
+  return {{"checkpoint", fs::absolute(options.checkpoint).lexically_normal().string()}, {"split", options.split}, {"items", items},
+          {"batch", batch}, {"method", options.estimate ? "estimate" : "exact"}, {"steps", options.steps}, {"seed", options.seed},
+          {"ema", options.ema}};
 }
 
 JournalWriter::JournalWriter(const std::string& dir, const json& settings)

@@ -35,25 +35,25 @@ void TrainingStreams::restore(const std::map<std::string, std::string>& meta, co
   dropout = Philox(root_dropout.seed(), dropout_stream(ProcessGroup::world().rank()), root_dropout.counter());
 }
 
-TrainingRun resolve_training_run(const TrainOptions& o) {
-  if (o.out_dir.empty()) throw std::invalid_argument("--out: an output directory is required");
-  const auto existing = nn::list_checkpoints(o.out_dir);
+TrainingRun resolve_training_run(const TrainOptions& options) {
+  if (options.out_dir.empty()) throw std::invalid_argument("--out: an output directory is required");
+  const auto existing = nn::list_checkpoints(options.out_dir);
   TrainingRun run;
-  if (o.resume) {
-    if (existing.empty()) throw std::invalid_argument("--resume: " + o.out_dir + " holds no checkpoint to resume from");
+  if (options.resume) {
+    if (existing.empty()) throw std::invalid_argument("--resume: " + options.out_dir + " holds no checkpoint to resume from");
     run.resume_from = existing.back();
     run.config = checkpoint_config(run.resume_from);  // the run's own configuration, not the preset's current one
   } else {
-    if (o.preset.empty()) throw std::invalid_argument("--preset: required for a new run");
+    if (options.preset.empty()) throw std::invalid_argument("--preset: required for a new run");
     if (!existing.empty())
-      throw std::invalid_argument("--out: " + o.out_dir + " already holds a run (" + existing.back() +
+      throw std::invalid_argument("--out: " + options.out_dir + " already holds a run (" + existing.back() +
                                   "); pass --resume to continue it or choose another directory");
-    run.config = preset_config(o.preset);
-    apply_overrides(run.config, o.sets);
-    run.config["seed"] = o.seed;
+    run.config = preset_config(options.preset);
+    apply_overrides(run.config, options.sets);
+    run.config["seed"] = options.seed;
   }
-  if (o.steps >= 0) run.config["train"]["steps"] = o.steps;
-  require_data_path(run.config, o.data_dir);
+  if (options.steps >= 0) run.config["train"]["steps"] = options.steps;
+  require_data_path(run.config, options.data_dir);
   return run;
 }
 
