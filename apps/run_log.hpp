@@ -1,0 +1,53 @@
+// metrics.jsonl, a training run's machine-readable log: one JSON object per logged step (the steps whose
+// log line is printed), appended and flushed as it is written, so that a killed run loses no line it
+// printed. Process 0 alone writes it.
+//
+//   {"step":100,"wall_time":1764900000.25,"lr":0.0002,"loss":3.21,"grad_norm":1.7,"clipped":true,
+//    "ms_per_step":41.0,"items_per_second":3121.9,"ema_decay":0.9}
+//
+// Resuming from the checkpoint of step S first rewrites the file (atomically) keeping only the lines an
+// uninterrupted run would hold by then, so that the finished file equals an uninterrupted run's apart
+// from wall_time, ms_per_step and items_per_second. A malformed or cut line (a kill mid-write) is dropped.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace diffuse {
+
+struct MetricsRecord {
+  int64_t step = 0;
+  double wall_time = 0;         // seconds since the Unix epoch
+  double lr = 0;
+  double loss = 0;
+  double grad_norm = 0;         // before clipping
+  bool clipped = false;         // grad_norm > train.grad_clip
+  double ms_per_step = 0;       // as the log line prints them
+  double items_per_second = 0;
+  double ema_decay = 0;         // the EMA decay applied at this step
+};
+
+// Seconds since the Unix epoch, now.
+double unix_time_now();
+
+class MetricsLog {
+ public:
+  // Opens `file` for appending, after rewriting it to keep only the lines of steps <= resume_step that a
+  // run logging every log_every steps and at last_step writes (resume_step 0, a new run: none at all).
+  MetricsLog(const std::filesystem::path& file, int64_t resume_step, int64_t log_every, int64_t last_step);
+  ~MetricsLog();
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+
+  void write(const MetricsRecord& record);  // one line, flushed
+  const std::filesystem::path& path() const { return path_; }
+
+  static std::string format(const MetricsRecord& record);  // the line, without its newline
+
+ private:
+  std::filesystem::path path_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace diffuse
