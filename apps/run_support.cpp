@@ -116,7 +116,7 @@ ProgressLog::ProgressLog(int64_t first_step, int64_t last_step, const std::strin
     : first_(first_step), last_(last_step), item_(item_name), tty_(::isatty(STDOUT_FILENO) != 0),
       start_(std::chrono::steady_clock::now()), last_time_(start_), last_step_logged_(first_step - 1) {}
 
-void ProgressLog::step(int64_t step, double loss, double grad_norm, double lr, int64_t items_per_step) {
+ProgressLog::Rates ProgressLog::step(int64_t step, double loss, double grad_norm, double lr, int64_t items_per_step) {
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_time_).count();
   const int64_t steps = std::max<int64_t>(1, step - last_step_logged_);
@@ -139,6 +139,7 @@ void ProgressLog::step(int64_t step, double loss, double grad_norm, double lr, i
   std::fflush(stdout);
   last_time_ = now;
   last_step_logged_ = step;
+  return {ms_per_step, per_second};
 }
 
 void ProgressLog::message(const std::string& text) {

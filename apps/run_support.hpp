@@ -79,8 +79,12 @@ std::function<void()> evaluation_progress(int64_t total);
 class ProgressLog {
  public:
   ProgressLog(int64_t first_step, int64_t last_step, const std::string& item_name);
-  // items: per step (the loop's batch times the items per example); the rate covers every step since the last line
-  void step(int64_t step, double loss, double grad_norm, double lr, int64_t items_per_step);
+  // The speed a line reports, over every step since the previous line.
+  struct Rates {
+    double ms_per_step, items_per_second;
+  };
+  // items: per step (the loop's batch times the items per example). Returns the figures it printed.
+  Rates step(int64_t step, double loss, double grad_norm, double lr, int64_t items_per_step);
   void message(const std::string& text);  // a line of its own, not overwritten by the bar
 
  private:

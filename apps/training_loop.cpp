@@ -3,9 +3,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 #include "apps/model_family.hpp"
 #include "apps/presets.hpp"
+#include "apps/run_log.hpp"
 #include "apps/run_support.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/optim.hpp"
@@ -135,6 +137,7 @@ class Trainer {
   std::string last_checkpoint_;
   int64_t log_every_, sample_every_, checkpoint_every_;
   ProgressLog log_;
+  std::unique_ptr<MetricsLog> metrics_;  // metrics.jsonl, process 0 only
 };
 
 int64_t field(const json& train_config, const char* key) { return train_config.at(key).get<int64_t>(); }
@@ -200,6 +203,9 @@ void Trainer::begin() {
   if (!root_) return;
   fs::create_directories(options_.out_dir);  // only now: a refused run leaves nothing behind
   write_text_atomically(fs::path(options_.out_dir) / "config.json", config_.dump(2) + "\n");
+  // Rewritten to the lines of steps up to the one resumed from (none for a new run), then appended to.
+  metrics_ = std::make_unique<MetricsLog>(fs::path(options_.out_dir) / "metrics.jsonl", iteration_, log_every_,
+                                          total_iterations_);
   std::printf("training %s: %lld parameters, %s, batch %lld (micro-batch %lld), steps %lld..%lld, %d threads%s\n"
               "  outputs in %s\n",
               preset_.c_str(), static_cast<long long>(arena_.parameter_count()), task_.data_summary().c_str(),
@@ -273,8 +279,14 @@ std::string Trainer::finish() {
 void Trainer::log_checkpoint_sample(double loss, double grad_norm) {
   if (!root_) return;
   const bool last = iteration_ == total_iterations_;
-  if (iteration_ % log_every_ == 0 || last)
-    log_.step(iteration_, loss, grad_norm, schedule_.at(iteration_), batch_ * task_.items_per_example());
+  if (iteration_ % log_every_ == 0 || last) {  // the line before the checkpoint: a resume keeps it
+    const double lr = schedule_.at(iteration_), clip = train_config_.at("grad_clip").get<double>();  // 0: no clipping
+    const ProgressLog::Rates rates = log_.step(iteration_, loss, grad_norm, lr, batch_ * task_.items_per_example());
+    metrics_->write({.step = iteration_, .wall_time = unix_time_now(), .lr = lr, .loss = loss, .grad_norm = grad_norm,
+                     .clipped = clip > 0 && grad_norm > clip,
+                     .ms_per_step = rates.ms_per_step, .items_per_second = rates.items_per_second,
+                     .ema_decay = ema_.decay_at(iteration_)});
+  }
   if ((checkpoint_every_ > 0 && iteration_ % checkpoint_every_ == 0) || last) save(iteration_);
   // Samples after the checkpoint: a signal during their (long) sampling ends it at the next network
   // evaluation, with nothing lost.

@@ -2,7 +2,8 @@
 # End-to-end tests of build/diffuse through its command line, on data this script generates:
 #   - D3PM text: a run stopped after 20 steps and resumed equals an uninterrupted run, byte for byte; a
 #     run stopped by SIGINT at a random moment saves a checkpoint, exits 130, and its resume also equals
-#     the uninterrupted run; so does a run SIGKILLed at random moments three times, each time resumed; a
+#     the uninterrupted run; so does a run SIGKILLed at random moments three times, each time resumed (and
+#     each run's metrics.jsonl equals the uninterrupted run's apart from the timings); a
 #     SIGINT during a run's sampling stops it at the next network evaluation; a diverging run (lr 1e30)
 #     stops with exit 3 naming the step; the checkpoint's metadata records the network's facts (norm eps,
 #     GELU form, timestep input, character map, mask id); sample and evaluate (exact, strided, estimate,
@@ -39,6 +40,24 @@ common=(--preset d3pm-text8-tiny --data corpus.txt --threads 1 --seed 3 --set tr
 "$diffuse" train --data corpus.txt --out split --resume --steps 200 --threads 1 > split2.log || fail "resume"
 cmp -s straight/ckpt-000000200.safetensors split/ckpt-000000200.safetensors ||
   fail "stop at 20 + resume differs from the straight run"
+# metrics.jsonl: a line per logged step (every 10th), the resumed run's equal to the straight run's line
+# by line apart from the timings (wall_time, ms_per_step, items_per_second).
+timeless() { sed -E 's/"(wall_time|ms_per_step|items_per_second)":[^,}]*,?//g' "$1"; }
+same_metrics() {
+  local a=straight/metrics.jsonl b=$1/metrics.jsonl
+  [ -f "$b" ] && [ "$(wc -l < "$a")" -eq "$(wc -l < "$b")" ] && cmp -s <(timeless "$a") <(timeless "$b") ||
+    fail "$b differs from $a apart from the timings: $(diff <(timeless "$a") <(timeless "$b") 2>&1 | head -4)"
+}
+[ "$(wc -l < straight/metrics.jsonl)" -eq 20 ] || fail "straight/metrics.jsonl should hold 20 lines: $(wc -l < straight/metrics.jsonl)"
+tail -n 1 straight/metrics.jsonl | grep -q '^{"step":200,"wall_time":[0-9.e+]*,"lr":[0-9.e+-]*,"loss":[0-9.e+-]*,"grad_norm":[0-9.e+-]*,"clipped":\(true\|false\),"ms_per_step":[0-9.e+-]*,"items_per_second":[0-9.e+-]*,"ema_decay":0\.[0-9]*}$' ||
+  fail "metrics.jsonl's last line: $(tail -n 1 straight/metrics.jsonl)"
+same_metrics split
+# A run dir as a kill leaves it: lines past its last checkpoint (step 20), the last one cut mid-write. The
+# resume cuts the file back to step 20 and ends equal to the straight run's.
+mkdir rewound && cp straight/config.json straight/ckpt-000000020.safetensors rewound/ &&
+  { cat straight/metrics.jsonl; head -c 40 straight/metrics.jsonl; } > rewound/metrics.jsonl
+"$diffuse" train --data corpus.txt --out rewound --resume --threads 1 > rewound.log || fail "resume of rewound"
+same_metrics rewound
 
 "$diffuse" train "${common[@]}" --out signalled --steps 200 > signalled.log &
 pid=$!
@@ -53,6 +72,7 @@ elif [ "$rc" -ne 0 ]; then
 fi
 cmp -s straight/ckpt-000000200.safetensors signalled/ckpt-000000200.safetensors ||
   fail "SIGINT + resume differs from the straight run"
+same_metrics signalled
 
 # SIGKILL at random moments, three times over: each resume continues from the last checkpoint, and the
 # run ends equal to the uninterrupted one.
@@ -71,6 +91,7 @@ done
 wait $! || fail "the last resume after SIGKILL: $(tail -2 killed.log)"
 cmp -s straight/ckpt-000000200.safetensors killed/ckpt-000000200.safetensors ||
   fail "SIGKILL x3 + resume differs from the straight run"
+same_metrics killed
 
 # diffusion.loss_bits_per_dim sets the D3PM training loss's scale: nats summed over the 32 positions (the
 # text presets, as the reference text code) or bits per position (the image presets): 32 ln 2 apart.
