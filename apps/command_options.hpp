@@ -28,6 +28,7 @@ struct SampleOptions {
   std::string out;          // images: the PNG grid (the .npz goes beside it); text: an optional text file
   bool progressive = false;
   int64_t every = 0;        // progressive: record every k steps (0: the family's default)
+  int64_t scale = 0;        // images: the PNG grid's magnification (0: at least 512 pixels wide)
   int64_t steps = 0;        // D3PM: network evaluations (step skipping); 0: all T
   bool argmax = false;      // D3PM: the most likely state at each step instead of a draw
   uint64_t seed = 0;

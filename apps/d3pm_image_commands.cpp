@@ -145,11 +145,11 @@ static int run_d3pm_image_sample(const SampleOptions& options) {
     const int64_t k = static_cast<int64_t>(columns.size());
     const Tensor rows = concat(columns, 1).reshape({n * k, m->channels(), m->resolution(), m->resolution()});
     const fs::path traj = fs::path(options.out).replace_extension("").string() + "-progressive.png";
-    write_image_grid(traj.string(), rows, k);
+    write_image_grid(traj.string(), rows, k, options.scale);
     std::printf("wrote the trajectory x_t (%lld states per row, t = %lld down to 0) to %s\n", static_cast<long long>(k),
                 static_cast<long long>(T), traj.c_str());
   }
-  write_image_grid(options.out, x, square_columns(n));
+  write_image_grid(options.out, x, square_columns(n), options.scale);
   const std::string npz = fs::path(options.out).replace_extension(".npz").string();
   write_image_npz(npz, x);
   std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0'); %lld network evaluations, %.1f s "

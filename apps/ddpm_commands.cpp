@@ -157,12 +157,12 @@ static int run_ddpm_sample(const SampleOptions& options) {
     const Tensor rows = concat(columns, 1);  // [N, steps, C, H, W]
     const int64_t k = static_cast<int64_t>(columns.size());
     const fs::path traj = fs::path(request.out).replace_extension("").string() + "-progressive.png";
-    write_image_grid(traj.string(), rows.reshape({request.n * k, x.size(1), x.size(2), x.size(3)}), k);
+    write_image_grid(traj.string(), rows.reshape({request.n * k, x.size(1), x.size(2), x.size(3)}), k, request.scale);
     std::printf("wrote the x0_hat trajectory (%lld steps per row) to %s\n", static_cast<long long>(k), traj.c_str());
   } else {
     x = diffusion::sample(m->eps_model(unused), m->diffusion, m->image_shape(request.n), rng, clip, DType::F32, progress);
   }
-  write_image_grid(request.out, x, square_columns(request.n));
+  write_image_grid(request.out, x, square_columns(request.n), request.scale);
   const std::string npz = fs::path(request.out).replace_extension(".npz").string();
   write_image_npz(npz, x);
   std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0')\n", static_cast<long long>(request.n),

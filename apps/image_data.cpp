@@ -1,5 +1,6 @@
 #include "apps/image_data.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -24,8 +25,11 @@ std::shared_ptr<const data::ImageSet> load_images(const std::string& dataset, co
   return std::make_shared<const data::ImageSet>(std::move(set));
 }
 
-void write_image_grid(const std::string& path, const Tensor& x, int64_t columns) {
-  data::write_png_grid(path, data::tensor_to_u8(x), columns);
+void write_image_grid(const std::string& path, const Tensor& x, int64_t columns, int64_t scale) {
+  constexpr int64_t padding = 2;
+  const int64_t shown_columns = std::min(columns > 0 ? columns : square_columns(x.size(0)), x.size(0));
+  if (scale == 0) scale = data::grid_scale_for_width(shown_columns, x.size(3), padding, kReadableGridWidth);
+  data::write_png_grid(path, data::tensor_to_u8(x), columns, padding, scale);
 }
 void write_image_npz(const std::string& path, const Tensor& x) {
   data::write_npz(path, {{"arr_0", data::nchw_to_nhwc(data::tensor_to_u8(x))}});

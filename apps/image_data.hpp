@@ -18,7 +18,11 @@ namespace diffuse {
 // "cifar10" from dir, or "fashion-mnist" (dir empty: the Debian package's directory). split: "train" or "test".
 std::shared_ptr<const data::ImageSet> load_images(const std::string& dataset, const std::string& dir, const std::string& split);
 
-void write_image_grid(const std::string& path, const Tensor& x, int64_t columns);
+// The PNG grid a person looks at: each image drawn `scale` times larger (nearest neighbour), with a 2-pixel
+// border between images; scale 0 picks the smallest that makes the grid at least kReadableGridWidth wide.
+// The .npz (write_image_npz) keeps the raw samples.
+constexpr int64_t kReadableGridWidth = 512;
+void write_image_grid(const std::string& path, const Tensor& x, int64_t columns, int64_t scale = 0);
 void write_image_npz(const std::string& path, const Tensor& x);  // key arr_0
 int64_t square_columns(int64_t n);                                // ceil(sqrt(n)): a square-ish grid
 

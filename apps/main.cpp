@@ -78,6 +78,10 @@ int main(int argc, char** argv) {
                "Images: also write the x0_hat trajectory, one row per sample; text: print the denoising trajectory");
   sa->add_option("--every", sample.every, "Progressive: record every K steps (default 100 for images, T/10 for text)")
       ->check(CLI::PositiveNumber);
+  sa->add_option("--scale", sample.scale,
+                 "Images: draw each sample this many times larger in the PNG grid (default: the smallest that makes "
+                 "the grid at least 512 pixels wide); the .npz keeps the raw samples")
+      ->check(CLI::PositiveNumber);
   sa->add_option("--steps", sample.steps, "D3PM: network evaluations, skipping steps (default: all T)")->check(CLI::PositiveNumber);
   sa->add_flag("--argmax", sample.argmax, "D3PM: take the most likely state at each step instead of a draw");
   sa->add_option("--seed", sample.seed, "Random seed");

@@ -61,31 +61,38 @@ U8Array tensor_to_u8(const Tensor& images) {
 
 // ---- PNG grid ------------------------------------------------------------------------------------
 
-U8Array make_image_grid(const U8Array& images, int64_t columns, int64_t padding) {
+U8Array make_image_grid(const U8Array& images, int64_t columns, int64_t padding, int64_t scale) {
   check_images(images, "make_image_grid");
   const int64_t N = images.shape[0], C = images.shape[1], H = images.shape[2], W = images.shape[3];
   if (N == 0) throw std::invalid_argument("make_image_grid: no images");
   if (C != 1 && C != 3) throw std::invalid_argument("make_image_grid: " + std::to_string(C) + " channels; a grid takes 1 (gray) or 3 (RGB)");
   if (padding < 0) throw std::invalid_argument("make_image_grid: padding " + std::to_string(padding));
+  if (scale < 1) throw std::invalid_argument("make_image_grid: scale " + std::to_string(scale) + " (need >= 1)");
   if (columns <= 0) columns = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(N))));
   columns = std::min(columns, N);
-  const int64_t rows = (N + columns - 1) / columns;
-  const int64_t GH = rows * (H + padding) + padding, GW = columns * (W + padding) + padding;
+  const int64_t rows = (N + columns - 1) / columns, SH = scale * H, SW = scale * W;  // a tile's size
+  const int64_t GH = rows * (SH + padding) + padding, GW = columns * (SW + padding) + padding;
   U8Array grid{{GH, GW, C}, std::vector<uint8_t>(static_cast<size_t>(GH * GW * C), 0)};
   for (int64_t n = 0; n < N; ++n) {
-    const int64_t top = padding + (n / columns) * (H + padding), left = padding + (n % columns) * (W + padding);
+    const int64_t top = padding + (n / columns) * (SH + padding), left = padding + (n % columns) * (SW + padding);
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t y = 0; y < H; ++y)
-        for (int64_t x = 0; x < W; ++x)
-          grid.bytes[((top + y) * GW + left + x) * C + c] = images.bytes[((n * C + c) * H + y) * W + x];
+      for (int64_t y = 0; y < SH; ++y)
+        for (int64_t x = 0; x < SW; ++x)
+          grid.bytes[((top + y) * GW + left + x) * C + c] = images.bytes[((n * C + c) * H + y / scale) * W + x / scale];
   }
   return grid;
 }
 
-void write_png_grid(const std::string& path, const U8Array& images, int64_t columns, int64_t padding) {
+int64_t grid_scale_for_width(int64_t columns, int64_t width, int64_t padding, int64_t min_width) {
+  if (columns < 1 || width < 1) return 1;
+  const int64_t per_scale = columns * width, fixed = (columns + 1) * padding;  // grid width = per_scale * s + fixed
+  return std::max<int64_t>(1, (min_width - fixed + per_scale - 1) / per_scale);
+}
+
+void write_png_grid(const std::string& path, const U8Array& images, int64_t columns, int64_t padding, int64_t scale) {
   U8Array grid;
   try {
-    grid = make_image_grid(images, columns, padding);
+    grid = make_image_grid(images, columns, padding, scale);
   } catch (const std::invalid_argument& e) {
     file_error(path, e.what());
   }

@@ -40,11 +40,18 @@
 
 namespace diffuse::data {
 
-// Writes images [N, C, H, W] uint8 (C = 1 or 3) as one PNG grid. columns <= 0 picks ceil(sqrt(N)).
-void write_png_grid(const std::string& path, const U8Array& images, int64_t columns = 8, int64_t padding = 2);
+// Writes images [N, C, H, W] uint8 (C = 1 or 3) as one PNG grid. columns <= 0 picks ceil(sqrt(N)). Each
+// image is drawn `scale` times larger by nearest neighbour (each pixel a scale x scale block); the padding
+// between images stays `padding` pixels.
+void write_png_grid(const std::string& path, const U8Array& images, int64_t columns = 8, int64_t padding = 2,
+                    int64_t scale = 1);
 
-// The grid itself, channels last: [grid_height, grid_width, C] (what write_png_grid encodes).
-U8Array make_image_grid(const U8Array& images, int64_t columns = 8, int64_t padding = 2);
+// The grid itself, channels last: [grid_height, grid_width, C] (what write_png_grid encodes):
+// rows*(scale*H + padding) + padding high and columns*(scale*W + padding) + padding wide.
+U8Array make_image_grid(const U8Array& images, int64_t columns = 8, int64_t padding = 2, int64_t scale = 1);
+
+// The smallest scale >= 1 at which a grid of `columns` images of width W is at least min_width pixels wide.
+int64_t grid_scale_for_width(int64_t columns, int64_t width, int64_t padding, int64_t min_width);
 
 // Writes arrays into one .npz, each as "<name>.npy". Names must be non-empty, unique and free of '/'.
 void write_npz(const std::string& path, const std::vector<std::pair<std::string, U8Array>>& arrays);

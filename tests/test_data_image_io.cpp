@@ -54,6 +54,32 @@ TEST_CASE("model output in [-1, 1] to bytes: round((x + 1) * 127.5), clipped") {
   CHECK(tensor_to_u8(x).shape == Shape{7});
 }
 
+TEST_CASE("a PNG grid at scale s: each pixel an s x s block, the border still 2 pixels; the scale for 512 wide") {
+  TempDir dir("png");
+  const U8Array rgb = make_images(5, 3, 4, 3);  // 5 tiles of 4 x 3, 2 columns -> 3 rows
+  const int64_t s = 3;
+  write_png_grid(dir.file("big.png"), rgb, 2, 2, s);
+  const U8Array back = read_png(dir.file("big.png"), true);
+  REQUIRE(back.shape == Shape{3 * (s * 4 + 2) + 2, 2 * (s * 3 + 2) + 2, 3});
+  auto px = [&](int64_t y, int64_t x, int64_t c) { return back.bytes[(y * back.shape[1] + x) * 3 + c]; };
+  auto src = [&](int64_t n, int64_t c, int64_t y, int64_t x) { return rgb.bytes[((n * 3 + c) * 4 + y) * 3 + x]; };
+  // Tile 3 (row 1, column 1) starts at (2 + 14, 2 + 11); source pixel (y, x) covers rows 3y..3y+2, columns 3x..3x+2.
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t y = 0; y < 4 * s; ++y)
+      for (int64_t x = 0; x < 3 * s; ++x) REQUIRE(px(16 + y, 13 + x, c) == src(3, c, y / s, x / s));
+  for (int64_t c = 0; c < 3; ++c) {
+    CHECK(px(14, 13, c) == 0);  // the 2-pixel padding row between tile rows is not magnified
+    CHECK(px(15, 13, c) == 0);
+  }
+  CHECK_THROWS_AS(make_image_grid(rgb, 2, 2, 0), std::invalid_argument);
+  // 36 Fashion-MNIST samples in 6 columns: 182 pixels wide at scale 1, 350 at 2, 518 (>= 512) at 3.
+  CHECK(grid_scale_for_width(6, 28, 2, 512) == 3);
+  CHECK(6 * (2 * 28 + 2) + 2 < 512);
+  CHECK(6 * (3 * 28 + 2) + 2 >= 512);
+  CHECK(grid_scale_for_width(8, 32, 2, 512) == 2);  // 64 CIFAR-10 samples: 274 -> 530
+  CHECK(grid_scale_for_width(8, 256, 2, 512) == 1);
+}
+
 TEST_CASE("a PNG grid: tiles in row order with a 2-pixel border, RGB and grayscale") {
   TempDir dir("png");
   const U8Array rgb = make_images(5, 3, 4, 3);  // 5 tiles of 4 rows x 3 columns, 2 columns -> 3 rows

@@ -174,6 +174,14 @@ ddpm_common=(--preset ddpm-cifar10-tiny --data cifar --threads 1 --set diffusion
 cmp -s ddpm-a/ckpt-000000004.safetensors ddpm-b/ckpt-000000004.safetensors || fail "ddpm: stop at 2 + resume differs"
 "$diffuse" sample --checkpoint ddpm/ckpt-000000003.safetensors --n 2 --out s.png --threads 1 > /dev/null || fail "ddpm sample"
 [ -f s.png ] && [ -f s.npz ] || fail "ddpm sample wrote no .png/.npz"
+# A grid a person can read: 2 samples of 32 x 32 drawn 8 times larger (2 * (8 * 32 + 2) + 2 = 518 >= 512 wide);
+# --scale 1 draws them at one pixel per pixel (70 wide). The width is the PNG header's (bytes 16-19).
+png_width() { od -An -tu1 -j16 -N4 "$1" | awk '{ print ($1 * 16777216) + ($2 * 65536) + ($3 * 256) + $4 }'; }
+[ "$(png_width s.png)" -eq 518 ] || fail "ddpm sample grid is $(png_width s.png) pixels wide, not 518"
+"$diffuse" sample --checkpoint ddpm/ckpt-000000003.safetensors --n 2 --scale 1 --out s1.png --threads 1 > /dev/null ||
+  fail "ddpm sample --scale 1"
+[ "$(png_width s1.png)" -eq 70 ] || fail "--scale 1 grid is $(png_width s1.png) pixels wide, not 70"
+cmp -s s.npz s1.npz || fail "--scale changed the .npz (it keeps the raw samples)"
 "$diffuse" evaluate --checkpoint ddpm/ckpt-000000003.safetensors --data cifar --images 4 --json --threads 1 > ddpm.json ||
   fail "ddpm evaluate"
 grep -q '"bits_per_dim":[0-9.]*,.*"images":4,.*"method":"exact"' ddpm.json || fail "ddpm evaluate JSON: $(cat ddpm.json)"
