@@ -1,7 +1,6 @@
 // The D3PM forward process: the configuration's checks, and the kind's unit asked with checked arguments.
 #include "diffusion/d3pm_process.hpp"
 
-#include <cmath>
 #include <stdexcept>
 
 namespace diffuse::diffusion {
