@@ -31,6 +31,10 @@ struct SampleOptions {
   int64_t scale = 0;        // images: the PNG grid's magnification (0: at least 512 pixels wide)
   int64_t steps = 0;        // D3PM: network evaluations (step skipping); 0: all T
   bool argmax = false;      // D3PM: the most likely state at each step instead of a draw
+  std::string grid;         // masked diffusion: the time grid, uniform or cosine ("" : cosine)
+  bool recompute = false;   // masked diffusion: run the network every step, even when no token changed
+  std::string template_text;  // text: given characters, '_' where to generate (prefix and infill)
+  double temperature = 1.0;   // autoregressive: the logits are divided by it
   uint64_t seed = 0;
   bool ema = true;          // sample with the EMA weights when the checkpoint has them
 };
@@ -48,6 +52,8 @@ struct EvaluateOptions {
   std::string terms_out;  // write every per-t term as JSON here
   std::string journal;    // a directory recording each finished batch, so an interrupted evaluation resumes
   uint64_t seed = 0;
+  std::string samples;    // score a file of text samples (generative perplexity, entropy, distinct-n) ...
+  std::string teacher;    // ... under this autoregressive checkpoint
 };
 
 }  // namespace diffuse

@@ -14,6 +14,7 @@
 #include "apps/d3pm_choices.hpp"
 #include "apps/d3pm_config.hpp"
 #include "apps/run_support.hpp"
+#include "apps/text_support.hpp"
 #include "apps/process_group.hpp"
 #include "data/text8.hpp"
 #include "diffusion/d3pm_elbo.hpp"
@@ -45,36 +46,11 @@ struct D3pmTextModel {
   int64_t seq_len() const { return net.config().seq_len; }
 };
 
-std::shared_ptr<const data::Text8Corpus> load_corpus(const std::string& path) {
-  if (path.empty()) throw std::invalid_argument("--data: a text8-format file (or a directory holding `text8`) is required");
-  std::string file = path;
-  if (fs::is_directory(path)) {
-    file = (fs::path(path) / "text8").string();
-    if (!fs::exists(file)) throw std::invalid_argument("--data: " + path + " is a directory without a file named text8");
-  } else if (!fs::exists(path)) {
-    throw std::invalid_argument("--data: " + path + " does not exist");
-  }
-  return std::make_shared<const data::Text8Corpus>(data::load_text8(file));
-}
-
-data::Text8Split parse_split(const std::string& name) {
-  if (name == "train") return data::Text8Split::Train;
-  if (name == "valid") return data::Text8Split::Valid;
-  if (name == "test") return data::Text8Split::Test;
-  throw std::invalid_argument("--split: 'train', 'valid' or 'test', got '" + name + "'");
-}
-
 // Samples with the given options (the caller has put the weights it wants in place).
 diffusion::D3pmSampleResult sample_text(const D3pmTextModel& m, int64_t n, Philox& rng, const diffusion::D3pmSampleOptions& options) {
   NoGradGuard no_grad;
   Philox unused(0);
   return diffusion::d3pm_sample(stoppable(m.x0_model(unused)), m.d3pm, n, m.seq_len(), rng, options);
-}
-
-std::vector<std::string> decode_rows(const Tensor& ids) {
-  std::vector<std::string> out;
-  for (int64_t i = 0; i < ids.size(0); ++i) out.push_back(data::decode_text8(ids.narrow(0, i, 1)));
-  return out;
 }
 
 class D3pmTextTraining : public TrainingTask {
@@ -154,7 +130,7 @@ static int64_t d3pm_text_parameter_count(const json& config) {
 // ---- train -----------------------------------------------------------------------------------------
 
 static std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const std::string& data_path) {
-  auto corpus = load_corpus(data_path);
+  auto corpus = load_text_corpus(data_path);
   const std::vector<int64_t> counts = data::unigram_counts(corpus->split(data::Text8Split::Train));
   json& d = config.at("diffusion");
   if (!d.contains("token_counts"))
@@ -187,9 +163,7 @@ static int run_d3pm_text_sample(const SampleOptions& options) {
               static_cast<long long>(n), static_cast<long long>(m->seq_len()), static_cast<long long>(r.network_evaluations),
               options.argmax ? "argmax" : "Gumbel draws", seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
   if (!options.out.empty()) {
-    std::string text;
-    for (const std::string& s : texts) text += s + "\n";
-    write_text_atomically(options.out, text);
+    write_text_samples(options.out, texts, options.checkpoint, "d3pm-text", seconds / static_cast<double>(n), r.network_evaluations);
     std::printf("wrote %s\n", options.out.c_str());
   }
   return 0;
@@ -198,16 +172,10 @@ static int run_d3pm_text_sample(const SampleOptions& options) {
 // ---- evaluate --------------------------------------------------------------------------------------
 
 static int run_d3pm_text_evaluate(const EvaluateOptions& options) {
-  if (options.items < 0) throw std::invalid_argument("--chunks: must be at least 1");
   auto m = load_model_for_inference<D3pmTextModel>(options.checkpoint, options.ema);
-  const data::Text8Split split = parse_split(options.split);
-  const auto corpus = load_corpus(options.data_dir);
-  const std::string_view text = corpus->split(split);
-  const int64_t L = m->seq_len(), available = data::text8_num_chunks(static_cast<int64_t>(text.size()), L);
-  if (options.items > available)
-    throw std::invalid_argument("--chunks: " + std::to_string(options.items) + " requested but the " + options.split + " split of " +
-                                corpus->source + " has " + std::to_string(available) + " chunks of " + std::to_string(L));
-  const Tensor chunks = data::text8_chunks(text, L, options.items > 0 ? options.items : -1);
+  const auto corpus = load_text_corpus(options.data_dir);
+  const int64_t L = m->seq_len();
+  const Tensor chunks = evaluation_chunks(*corpus, parse_text_split(options.split), options.split, options.items, L);
   const int64_t T = m->d3pm.timesteps();
   if (options.steps < 0 || options.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
   if (options.estimate && options.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");

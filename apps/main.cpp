@@ -18,6 +18,7 @@
 #include "apps/presets.hpp"
 #include "apps/process_group.hpp"
 #include "apps/selfcheck.hpp"
+#include "apps/text_sample_scores.hpp"
 #include "apps/run_support.hpp"
 #include "tensor/blas_kernels.hpp"
 #include "tensor/threads.hpp"
@@ -84,13 +85,31 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   sa->add_option("--steps", sample.steps, "D3PM: network evaluations, skipping steps (default: all T)")->check(CLI::PositiveNumber);
   sa->add_flag("--argmax", sample.argmax, "D3PM: take the most likely state at each step instead of a draw");
+  sa->add_option("--grid", sample.grid, "Masked diffusion: the steps' times, uniform or cosine (default cosine)")
+      ->check(CLI::IsMember({"uniform", "cosine"}));
+  sa->add_flag("--recompute", sample.recompute, "Masked diffusion: run the network at every step, even where no token changed");
+  sa->add_option("--template", sample.template_text,
+                 "Text: the characters every sample keeps, '_' where to generate; shorter than the sample: the rest is "
+                 "generated (a prefix). The autoregressive model takes prefixes only");
+  sa->add_option("--temperature", sample.temperature, "Autoregressive: divide the logits by this (default 1)")
+      ->check(CLI::PositiveNumber);
   sa->add_option("--seed", sample.seed, "Random seed");
   bool sample_raw = false, evaluate_raw = false;
   sa->add_flag("--raw-weights", sample_raw, "Use the trained weights, not their EMA (for runs shorter than the EMA's horizon)");
 
   diffuse::EvaluateOptions evaluate;
-  CLI::App* ev = app.add_subcommand("evaluate", "Bits/dim or bits/char of a checkpoint on a data split (the variational bound)");
-  ev->add_option("--checkpoint", evaluate.checkpoint, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
+  CLI::App* ev = app.add_subcommand("evaluate",
+                                    "Bits/dim or bits/char of a checkpoint on a data split (the variational bound); or, "
+                                    "with --samples and --teacher, generative perplexity and statistics of text samples");
+  CLI::Option* ev_checkpoint =
+      ev->add_option("--checkpoint", evaluate.checkpoint, "Checkpoint (.safetensors)")->check(CLI::ExistingFile);
+  CLI::Option* ev_samples = ev->add_option("--samples", evaluate.samples,
+                                           "Text samples, one per line (`sample --out`): score them instead of a checkpoint")
+                                ->check(CLI::ExistingFile)
+                                ->excludes(ev_checkpoint);
+  ev->add_option("--teacher", evaluate.teacher, "With --samples: the autoregressive checkpoint (ar-text) that scores them")
+      ->check(CLI::ExistingFile)
+      ->needs(ev_samples);
   ev->add_option("--data", evaluate.data_dir, "Dataset directory (CIFAR-10, Fashion-MNIST) or text8-format file");
   ev->add_option("--split", evaluate.split, "test or train (text: valid too)");
   CLI::Option* images = ev->add_option("--images", evaluate.items, "Images: the first N of the split (default 1000)")
@@ -161,7 +180,9 @@ int main(int argc, char** argv) {
     if (*sa) {
       return diffuse::model_family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint).sample(sample);
     }
+    if (*ev && !evaluate.samples.empty()) return diffuse::run_text_sample_scores(evaluate);
     if (*ev) {
+      if (evaluate.checkpoint.empty()) throw std::invalid_argument("evaluate: --checkpoint is required (or --samples with --teacher)");
       const json config = diffuse::checkpoint_config(evaluate.checkpoint);
       const diffuse::ModelFamily& family = diffuse::model_family(config, evaluate.checkpoint);
       diffuse::require_data_path(config, evaluate.data_dir);

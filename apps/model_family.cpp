@@ -8,9 +8,12 @@ namespace diffuse {
 extern const ModelFamily kDdpmFamily;       // ddpm_commands.cpp
 extern const ModelFamily kD3pmTextFamily;   // d3pm_text_commands.cpp
 extern const ModelFamily kD3pmImageFamily;  // d3pm_image_commands.cpp
+extern const ModelFamily kMaskedTextFamily; // masked_text_commands.cpp
+extern const ModelFamily kArTextFamily;     // ar_text_commands.cpp
 
 namespace {
-const ModelFamily* const kFamilies[] = {&kDdpmFamily, &kD3pmTextFamily, &kD3pmImageFamily};
+const ModelFamily* const kFamilies[] = {&kDdpmFamily, &kD3pmTextFamily, &kD3pmImageFamily, &kMaskedTextFamily,
+                                           &kArTextFamily};
 }  // namespace
 
 const ModelFamily& model_family(const nlohmann::json& config, const std::string& where) {

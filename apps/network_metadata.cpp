@@ -21,12 +21,12 @@ const char* gelu_name(GeluForm form) { return form == GeluForm::Erf ? "erf" : "t
 
 // Both networks embed the step the same way (nn::timestep_embedding) and are called with t - 1: the
 // diffusion code passes step = t - 1 (D3pm::model_step; DDPM's step tensors, beta_schedule.hpp).
-json timestep(const std::string& dim, const std::string& mlp) {
-  return {{"input", "t - 1 (0-based step)"},
+json timestep(const std::string& dim, const std::string& mlp, const std::string& input = "t - 1 (0-based step)") {
+  return {{"input", input},
           {"dim", dim},
           {"max_period", nn::kTimestepMaxPeriod},
           {"embedding", "half = dim / 2, f_i = exp(-ln(max_period) i / (half - 1)) for i = 0..half-1, "
-                        "emb = concat(sin(s f), cos(s f)) (sines first), s = t - 1"},
+                        "emb = concat(sin(s f), cos(s f)) (sines first), s = the input"},
           {"mlp", mlp}};
 }
 
@@ -65,26 +65,29 @@ json unet_architecture(const std::string& input, const std::string& output) {
   };
 }
 
-// nn/transformer.hpp, nn/transformer_block.hpp, nn/attention.hpp.
-json transformer_architecture() {
-  return {
+// nn/transformer.hpp, nn/transformer_block.hpp, nn/attention.hpp; `model` the configuration's section
+// (its options: causal, time_embedding).
+json transformer_architecture(const nlohmann::json& model, const std::string& time_input) {
+  const bool causal = model.value("causal", false), timed = model.value("time_embedding", true);
+  json a = {
       {"version", 1},
       {"network", "transformer"},
       {"layouts", "PyTorch's: Linear weight [out, in] (y = x W^T + b), Embedding weight [ids, width]"},
-      {"timestep", timestep("model.width", "temb = time.1(silu(time.0(emb))), nothing after time.1")},
-      {"input", "h = tok_emb[x_t] + pos_emb[0:L] + temb (temb added at every position, once); learned "
-                "positions, a window of L <= seq_len uses the first L rows"},
-      {"layer_norm_eps", nn::kLayerNormEps},
-      {"block", "pre-LN: h = x + dropout(attn(ln1(x))); y = h + dropout(mlp(ln2(h))); "
-                "mlp(x) = fc2(gelu(fc1(x)))"},
-      {"gelu", gelu_name(nn::kMlpGelu)},
-      {"attention", {{"mask", "none (bidirectional)"},
-                     {"qkv", "one Linear [3C, C]: output columns [q | k | v], each C wide; head h takes "
-                             "columns h*D..(h+1)*D-1 of each (D = C / heads)"},
-                     {"scale", "1 / sqrt(D)"},
-                     {"output", "heads concatenated in order, then proj"}}},
-      {"output", "logits = head(ln_f(h)): [B, L, out_states]"},
   };
+  if (timed) a["timestep"] = timestep("model.width", "temb = time.1(silu(time.0(emb))), nothing after time.1", time_input);
+  else a["timestep"] = "none: the network reads no time (no time.* parameters)";
+  a["input"] = std::string("h = tok_emb[x_t] + pos_emb[0:L]") + (timed ? " + temb (temb added at every position, once)" : "") +
+               "; learned positions, a window of L <= seq_len uses the first L rows";
+  a["layer_norm_eps"] = nn::kLayerNormEps;
+  a["block"] = "pre-LN: h = x + dropout(attn(ln1(x))); y = h + dropout(mlp(ln2(h))); mlp(x) = fc2(gelu(fc1(x)))";
+  a["gelu"] = gelu_name(nn::kMlpGelu);
+  a["attention"] = {{"mask", causal ? "causal: query n sees keys 0..n (-inf added above the diagonal)" : "none (bidirectional)"},
+                    {"qkv", "one Linear [3C, C]: output columns [q | k | v], each C wide; head h takes "
+                            "columns h*D..(h+1)*D-1 of each (D = C / heads)"},
+                    {"scale", "1 / sqrt(D)"},
+                    {"output", "heads concatenated in order, then proj"}};
+  a["output"] = "logits = head(ln_f(h)): [B, L, out_states]";
+  return a;
 }
 
 std::string mask_logit(const diffusion::D3pmStates& s) {
@@ -150,9 +153,28 @@ std::map<std::string, std::string> d3pm_image_network_metadata(const nlohmann::j
 }
 
 std::map<std::string, std::string> d3pm_text_network_metadata(const nlohmann::json& config) {
-  return {{"architecture", transformer_architecture().dump()},
+  return {{"architecture", transformer_architecture(config.at("model"), "t - 1 (0-based step)").dump()},
           {"tokens", text_tokens().dump()},
           {"schedule_resolved", d3pm_schedule(config.at("diffusion"))}};
+}
+
+std::map<std::string, std::string> masked_text_network_metadata(const nlohmann::json& config) {
+  json tokens = text_tokens();
+  tokens["mask_logit"] = "none: the network writes 27 logits, the data characters only (SUBS)";
+  return {{"architecture", transformer_architecture(config.at("model"), "1000 t, t in [0, 1] (float)").dump()},
+          {"tokens", tokens.dump()},
+          {"schedule_resolved", config.at("diffusion").at("schedule").get<std::string>()}};
+}
+
+std::map<std::string, std::string> ar_text_network_metadata(const nlohmann::json& config) {
+  json tokens = text_tokens();
+  tokens.erase("mask_shown_as");
+  tokens.erase("mask_is_data");
+  tokens.erase("mask_id");
+  tokens["bos_id"] = data::kText8Mask;
+  tokens["mask_logit"] = "none: 27 logits, the data characters; input id 27 starts every sequence";
+  tokens["input"] = "[bos, x^0, ..., x^{L-2}]; the logits at position n are those of p(x^n | x^{<n})";
+  return {{"architecture", transformer_architecture(config.at("model"), "").dump()}, {"tokens", tokens.dump()}};
 }
 
 }  // namespace diffuse

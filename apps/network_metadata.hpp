@@ -25,5 +25,7 @@ namespace diffuse {
 std::map<std::string, std::string> ddpm_network_metadata(const nlohmann::json& config);
 std::map<std::string, std::string> d3pm_text_network_metadata(const nlohmann::json& config);
 std::map<std::string, std::string> d3pm_image_network_metadata(const nlohmann::json& config);
+std::map<std::string, std::string> masked_text_network_metadata(const nlohmann::json& config);
+std::map<std::string, std::string> ar_text_network_metadata(const nlohmann::json& config);
 
 }  // namespace diffuse

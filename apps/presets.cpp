@@ -175,6 +175,71 @@ const std::vector<Preset>& presets() {
         "hybrid lambda 1.0 instead of 0.01: the cross-entropy term teaches the denoiser in minutes "
         "(at 0.01 a few thousand steps stay at the unigram level, about 4 bits/char)",
         "batch 64, lr 1e-3, warmup 100, clip 1.0, 2000 steps, EMA 0.99 with warm-up: minutes, not days"}},
+
+      // ---- Masked diffusion in continuous time (MD4: Shi et al. 2024; MDLM: Sahoo et al. 2024), text8 ----
+      {"mdlm-text8-paper",
+       "Masked diffusion on text8 as MD4's configs/md4/text8.py: transformer 12 x 768, linear schedule, 1M steps of 512", "",
+       {{"kind", "masked-text"},
+        {"model",
+         {{"in_states", 28}, {"out_states", 27}, {"seq_len", 256}, {"width", 768}, {"layers", 12}, {"heads", 12},
+          {"mlp", 3072}, {"dropout", 0.0}, {"causal", false}, {"time_embedding", true}}},
+        {"diffusion", {{"schedule", "linear"}, {"eps", 1e-4}, {"exponent", 1.0}}},
+        {"train",
+         {{"steps", 1000000}, {"batch", 512}, {"micro_batch", 0}, {"lr", 3e-4}, {"lr_schedule", "cosine"}, {"min_lr", 0.0},
+          {"warmup", 2000}, {"grad_clip", 0.0}, {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9},
+          {"adam_beta2", 0.999}, {"adam_eps", 1e-8}, {"tf_adam_epsilon", false}, {"log_every", 500},
+          {"sample_every", 10000}, {"sample_count", 4}, {"sample_steps", 1000}, {"checkpoint_every", 5000},
+          {"keep_checkpoints", 3}, {"replica_check_every", 100}}},
+        {"data", {{"dataset", "text8"}}}},
+       {"positions: learned absolute embeddings (MD4: rotary embeddings in every attention layer)",
+        "time: sinusoidal(1000 t) through an MLP, added to every token (MD4: the same embedding of 1000 t drives "
+        "adaLN-zero, parameter-free LayerNorms modulated by zero-initialised shift, scale and gate)",
+        "blocks: pre-LN LayerNorm with scale and bias; MLP fc2(gelu(fc1 x)), hidden 3072, with biases (MD4: a "
+        "sigmoid-gated GLU, hidden 2048, no biases); q, k, v with biases (MD4: none)",
+        "tokens: a 768-wide embedding (MD4: a 64-wide embedding projected to 768); init N(0, 0.02^2) everywhere (MD4: "
+        "depth-scaled MLP init, zero-initialised output layer)",
+        "the bound's end terms: the prior KL L alpha_1 log 27 is counted (MD4 takes it as 0; 1e-4 x 4.75 bits)"}},
+      {"mdlm-text8-small", "Masked diffusion on text8 sized for a CPU: the d3pm-text8-small transformer 6 x 256, batch 32",
+       "mdlm-text8-paper",
+       {{"model", {{"width", 256}, {"layers", 6}, {"heads", 8}, {"mlp", 1024}, {"time_embedding", false}}},
+        {"train",
+         {{"batch", 32}, {"lr", 1e-3}, {"lr_schedule", "constant"}, {"warmup", 100}, {"steps", 100000}, {"grad_clip", 1.0},
+          {"ema_decay", 0.995}, {"ema_warmup", true}, {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100},
+          {"checkpoint_every", 500}}}},
+       {"transformer 6 layers x width 256, 8 heads, MLP 1024 instead of 12 x 768: the size of d3pm-text8-small",
+        "no time input (MDLM's choice: the share of masks tells the network t), so sampling reuses the output of a "
+        "sequence none of whose tokens changed",
+        "batch 32, constant lr 1e-3 after 100 warmup steps, clip 1.0, 100k steps, EMA 0.995 with warm-up: "
+        "d3pm-text8-small's optimiser, for a like-for-like comparison"}},
+      {"mdlm-text-demo", "The demo's masked diffusion: the bundled KJV Gospels, transformer 2 x 128, minutes on 2 cores",
+       "mdlm-text8-small",
+       {{"model", {{"seq_len", 64}, {"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
+        {"train",
+         {{"steps", 2000}, {"batch", 64}, {"ema_decay", 0.99}, {"log_every", 50}, {"sample_every", 0}, {"sample_count", 2},
+          {"sample_steps", 64}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}}}},
+       {"the d3pm-text-demo network and optimiser: windows of 64, transformer 2 x 128, batch 64, 2000 steps"}},
+
+      // ---- The autoregressive baseline (a causal transformer, next-character cross-entropy), text8 --------
+      {"ar-text8-small", "Autoregressive baseline on text8: the d3pm-text8-small transformer 6 x 256, causal, batch 32", "",
+       {{"kind", "ar-text"},
+        {"model",
+         {{"in_states", 28}, {"out_states", 27}, {"seq_len", 256}, {"width", 256}, {"layers", 6}, {"heads", 8}, {"mlp", 1024},
+          {"dropout", 0.0}, {"causal", true}, {"time_embedding", false}}},
+        {"train",
+         {{"steps", 100000}, {"batch", 32}, {"micro_batch", 0}, {"lr", 1e-3}, {"lr_schedule", "constant"}, {"warmup", 100},
+          {"grad_clip", 1.0}, {"ema_decay", 0.995}, {"ema_warmup", true}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999},
+          {"adam_eps", 1e-8}, {"tf_adam_epsilon", false}, {"log_every", 10}, {"sample_every", 1000}, {"sample_count", 4},
+          {"checkpoint_every", 500}, {"keep_checkpoints", 3}, {"replica_check_every", 100}}},
+        {"data", {{"dataset", "text8"}}}},
+       {"the transformer of d3pm-text8-small with a causal mask and no time input; id 27 (the text families' mask) "
+        "starts every sequence",
+        "d3pm-text8-small's optimiser (batch 32, lr 1e-3, 100 warmup steps, EMA 0.995 with warm-up), clip 1.0"}},
+      {"ar-text-demo", "The demo's autoregressive baseline: the bundled KJV Gospels, causal transformer 2 x 128", "ar-text8-small",
+       {{"model", {{"seq_len", 64}, {"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
+        {"train",
+         {{"steps", 2000}, {"batch", 64}, {"ema_decay", 0.99}, {"log_every", 50}, {"sample_every", 0}, {"sample_count", 2},
+          {"checkpoint_every", 500}, {"keep_checkpoints", 2}}}},
+       {"the d3pm-text-demo network and optimiser: windows of 64, transformer 2 x 128, batch 64, 2000 steps"}},
   };
   return table;
 }

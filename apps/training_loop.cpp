@@ -142,6 +142,16 @@ class Trainer {
 
 int64_t field(const json& train_config, const char* key) { return train_config.at(key).get<int64_t>(); }
 
+// train.lr and train.warmup, then constant or (train.lr_schedule = "cosine", absent in older runs) a cosine
+// decay to train.min_lr at train.steps.
+nn::LrSchedule lr_schedule(const json& train_config) {
+  const std::string kind = train_config.value("lr_schedule", "constant");
+  if (kind != "constant" && kind != "cosine")
+    throw std::invalid_argument("train.lr_schedule: 'constant' or 'cosine', got '" + kind + "'");
+  return {.lr = train_config.at("lr").get<double>(), .warmup = field(train_config, "warmup"), .cosine = kind == "cosine",
+          .total_iterations = field(train_config, "steps"), .min_lr = train_config.value("min_lr", 0.0)};
+}
+
 Trainer::Trainer(const TrainOptions& options, const TrainingRun& run, TrainingTask& task)
     : options_(options),
       config_(run.config),
@@ -153,7 +163,7 @@ Trainer::Trainer(const TrainOptions& options, const TrainingRun& run, TrainingTa
                      .eps = train_config_.at("adam_eps").get<double>(),
                      .tf_epsilon = train_config_.at("tf_adam_epsilon").get<bool>()}),
       ema_(arena_, train_config_.at("ema_decay").get<double>(), train_config_.value("ema_warmup", false)),  // absent in old runs
-      schedule_{.lr = train_config_.at("lr").get<double>(), .warmup = field(train_config_, "warmup")},
+      schedule_(lr_schedule(train_config_)),
       total_iterations_(field(train_config_, "steps")),
       batch_(field(train_config_, "batch")),
       micro_batch_(field(train_config_, "micro_batch") > 0 ? field(train_config_, "micro_batch") : batch_),
@@ -255,9 +265,9 @@ double Trainer::update() {
 std::string Trainer::save(int64_t at_iteration) {
   const std::string path = nn::checkpoint_path(options_.out_dir, at_iteration);
   std::map<std::string, std::string> meta = task_.state();
-  meta.insert({{"config", config_.dump()}, {"model", config_.at("model").dump()},
-               {"diffusion", config_.at("diffusion").dump()}, {"preset", preset_},
+  meta.insert({{"config", config_.dump()}, {"model", config_.at("model").dump()}, {"preset", preset_},
                {"kind", config_.at("kind").get<std::string>()}, {"step", std::to_string(at_iteration)}});
+  if (config_.contains("diffusion")) meta.insert({"diffusion", config_.at("diffusion").dump()});  // the autoregressive model has none
   meta.merge(model_family(config_, "kind").network_metadata(config_));
   nn::save_checkpoint(path, arena_, &adam_, &ema_, meta);
   nn::prune_checkpoints(options_.out_dir, static_cast<int>(field(train_config_, "keep_checkpoints")));

@@ -59,14 +59,14 @@ Tensor Embedding::forward(const Tensor& ids) const { return embedding(weight, id
 Tensor Dropout::forward(const Tensor& x, Philox& rng) const { return dropout(x, p, is_training(), rng); }
 
 Tensor timestep_embedding(const Tensor& step, int64_t dim) {
-  if (step.dtype() != DType::I32 || step.dim() != 1 || dim < 4 || dim % 2 != 0)
-    shape_error("timestep_embedding", "needs int32 steps [B] and an even dim >= 4; got " + describe(step) +
+  if ((step.dtype() != DType::I32 && step.dtype() != DType::F32) || step.dim() != 1 || dim < 4 || dim % 2 != 0)
+    shape_error("timestep_embedding", "needs int32 or float32 steps [B] and an even dim >= 4; got " + describe(step) +
                                           " and dim " + std::to_string(dim));
   const int64_t B = step.shape()[0], half = dim / 2;
   Tensor emb = Tensor::empty({B, dim});
   const Tensor steps = step.contiguous();
   for (int64_t b = 0; b < B; ++b) {
-    const double step_b = steps.data<int32_t>()[b];
+    const double step_b = steps.dtype() == DType::I32 ? steps.data<int32_t>()[b] : steps.data<float>()[b];
     for (int64_t i = 0; i < half; ++i) {
       const double freq = std::exp(-std::log(kTimestepMaxPeriod) * static_cast<double>(i) / static_cast<double>(half - 1));
       emb.data<float>()[b * dim + i] = static_cast<float>(std::sin(step_b * freq));

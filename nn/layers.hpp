@@ -72,7 +72,7 @@ class Dropout : public Module {
 };
 
 // The DDPM sinusoidal timestep embedding (reference code `get_timestep_embedding`): for 0-based steps
-// step [B] (int32, paper t - 1) and an even dim, half = dim / 2,
+// step [B] (int32, paper t - 1; or float32, a continuous time on the same scale) and an even dim, half = dim / 2,
 // freq_i = exp(-ln(kTimestepMaxPeriod) i / (half - 1)), emb = [sin(step freq), cos(step freq)] -> [B, dim], float32.
 inline constexpr double kTimestepMaxPeriod = 10000.0;
 Tensor timestep_embedding(const Tensor& step, int64_t dim);

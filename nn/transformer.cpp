@@ -1,5 +1,7 @@
 #include "nn/transformer.hpp"
 
+#include <limits>
+
 #include "nn/init.hpp"
 #include "nn/json_field.hpp"
 #include "tensor/ops.hpp"
@@ -8,7 +10,8 @@ namespace diffuse::nn {
 
 nlohmann::json TransformerConfig::to_json() const {
   return {{"in_states", in_states}, {"out_states", out_states}, {"seq_len", seq_len}, {"width", width},
-          {"layers", layers}, {"heads", heads}, {"mlp", mlp}, {"dropout", dropout}};
+          {"layers", layers}, {"heads", heads}, {"mlp", mlp}, {"dropout", dropout},
+          {"causal", causal}, {"time_embedding", time_embedding}};
 }
 
 TransformerConfig TransformerConfig::from_json(const nlohmann::json& j) {
@@ -21,6 +24,9 @@ TransformerConfig TransformerConfig::from_json(const nlohmann::json& j) {
   json_field(j, "heads", c.heads);
   json_field(j, "mlp", c.mlp);
   json_field(j, "dropout", c.dropout);
+  // Optional: configurations written before these options existed mean the D3PM network.
+  if (j.contains("causal")) json_field(j, "causal", c.causal);
+  if (j.contains("time_embedding")) json_field(j, "time_embedding", c.time_embedding);
   c.validate();
   return c;
 }
@@ -41,9 +47,11 @@ Transformer::Transformer(const TransformerConfig& config, Philox& rng) : config_
   const TransformerConfig& c = config_;
   tok_emb_ = register_module("tok_emb", std::make_shared<Embedding>(c.in_states, c.width, 0.02, rng));
   pos_emb_ = register_parameter("pos_emb", normal_init({c.seq_len, c.width}, 0.02, rng));
-  time_ = register_module("time", std::make_shared<ModuleList<Linear>>());
-  time_->push_back(std::make_shared<Linear>(c.width, c.width, Init::Normal002, rng));
-  time_->push_back(std::make_shared<Linear>(c.width, c.width, Init::Normal002, rng));
+  if (c.time_embedding) {
+    time_ = register_module("time", std::make_shared<ModuleList<Linear>>());
+    time_->push_back(std::make_shared<Linear>(c.width, c.width, Init::Normal002, rng));
+    time_->push_back(std::make_shared<Linear>(c.width, c.width, Init::Normal002, rng));
+  }
   blocks_ = register_module("blocks", std::make_shared<ModuleList<TransformerBlock>>());
   for (int64_t i = 0; i < c.layers; ++i)
     blocks_->push_back(std::make_shared<TransformerBlock>(c.width, c.heads, c.mlp, c.dropout, rng));
@@ -51,16 +59,29 @@ Transformer::Transformer(const TransformerConfig& config, Philox& rng) : config_
   head_ = register_module("head", std::make_shared<Linear>(c.width, c.out_states, Init::Normal002, rng));
 }
 
+Tensor causal_mask(int64_t length) {
+  Tensor mask = Tensor::zeros({length, length});
+  float* m = mask.data<float>();
+  for (int64_t q = 0; q < length; ++q)
+    for (int64_t k = q + 1; k < length; ++k) m[q * length + k] = -std::numeric_limits<float>::infinity();
+  return mask;
+}
+
 Tensor Transformer::forward(const Tensor& x_t, const Tensor& step, Philox& rng) const {
   const TransformerConfig& c = config_;
-  if (x_t.dtype() != DType::I32 || x_t.dim() != 2 || x_t.size(1) > c.seq_len || step.dtype() != DType::I32 ||
-      step.dim() != 1 || step.size(0) != x_t.size(0))
-    shape_error("transformer", "expected int32 x_t [B, L <= " + std::to_string(c.seq_len) + "] and int32 step [B], got " +
-                                   describe(x_t) + " and " + describe(step));
+  if (x_t.dtype() != DType::I32 || x_t.dim() != 2 || x_t.size(1) > c.seq_len ||
+      (c.time_embedding && (!step.defined() || step.dim() != 1 || step.size(0) != x_t.size(0))))
+    shape_error("transformer", "expected int32 x_t [B, L <= " + std::to_string(c.seq_len) + "]" +
+                                   (c.time_embedding ? " and step [B]" : "") + ", got " + describe(x_t) +
+                                   (c.time_embedding ? " and " + describe(step) : ""));
   const int64_t B = x_t.size(0), L = x_t.size(1);
-  const Tensor temb = (*time_)[1]->forward(silu((*time_)[0]->forward(timestep_embedding(step, c.width))));  // [B, C]
-  Tensor h = tok_emb_->forward(x_t) + pos_emb_.narrow(0, 0, L) + temb.view({B, 1, c.width});
-  for (const auto& block : *blocks_) h = block->forward(h, rng);
+  Tensor h = tok_emb_->forward(x_t) + pos_emb_.narrow(0, 0, L);
+  if (c.time_embedding) {
+    const Tensor temb = (*time_)[1]->forward(silu((*time_)[0]->forward(timestep_embedding(step, c.width))));  // [B, C]
+    h = h + temb.view({B, 1, c.width});
+  }
+  const Tensor mask = c.causal ? causal_mask(L) : Tensor();
+  for (const auto& block : *blocks_) h = block->forward(h, rng, mask);
   return head_->forward(ln_f_->forward(h));
 }
 

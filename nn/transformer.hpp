@@ -8,6 +8,13 @@
 // time_mlp = dense1(SiLU(dense0(sinusoidal(t, C)))), as the U-Net's. Learned positions. Weights
 // N(0, 0.02^2), biases 0, LayerNorm 1/0. Parameters (the names checkpoints store): pos_emb,
 // tok_emb.weight, time.{0,1}.{weight,bias} (dense0, dense1 above), blocks.{i}.*, ln_f, head.
+//
+// Two options make the same network serve the other text families:
+// - time_embedding = false drops the time MLP (and its parameters): the network sees x_t alone. Masked
+//   diffusion needs no time input (the share of masks tells it; MDLM trains without it), and the
+//   autoregressive model has no time at all.
+// - causal = true adds the mask -inf above the diagonal to every attention score, so position n sees
+//   positions 0..n only: the autoregressive baseline's next-token model.
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -24,16 +31,22 @@ struct TransformerConfig {
   int64_t heads = 12;
   int64_t mlp = 3072;
   double dropout = 0.0;
+  bool causal = false;         // attention sees only earlier positions
+  bool time_embedding = true;  // add time_mlp(sinusoidal(step)) to every position
 
   nlohmann::json to_json() const;
   static TransformerConfig from_json(const nlohmann::json& j);  // throws naming the bad field
   void validate() const;
 };
 
+// The causal attention mask [L, L]: 0 on and below the diagonal, -inf above (query q sees keys 0..q).
+Tensor causal_mask(int64_t length);
+
 class Transformer : public Module {
  public:
   Transformer(const TransformerConfig& config, Philox& rng);
-  // x_t int32 [B, L] (L <= seq_len), step int32 [B] (0-based, paper t - 1) -> logits [B, L, out_states].
+  // x_t int32 [B, L] (L <= seq_len), step [B] (int32 0-based paper t - 1, or float32 for continuous time;
+  // undefined when time_embedding is false) -> logits [B, L, out_states].
   Tensor forward(const Tensor& x_t, const Tensor& step, Philox& rng) const;
   const TransformerConfig& config() const { return config_; }
 

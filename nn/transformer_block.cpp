@@ -19,8 +19,8 @@ TransformerBlock::TransformerBlock(int64_t channels, int64_t heads, int64_t mlp_
   drop = register_module("drop", std::make_shared<Dropout>(dropout));
 }
 
-Tensor TransformerBlock::forward(const Tensor& x, Philox& rng) const {
-  const Tensor h = x + drop->forward(attn->forward(ln1->forward(x)), rng);
+Tensor TransformerBlock::forward(const Tensor& x, Philox& rng, const Tensor& mask) const {
+  const Tensor h = x + drop->forward(attn->forward(ln1->forward(x), mask), rng);
   return h + drop->forward(mlp->forward(ln2->forward(h)), rng);
 }
 

@@ -22,7 +22,8 @@ class Mlp : public Module {
 class TransformerBlock : public Module {
  public:
   TransformerBlock(int64_t channels, int64_t heads, int64_t mlp_hidden, double dropout, Philox& rng);
-  Tensor forward(const Tensor& x, Philox& rng) const;
+  // mask: an additive attention mask (nn::causal_mask), or undefined for none.
+  Tensor forward(const Tensor& x, Philox& rng, const Tensor& mask = Tensor()) const;
   std::shared_ptr<LayerNorm> ln1, ln2;
   std::shared_ptr<MultiHeadSelfAttention> attn;
   std::shared_ptr<Mlp> mlp;

@@ -1,0 +1,179 @@
+// The autoregressive text verbs of build/diffuse: the baseline the diffusion families are measured against
+// (MD4 and MDLM report one beside their bounds). A causal transformer trained by next-character
+// cross-entropy on random windows; ancestral sampling with a temperature and an optional prefix; the exact
+// bits/char on the canonical chunks of a split. Its checkpoints are also the teacher of generative
+// perplexity (`evaluate --samples FILE --teacher CKPT`, text_sample_scores.cpp).
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <numbers>
+
+#include "apps/ar_text_model.hpp"
+#include "apps/model_family.hpp"
+#include "apps/network_metadata.hpp"
+#include "apps/run_support.hpp"
+#include "apps/text_support.hpp"
+#include "tensor/autograd.hpp"
+#include "tensor/ops.hpp"
+
+namespace diffuse {
+
+namespace {
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// --template for a model that reads left to right: the given characters must form a prefix.
+Tensor template_prefix(const std::string& text, int64_t length) {
+  const Tensor given = parse_text_template(text, length);
+  std::vector<int32_t> prefix;
+  bool open = false;
+  for (int64_t i = 0; i < length; ++i) {
+    const int32_t v = given.data<int32_t>()[i];
+    if (v < 0) {
+      open = true;
+    } else if (open) {
+      throw std::invalid_argument("--template: the autoregressive model continues a prefix; the given character at offset " +
+                                  std::to_string(i) + " follows a '_' (infilling needs a masked-diffusion model)");
+    } else {
+      prefix.push_back(v);
+    }
+  }
+  return Tensor::from_vector(prefix, {static_cast<int64_t>(prefix.size())});
+}
+
+class ArTextTraining : public TrainingTask {
+ public:
+  ArTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
+      : seed_(config.at("seed").get<uint64_t>()),
+        setup_(config, seed_),
+        corpus_(std::move(corpus)),
+        windows_(corpus_, data::Text8Split::Train, setup_.seq_len(), seed_),
+        streams_(seed_),
+        model_(setup_.next_token_model(streams_.dropout)),
+        sample_count_(config.at("train").at("sample_count").get<int64_t>()) {
+    setup_.net.train();
+  }
+
+  nn::ParameterArena& arena() override { return setup_.arena; }
+  void draw_batch(int64_t b) override { x_ = windows_.next(b); }
+  double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
+    const Tensor loss = diffusion::next_token_loss(model_, x_.slice(0, begin, end), ArTextModel::kBos).loss;
+    (loss * weight).backward();
+    return loss.item();
+  }
+  std::string write_samples(const fs::path& dir, int64_t step) override {
+    setup_.net.eval();
+    Philox rng(seed_, kSamples);
+    const Tensor x = setup_.sample(sample_count_, rng, {});
+    setup_.net.train();
+    fs::create_directories(dir);
+    const fs::path path = dir / ("step-" + std::to_string(step) + ".txt");
+    std::string text;
+    for (const std::string& s : decode_rows(x)) text += s + "\n";
+    write_text_atomically(path, text);
+    return path.string() + "\n  " + text.substr(0, text.find('\n'));
+  }
+  std::map<std::string, std::string> state() const override {
+    std::map<std::string, std::string> s = streams_.state();
+    s["data.position"] = json(windows_.state().to_strings()).dump();
+    return s;
+  }
+  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
+    windows_.restore(data::Text8SamplerState::from_strings(json::parse(meta.at("data.position"))));
+    streams_.restore(meta, path);
+  }
+  std::string data_summary() const override {
+    return std::to_string(corpus_->ranges.train.size()) + " training characters of " + corpus_->source;
+  }
+  std::string item_name() const override { return "tokens"; }
+  int64_t items_per_example() const override { return setup_.seq_len(); }
+
+ private:
+  uint64_t seed_;
+  ArTextModel setup_;
+  std::shared_ptr<const data::Text8Corpus> corpus_;
+  data::Text8WindowSampler windows_;
+  TrainingStreams streams_;
+  diffusion::NextTokenModel model_;
+  int64_t sample_count_;
+  Tensor x_;  // the drawn batch
+};
+
+}  // namespace
+
+static int64_t ar_text_parameter_count(const json& config) {
+  Philox rng(0);
+  return nn::Transformer(ar_network_config(config), rng).parameter_count();
+}
+
+static std::unique_ptr<TrainingTask> make_ar_text_training(json& config, const std::string& data_path) {
+  return std::make_unique<ArTextTraining>(config, load_text_corpus(data_path));
+}
+
+static int run_ar_text_sample(const SampleOptions& options) {
+  const int64_t n = options.n == 0 ? 4 : options.n;
+  auto m = load_model_for_inference<ArTextModel>(options.checkpoint, options.ema);
+  diffusion::AutoregressiveSampleOptions sampling;
+  sampling.temperature = options.temperature;
+  if (!options.template_text.empty()) sampling.prefix = template_prefix(options.template_text, m->seq_len());
+  Philox rng(options.seed, kSamples);
+  const auto start = std::chrono::steady_clock::now();
+  int64_t evaluations = 0;
+  const Tensor x = m->sample(n, rng, sampling, &evaluations);
+  const double seconds = seconds_since(start);
+  const std::vector<std::string> texts = decode_rows(x);
+  for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
+  std::printf("%lld samples of %lld characters, temperature %g, %lld network evaluations, %.2f s (%.3f s per sample, batch %lld)\n",
+              static_cast<long long>(n), static_cast<long long>(m->seq_len()), sampling.temperature,
+              static_cast<long long>(evaluations), seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
+  if (!options.out.empty()) {
+    write_text_samples(options.out, texts, options.checkpoint, "ar-text", seconds / static_cast<double>(n), evaluations);
+    std::printf("wrote %s\n", options.out.c_str());
+  }
+  return 0;
+}
+
+static int run_ar_text_evaluate(const EvaluateOptions& options) {
+  auto m = load_model_for_inference<ArTextModel>(options.checkpoint, options.ema);
+  if (options.steps != 0 || options.estimate)
+    throw std::invalid_argument(std::string(options.estimate ? "--estimate" : "--steps") +
+                                ": the autoregressive likelihood is exact (no steps, no estimate)");
+  const auto corpus = load_text_corpus(options.data_dir);
+  const int64_t L = m->seq_len();
+  const Tensor chunks = evaluation_chunks(*corpus, parse_text_split(options.split), options.split, options.items, L);
+  const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
+  const double to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
+  const auto start = std::chrono::steady_clock::now();
+  const ChunkBits r = evaluate_chunk_bits(chunks, batch, options, 1, [&](const Tensor& x, Philox&) {
+    const Tensor nll = m->nll(x).to(DType::F64).contiguous();
+    std::vector<double> bits;
+    for (int64_t i = 0; i < nll.numel(); ++i) bits.push_back(nll.data<double>()[i] * to_bits);
+    return bits;
+  });
+  if (!ProcessGroup::world().is_root()) return 0;
+  const double seconds = seconds_since(start);
+  if (options.json) {
+    std::cout << json{{"bits_per_char", r.mean()}, {"stderr", r.standard_error()}, {"chunks", r.chunks}, {"method", "exact"},
+                      {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", options.checkpoint},
+                      {"split", options.split}, {"chunk_length", L}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+  std::printf("bits/char %.4f (exact; +- %.4f standard error over chunks) on %lld %s chunks of %lld characters, %.0f s\n", r.mean(),
+              r.standard_error(), static_cast<long long>(r.chunks), options.split.c_str(), static_cast<long long>(L), seconds);
+  return 0;
+}
+
+// This family's entry in the table of model_family.cpp.
+extern const ModelFamily kArTextFamily = {
+    .kind = "ar-text",
+    .description = "an autoregressive character model on text8-format text: a causal transformer (the baseline)",
+    .read_config = ar_text_parameter_count,
+    .make_training = make_ar_text_training,
+    .network_metadata = ar_text_network_metadata,
+    .sample = run_ar_text_sample,
+    .evaluate = run_ar_text_evaluate,
+};
+
+}  // namespace diffuse

@@ -1,0 +1,123 @@
+#include "apps/text_support.hpp"
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include <cmath>
+
+#include "apps/run_support.hpp"
+#include "apps/sharded_evaluation.hpp"
+
+namespace diffuse {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<const data::Text8Corpus> load_text_corpus(const std::string& path) {
+  if (path.empty()) throw std::invalid_argument("--data: a text8-format file (or a directory holding `text8`) is required");
+  std::string file = path;
+  if (fs::is_directory(path)) {
+    file = (fs::path(path) / "text8").string();
+    if (!fs::exists(file)) throw std::invalid_argument("--data: " + path + " is a directory without a file named text8");
+  } else if (!fs::exists(path)) {
+    throw std::invalid_argument("--data: " + path + " does not exist");
+  }
+  return std::make_shared<const data::Text8Corpus>(data::load_text8(file));
+}
+
+data::Text8Split parse_text_split(const std::string& name) {
+  if (name == "train") return data::Text8Split::Train;
+  if (name == "valid") return data::Text8Split::Valid;
+  if (name == "test") return data::Text8Split::Test;
+  throw std::invalid_argument("--split: 'train', 'valid' or 'test', got '" + name + "'");
+}
+
+Tensor evaluation_chunks(const data::Text8Corpus& corpus, data::Text8Split split, const std::string& split_name, int64_t count,
+                         int64_t length) {
+  if (count < 0) throw std::invalid_argument("--chunks: must be at least 1");
+  const std::string_view text = corpus.split(split);
+  const int64_t available = data::text8_num_chunks(static_cast<int64_t>(text.size()), length);
+  if (count > available)
+    throw std::invalid_argument("--chunks: " + std::to_string(count) + " requested but the " + split_name + " split of " +
+                                corpus.source + " has " + std::to_string(available) + " chunks of " + std::to_string(length));
+  return data::text8_chunks(text, length, count > 0 ? count : -1);
+}
+
+std::vector<std::string> decode_rows(const Tensor& ids) {
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < ids.size(0); ++i) out.push_back(data::decode_text8(ids.narrow(0, i, 1)));
+  return out;
+}
+
+Tensor parse_text_template(const std::string& text, int64_t length) {
+  if (static_cast<int64_t>(text.size()) > length)
+    throw std::invalid_argument("--template: " + std::to_string(text.size()) + " characters, but the model writes " +
+                                std::to_string(length));
+  std::vector<int32_t> ids(static_cast<size_t>(length), -1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == data::kText8MaskChar) continue;
+    const int32_t id = data::text8_id(text[i]);
+    if (id < 0)
+      throw std::invalid_argument("--template: the character '" + std::string(1, text[i]) + "' at offset " + std::to_string(i) +
+                                  " is not in the alphabet (a-z, space; '_' marks a position to generate)");
+    ids[i] = id;
+  }
+  return Tensor::from_vector(ids, {length});
+}
+
+std::string text8_vocabulary() {
+  std::string chars;
+  for (int32_t id = 0; id < data::kText8Vocab; ++id) chars += data::text8_char(id);
+  return "characters '" + chars + "'";
+}
+
+void write_text_samples(const fs::path& path, const std::vector<std::string>& texts, const std::string& checkpoint,
+                        const std::string& family, double seconds_per_sample, int64_t steps) {
+  std::string text;
+  for (const std::string& s : texts) text += s + "\n";
+  write_text_atomically(path, text);
+  const nlohmann::json about = {{"vocabulary", text8_vocabulary()}, {"checkpoint", checkpoint}, {"family", family},
+                                {"samples", texts.size()}, {"seconds_per_sample", seconds_per_sample}, {"steps", steps}};
+  write_text_atomically(fs::path(path.string() + ".json"), about.dump(2) + "\n");
+}
+
+double ChunkBits::standard_error() const {
+  if (chunks < 2) return 0;
+  const double n = static_cast<double>(chunks), m = mean();
+  return std::sqrt(std::max(0.0, (sum_squares - n * m * m) / (n - 1)) / n);
+}
+
+nlohmann::json ChunkBits::to_json() const {
+  return {{"chunks", chunks}, {"sum", sum}, {"sum_squares", sum_squares}, {"network_evaluations", network_evaluations}};
+}
+
+ChunkBits ChunkBits::from_json(const nlohmann::json& j) {
+  ChunkBits r;
+  r.chunks = j.at("chunks").get<int64_t>();
+  r.sum = j.at("sum").get<double>();
+  r.sum_squares = j.at("sum_squares").get<double>();
+  r.network_evaluations = j.at("network_evaluations").get<int64_t>();
+  return r;
+}
+
+ChunkBits ChunkBits::merge(const ChunkBits& a, const ChunkBits& b) {
+  return {a.chunks + b.chunks, a.sum + b.sum, a.sum_squares + b.sum_squares, a.network_evaluations + b.network_evaluations};
+}
+
+ChunkBits evaluate_chunk_bits(const Tensor& chunks, int64_t batch, const EvaluateOptions& options, int64_t evaluations_per_batch,
+                              const std::function<std::vector<double>(const Tensor& x, Philox& rng)>& bits_of) {
+  const int64_t n = chunks.size(0);
+  std::function<void()> progress;
+  return evaluate_sharded<ChunkBits>(
+      n, batch, options.seed,
+      [&](int64_t begin, int64_t end, Philox& rng) {
+        ChunkBits r;
+        for (double b : bits_of(chunks.slice(0, begin, end), rng)) r.add(b);
+        r.network_evaluations = evaluations_per_batch;
+        progress();
+        return r;
+      },
+      ChunkBits::merge, options.journal, evaluation_settings(options, n, batch),
+      [&](int64_t mine) { progress = evaluation_progress(mine); });
+}
+
+}  // namespace diffuse

@@ -1,0 +1,70 @@
+// What the text families (D3PM text, masked diffusion, the autoregressive baseline) share around the
+// text8-format corpus: loading it from --data, the --split names, the evaluation chunks of --chunks,
+// decoding samples, the --template of conditional sampling, the vocabulary a samples file is in, and the
+// evaluation of a per-chunk figure (bits/char) with its standard error, journaled and shared over MPI.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "apps/command_options.hpp"
+#include "data/text8.hpp"
+#include "tensor/random.hpp"
+#include "tensor/tensor.hpp"
+
+namespace diffuse {
+
+// The corpus at --data: a text8-format file, or a directory holding one named `text8`.
+std::shared_ptr<const data::Text8Corpus> load_text_corpus(const std::string& path);
+
+data::Text8Split parse_text_split(const std::string& name);  // --split: train, valid, test
+
+// The first `count` (0: all) canonical chunks of `length` characters of the split (int32 [N, L]); throws
+// naming --chunks when the split has fewer.
+Tensor evaluation_chunks(const data::Text8Corpus& corpus, data::Text8Split split, const std::string& split_name,
+                         int64_t count, int64_t length);
+
+// Each row of int32 ids [B, L] as text (the mask as '_').
+std::vector<std::string> decode_rows(const Tensor& ids);
+
+// --template: the characters of `text` are given, '_' marks a position to generate, and positions past
+// its end are generated: int32 [length] with -1 where the sampler generates. Throws naming --template for
+// a character outside the alphabet (with its offset) or a template longer than `length`.
+Tensor parse_text_template(const std::string& text, int64_t length);
+
+// The vocabulary of the text families' samples and teachers: the text8 characters, in id order.
+std::string text8_vocabulary();
+
+// Writes one sample per line to `path` (atomically), and beside it `path.json` with the vocabulary, the
+// checkpoint and what the caller adds, so that `evaluate --samples` knows what it reads.
+void write_text_samples(const std::filesystem::path& path, const std::vector<std::string>& texts, const std::string& checkpoint,
+                        const std::string& family, double seconds_per_sample, int64_t steps);
+
+// Per-chunk bits/char: their mean and its standard error (the sample standard deviation over sqrt(N)).
+struct ChunkBits {
+  int64_t chunks = 0;
+  double sum = 0, sum_squares = 0;
+  int64_t network_evaluations = 0;
+  void add(double bits) {
+    ++chunks;
+    sum += bits;
+    sum_squares += bits * bits;
+  }
+  double mean() const { return sum / static_cast<double>(chunks); }
+  double standard_error() const;
+  nlohmann::json to_json() const;
+  static ChunkBits from_json(const nlohmann::json& j);
+  static ChunkBits merge(const ChunkBits& a, const ChunkBits& b);
+};
+
+// Evaluates chunks [0, N) in batches (sharded_evaluation.hpp: journal, MPI, one stream per batch):
+// bits_of(x [b, L], rng) returns each row's bits/char and counts its network evaluations in the result.
+ChunkBits evaluate_chunk_bits(const Tensor& chunks, int64_t batch, const EvaluateOptions& options, int64_t evaluations_per_batch,
+                              const std::function<std::vector<double>(const Tensor& x, Philox& rng)>& bits_of);
+
+}  // namespace diffuse
