@@ -33,6 +33,7 @@ struct SampleOptions {
   bool argmax = false;      // D3PM: the most likely state at each step instead of a draw
   uint64_t seed = 0;
   bool ema = true;          // sample with the EMA weights when the checkpoint has them
+  bool quiet = false;       // no progress on stderr
 };
 
 struct EvaluateOptions {
@@ -46,6 +47,8 @@ struct EvaluateOptions {
   bool ema = true;        // evaluate the EMA weights when the checkpoint has them
   bool json = false;
   std::string terms_out;  // write every per-t term as JSON here
+  std::string rate_distortion;  // DDPM: write the progressive coding's rate and distortion per t as JSON here
+  bool quiet = false;     // no progress on stderr
   std::string journal;    // a directory recording each finished batch, so an interrupted evaluation resumes
   uint64_t seed = 0;
 };
