@@ -11,6 +11,7 @@
 #include "apps/ar_text_model.hpp"
 #include "apps/model_family.hpp"
 #include "apps/network_metadata.hpp"
+#include "apps/progress.hpp"
 #include "apps/run_support.hpp"
 #include "apps/text_support.hpp"
 #include "tensor/autograd.hpp"
@@ -119,8 +120,11 @@ static int run_ar_text_sample(const SampleOptions& options) {
   Philox rng(options.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
   int64_t evaluations = 0;
-  const Tensor x = m->sample(n, rng, sampling, &evaluations);
+  const int64_t prefix = sampling.prefix.defined() ? sampling.prefix.numel() : 0;
+  const auto progress = evaluation_progress("sample", m->seq_len() - prefix, options.quiet);
+  const Tensor x = m->sample(n, rng, sampling, &evaluations, progress.get());
   const double seconds = seconds_since(start);
+  progress->finish();
   const std::vector<std::string> texts = decode_rows(x);
   for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
   std::printf("%lld samples of %lld characters, temperature %g, %lld network evaluations, %.2f s (%.3f s per sample, batch %lld)\n",
@@ -134,6 +138,7 @@ static int run_ar_text_sample(const SampleOptions& options) {
 }
 
 static int run_ar_text_evaluate(const EvaluateOptions& options) {
+  if (!options.rate_distortion.empty()) throw std::invalid_argument("--rate-distortion: only for DDPM checkpoints");
   auto m = load_model_for_inference<ArTextModel>(options.checkpoint, options.ema);
   if (options.steps != 0 || options.estimate)
     throw std::invalid_argument(std::string(options.estimate ? "--estimate" : "--steps") +

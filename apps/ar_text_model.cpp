@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "apps/progress.hpp"
 #include "apps/run_support.hpp"
 #include "tensor/autograd.hpp"
 
@@ -30,12 +31,15 @@ Tensor ArTextModel::nll(const Tensor& x) const {
   return diffusion::sequence_nll(next_token_model(unused)(diffusion::shifted_inputs(x, kBos)), x);
 }
 
-Tensor ArTextModel::sample(int64_t n, Philox& rng, const diffusion::AutoregressiveSampleOptions& options, int64_t* evaluations) const {
+Tensor ArTextModel::sample(int64_t n, Philox& rng, const diffusion::AutoregressiveSampleOptions& options, int64_t* evaluations,
+                           Progress* progress) const {
   Philox unused(0);
   const diffusion::NextTokenModel model = next_token_model(unused);
-  const diffusion::NextTokenModel checked = [&model](const Tensor& inputs) {
+  const diffusion::NextTokenModel checked = [&model, progress](const Tensor& inputs) {
     if (stop_requested()) throw StopRequested();
-    return model(inputs);
+    Tensor out = model(inputs);
+    if (progress) progress->advance();
+    return out;
   };
   return diffusion::autoregressive_sample(checked, n, seq_len(), data::kText8Vocab, kBos, rng, options, evaluations);
 }

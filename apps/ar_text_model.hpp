@@ -11,6 +11,8 @@
 
 namespace diffuse {
 
+class Progress;
+
 // The configuration's network, checked for the autoregressive model: causal, no time input, 28 input ids
 // (the 27 characters and the beginning-of-sequence id) and 27 outputs. Throws naming the model.* key.
 nn::TransformerConfig ar_network_config(const nlohmann::json& config);
@@ -28,7 +30,9 @@ struct ArTextModel {
   diffusion::NextTokenModel next_token_model(Philox& dropout_rng) const;
   // -log p(x) per row, nats, without a tape: x int32 [B, L <= seq_len] -> float [B].
   Tensor nll(const Tensor& x) const;
-  Tensor sample(int64_t n, Philox& rng, const diffusion::AutoregressiveSampleOptions& options, int64_t* evaluations = nullptr) const;
+  // progress (may be null) advances once per network evaluation.
+  Tensor sample(int64_t n, Philox& rng, const diffusion::AutoregressiveSampleOptions& options, int64_t* evaluations = nullptr,
+                Progress* progress = nullptr) const;
 };
 
 }  // namespace diffuse

@@ -37,6 +37,7 @@ struct SampleOptions {
   double temperature = 1.0;   // autoregressive: the logits are divided by it
   uint64_t seed = 0;
   bool ema = true;          // sample with the EMA weights when the checkpoint has them
+  bool quiet = false;       // no progress on stderr
 };
 
 struct EvaluateOptions {
@@ -50,6 +51,8 @@ struct EvaluateOptions {
   bool ema = true;        // evaluate the EMA weights when the checkpoint has them
   bool json = false;
   std::string terms_out;  // write every per-t term as JSON here
+  std::string rate_distortion;  // DDPM: write the progressive coding's rate and distortion per t as JSON here
+  bool quiet = false;     // no progress on stderr
   std::string journal;    // a directory recording each finished batch, so an interrupted evaluation resumes
   uint64_t seed = 0;
   std::string samples;    // score a file of text samples (generative perplexity, entropy, distinct-n) ...

@@ -152,9 +152,9 @@ diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& options, i
 diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const diffusion::D3pm& d3pm, const Tensor& items,
                                         int64_t batch, const EvaluateOptions& options) {
   const int64_t n = items.size(0), per_batch = options.estimate ? 1 : (options.steps > 0 ? options.steps : d3pm.timesteps());
-  std::function<void()> progress;
-  const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress(); };
-  return evaluate_sharded<diffusion::D3pmElboResult>(
+  std::unique_ptr<Progress> progress;
+  const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress->advance(); };
+  diffusion::D3pmElboResult result = evaluate_sharded<diffusion::D3pmElboResult>(
       n, batch, options.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
         const Tensor x = items.slice(0, begin, end);
@@ -162,7 +162,9 @@ diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const d
                           : diffusion::d3pm_elbo_exact(model, d3pm, x, rng, 0, observer, options.steps);
       },
       diffusion::merge_d3pm_elbo, options.journal, evaluation_settings(options, n, batch),
-      [&](int64_t mine) { progress = evaluation_progress(mine * per_batch); });
+      [&](int64_t mine) { progress = evaluation_progress("evaluate", mine * per_batch, options.quiet); });
+  progress->finish();
+  return result;
 }
 
 }  // namespace diffuse

@@ -59,12 +59,14 @@ struct D3pmImageModel {
   diffusion::X0Model x0_model(Philox& dropout_rng) const { return diffusion::image_x0_model(net, output, dropout_rng); }
   Tensor to_images(const Tensor& values) const { return diffusion::pixel_values_to_images(values, image_shape(values.size(0))); }
 
-  // n samples (the caller has put the weights it wants in place).
-  diffusion::D3pmSampleResult sample(int64_t n, Philox& rng, const diffusion::D3pmSampleOptions& options) {
+  // n samples (the caller has put the weights it wants in place); progress (may be null) advances once per
+  // network evaluation.
+  diffusion::D3pmSampleResult sample(int64_t n, Philox& rng, const diffusion::D3pmSampleOptions& options,
+                                     Progress* progress = nullptr) {
     NoGradGuard no_grad;
     net.eval();
     Philox unused(0);
-    return diffusion::d3pm_sample(stoppable(x0_model(unused)), d3pm, n, subpixels(), rng, options);
+    return diffusion::d3pm_sample(with_progress(stoppable(x0_model(unused)), progress), d3pm, n, subpixels(), rng, options);
   }
 };
 
@@ -136,7 +138,9 @@ static int run_d3pm_image_sample(const SampleOptions& options) {
   const diffusion::D3pmSampleOptions sampling = d3pm_sample_options(options, T);
   Philox rng(options.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
-  const diffusion::D3pmSampleResult r = m->sample(n, rng, sampling);
+  const auto progress = evaluation_progress("sample", sampling.steps > 0 ? sampling.steps : T, options.quiet);
+  const diffusion::D3pmSampleResult r = m->sample(n, rng, sampling, progress.get());
+  progress->finish();
   const double seconds = seconds_since(start);
   const Tensor x = m->to_images(r.x0);
   if (options.progressive) {
@@ -162,6 +166,7 @@ static int run_d3pm_image_sample(const SampleOptions& options) {
 // ---- evaluate --------------------------------------------------------------------------------------
 
 static int run_d3pm_image_evaluate(const EvaluateOptions& options) {
+  if (!options.rate_distortion.empty()) throw std::invalid_argument("--rate-distortion: only for DDPM checkpoints");
   const int64_t images = options.items == 0 ? 1000 : options.items;
   if (options.split != "test" && options.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + options.split + "'");
   auto m = load_model_for_inference<D3pmImageModel>(options.checkpoint, options.ema);
@@ -181,7 +186,11 @@ static int run_d3pm_image_evaluate(const EvaluateOptions& options) {
   const diffusion::D3pmElboResult r = evaluate_d3pm(m->x0_model(unused), m->d3pm, x0, batch, options);
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   const double seconds = seconds_since(start);
-  if (!options.terms_out.empty()) write_text_atomically(options.terms_out, r.to_json().dump(2) + "\n");
+  if (!options.terms_out.empty()) {
+    json terms = r.to_json();
+    terms["family"] = "d3pm-image";  // what `diffuse plot --terms` reads it as
+    write_text_atomically(options.terms_out, terms.dump(2) + "\n");
+  }
   const double to_bits = 1.0 / (static_cast<double>(m->subpixels()) * std::numbers::ln2);
   if (options.json) {
     std::cout << json{{"bits_per_dim", r.bits_per_token}, {"images", r.num_sequences}, {"method", r.method},

@@ -47,10 +47,12 @@ struct D3pmTextModel {
 };
 
 // Samples with the given options (the caller has put the weights it wants in place).
-diffusion::D3pmSampleResult sample_text(const D3pmTextModel& m, int64_t n, Philox& rng, const diffusion::D3pmSampleOptions& options) {
+// progress (may be null) advances once per network evaluation.
+diffusion::D3pmSampleResult sample_text(const D3pmTextModel& m, int64_t n, Philox& rng, const diffusion::D3pmSampleOptions& options,
+                                        Progress* progress = nullptr) {
   NoGradGuard no_grad;
   Philox unused(0);
-  return diffusion::d3pm_sample(stoppable(m.x0_model(unused)), m.d3pm, n, m.seq_len(), rng, options);
+  return diffusion::d3pm_sample(with_progress(stoppable(m.x0_model(unused)), progress), m.d3pm, n, m.seq_len(), rng, options);
 }
 
 class D3pmTextTraining : public TrainingTask {
@@ -148,7 +150,9 @@ static int run_d3pm_text_sample(const SampleOptions& options) {
   const diffusion::D3pmSampleOptions sampling = d3pm_sample_options(options, m->d3pm.timesteps());
   Philox rng(options.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
-  const diffusion::D3pmSampleResult r = sample_text(*m, n, rng, sampling);
+  const auto progress = evaluation_progress("sample", sampling.steps > 0 ? sampling.steps : m->d3pm.timesteps(), options.quiet);
+  const diffusion::D3pmSampleResult r = sample_text(*m, n, rng, sampling, progress.get());
+  progress->finish();
   const double seconds = seconds_since(start);
   if (options.progressive) {
     std::printf("denoising trajectory of sample 0 (x_t at the recorded t, '_' = mask):\n");
@@ -172,6 +176,7 @@ static int run_d3pm_text_sample(const SampleOptions& options) {
 // ---- evaluate --------------------------------------------------------------------------------------
 
 static int run_d3pm_text_evaluate(const EvaluateOptions& options) {
+  if (!options.rate_distortion.empty()) throw std::invalid_argument("--rate-distortion: only for DDPM checkpoints");
   auto m = load_model_for_inference<D3pmTextModel>(options.checkpoint, options.ema);
   const auto corpus = load_text_corpus(options.data_dir);
   const int64_t L = m->seq_len();
@@ -185,7 +190,11 @@ static int run_d3pm_text_evaluate(const EvaluateOptions& options) {
   const diffusion::D3pmElboResult r = evaluate_d3pm(m->x0_model(unused), m->d3pm, chunks, batch, options);
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   const double seconds = seconds_since(start);
-  if (!options.terms_out.empty()) write_text_atomically(options.terms_out, r.to_json().dump(2) + "\n");
+  if (!options.terms_out.empty()) {
+    json terms = r.to_json();
+    terms["family"] = "d3pm-text";  // what `diffuse plot --terms` reads it as
+    write_text_atomically(options.terms_out, terms.dump(2) + "\n");
+  }
   const double to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
   if (options.json) {
     std::cout << json{{"bits_per_char", r.bits_per_token}, {"chunks", r.num_sequences}, {"method", r.method},

@@ -142,8 +142,8 @@ static int run_ddpm_sample(const SampleOptions& options) {
   NoGradGuard no_grad;
   std::printf("sampling %lld images with %lld reverse steps (Algorithm 2)\n", static_cast<long long>(request.n),
               static_cast<long long>(m->diffusion.timesteps()));
-  const auto counter = evaluation_progress(m->diffusion.timesteps());
-  const diffusion::StepCallback progress = [&](int64_t, const Tensor&) { counter(); };
+  const auto counter = evaluation_progress("sample", m->diffusion.timesteps(), request.quiet);
+  const diffusion::StepCallback progress = [&](int64_t, const Tensor&) { counter->advance(); };
   Tensor x;
   if (request.progressive) {
     if (request.every < 1 || request.every > m->diffusion.timesteps())
@@ -177,6 +177,8 @@ static int run_ddpm_evaluate(const EvaluateOptions& options) {
   if (request.items == 0) request.items = 1000;
   if (request.items < 1) throw std::invalid_argument("--images: must be at least 1");
   if (request.steps != 0) throw std::invalid_argument("--steps: only for D3PM checkpoints");
+  if (!request.rate_distortion.empty() && request.estimate)
+    throw std::invalid_argument("--rate-distortion: needs every term of the bound; drop --estimate");
   if (request.split != "test" && request.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + request.split + "'");
   auto m = load_model_for_inference<DdpmModel>(request.checkpoint, request.ema);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), request.data_dir, request.split);
@@ -190,8 +192,8 @@ static int run_ddpm_evaluate(const EvaluateOptions& options) {
   Philox unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
   const int64_t T = m->diffusion.timesteps();
-  std::function<void()> progress;
-  const diffusion::BpdProgress counter = [&](int64_t, int64_t) { progress(); };
+  std::unique_ptr<Progress> progress;
+  const diffusion::BpdProgress counter = [&](int64_t, int64_t) { progress->advance(); };
   const diffusion::BpdResult r = evaluate_sharded<diffusion::BpdResult>(
       request.items, batch, request.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
@@ -200,9 +202,19 @@ static int run_ddpm_evaluate(const EvaluateOptions& options) {
                           : diffusion::bpd_exact(m->eps_model(unused), m->diffusion, x, rng, 0, clip, counter);
       },
       diffusion::merge_bpd, request.journal, evaluation_settings(request, request.items, batch),
-      [&](int64_t mine) { progress = evaluation_progress(mine * (request.estimate ? 1 : T)); });
+      [&](int64_t mine) { progress = evaluation_progress("evaluate", mine * (request.estimate ? 1 : T), request.quiet); });
+  progress->finish();
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
-  if (!request.terms_out.empty()) write_text_atomically(request.terms_out, r.to_json().dump(2) + "\n");
+  if (!request.terms_out.empty()) {
+    json terms = r.to_json();
+    terms["family"] = "ddpm";  // what `diffuse plot --terms` reads it as
+    write_text_atomically(request.terms_out, terms.dump(2) + "\n");
+  }
+  if (!request.rate_distortion.empty()) {
+    json rd = diffusion::progressive_rate_distortion(r).to_json();
+    rd["family"] = "ddpm";
+    write_text_atomically(request.rate_distortion, rd.dump(2) + "\n");
+  }
   if (request.json) {
     std::cout << json{{"bits_per_dim", r.total_bpd}, {"images", r.num_images}, {"method", r.method},
                       {"prior_bpd", r.prior_bpd}, {"stderr", r.total_stderr}, {"timesteps", r.timesteps},

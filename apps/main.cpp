@@ -5,6 +5,7 @@
 //   diffuse sample --checkpoint PATH [--n N] [--out FILE] [--progressive [--every K]] [--steps K] [--argmax]
 //   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
+//   diffuse plot (--runs DIR... | --terms FILE [--family F] | --progressive PATH) --out FILE.png [--width W --height H]
 //   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
 // The family a preset or checkpoint records under "kind" runs the verb: the table of model families
@@ -15,6 +16,7 @@
 #include "apps/benchmark.hpp"
 #include "apps/command_line.hpp"
 #include "apps/model_family.hpp"
+#include "apps/plot.hpp"
 #include "apps/presets.hpp"
 #include "apps/process_group.hpp"
 #include "apps/selfcheck.hpp"
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   sa->add_option("--seed", sample.seed, "Random seed");
   bool sample_raw = false, evaluate_raw = false;
+  sa->add_flag("--quiet", sample.quiet, "No progress on stderr");
   sa->add_flag("--raw-weights", sample_raw, "Use the trained weights, not their EMA (for runs shorter than the EMA's horizon)");
 
   diffuse::EvaluateOptions evaluate;
@@ -122,11 +125,31 @@ int main(int argc, char** argv) {
   ev->add_flag("--estimate", evaluate.estimate, "Monte-Carlo estimate (L_T and L_0 exactly, one random t in 2..T per item) instead of every term");
   ev->add_option("--batch", evaluate.batch, "Images per network evaluation")->check(CLI::PositiveNumber);
   ev->add_option("--terms-out", evaluate.terms_out, "Write every per-t term as JSON to this file");
+  ev->add_option("--rate-distortion", evaluate.rate_distortion,
+                 "DDPM: write the rate (bits/dim) and distortion (RMSE on 0..255) of progressive decoding per t as JSON "
+                 "to this file (Ho et al. 2020 §4.3, Fig. 5; for `diffuse plot --progressive`)");
+  ev->add_flag("--quiet", evaluate.quiet, "No progress on stderr");
   ev->add_option("--journal", evaluate.journal,
                  "Directory recording each finished batch: run the same command again to resume an interrupted evaluation");
   ev->add_flag("--json", evaluate.json, "Print one JSON object");
   ev->add_option("--seed", evaluate.seed, "Random seed");
   ev->add_flag("--raw-weights", evaluate_raw, "Use the trained weights, not their EMA");
+
+  diffuse::PlotOptions plot;
+  CLI::App* pl = app.add_subcommand("plot", "Draw figures as PNG: runs' loss curves, the bound's per-t terms, DDPM's rate-distortion");
+  CLI::Option* plot_runs = pl->add_option("--runs", plot.runs, "Run folders (config.json, metrics.jsonl): their training loss in one chart");
+  CLI::Option* plot_terms = pl->add_option("--terms", plot.terms, "The per-t terms of the bound from `evaluate --terms-out`")
+                                ->excludes(plot_runs);
+  pl->add_option("--family", plot.family, "With --terms: the family the file must hold")
+      ->check(CLI::IsMember({"ddpm", "d3pm"}));
+  pl->add_option("--progressive", plot.progressive,
+                 "DDPM's progressive decoding (Ho et al. 2020 Fig. 5): the JSON of `evaluate --rate-distortion`, an exact "
+                 "DDPM terms file, or a folder holding rate-distortion.json or terms.json")
+      ->excludes(plot_runs)
+      ->excludes(plot_terms);
+  pl->add_option("--out", plot.out, "The PNG file to write")->required();
+  pl->add_option("--width", plot.width, "Width in pixels")->check(CLI::Range(100, 20000));
+  pl->add_option("--height", plot.height, "Height in pixels")->check(CLI::Range(100, 20000));
 
   diffuse::BenchmarkOptions bench;
   CLI::App* bm = app.add_subcommand("benchmark", "Time a training step or a sampling evaluation of the U-Net or the transformer");
@@ -188,6 +211,7 @@ int main(int argc, char** argv) {
       diffuse::require_data_path(config, evaluate.data_dir);
       return family.evaluate(evaluate);
     }
+    if (*pl) return diffuse::run_plot(plot);
     if (*bm) return diffuse::run_benchmark(bench);
     if (*sc) return diffuse::run_selfcheck(selfcheck);
   } catch (const std::exception& e) {

@@ -10,6 +10,7 @@
 
 #include "apps/model_family.hpp"
 #include "apps/network_metadata.hpp"
+#include "apps/progress.hpp"
 #include "apps/run_support.hpp"
 #include "apps/text_support.hpp"
 #include "diffusion/masked_diffusion.hpp"
@@ -160,10 +161,13 @@ static int run_masked_text_sample(const SampleOptions& options) {
   sampling.reuse_outputs = !options.recompute;
   if (!options.template_text.empty()) sampling.given = parse_text_template(options.template_text, m->seq_len());
   if (options.progressive) sampling.record_every = options.every > 0 ? options.every : std::max<int64_t>(sampling.steps / 10, 1);
+  const auto progress = evaluation_progress("sample", sampling.steps, options.quiet);
+  sampling.on_step = [&progress] { progress->advance(); };
   Philox rng(options.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
   const diffusion::MaskedSampleResult r = sample_text(*m, n, rng, sampling);
   const double seconds = seconds_since(start);
+  progress->finish();
   if (options.progressive) {
     std::printf("unmasking trajectory of sample 0 (x_t at the recorded t, '_' = mask):\n");
     for (size_t i = 0; i < r.recorded.size(); ++i)
@@ -187,6 +191,7 @@ static int run_masked_text_sample(const SampleOptions& options) {
 }
 
 static int run_masked_text_evaluate(const EvaluateOptions& options) {
+  if (!options.rate_distortion.empty()) throw std::invalid_argument("--rate-distortion: only for DDPM checkpoints");
   auto m = load_model_for_inference<MaskedTextModel>(options.checkpoint, options.ema);
   if (options.steps != 0) throw std::invalid_argument("--steps: masked diffusion's bound is in continuous time (no steps)");
   const auto corpus = load_text_corpus(options.data_dir);

@@ -103,13 +103,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::function<void()> evaluation_progress(int64_t total) {
-  const bool root = ProcessGroup::world().is_root();
-  return [total, root, calls = int64_t{0}, start = std::chrono::steady_clock::now()]() mutable {
-    if (++calls % 100 == 0 && root)
-      std::fprintf(stderr, "  %lld/%lld network evaluations, %.0f s\n", static_cast<long long>(calls),
-                   static_cast<long long>(total), seconds_since(start));
-  };
+std::unique_ptr<Progress> evaluation_progress(const std::string& what, int64_t total, bool quiet) {
+  return std::make_unique<Progress>(what, total, "network evaluations",
+                                    Progress::Options{.quiet = quiet, .report = ProcessGroup::world().is_root()});
 }
 
 ProgressLog::ProgressLog(int64_t first_step, int64_t last_step, const std::string& item_name)

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "apps/progress.hpp"
 #include "nn/arena.hpp"
 #include "tensor/random.hpp"
 
@@ -70,9 +71,19 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 
 double seconds_since(std::chrono::steady_clock::time_point start);
 
-// For long evaluations and sampling: a callable to invoke once per network evaluation; every 100th call
-// it prints "  k/total network evaluations, s seconds" on stderr (process 0 of an MPI job only).
-std::function<void()> evaluation_progress(int64_t total);
+// For long evaluations and sampling: progress over `total` network evaluations on stderr, with an ETA
+// (progress.hpp), reported by process 0 of an MPI job only and not at all when quiet (--quiet).
+std::unique_ptr<Progress> evaluation_progress(const std::string& what, int64_t total, bool quiet);
+
+// model with progress->advance() after each network evaluation (progress may be null).
+template <class Model>
+Model with_progress(Model model, Progress* progress) {
+  return [model = std::move(model), progress](const Tensor& x_t, const Tensor& step) {
+    auto out = model(x_t, step);
+    if (progress) progress->advance();
+    return out;
+  };
+}
 
 // One line per logged step: step, loss, gradient norm, lr, ms/step, items/s and ETA. On a terminal it
 // redraws one progress-bar line; otherwise it prints plain lines (for logs and pipes).

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "apps/progress.hpp"
 #include "apps/run_support.hpp"
 #include "apps/sharded_evaluation.hpp"
 
@@ -106,18 +107,18 @@ ChunkBits ChunkBits::merge(const ChunkBits& a, const ChunkBits& b) {
 ChunkBits evaluate_chunk_bits(const Tensor& chunks, int64_t batch, const EvaluateOptions& options, int64_t evaluations_per_batch,
                               const std::function<std::vector<double>(const Tensor& x, Philox& rng)>& bits_of) {
   const int64_t n = chunks.size(0);
-  std::function<void()> progress;
+  std::unique_ptr<Progress> progress;
   return evaluate_sharded<ChunkBits>(
       n, batch, options.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
         ChunkBits r;
         for (double b : bits_of(chunks.slice(0, begin, end), rng)) r.add(b);
         r.network_evaluations = evaluations_per_batch;
-        progress();
+        if (progress) progress->advance(evaluations_per_batch);
         return r;
       },
       ChunkBits::merge, options.journal, evaluation_settings(options, n, batch),
-      [&](int64_t mine) { progress = evaluation_progress(mine); });
+      [&](int64_t mine) { progress = evaluation_progress("evaluate", mine * evaluations_per_batch, options.quiet); });
 }
 
 }  // namespace diffuse

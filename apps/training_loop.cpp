@@ -1,7 +1,12 @@
 #include "apps/training_loop.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <memory>
 
@@ -37,8 +42,29 @@ void TrainingStreams::restore(const std::map<std::string, std::string>& meta, co
   dropout = Philox(root_dropout.seed(), dropout_stream(ProcessGroup::world().rank()), root_dropout.counter());
 }
 
+void require_writable_run_folder(const std::string& dir) {
+  // The nearest folder that exists: the run folder, or the one it will be created in.
+  fs::path at = fs::absolute(dir).lexically_normal();
+  std::error_code error;
+  while (!fs::exists(at, error) && at.has_parent_path() && at != at.parent_path()) at = at.parent_path();
+  if (!fs::is_directory(at, error))
+    throw std::invalid_argument("--out: " + dir + ": cannot be a run folder: " + at.string() + " is not a folder");
+  // A probe file, created and removed: permission bits alone do not say (root ignores them; a read-only
+  // mount or /proc refuses root too).
+  const fs::path probe = at / (".diffuse-write-probe-" + std::to_string(::getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) {
+    const int code = errno;
+    throw std::invalid_argument("--out: the run folder " + dir + " is not writable (cannot create a file in " + at.string() +
+                                ": " + std::strerror(code) + "); training would lose its checkpoints");
+  }
+  ::close(fd);
+  fs::remove(probe, error);
+}
+
 TrainingRun resolve_training_run(const TrainOptions& options) {
   if (options.out_dir.empty()) throw std::invalid_argument("--out: an output directory is required");
+  require_writable_run_folder(options.out_dir);
   const auto existing = nn::list_checkpoints(options.out_dir);
   TrainingRun run;
   if (options.resume) {
@@ -52,6 +78,7 @@ TrainingRun resolve_training_run(const TrainOptions& options) {
                                   "); pass --resume to continue it or choose another directory");
     run.config = preset_config(options.preset);
     apply_overrides(run.config, options.sets);
+    run.config["overrides"] = options.sets;  // as given, for people and `diffuse plot`'s legend
     run.config["seed"] = options.seed;
   }
   if (options.steps >= 0) run.config["train"]["steps"] = options.steps;

@@ -58,8 +58,13 @@ struct TrainingRun {
   std::string resume_from;  // the checkpoint to continue from (--resume), or empty
 };
 
+// Throws std::invalid_argument naming dir unless a file can be created in it (or, when it does not exist
+// yet, in the nearest folder above it that does): tried by creating and removing a probe file.
+void require_writable_run_folder(const std::string& dir);
+
 // Resolves what `diffuse train` runs. A new run refuses an --out that already holds checkpoints; --resume
-// needs one. --steps overrides train.steps either way.
+// needs one; either refuses a run folder it cannot write in (before any training). --steps overrides
+// train.steps either way. A new run's configuration records its --set overrides under "overrides".
 TrainingRun resolve_training_run(const TrainOptions& options);
 
 // Runs the loop to train.steps (Ho et al. Algorithm 1, and its D3PM counterpart: docs/math.md §2.6, §3.9). Returns the exit code: 0 done, 130 stopped by a signal (checkpoint

@@ -161,4 +161,46 @@ BpdResult merge_bpd(const BpdResult& a, const BpdResult& b) {
   return r;
 }
 
+RateDistortion progressive_rate_distortion(const BpdResult& r) {
+  const size_t T = static_cast<size_t>(r.timesteps);
+  if (r.method != "exact" || r.terms_bpd.size() != T || r.x0_mse.size() != T || T == 0)
+    throw std::invalid_argument("progressive_rate_distortion: needs every term of the bound (method exact), got method '" +
+                                r.method + "' with " + std::to_string(r.terms_bpd.size()) + " terms");
+  RateDistortion rd;
+  rd.timesteps = r.timesteps;
+  rd.num_images = r.num_images;
+  rd.total_bpd = r.total_bpd;
+  rd.t.resize(T);
+  rd.rate_bpd.resize(T);
+  rd.distortion_rmse.resize(T);
+  double rate = r.prior_bpd;  // L_T: x_T is sent first
+  for (size_t t = T; t >= 1; --t) {
+    if (t < T) rate += r.terms_bpd[t];  // L_t: sending x_t given x_{t+1}
+    rd.t[t - 1] = static_cast<int64_t>(t);
+    rd.rate_bpd[t - 1] = rate;
+    rd.distortion_rmse[t - 1] = std::sqrt(std::max(r.x0_mse[t - 1], 0.0)) * 127.5;
+  }
+  return rd;
+}
+
+nlohmann::json RateDistortion::to_json() const {
+  return {{"timesteps", timesteps}, {"num_images", num_images}, {"total_bpd", total_bpd},
+          {"t", t},                 {"rate_bpd", rate_bpd},     {"distortion_rmse", distortion_rmse}};
+}
+
+RateDistortion RateDistortion::from_json(const nlohmann::json& j) {
+  RateDistortion rd;
+  for (const char* key : {"timesteps", "t", "rate_bpd", "distortion_rmse"})
+    if (!j.contains(key)) throw std::invalid_argument(std::string("rate-distortion JSON: no \"") + key + "\" field");
+  j.at("timesteps").get_to(rd.timesteps);
+  rd.num_images = j.value("num_images", int64_t{0});
+  rd.total_bpd = j.value("total_bpd", 0.0);
+  j.at("t").get_to(rd.t);
+  j.at("rate_bpd").get_to(rd.rate_bpd);
+  j.at("distortion_rmse").get_to(rd.distortion_rmse);
+  if (rd.rate_bpd.size() != rd.t.size() || rd.distortion_rmse.size() != rd.t.size() || rd.t.empty())
+    throw std::invalid_argument("rate-distortion JSON: t, rate_bpd and distortion_rmse must be non-empty and of one length");
+  return rd;
+}
+
 }  // namespace diffuse::diffusion

@@ -55,6 +55,28 @@ BpdResult bpd_estimate(const EpsModel& model, const GaussianDiffusion& diffusion
                        int64_t draws = 1, int64_t batch_size = 0, bool clip_denoised = true,
                        const BpdProgress& progress = {});
 
+// Progressive lossy decoding (Ho et al. 2020 §4.3, Algorithms 3-4, Fig. 5), read off an exact result. A
+// receiver that has been sent x_T, x_{T-1}, ..., x_t has received
+//   rate(t) = L_T + sum_{s=t+1..T} L_{s-1} = L_T + L_{T-1} + ... + L_t   bits/dim,
+// and its guess of x0 is x0_hat(x_t) (eq. 15: x0_hat as the bound computes it, clipped to [-1, 1] unless
+// clip_denoised is off), at the distortion
+//   distortion(t) = sqrt(mean over images and dimensions of (x0_hat - x0)^2) * 127.5,
+// the RMSE on the [0, 255] scale (x0_mse is on [-1, 1]). At t = 1 the rate is the bound less L_0, the
+// paper's "rate" of 1.78 bits/dim beside the distortion L_0 (§4.3). As the bound, every t draws its own
+// x_t ~ q(x_t | x0) rather than following one chain: the same marginals, hence the same expectations.
+struct RateDistortion {
+  int64_t timesteps = 0, num_images = 0;
+  double total_bpd = 0;                 // the whole bound (rate(1) + L_0)
+  std::vector<int64_t> t;               // 1..T
+  std::vector<double> rate_bpd;         // rate(t), entry t - 1
+  std::vector<double> distortion_rmse;  // distortion(t), entry t - 1
+
+  nlohmann::json to_json() const;
+  static RateDistortion from_json(const nlohmann::json& j);  // throws naming the missing or inconsistent field
+};
+// Throws std::invalid_argument unless r is an exact result (an estimate has no per-t terms).
+RateDistortion progressive_rate_distortion(const BpdResult& r);
+
 // Combines results of one method on disjoint image sets (e.g. chunks of a test set), weighting by
 // num_images. Throws if the methods, T, draws or clipping differ.
 BpdResult merge_bpd(const BpdResult& a, const BpdResult& b);

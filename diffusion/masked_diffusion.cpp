@@ -194,6 +194,7 @@ MaskedSampleResult MaskedDiffusion::sample(const MaskedX0Model& model, int64_t b
         stale[static_cast<size_t>(b)] = true;
       }
     if (options.record_every > 0 && ((k + 1) % options.record_every == 0 || k + 1 == K)) record(s);
+    if (options.on_step) options.on_step();
   }
   return r;
 }

@@ -56,6 +56,7 @@ struct MaskedSampleOptions {
   // given positions are never masked.
   Tensor given;
   int64_t record_every = 0;  // record x_t every this many steps (0: never) and at the end
+  std::function<void()> on_step;  // called after each of the K steps (progress), or empty
 };
 
 struct MaskedSampleResult {

@@ -11,6 +11,8 @@ packages=(
   doctest-dev                    # the tests
   nlohmann-json3-dev             # checkpoint headers, metrics
   libpng-dev                     # sample grids
+  libplplot-dev                  # `diffuse plot`: PLplot's C API (5.15)
+  plplot-driver-cairo            # ... and its pngcairo driver, which writes the PNG files without a display
   dataset-fashion-mnist          # Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist)
   openmpi-bin libopenmpi-dev     # data parallelism over MPI (optional at build time; CI tests it)
 )

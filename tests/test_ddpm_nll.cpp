@@ -215,3 +215,32 @@ TEST_CASE("results merge by image count and serialize with their method") {
   // Evaluation records no tape even when called with grad mode on.
   CHECK(grad_enabled());
 }
+
+TEST_CASE("progressive decoding's rate is L_T + L_{T-1} + ... + L_t and its distortion the RMSE on 0..255") {
+  BpdResult r;
+  r.method = "exact";
+  r.timesteps = 4;
+  r.num_images = 2;
+  r.prior_bpd = 0.01;
+  r.terms_bpd = {2.0, 0.5, 0.25, 0.125};  // L_0, L_1, L_2, L_3
+  r.x0_mse = {0.0001, 0.01, 0.04, 0.25};   // at t = 1..4, on [-1, 1]
+  r.total_bpd = r.prior_bpd + 2.0 + 0.5 + 0.25 + 0.125;
+  const RateDistortion rd = progressive_rate_distortion(r);
+  REQUIRE(rd.t == std::vector<int64_t>{1, 2, 3, 4});
+  CHECK(rd.rate_bpd[3] == doctest::Approx(0.01));                      // x_T alone: L_T
+  CHECK(rd.rate_bpd[2] == doctest::Approx(0.01 + 0.125));              // x_3: L_T + L_3
+  CHECK(rd.rate_bpd[1] == doctest::Approx(0.01 + 0.125 + 0.25));
+  CHECK(rd.rate_bpd[0] == doctest::Approx(r.total_bpd - 2.0));          // x_1: the bound less L_0
+  CHECK(rd.distortion_rmse[3] == doctest::Approx(0.5 * 127.5));
+  CHECK(rd.distortion_rmse[0] == doctest::Approx(0.01 * 127.5));
+  const RateDistortion back = RateDistortion::from_json(rd.to_json());
+  CHECK(back.rate_bpd == rd.rate_bpd);
+  CHECK(back.distortion_rmse == rd.distortion_rmse);
+  CHECK(back.total_bpd == rd.total_bpd);
+  // An estimate has no per-t terms to read.
+  r.method = "estimate";
+  r.terms_bpd.clear();
+  r.x0_mse.clear();
+  CHECK_THROWS_AS(progressive_rate_distortion(r), std::invalid_argument);
+  CHECK_THROWS_AS(RateDistortion::from_json(nlohmann::json{{"timesteps", 4}}), std::invalid_argument);
+}

@@ -13,7 +13,10 @@
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
 #   - Bad input: an unknown or misspelt flag or verb (named first, with a suggestion), an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
 #     --chunks, a truncated checkpoint, a config.json, an empty file or an .npz as the checkpoint: each exits
-#     non-zero with a message naming the flag or file (and what the file is).
+#     non-zero with a message naming the flag or file (and what the file is); a run folder train cannot write in.
+#   - Progress on stderr: a line per tenth of the work when redirected, never a carriage return; --quiet: none.
+#   - diffuse plot: the loss curves of runs, the bound's per-t terms, DDPM's rate-distortion, as PNGs of the
+#     asked size; bad run folders are warnings naming the file and line; another family's terms are refused.
 # Usage: test_cli.sh path/to/diffuse
 set -uo pipefail
 diffuse=$(realpath "$1")
@@ -136,6 +139,28 @@ in_metadata "$ckpt" '"schedule_resolved":"jsd"' '\"gelu\":\"erf\"' '\"layer_norm
 [ "$(wc -l < samples.txt)" -eq 3 ] || fail "samples.txt should hold 3 lines"
 "$diffuse" sample --checkpoint "$ckpt" --n 1 --steps 5 --raw-weights --threads 1 > /dev/null || fail "sample --raw-weights"
 grep -q "^t=  50 | _\{32\}$" sample.log || fail "the trajectory should start all mask: $(head -3 sample.log)"
+# Progress goes to stderr: redirected, a line per tenth of the work and no carriage return; --quiet: none.
+"$diffuse" sample --checkpoint "$ckpt" --n 2 --steps 10 --threads 1 > /dev/null 2> progress.txt || fail "sample (progress)"
+[ "$(grep -c '^sample: [0-9]*/10 network evaluations ([0-9]*%), .* ETA ' progress.txt)" -eq 10 ] ||
+  fail "sample's redirected progress should be 10 lines: $(cat progress.txt)"
+grep -q $'\r' progress.txt && fail "redirected progress holds a carriage return"
+"$diffuse" sample --checkpoint "$ckpt" --n 2 --steps 10 --quiet --threads 1 > /dev/null 2> quiet.txt || fail "sample --quiet"
+[ ! -s quiet.txt ] || fail "sample --quiet wrote to stderr: $(cat quiet.txt)"
+"$diffuse" evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 2 --steps 5 --threads 1 > /dev/null 2> progress.txt ||
+  fail "evaluate (progress)"
+grep -q '^evaluate: 5/5 network evaluations (100%)' progress.txt && ! grep -q $'\r' progress.txt ||
+  fail "evaluate's redirected progress: $(cat progress.txt)"
+"$diffuse" evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 2 --steps 5 --quiet --threads 1 > /dev/null 2> quiet.txt ||
+  fail "evaluate --quiet"
+[ ! -s quiet.txt ] || fail "evaluate --quiet wrote to stderr: $(cat quiet.txt)"
+# The bound's per-t terms as a figure; D3PM has no progressive coding's rate-distortion.
+"$diffuse" evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 2 --terms-out text-terms.json --quiet --threads 1 > /dev/null ||
+  fail "evaluate --terms-out"
+grep -q '"family": "d3pm-text"' text-terms.json || fail "the terms file names no family"
+"$diffuse" plot --terms text-terms.json --out text-terms.png > /dev/null || fail "plot --terms (d3pm-text)"
+expect_error "text-terms.json holds the terms of family 'd3pm-text'" "$diffuse" plot --progressive text-terms.json --out x.png
+expect_error "--rate-distortion: only for DDPM" "$diffuse" evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 2 \
+  --rate-distortion x.json
 for flags in "" "--steps 5" "--estimate"; do
   # shellcheck disable=SC2086
   "$diffuse" evaluate --checkpoint "$ckpt" --data corpus.txt --chunks 8 --json --threads 1 $flags > eval.json 2> /dev/null ||
@@ -185,6 +210,27 @@ cmp -s s.npz s1.npz || fail "--scale changed the .npz (it keeps the raw samples)
 "$diffuse" evaluate --checkpoint ddpm/ckpt-000000003.safetensors --data cifar --images 4 --json --threads 1 > ddpm.json ||
   fail "ddpm evaluate"
 grep -q '"bits_per_dim":[0-9.]*,.*"images":4,.*"method":"exact"' ddpm.json || fail "ddpm evaluate JSON: $(cat ddpm.json)"
+# Figures (diffuse plot, PLplot's PNGs): the runs' loss curves, the bound's per-t terms, progressive decoding.
+"$diffuse" evaluate --checkpoint ddpm/ckpt-000000003.safetensors --data cifar --images 2 --threads 1 --quiet \
+  --terms-out ddpm-terms.json --rate-distortion ddpm-rd.json > /dev/null || fail "ddpm evaluate --rate-distortion"
+grep -q '"rate_bpd"' ddpm-rd.json && grep -q '"distortion_rmse"' ddpm-rd.json || fail "ddpm-rd.json: $(head -c 300 ddpm-rd.json)"
+png_height() { od -An -tu1 -j20 -N4 "$1" | awk '{ print ($1 * 16777216) + ($2 * 65536) + ($3 * 256) + $4 }'; }
+"$diffuse" plot --runs ddpm ddpm-a straight --out loss.png > /dev/null || fail "plot --runs"
+[ "$(png_width loss.png)" -eq 1000 ] && [ "$(png_height loss.png)" -eq 700 ] || fail "loss.png is not 1000 x 700"
+grep -q '"overrides": \[' ddpm/config.json || fail "config.json records no overrides"
+"$diffuse" plot --terms ddpm-terms.json --family ddpm --out ddpm-terms.png --width 640 --height 480 > /dev/null ||
+  fail "plot --terms (ddpm)"
+[ "$(png_width ddpm-terms.png)" -eq 640 ] && [ "$(png_height ddpm-terms.png)" -eq 480 ] || fail "ddpm-terms.png is not 640 x 480"
+"$diffuse" plot --progressive ddpm-rd.json --out rd.png > /dev/null && [ -s rd.png ] || fail "plot --progressive"
+expect_error "ddpm-terms.json holds the terms of family 'ddpm', not d3pm" \
+  "$diffuse" plot --terms ddpm-terms.json --family d3pm --out x.png
+# A run folder without metrics.jsonl, or with a malformed line: a warning naming the file and line, the rest drawn.
+mkdir -p no-metrics && cp ddpm-a/metrics.jsonl bad-line.jsonl && mkdir -p bad-line && cp ddpm-a/config.json bad-line/ &&
+  { head -n 1 bad-line.jsonl; echo '{"step": 2, "lo'; } > bad-line/metrics.jsonl
+"$diffuse" plot --runs ddpm no-metrics bad-line --out partial.png > /dev/null 2> plot-err.txt || fail "plot with bad folders"
+grep -q "warning: no-metrics/metrics.jsonl: missing" plot-err.txt && grep -q "warning: bad-line/metrics.jsonl: line 2 " plot-err.txt ||
+  fail "plot's warnings: $(cat plot-err.txt)"
+expect_error "no run holds a loss to draw" "$diffuse" plot --runs no-metrics --out none.png
 
 # ---- D3PM on the same images ------------------------------------------------------------------------
 "$diffuse" train --preset d3pm-cifar10-tiny --data cifar --out d3pm-img --steps 2 --threads 1 --set train.sample_every=0 \
@@ -241,6 +287,16 @@ expect_error "empty.safetensors: not a safetensors checkpoint: it is empty (0 by
 expect_error "s.npz: not a safetensors checkpoint: it looks like a NumPy .npz archive" \
   "$diffuse" evaluate --checkpoint s.npz --data cifar
 expect_error "--preset" "$diffuse" train --preset no-such-preset --data corpus.txt --out bad4
+# A run folder train cannot write in is refused before training, naming it. Root ignores permission bits, so
+# /proc (which refuses root too) and a path under a regular file make the test hold for root as for others.
+expect_error "--out: the run folder /proc/self is not writable" "$diffuse" train --preset d3pm-text8-tiny --data corpus.txt --out /proc/self
+grep -q "training\|step 1" out.txt && fail "train started in /proc/self: $(cat out.txt)"
+expect_error "corpus.txt is not a folder" "$diffuse" train --preset d3pm-text8-tiny --data corpus.txt --out corpus.txt/run
+mkdir readonly && chmod 555 readonly
+if ! touch readonly/probe 2> /dev/null; then  # not root: the permission bits hold
+  expect_error "--out: the run folder readonly is not writable" "$diffuse" train --preset d3pm-text8-tiny --data corpus.txt --out readonly
+fi
+rm -f readonly/probe
 expect_error "diffusion.kind" "$diffuse" info --preset d3pm-text8-tiny --set diffusion.kind=zigzag
 # An unknown or misspelt flag is named first (before any missing required flag), with the nearest known one.
 expect_error "train: unknown flag --bogus" "$diffuse" train --bogus
