@@ -11,6 +11,8 @@ packages=(
   doctest-dev                    # the tests
   nlohmann-json3-dev             # checkpoint headers, metrics
   libpng-dev                     # sample grids
+  libprotobuf-dev protobuf-compiler  # TensorBoard event files: Event messages (protoc at build time)
+  libboost-dev                   # their records' CRC-32C (Boost.CRC, header-only; bookworm has no libcrc32c-dev)
   dataset-fashion-mnist          # Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist)
   openmpi-bin libopenmpi-dev     # data parallelism over MPI (optional at build time; CI tests it)
 )
