@@ -103,7 +103,7 @@ class D3pmTextTraining : public TrainingTask {
     (loss * weight).backward();
     return loss.item();
   }
-  std::string write_samples(const fs::path& dir, int64_t step) override {
+  SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     setup_.net.eval();
     Philox rng(seed_, kSamples);
     diffusion::D3pmSampleOptions options;
@@ -115,7 +115,7 @@ class D3pmTextTraining : public TrainingTask {
     std::string text;
     for (const std::string& s : decode_rows(r.x0)) text += s + "\n";
     write_text_atomically(path, text);
-    return path.string() + "\n  " + text.substr(0, text.find('\n'));
+    return {path, text.substr(0, text.find('\n'))};
   }
   std::map<std::string, std::string> state() const override {
     std::map<std::string, std::string> s = streams_.state();
