@@ -116,7 +116,8 @@ PngInfo png_info(std::string_view png, const std::string& what) {
     case 4: info.colorspace = 2; break;  // greyscale + alpha
     case 2: case 3: info.colorspace = 3; break;  // RGB, palette
     case 6: info.colorspace = 4; break;  // RGBA
-    default: throw std::runtime_error(what + ": PNG with an unknown colour type " + std::to_string(png[25]));
+    default: throw std::runtime_error(what + ": PNG with an unknown colour type " +
+                                      std::to_string(static_cast<unsigned char>(png[25])));
   }
   return info;
 }

@@ -1,7 +1,8 @@
 // The training loop every model family shares: configuration (a preset with overrides, or the run's own
 // recorded configuration on --resume), Adam with warmup, gradient accumulation over micro-batches, the
-// finite check, global-norm clipping, EMA, the log line, EMA samples every train.sample_every steps,
-// checkpoints (on a schedule, at the end and on SIGINT/SIGTERM) and exact resume.
+// finite check, global-norm clipping, EMA, the log line (with metrics.jsonl and the TensorBoard event file:
+// apps/run_log.hpp, apps/tensorboard_log.hpp), EMA samples every train.sample_every steps, checkpoints (on a
+// schedule, at the end and on SIGINT/SIGTERM) and exact resume.
 //
 // A family supplies a TrainingTask: its model's parameter arena, one micro-batch's forward and backward,
 // its samples, and the state of its data order and random streams for the checkpoint.
