@@ -94,7 +94,7 @@ class D3pmImageTraining : public ImageTrainingTask {
     (loss * weight).backward();
     return loss.item();
   }
-  std::string write_samples(const fs::path& dir, int64_t step) override {
+  SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     Philox rng(seed_, kSamples);
     diffusion::D3pmSampleOptions options;
     options.steps = sample_steps_ > 0 ? std::min(sample_steps_, setup_.d3pm.timesteps()) : 0;
@@ -103,7 +103,7 @@ class D3pmImageTraining : public ImageTrainingTask {
     fs::create_directories(dir);
     const fs::path grid = dir / ("step-" + std::to_string(step) + ".png");
     write_image_grid(grid.string(), x, square_columns(sample_count_));
-    return grid.string();
+    return {grid, ""};
   }
 
  private:

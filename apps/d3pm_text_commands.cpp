@@ -81,19 +81,14 @@ class D3pmTextTraining : public TrainingTask {
     (loss * weight).backward();
     return loss.item();
   }
-  std::string write_samples(const fs::path& dir, int64_t step) override {
+  SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     setup_.net.eval();
     Philox rng(seed_, kSamples);
     diffusion::D3pmSampleOptions options;
     options.steps = sample_steps_ > 0 ? std::min(sample_steps_, setup_.d3pm.timesteps()) : 0;
     const diffusion::D3pmSampleResult r = sample_text(setup_, sample_count_, rng, options);
     setup_.net.train();
-    fs::create_directories(dir);
-    const fs::path path = dir / ("step-" + std::to_string(step) + ".txt");
-    std::string text;
-    for (const std::string& s : decode_rows(r.x0)) text += s + "\n";
-    write_text_atomically(path, text);
-    return path.string() + "\n  " + text.substr(0, text.find('\n'));
+    return write_training_text_samples(dir, step, r.x0);
   }
   std::map<std::string, std::string> state() const override {
     std::map<std::string, std::string> s = streams_.state();

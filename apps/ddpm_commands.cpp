@@ -100,11 +100,11 @@ class DdpmTraining : public ImageTrainingTask {
     (loss * weight).backward();
     return loss.item();
   }
-  std::string write_samples(const fs::path& dir, int64_t step) override {
+  SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     const fs::path grid = dir / ("step-" + std::to_string(step) + ".png");
     fs::create_directories(dir);
     write_sample_grid(setup_, sample_count_, Philox(seed_, kSamples), grid);
-    return grid.string();
+    return {grid, ""};
   }
 
  private:

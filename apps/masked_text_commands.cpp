@@ -100,19 +100,14 @@ class MaskedTextTraining : public TrainingTask {
     (loss * weight).backward();
     return loss.item();
   }
-  std::string write_samples(const fs::path& dir, int64_t step) override {
+  SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     setup_.net.eval();
     Philox rng(seed_, kSamples);
     diffusion::MaskedSampleOptions options;
     options.steps = sample_steps_;
     const diffusion::MaskedSampleResult r = sample_text(setup_, sample_count_, rng, options);
     setup_.net.train();
-    fs::create_directories(dir);
-    const fs::path path = dir / ("step-" + std::to_string(step) + ".txt");
-    std::string text;
-    for (const std::string& s : decode_rows(r.x0)) text += s + "\n";
-    write_text_atomically(path, text);
-    return path.string() + "\n  " + text.substr(0, text.find('\n'));
+    return write_training_text_samples(dir, step, r.x0);
   }
   std::map<std::string, std::string> state() const override {
     std::map<std::string, std::string> s = streams_.state();

@@ -65,6 +65,15 @@ Tensor parse_text_template(const std::string& text, int64_t length) {
   return Tensor::from_vector(ids, {length});
 }
 
+SamplesFile write_training_text_samples(const fs::path& dir, int64_t step, const Tensor& ids) {
+  fs::create_directories(dir);
+  const fs::path path = dir / ("step-" + std::to_string(step) + ".txt");
+  std::string text;
+  for (const std::string& s : decode_rows(ids)) text += s + "\n";
+  write_text_atomically(path, text);
+  return {path, text.substr(0, text.find('\n'))};
+}
+
 std::string text8_vocabulary() {
   std::string chars;
   for (int32_t id = 0; id < data::kText8Vocab; ++id) chars += data::text8_char(id);

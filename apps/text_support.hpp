@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/command_options.hpp"
+#include "apps/training_loop.hpp"
 #include "data/text8.hpp"
 #include "tensor/random.hpp"
 #include "tensor/tensor.hpp"
@@ -36,6 +37,10 @@ std::vector<std::string> decode_rows(const Tensor& ids);
 // its end are generated: int32 [length] with -1 where the sampler generates. Throws naming --template for
 // a character outside the alphabet (with its offset) or a template longer than `length`.
 Tensor parse_text_template(const std::string& text, int64_t length);
+
+// A training run's samples (int32 ids [N, L]): dir/step-S.txt, one sample a line, atomically; the first
+// sample is the log's preview.
+SamplesFile write_training_text_samples(const std::filesystem::path& dir, int64_t step, const Tensor& ids);
 
 // The vocabulary of the text families' samples and teachers: the text8 characters, in id order.
 std::string text8_vocabulary();

@@ -14,6 +14,7 @@
 #include "apps/presets.hpp"
 #include "apps/run_log.hpp"
 #include "apps/run_support.hpp"
+#include "apps/tensorboard_log.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/optim.hpp"
 #include "tensor/threads.hpp"
@@ -165,6 +166,7 @@ class Trainer {
   int64_t log_every_, sample_every_, checkpoint_every_;
   ProgressLog log_;
   std::unique_ptr<MetricsLog> metrics_;  // metrics.jsonl, process 0 only
+  std::unique_ptr<TensorBoardLog> tensorboard_;  // this start's events.out.tfevents.*, process 0 only
 };
 
 int64_t field(const json& train_config, const char* key) { return train_config.at(key).get<int64_t>(); }
@@ -243,6 +245,8 @@ void Trainer::begin() {
   // Rewritten to the lines of steps up to the one resumed from (none for a new run), then appended to.
   metrics_ = std::make_unique<MetricsLog>(fs::path(options_.out_dir) / "metrics.jsonl", iteration_, log_every_,
                                           total_iterations_);
+  // A new event file each start; its SessionLog START hides what earlier files logged past the checkpoint.
+  tensorboard_ = std::make_unique<TensorBoardLog>(options_.out_dir, iteration_ + 1);
   std::printf("training %s: %lld parameters, %s, batch %lld (micro-batch %lld), steps %lld..%lld, %d threads%s\n"
               "  outputs in %s\n",
               preset_.c_str(), static_cast<long long>(arena_.parameter_count()), task_.data_summary().c_str(),
@@ -319,10 +323,12 @@ void Trainer::log_checkpoint_sample(double loss, double grad_norm) {
   if (iteration_ % log_every_ == 0 || last) {  // the line before the checkpoint: a resume keeps it
     const double lr = schedule_.at(iteration_), clip = train_config_.at("grad_clip").get<double>();  // 0: no clipping
     const ProgressLog::Rates rates = log_.step(iteration_, loss, grad_norm, lr, batch_ * task_.items_per_example());
-    metrics_->write({.step = iteration_, .wall_time = unix_time_now(), .lr = lr, .loss = loss, .grad_norm = grad_norm,
-                     .clipped = clip > 0 && grad_norm > clip,
-                     .ms_per_step = rates.ms_per_step, .items_per_second = rates.items_per_second,
-                     .ema_decay = ema_.decay_at(iteration_)});
+    const MetricsRecord record{.step = iteration_, .wall_time = unix_time_now(), .lr = lr, .loss = loss,
+                               .grad_norm = grad_norm, .clipped = clip > 0 && grad_norm > clip,
+                               .ms_per_step = rates.ms_per_step, .items_per_second = rates.items_per_second,
+                               .ema_decay = ema_.decay_at(iteration_)};
+    metrics_->write(record);
+    tensorboard_->write_scalars(record);
   }
   if ((checkpoint_every_ > 0 && iteration_ % checkpoint_every_ == 0) || last) save(iteration_);
   // Samples after the checkpoint: a signal during their (long) sampling ends it at the next network
@@ -330,7 +336,9 @@ void Trainer::log_checkpoint_sample(double loss, double grad_norm) {
   if (sample_every_ > 0 && (iteration_ % sample_every_ == 0 || last) && !stop_requested()) {
     ema_.swap();
     try {
-      log_.message("wrote EMA samples " + task_.write_samples(fs::path(options_.out_dir) / "samples", iteration_));
+      const SamplesFile samples = task_.write_samples(fs::path(options_.out_dir) / "samples", iteration_);
+      log_.message("wrote EMA samples " + samples.path.string() + (samples.preview.empty() ? "" : "\n  " + samples.preview));
+      tensorboard_->write_samples(iteration_, samples.path);
     } catch (const StopRequested&) {
       log_.message("sampling at step " + std::to_string(iteration_) + " stopped by signal; no samples written");
     }

@@ -1,7 +1,8 @@
 // The training loop every model family shares: configuration (a preset with overrides, or the run's own
 // recorded configuration on --resume), Adam with warmup, gradient accumulation over micro-batches, the
-// finite check, global-norm clipping, EMA, the log line, EMA samples every train.sample_every steps,
-// checkpoints (on a schedule, at the end and on SIGINT/SIGTERM) and exact resume.
+// finite check, global-norm clipping, EMA, the log line (with metrics.jsonl and the TensorBoard event file:
+// apps/run_log.hpp, apps/tensorboard_log.hpp), EMA samples every train.sample_every steps, checkpoints (on a
+// schedule, at the end and on SIGINT/SIGTERM) and exact resume.
 //
 // A family supplies a TrainingTask: its model's parameter arena, one micro-batch's forward and backward,
 // its samples, and the state of its data order and random streams for the checkpoint.
@@ -19,6 +20,12 @@
 
 namespace diffuse {
 
+// What TrainingTask::write_samples wrote.
+struct SamplesFile {
+  std::filesystem::path path;  // a .png grid (image families) or a .txt, a sample a line (text families)
+  std::string preview;         // what the log prints under the path (the first text sample), or empty
+};
+
 class TrainingTask {
  public:
   virtual ~TrainingTask() = default;
@@ -30,8 +37,9 @@ class TrainingTask {
   // Forward and backward on rows [begin, end) of the drawn batch, the loss (their mean) scaled by `weight`
   // (their share of the batch) before backward. Returns the unscaled loss.
   virtual double accumulate_gradients(int64_t begin, int64_t end, double weight) = 0;
-  // Samples of the current weights (the loop swaps the EMA in), written under `dir`; returns the path.
-  virtual std::string write_samples(const std::filesystem::path& dir, int64_t step) = 0;
+  // Samples of the current weights (the loop swaps the EMA in), written under `dir`; returns the file (the
+  // loop also puts it in the run's TensorBoard event file).
+  virtual SamplesFile write_samples(const std::filesystem::path& dir, int64_t step) = 0;
   // The data order's position and the random streams' states, for the checkpoint's metadata, and back.
   virtual std::map<std::string, std::string> state() const = 0;
   virtual void restore(const std::map<std::string, std::string>& metadata, const std::string& path) = 0;

@@ -13,6 +13,8 @@ packages=(
   libpng-dev                     # sample grids
   libplplot-dev                  # `diffuse plot`: PLplot's C API (5.15)
   plplot-driver-cairo            # ... and its pngcairo driver, which writes the PNG files without a display
+  libprotobuf-dev protobuf-compiler  # TensorBoard event files: Event messages (protoc at build time)
+  libboost-dev                   # their records' CRC-32C (Boost.CRC, header-only; bookworm has no libcrc32c-dev)
   dataset-fashion-mnist          # Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist)
   openmpi-bin libopenmpi-dev     # data parallelism over MPI (optional at build time; CI tests it)
 )
