@@ -57,11 +57,13 @@ class ArTextTraining : public TrainingTask {
 
   nn::ParameterArena& arena() override { return setup_.arena; }
   void draw_batch(int64_t b) override { x_ = windows_.next(b); }
-  double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
+  MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
     const Tensor loss = diffusion::next_token_loss(model_, x_.slice(0, begin, end), ArTextModel::kBos).loss;
     (loss * weight).backward();
-    return loss.item();
+    return {loss.item(), {loss.item()}};
   }
+  // The loss is the exact negative log-likelihood in bits/char.
+  std::vector<std::string> loss_part_names() const override { return {"NLL"}; }
   SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     setup_.net.eval();
     Philox rng(seed_, kSamples);

@@ -1,5 +1,6 @@
 #include "apps/d3pm_config.hpp"
 
+#include <numbers>
 #include <stdexcept>
 
 #include "apps/d3pm_choices.hpp"
@@ -7,6 +8,7 @@
 #include "apps/sharded_evaluation.hpp"
 #include "data/text_matrix.hpp"
 #include "nn/safetensors.hpp"
+#include "tensor/ops.hpp"
 
 namespace diffuse {
 
@@ -134,6 +136,11 @@ void resolve_d3pm_data(json& d, const std::vector<int64_t>& token_counts, int64_
   for (int64_t r = 0; r < num_data; ++r)
     matrix.push_back(std::vector<double>(values.begin() + r * dim, values.begin() + (r + 1) * dim));
   d["nn_embedding_matrix"] = matrix;
+}
+
+MicroBatchLoss d3pm_loss_parts(const diffusion::D3pmLoss& loss, const diffusion::D3pmConfig& config, int64_t positions) {
+  const double scale = config.loss_bits_per_dim ? 1.0 / (static_cast<double>(positions) * std::numbers::ln2) : 1.0;
+  return {loss.loss.item(), {mean(loss.vb).item() * scale, mean(loss.ce).item() * scale}};
 }
 
 diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& options, int64_t T) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "apps/command_options.hpp"
+#include "apps/training_loop.hpp"
 #include "diffusion/d3pm_elbo.hpp"
 #include "diffusion/d3pm_process.hpp"
 #include "diffusion/d3pm_sampler.hpp"
@@ -43,6 +44,11 @@ void resolve_d3pm_data(nlohmann::json& d, const std::vector<int64_t>& token_coun
 // The sampler's options from `diffuse sample`'s flags, for a process of T steps: --steps (skipping),
 // --argmax, --progressive with --every (default T/10, the paper's figure: t = T, 0.9T, ..., 0).
 // Throws naming the flag when --steps or --every is outside 1..T.
+// A D3PM micro-batch's loss and its parts L_vb and CE (L_lambda = L_vb + lambda CE), each the batch mean in
+// the loss's units (nats per sequence, or bits per position with loss_bits_per_dim).
+MicroBatchLoss d3pm_loss_parts(const diffusion::D3pmLoss& loss, const diffusion::D3pmConfig& config, int64_t positions);
+inline std::vector<std::string> d3pm_loss_part_names() { return {"L_vb", "CE"}; }
+
 diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& options, int64_t timesteps);
 
 // `diffuse evaluate` for a D3PM: the exact bound (every term, or the --steps K process) or the --estimate

@@ -88,12 +88,13 @@ class D3pmImageTraining : public ImageTrainingTask {
     t_batch_ = setup_.d3pm.sample_t(b, data_.streams.diffusion);
     x_t_ = setup_.d3pm.q_sample(x0_, t_batch_, data_.streams.diffusion);
   }
-  double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
-    const Tensor loss =
-        setup_.d3pm.training_loss_at(model_, x0_.slice(0, begin, end), t_batch_.slice(0, begin, end), x_t_.slice(0, begin, end)).loss;
-    (loss * weight).backward();
-    return loss.item();
+  MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
+    const diffusion::D3pmLoss loss =
+        setup_.d3pm.training_loss_at(model_, x0_.slice(0, begin, end), t_batch_.slice(0, begin, end), x_t_.slice(0, begin, end));
+    (loss.loss * weight).backward();
+    return d3pm_loss_parts(loss, setup_.d3pm.config(), x0_.numel() / x0_.size(0));
   }
+  std::vector<std::string> loss_part_names() const override { return d3pm_loss_part_names(); }
   SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     Philox rng(seed_, kSamples);
     diffusion::D3pmSampleOptions options;

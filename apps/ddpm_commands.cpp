@@ -94,11 +94,15 @@ class DdpmTraining : public ImageTrainingTask {
     step_ = diffusion::sample_steps(b, setup_.diffusion.timesteps(), data_.streams.diffusion);
     noise_ = randn(x0_.shape(), data_.streams.diffusion);
   }
-  double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
+  MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
     const Tensor loss = setup_.diffusion.training_loss(model_, x0_.slice(0, begin, end), step_.slice(0, begin, end),
                                                    noise_.slice(0, begin, end), loss_type_, clip_).loss;
     (loss * weight).backward();
-    return loss.item();
+    return {loss.item(), {loss.item()}};
+  }
+  // The loss is one term: L_simple (Ho et al. eq. 14) or L_vb (eq. 5's terms as KLs).
+  std::vector<std::string> loss_part_names() const override {
+    return {loss_type_ == diffusion::LossType::Simple ? "L_simple" : "L_vb"};
   }
   SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     const fs::path grid = dir / ("step-" + std::to_string(step) + ".png");

@@ -94,12 +94,20 @@ class MaskedTextTraining : public TrainingTask {
     t_ = diffusion::MaskedDiffusion::sample_t(b, streams_.diffusion);
     x_t_ = setup_.masked.q_sample(x0_, t_, streams_.diffusion);
   }
-  double accumulate_gradients(int64_t begin, int64_t end, double weight) override {
-    const Tensor loss =
-        setup_.masked.training_loss_at(model_, x0_.slice(0, begin, end), t_.slice(0, begin, end), x_t_.slice(0, begin, end)).loss;
-    (loss * weight).backward();
-    return loss.item();
+  MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
+    const Tensor x0 = x0_.slice(0, begin, end), x_t = x_t_.slice(0, begin, end);
+    const diffusion::MaskedLoss loss = setup_.masked.training_loss_at(model_, x0, t_.slice(0, begin, end), x_t);
+    (loss.loss * weight).backward();
+    // The masked positions' mean cross-entropy in bits, unweighted by w(t): what the network is learning.
+    int64_t masked = 0;
+    const Tensor xt = x_t.contiguous();
+    for (int64_t i = 0; i < xt.numel(); ++i) masked += xt.data<int32_t>()[i] == setup_.masked.mask_id();
+    const double ce = sum(loss.masked_ce).item() / (std::max<int64_t>(masked, 1) * std::numbers::ln2);
+    return {loss.loss.item(), {loss.loss.item(), ce}};
   }
+  // "L_diffusion": the one-t estimate of the bound's integral, bits/char (the loss); "CE_masked": bits per
+  // masked token.
+  std::vector<std::string> loss_part_names() const override { return {"L_diffusion", "CE_masked"}; }
   SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     setup_.net.eval();
     Philox rng(seed_, kSamples);

@@ -58,6 +58,11 @@ std::string MetricsLog::format(const MetricsRecord& r) {
   j["wall_time"] = r.wall_time;
   j["lr"] = r.lr;
   j["loss"] = r.loss;
+  if (!r.loss_parts.empty()) {
+    nlohmann::ordered_json parts = nlohmann::ordered_json::object();
+    for (const auto& [name, value] : r.loss_parts) parts[name] = value;
+    j["loss_parts"] = parts;
+  }
   j["grad_norm"] = r.grad_norm;
   j["clipped"] = r.clipped;
   j["ms_per_step"] = r.ms_per_step;

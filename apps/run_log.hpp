@@ -2,7 +2,7 @@
 // log line is printed), appended and flushed as it is written, so that a killed run loses no line it
 // printed. Process 0 alone writes it.
 //
-//   {"step":100,"wall_time":1764900000.25,"lr":0.0002,"loss":3.21,"grad_norm":1.7,"clipped":true,
+//   {"step":100,"wall_time":1764900000.25,"lr":0.0002,"loss":3.21,"loss_parts":{"L_vb":3.1,"CE":11.0},"grad_norm":1.7,"clipped":true,
 //    "ms_per_step":41.0,"items_per_second":3121.9,"ema_decay":0.9}
 //
 // Resuming from the checkpoint of step S first rewrites the file (atomically) keeping only the lines an
@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace diffuse {
 
@@ -21,6 +23,7 @@ struct MetricsRecord {
   double wall_time = 0;         // seconds since the Unix epoch
   double lr = 0;
   double loss = 0;
+  std::vector<std::pair<std::string, double>> loss_parts;  // the loss's named parts ("L_vb", "CE", ...)
   double grad_norm = 0;         // before clipping
   bool clipped = false;         // grad_norm > train.grad_clip
   double ms_per_step = 0;       // as the log line prints them

@@ -151,6 +151,7 @@ void TensorBoardLog::write_scalars(const MetricsRecord& r) {
   event.set_wall_time(r.wall_time);
   tensorboard::Summary& summary = *event.mutable_summary();
   add_scalar(summary, "train/loss", r.loss);
+  for (const auto& [name, value] : r.loss_parts) add_scalar(summary, ("train/loss/" + name).c_str(), value);
   add_scalar(summary, "train/lr", r.lr);
   add_scalar(summary, "train/grad_norm", r.grad_norm);
   add_scalar(summary, "train/clipped", r.clipped ? 1.0 : 0.0);

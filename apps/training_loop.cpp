@@ -123,16 +123,16 @@ class Trainer {
   void draw_batch();
   // 2. Forward and backward over this process's micro-batches: gradients accumulate in the arena, each
   //    micro-batch's loss scaled by its share of the global batch. Returns this process's share of the loss.
-  double forward_backward();
+  MicroBatchLoss forward_backward();
   // 3. Sums the gradients (and the loss) over the processes: each now holds the whole batch's.
-  void all_reduce(double& loss);
+  void all_reduce(MicroBatchLoss& loss);
   // Whether the loss and every gradient are finite; if not, says so, naming the step and the last good checkpoint.
   bool all_finite(double loss);
   // 4. Clips the global gradient norm, steps Adam at the scheduled learning rate and updates the EMA.
   //    Returns the norm before clipping.
   double update();
   // 5. The log line, the checkpoint and the EMA samples this step is due for.
-  void log_checkpoint_sample(double loss, double grad_norm);
+  void log_checkpoint_sample(const MicroBatchLoss& loss, double grad_norm);
 
   bool replica_check_due() const { return check_every_ > 0 && iteration_ % check_every_ == 0; }
   std::string save(int64_t at_iteration);  // writes the checkpoint of at_iteration; returns its path
@@ -262,19 +262,25 @@ void Trainer::draw_batch() {
   task_.draw_batch(batch_);
 }
 
-double Trainer::forward_backward() {
-  double loss = 0;
+MicroBatchLoss Trainer::forward_backward() {
+  MicroBatchLoss sum{0, std::vector<double>(task_.loss_part_names().size(), 0.0)};
   for (int64_t begin = mine_.begin; begin < mine_.end; begin += micro_batch_) {
     const int64_t end = std::min(begin + micro_batch_, mine_.end);
     const double weight = static_cast<double>(end - begin) / static_cast<double>(batch_);
-    loss += weight * task_.accumulate_gradients(begin, end, weight);
+    const MicroBatchLoss part = task_.accumulate_gradients(begin, end, weight);
+    sum.loss += weight * part.loss;
+    for (size_t i = 0; i < sum.parts.size(); ++i) sum.parts[i] += weight * part.parts.at(i);
   }
-  return loss;
+  return sum;
 }
 
-void Trainer::all_reduce(double& loss) {
+void Trainer::all_reduce(MicroBatchLoss& loss) {
   group_.allreduce_sum(arena_.grads().data<float>(), arena_.size());
-  group_.allreduce_sum(&loss, 1);
+  std::vector<double> values = {loss.loss};
+  values.insert(values.end(), loss.parts.begin(), loss.parts.end());
+  group_.allreduce_sum(values.data(), static_cast<int64_t>(values.size()));
+  loss.loss = values[0];
+  std::copy(values.begin() + 1, values.end(), loss.parts.begin());
 }
 
 bool Trainer::all_finite(double loss) {
@@ -317,14 +323,17 @@ std::string Trainer::finish() {
   return last_checkpoint_;
 }
 
-void Trainer::log_checkpoint_sample(double loss, double grad_norm) {
+void Trainer::log_checkpoint_sample(const MicroBatchLoss& loss, double grad_norm) {
   if (!root_) return;
   const bool last = iteration_ == total_iterations_;
   if (iteration_ % log_every_ == 0 || last) {  // the line before the checkpoint: a resume keeps it
     const double lr = schedule_.at(iteration_), clip = train_config_.at("grad_clip").get<double>();  // 0: no clipping
-    const ProgressLog::Rates rates = log_.step(iteration_, loss, grad_norm, lr, batch_ * task_.items_per_example());
-    const MetricsRecord record{.step = iteration_, .wall_time = unix_time_now(), .lr = lr, .loss = loss,
-                               .grad_norm = grad_norm, .clipped = clip > 0 && grad_norm > clip,
+    const ProgressLog::Rates rates = log_.step(iteration_, loss.loss, grad_norm, lr, batch_ * task_.items_per_example());
+    std::vector<std::pair<std::string, double>> parts;
+    const std::vector<std::string> names = task_.loss_part_names();
+    for (size_t i = 0; i < names.size(); ++i) parts.emplace_back(names[i], loss.parts[i]);
+    const MetricsRecord record{.step = iteration_, .wall_time = unix_time_now(), .lr = lr, .loss = loss.loss,
+                               .loss_parts = parts, .grad_norm = grad_norm, .clipped = clip > 0 && grad_norm > clip,
                                .ms_per_step = rates.ms_per_step, .items_per_second = rates.items_per_second,
                                .ema_decay = ema_.decay_at(iteration_)};
     metrics_->write(record);
@@ -358,9 +367,9 @@ int run_training(const TrainOptions& options, const TrainingRun& run, TrainingTa
       return 130;
     }
     trainer.draw_batch();
-    double loss = trainer.forward_backward();
+    MicroBatchLoss loss = trainer.forward_backward();
     trainer.all_reduce(loss);
-    if (!trainer.all_finite(loss)) return 3;
+    if (!trainer.all_finite(loss.loss)) return 3;
     const double grad_norm = trainer.update();
     if (trainer.replica_check_due() && !trainer.replicas_agree(trainer.iteration())) return 4;
     trainer.log_checkpoint_sample(loss, grad_norm);

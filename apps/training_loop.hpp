@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "apps/command_options.hpp"
 #include "apps/process_group.hpp"
@@ -26,6 +27,13 @@ struct SamplesFile {
   std::string preview;         // what the log prints under the path (the first text sample), or empty
 };
 
+// A micro-batch's loss (the mean over its rows, what backward was taken of) and its named parts, each the
+// mean over the rows in the loss's units, in the order of TrainingTask::loss_part_names().
+struct MicroBatchLoss {
+  double loss = 0;
+  std::vector<double> parts;
+};
+
 class TrainingTask {
  public:
   virtual ~TrainingTask() = default;
@@ -35,8 +43,11 @@ class TrainingTask {
   // so the result does not depend on how the batch is split (over processes or micro-batches).
   virtual void draw_batch(int64_t batch) = 0;
   // Forward and backward on rows [begin, end) of the drawn batch, the loss (their mean) scaled by `weight`
-  // (their share of the batch) before backward. Returns the unscaled loss.
-  virtual double accumulate_gradients(int64_t begin, int64_t end, double weight) = 0;
+  // (their share of the batch) before backward. Returns the unscaled loss and its parts.
+  virtual MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) = 0;
+  // The names of the loss's parts that metrics.jsonl and TensorBoard log beside it: "L_simple"; "L_vb",
+  // "CE" (L_lambda = L_vb + lambda CE); ...
+  virtual std::vector<std::string> loss_part_names() const = 0;
   // Samples of the current weights (the loop swaps the EMA in), written under `dir`; returns the file (the
   // loop also puts it in the run's TensorBoard event file).
   virtual SamplesFile write_samples(const std::filesystem::path& dir, int64_t step) = 0;

@@ -52,8 +52,11 @@ same_metrics() {
     fail "$b differs from $a apart from the timings: $(diff <(timeless "$a") <(timeless "$b") 2>&1 | head -4)"
 }
 [ "$(wc -l < straight/metrics.jsonl)" -eq 20 ] || fail "straight/metrics.jsonl should hold 20 lines: $(wc -l < straight/metrics.jsonl)"
-tail -n 1 straight/metrics.jsonl | grep -q '^{"step":200,"wall_time":[0-9.e+]*,"lr":[0-9.e+-]*,"loss":[0-9.e+-]*,"grad_norm":[0-9.e+-]*,"clipped":\(true\|false\),"ms_per_step":[0-9.e+-]*,"items_per_second":[0-9.e+-]*,"ema_decay":0\.[0-9]*}$' ||
+tail -n 1 straight/metrics.jsonl | grep -q '^{"step":200,"wall_time":[0-9.e+]*,"lr":[0-9.e+-]*,"loss":[0-9.e+-]*,"loss_parts":{"L_vb":[0-9.e+-]*,"CE":[0-9.e+-]*},"grad_norm":[0-9.e+-]*,"clipped":\(true\|false\),"ms_per_step":[0-9.e+-]*,"items_per_second":[0-9.e+-]*,"ema_decay":0\.[0-9]*}$' ||
   fail "metrics.jsonl's last line: $(tail -n 1 straight/metrics.jsonl)"
+# The loss is its parts: L_lambda = L_vb + lambda CE (lambda = 0.01 in d3pm-text8-tiny).
+tail -n 1 straight/metrics.jsonl | sed -E 's/.*"loss":([^,]*),"loss_parts":\{"L_vb":([^,]*),"CE":([^}]*)\}.*/\1 \2 \3/' |
+  awk '{ d = $1 - ($2 + 0.01 * $3); exit !(d < 1e-4 * $1 && d > -1e-4 * $1) }' || fail "metrics.jsonl: loss is not L_vb + 0.01 CE"
 same_metrics split
 # A run dir as a kill leaves it: lines past its last checkpoint (step 20), the last one cut mid-write. The
 # resume cuts the file back to step 20 and ends equal to the straight run's.
