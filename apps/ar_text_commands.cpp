@@ -42,16 +42,12 @@ Tensor template_prefix(const std::string& text, int64_t length) {
   return Tensor::from_vector(prefix, {static_cast<int64_t>(prefix.size())});
 }
 
-class ArTextTraining : public TrainingTask {
+class ArTextTraining : public TextTrainingTask {
  public:
   ArTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
-      : seed_(config.at("seed").get<uint64_t>()),
+      : TextTrainingTask(config, std::move(corpus)),
         setup_(config, seed_),
-        corpus_(std::move(corpus)),
-        windows_(corpus_, data::Text8Split::Train, setup_.seq_len(), seed_),
-        streams_(seed_),
-        model_(setup_.next_token_model(streams_.dropout)),
-        sample_count_(config.at("train").at("sample_count").get<int64_t>()) {
+        model_(setup_.next_token_model(streams_.dropout)) {
     setup_.net.train();
   }
 
@@ -71,29 +67,10 @@ class ArTextTraining : public TrainingTask {
     setup_.net.train();
     return write_training_text_samples(dir, step, x);
   }
-  std::map<std::string, std::string> state() const override {
-    std::map<std::string, std::string> s = streams_.state();
-    s["data.position"] = json(windows_.state().to_strings()).dump();
-    return s;
-  }
-  void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
-    windows_.restore(data::Text8SamplerState::from_strings(json::parse(meta.at("data.position"))));
-    streams_.restore(meta, path);
-  }
-  std::string data_summary() const override {
-    return std::to_string(corpus_->ranges.train.size()) + " training characters of " + corpus_->source;
-  }
-  std::string item_name() const override { return "tokens"; }
-  int64_t items_per_example() const override { return setup_.seq_len(); }
 
  private:
-  uint64_t seed_;
   ArTextModel setup_;
-  std::shared_ptr<const data::Text8Corpus> corpus_;
-  data::Text8WindowSampler windows_;
-  TrainingStreams streams_;
   diffusion::NextTokenModel model_;
-  int64_t sample_count_;
   Tensor x_;  // the drawn batch
 };
 

@@ -65,6 +65,28 @@ Tensor parse_text_template(const std::string& text, int64_t length) {
   return Tensor::from_vector(ids, {length});
 }
 
+TextTrainingTask::TextTrainingTask(const nlohmann::json& config, std::shared_ptr<const data::Text8Corpus> corpus)
+    : seed_(config.at("seed").get<uint64_t>()),
+      sample_count_(config.at("train").at("sample_count").get<int64_t>()),
+      corpus_(std::move(corpus)),
+      windows_(corpus_, data::Text8Split::Train, config.at("model").at("seq_len").get<int64_t>(), seed_),
+      streams_(seed_) {}
+
+std::map<std::string, std::string> TextTrainingTask::state() const {
+  std::map<std::string, std::string> s = streams_.state();
+  s["data.position"] = nlohmann::json(windows_.state().to_strings()).dump();
+  return s;
+}
+
+void TextTrainingTask::restore(const std::map<std::string, std::string>& metadata, const std::string& path) {
+  windows_.restore(data::Text8SamplerState::from_strings(nlohmann::json::parse(metadata.at("data.position"))));
+  streams_.restore(metadata, path);
+}
+
+std::string TextTrainingTask::data_summary() const {
+  return std::to_string(corpus_->ranges.train.size()) + " training characters of " + corpus_->source;
+}
+
 SamplesFile write_training_text_samples(const fs::path& dir, int64_t step, const Tensor& ids) {
   fs::create_directories(dir);
   const fs::path path = dir / ("step-" + std::to_string(step) + ".txt");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "apps/command_options.hpp"
@@ -37,6 +38,26 @@ std::vector<std::string> decode_rows(const Tensor& ids);
 // its end are generated: int32 [length] with -1 where the sampler generates. Throws naming --template for
 // a character outside the alphabet (with its offset) or a template longer than `length`.
 Tensor parse_text_template(const std::string& text, int64_t length);
+
+// What every text family's training task shares: random windows of the training split (as long as the
+// configuration's model.seq_len), the random streams, their state in checkpoints, and the log's counts. A
+// family derives from it and adds its model, its batch and its loss.
+class TextTrainingTask : public TrainingTask {
+ public:
+  TextTrainingTask(const nlohmann::json& config, std::shared_ptr<const data::Text8Corpus> corpus);
+  std::map<std::string, std::string> state() const override;
+  void restore(const std::map<std::string, std::string>& metadata, const std::string& path) override;
+  std::string data_summary() const override;
+  std::string item_name() const override { return "tokens"; }
+  int64_t items_per_example() const override { return windows_.length(); }
+
+ protected:
+  uint64_t seed_;
+  int64_t sample_count_;  // train.sample_count
+  std::shared_ptr<const data::Text8Corpus> corpus_;
+  data::Text8WindowSampler windows_;
+  TrainingStreams streams_;
+};
 
 // A training run's samples (int32 ids [N, L]): dir/step-S.txt, one sample a line, atomically; the first
 // sample is the log's preview.
