@@ -183,7 +183,7 @@ void Figure::draw(const Panel& panel) {
   // Narrower panels keep room for the axes' labels: the margins are shares of the panel's width.
   const double scale = columns_ == 1 ? 1.0 : 0.8, side = std::min(0.11 * columns_ * scale, 0.3);
   plschr(0, 0.85 * scale);
-  plvpor(side, right ? 1 - side : 1 - 0.04 * columns_, 0.12, 0.91);
+  plvpor(side, right ? 1 - side : 1 - 0.04 * columns_, 0.12, 0.89);
   plwind(xr.lo, xr.hi, yr.lo, yr.hi);
   const std::string xl = panel.x.log ? "l" : "", yl = panel.y.log ? "l" : "";
   plcol0(kGrid);
@@ -192,7 +192,7 @@ void Figure::draw(const Panel& panel) {
   plbox(("bcnst" + xl).c_str(), 0, 0, ((right ? "bnstv" : "bcnstv") + yl).c_str(), 0, 0);
   plmtex("b", 3.0, 0.5, 0.5, panel.x.label.c_str());
   plmtex("l", 5.0, 0.5, 0.5, panel.y.label.c_str());
-  plmtex("t", 1.2, 0.5, 0.5, panel.title.c_str());
+  plmtex("t", 1.8, 0.5, 0.5, panel.title.c_str());
   for (size_t i = 0; i < panel.lines.size(); ++i)
     draw_line(panel.lines[i], line_color(panel.lines[i], static_cast<int>(i)), false, panel.x, xr, panel.y, yr);
   if (right) {
