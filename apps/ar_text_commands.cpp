@@ -42,6 +42,19 @@ Tensor template_prefix(const std::string& text, int64_t length) {
   return Tensor::from_vector(prefix, {static_cast<int64_t>(prefix.size())});
 }
 
+// Each chunk's exact bits/char: what `diffuse evaluate` and a training run's periodic evaluation compute. A
+// stop signal ends it before the next network evaluation (StopRequested), as stoppable does.
+ChunkBits ar_chunk_bits(const ArTextModel& m, const Tensor& chunks, int64_t batch, const EvaluateOptions& options) {
+  const double to_bits = 1.0 / (static_cast<double>(chunks.size(1)) * std::numbers::ln2);
+  return evaluate_chunk_bits(chunks, batch, options, 1, [&](const Tensor& x, Philox&) {
+    if (stop_requested()) throw StopRequested();
+    const Tensor nll = m.nll(x).to(DType::F64).contiguous();
+    std::vector<double> bits;
+    for (int64_t i = 0; i < nll.numel(); ++i) bits.push_back(nll.data<double>()[i] * to_bits);
+    return bits;
+  });
+}
+
 class ArTextTraining : public TrainingTask {
  public:
   ArTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
@@ -51,7 +64,8 @@ class ArTextTraining : public TrainingTask {
         windows_(corpus_, data::Text8Split::Train, setup_.seq_len(), seed_),
         streams_(seed_),
         model_(setup_.next_token_model(streams_.dropout)),
-        sample_count_(config.at("train").at("sample_count").get<int64_t>()) {
+        sample_count_(config.at("train").at("sample_count").get<int64_t>()),
+        held_out_(held_out_chunks(*corpus_, config, setup_.seq_len())) {
     setup_.net.train();
   }
 
@@ -70,6 +84,14 @@ class ArTextTraining : public TrainingTask {
     const Tensor x = setup_.sample(sample_count_, rng, {});
     setup_.net.train();
     return write_training_text_samples(dir, step, x);
+  }
+  // The exact bits/char of the first valid chunks, as `diffuse evaluate`.
+  EvaluationRecord evaluate(int64_t items) override {
+    setup_.net.eval();
+    const ChunkBits r = ar_chunk_bits(setup_, held_out_.slice(0, 0, items), setup_.config.at("train").at("batch").get<int64_t>(),
+                                      periodic_evaluation_options(setup_.config, "valid", /*estimate=*/false));
+    setup_.net.train();
+    return valid_chunks_record(r.chunks, r.mean(), r.standard_error(), "exact");
   }
   std::map<std::string, std::string> state() const override {
     std::map<std::string, std::string> s = streams_.state();
@@ -94,6 +116,7 @@ class ArTextTraining : public TrainingTask {
   TrainingStreams streams_;
   diffusion::NextTokenModel model_;
   int64_t sample_count_;
+  Tensor held_out_;  // the first train.eval_items valid chunks, when the run evaluates
   Tensor x_;  // the drawn batch
 };
 
@@ -144,14 +167,8 @@ static int run_ar_text_evaluate(const EvaluateOptions& options) {
   const int64_t L = m->seq_len();
   const Tensor chunks = evaluation_chunks(*corpus, parse_text_split(options.split), options.split, options.items, L);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
-  const double to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
   const auto start = std::chrono::steady_clock::now();
-  const ChunkBits r = evaluate_chunk_bits(chunks, batch, options, 1, [&](const Tensor& x, Philox&) {
-    const Tensor nll = m->nll(x).to(DType::F64).contiguous();
-    std::vector<double> bits;
-    for (int64_t i = 0; i < nll.numel(); ++i) bits.push_back(nll.data<double>()[i] * to_bits);
-    return bits;
-  });
+  const ChunkBits r = ar_chunk_bits(*m, chunks, batch, options);
   if (!ProcessGroup::world().is_root()) return 0;
   const double seconds = seconds_since(start);
   if (options.json) {

@@ -65,7 +65,8 @@ class D3pmTextTraining : public TrainingTask {
         streams_(seed_),
         model_(setup_.x0_model(streams_.dropout)),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
-        sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
+        sample_steps_(config.at("train").at("sample_steps").get<int64_t>()),
+        held_out_(held_out_chunks(*corpus_, config, setup_.seq_len())) {
     setup_.net.train();
   }
 
@@ -91,6 +92,17 @@ class D3pmTextTraining : public TrainingTask {
     setup_.net.train();
     return write_training_text_samples(dir, step, r.x0);
   }
+  // bits/char of the first valid chunks by the one-t estimate of the bound, as `diffuse evaluate --estimate`.
+  EvaluationRecord evaluate(int64_t items) override {
+    setup_.net.eval();
+    Philox unused(0);
+    const diffusion::D3pmElboResult r =
+        evaluate_d3pm(stoppable(setup_.x0_model(unused)), setup_.d3pm, held_out_.slice(0, 0, items),
+                      setup_.config.at("train").at("batch").get<int64_t>(),
+                      periodic_evaluation_options(setup_.config, "valid", /*estimate=*/true));
+    setup_.net.train();
+    return valid_chunks_record(r.num_sequences, r.bits_per_token, r.stderr_bits, r.method);
+  }
   std::map<std::string, std::string> state() const override {
     std::map<std::string, std::string> s = streams_.state();
     s["data.position"] = json(windows_.state().to_strings()).dump();
@@ -114,6 +126,7 @@ class D3pmTextTraining : public TrainingTask {
   TrainingStreams streams_;
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
+  Tensor held_out_;  // the first train.eval_items valid chunks, when the run evaluates
   Tensor x0_, t_batch_, x_t_;  // the drawn batch
 };
 
