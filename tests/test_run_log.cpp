@@ -17,7 +17,7 @@ using diffuse::testing::TempDir;
 namespace {
 MetricsRecord record(int64_t step) {
   return {.step = step, .wall_time = unix_time_now(), .lr = 1e-4 * static_cast<double>(step), .loss = 3.0 / static_cast<double>(step),
-          .grad_norm = 0.5 * static_cast<double>(step), .clipped = step > 2, .ms_per_step = 12.5, .items_per_second = 640.0,
+          .loss_parts = {}, .grad_norm = 0.5 * static_cast<double>(step), .clipped = step > 2, .ms_per_step = 12.5, .items_per_second = 640.0,
           .ema_decay = 0.99};
 }
 

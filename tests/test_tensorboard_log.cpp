@@ -27,7 +27,7 @@ using diffuse::testing::read_event_file;
 namespace {
 MetricsRecord record(int64_t step) {
   return {.step = step, .wall_time = 1764900000.25 + static_cast<double>(step), .lr = 2e-4, .loss = 3.0 / static_cast<double>(step),
-          .grad_norm = 1.7, .clipped = step % 2 == 0, .ms_per_step = 41.0, .items_per_second = 3121.9, .ema_decay = 0.99};
+          .loss_parts = {}, .grad_norm = 1.7, .clipped = step % 2 == 0, .ms_per_step = 41.0, .items_per_second = 3121.9, .ema_decay = 0.99};
 }
 
 const std::vector<std::string> kScalarTags = {"train/loss", "train/lr", "train/grad_norm", "train/clipped",
