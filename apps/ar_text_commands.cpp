@@ -42,6 +42,19 @@ Tensor template_prefix(const std::string& text, int64_t length) {
   return Tensor::from_vector(prefix, {static_cast<int64_t>(prefix.size())});
 }
 
+// Each chunk's exact bits/char: what `diffuse evaluate` and a training run's periodic evaluation compute. A
+// stop signal ends it before the next network evaluation (StopRequested), as stoppable does.
+ChunkBits ar_chunk_bits(const ArTextModel& m, const Tensor& chunks, int64_t batch, const EvaluateOptions& options) {
+  const double to_bits = 1.0 / (static_cast<double>(chunks.size(1)) * std::numbers::ln2);
+  return evaluate_chunk_bits(chunks, batch, options, 1, [&](const Tensor& x, Philox&) {
+    if (stop_requested()) throw StopRequested();
+    const Tensor nll = m.nll(x).to(DType::F64).contiguous();
+    std::vector<double> bits;
+    for (int64_t i = 0; i < nll.numel(); ++i) bits.push_back(nll.data<double>()[i] * to_bits);
+    return bits;
+  });
+}
+
 class ArTextTraining : public TextTrainingTask {
  public:
   ArTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
@@ -66,6 +79,14 @@ class ArTextTraining : public TextTrainingTask {
     const Tensor x = setup_.sample(sample_count_, rng, {});
     setup_.net.train();
     return write_training_text_samples(dir, step, x);
+  }
+  // The exact bits/char of the first valid chunks, as `diffuse evaluate`.
+  EvaluationRecord evaluate(int64_t items) override {
+    setup_.net.eval();
+    const ChunkBits r = ar_chunk_bits(setup_, held_out_.slice(0, 0, items), setup_.config.at("train").at("batch").get<int64_t>(),
+                                      periodic_evaluation_options(setup_.config, "valid", /*estimate=*/false));
+    setup_.net.train();
+    return valid_chunks_record(r.chunks, r.mean(), r.standard_error(), "exact");
   }
 
  private:
@@ -121,14 +142,8 @@ static int run_ar_text_evaluate(const EvaluateOptions& options) {
   const int64_t L = m->seq_len();
   const Tensor chunks = evaluation_chunks(*corpus, parse_text_split(options.split), options.split, options.items, L);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
-  const double to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
   const auto start = std::chrono::steady_clock::now();
-  const ChunkBits r = evaluate_chunk_bits(chunks, batch, options, 1, [&](const Tensor& x, Philox&) {
-    const Tensor nll = m->nll(x).to(DType::F64).contiguous();
-    std::vector<double> bits;
-    for (int64_t i = 0; i < nll.numel(); ++i) bits.push_back(nll.data<double>()[i] * to_bits);
-    return bits;
-  });
+  const ChunkBits r = ar_chunk_bits(*m, chunks, batch, options);
   if (!ProcessGroup::world().is_root()) return 0;
   const double seconds = seconds_since(start);
   if (options.json) {

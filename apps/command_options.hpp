@@ -57,6 +57,7 @@ struct EvaluateOptions {
   uint64_t seed = 0;
   std::string samples;    // score a file of text samples (generative perplexity, entropy, distinct-n) ...
   std::string teacher;    // ... under this autoregressive checkpoint
+  bool alone = false;     // this process by itself, no collectives (a training run's periodic evaluation)
 };
 
 }  // namespace diffuse

@@ -169,7 +169,8 @@ diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const d
                           : diffusion::d3pm_elbo_exact(model, d3pm, x, rng, 0, observer, options.steps);
       },
       diffusion::merge_d3pm_elbo, options.journal, evaluation_settings(options, n, batch),
-      [&](int64_t mine) { progress = evaluation_progress("evaluate", mine * per_batch, options.quiet); });
+      [&](int64_t mine) { progress = evaluation_progress("evaluate", mine * per_batch, options.quiet); },
+      evaluation_group(options));
   progress->finish();
   return result;
 }

@@ -80,6 +80,8 @@ class D3pmImageTraining : public ImageTrainingTask {
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
         sample_steps_(config.at("train").at("sample_steps").get<int64_t>()) {
     setup_.net.train();
+    if (const Tensor images = held_out_images(config, data_dir); images.defined())
+      held_out_ = diffusion::images_to_pixel_values(images);
   }
 
   nn::ParameterArena& arena() override { return setup_.arena; }
@@ -106,12 +108,24 @@ class D3pmImageTraining : public ImageTrainingTask {
     write_image_grid(grid.string(), x, square_columns(sample_count_));
     return {grid, ""};
   }
+  // bits/dim of the first test images by the Monte-Carlo estimate, as `diffuse evaluate --estimate`.
+  EvaluationRecord evaluate(int64_t items) override {
+    setup_.net.eval();
+    Philox unused(0);
+    const diffusion::D3pmElboResult r =
+        evaluate_d3pm(stoppable(setup_.x0_model(unused)), setup_.d3pm, held_out_.slice(0, 0, items),
+                      setup_.config.at("train").at("batch").get<int64_t>(),
+                      periodic_evaluation_options(setup_.config, "test", /*estimate=*/true));
+    setup_.net.train();
+    return test_images_record(r.num_sequences, r.bits_per_token, r.stderr_bits, r.method);
+  }
 
  private:
   uint64_t seed_;
   D3pmImageModel setup_;  // the network, its arena and the diffusion
   diffusion::X0Model model_;
   int64_t sample_count_, sample_steps_;
+  Tensor held_out_;  // the first train.eval_items test images' pixel values, when the run evaluates
   Tensor x0_, t_batch_, x_t_;  // the drawn batch
 };
 
@@ -172,15 +186,10 @@ static int run_d3pm_image_evaluate(const EvaluateOptions& options) {
   if (options.split != "test" && options.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + options.split + "'");
   auto m = load_model_for_inference<D3pmImageModel>(options.checkpoint, options.ema);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), options.data_dir, options.split);
-  if (images > set->size())
-    throw std::invalid_argument("--images: " + std::to_string(images) + " requested but the " + options.split + " split of " +
-                                set->source + " has " + std::to_string(set->size()));
   const int64_t T = m->d3pm.timesteps();
   if (options.steps < 0 || options.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
   if (options.estimate && options.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");
-  std::vector<int64_t> first(static_cast<size_t>(images));
-  for (int64_t i = 0; i < images; ++i) first[static_cast<size_t>(i)] = i;
-  const Tensor x0 = diffusion::images_to_pixel_values(data::make_image_batch(*set, first).images);
+  const Tensor x0 = diffusion::images_to_pixel_values(first_images(*set, options.split, images, "--images"));
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox unused(0);
   const auto start = std::chrono::steady_clock::now();

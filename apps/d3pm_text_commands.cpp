@@ -87,6 +87,17 @@ class D3pmTextTraining : public TextTrainingTask {
     setup_.net.train();
     return write_training_text_samples(dir, step, r.x0);
   }
+  // bits/char of the first valid chunks by the one-t estimate of the bound, as `diffuse evaluate --estimate`.
+  EvaluationRecord evaluate(int64_t items) override {
+    setup_.net.eval();
+    Philox unused(0);
+    const diffusion::D3pmElboResult r =
+        evaluate_d3pm(stoppable(setup_.x0_model(unused)), setup_.d3pm, held_out_.slice(0, 0, items),
+                      setup_.config.at("train").at("batch").get<int64_t>(),
+                      periodic_evaluation_options(setup_.config, "valid", /*estimate=*/true));
+    setup_.net.train();
+    return valid_chunks_record(r.num_sequences, r.bits_per_token, r.stderr_bits, r.method);
+  }
 
  private:
   D3pmTextModel setup_;  // the network, its arena and the diffusion

@@ -62,6 +62,28 @@ struct DdpmModel {
   }
 };
 
+// bits/dim of images [N, C, H, W]: every term of the bound, or the estimate (options.estimate), in batches
+// shared, journaled and seeded as sharded_evaluation.hpp says. What `diffuse evaluate` computes, and a
+// training run's periodic evaluation.
+diffusion::BpdResult ddpm_bits_per_dim(const diffusion::EpsModel& model, const diffusion::GaussianDiffusion& diffusion,
+                                       const Tensor& images, int64_t batch, bool clip, const EvaluateOptions& options) {
+  const int64_t n = images.size(0), per_batch = options.estimate ? 1 : diffusion.timesteps();
+  std::unique_ptr<Progress> progress;
+  const diffusion::BpdProgress counter = [&](int64_t, int64_t) { progress->advance(); };
+  const diffusion::BpdResult r = evaluate_sharded<diffusion::BpdResult>(
+      n, batch, options.seed,
+      [&](int64_t begin, int64_t end, Philox& rng) {
+        const Tensor x = images.slice(0, begin, end);
+        return options.estimate ? diffusion::bpd_estimate(model, diffusion, x, rng, 1, 0, clip, counter)
+                                : diffusion::bpd_exact(model, diffusion, x, rng, 0, clip, counter);
+      },
+      diffusion::merge_bpd, options.journal, evaluation_settings(options, n, batch),
+      [&](int64_t mine) { progress = evaluation_progress("evaluate", mine * per_batch, options.quiet); },
+      evaluation_group(options));
+  progress->finish();
+  return r;
+}
+
 // Samples n images with the current weights (the caller swaps the EMA in) and writes a PNG grid.
 void write_sample_grid(DdpmModel& m, int64_t n, Philox rng, const fs::path& path) {
   NoGradGuard no_grad;
@@ -86,7 +108,8 @@ class DdpmTraining : public ImageTrainingTask {
         model_(setup_.eps_model(data_.streams.dropout)),
         loss_type_(diffusion::parse_loss_type(config.at("diffusion").at("loss").get<std::string>())),
         clip_(config.at("diffusion").at("clip_denoised").get<bool>()),
-        sample_count_(config.at("train").at("sample_count").get<int64_t>()) {}
+        sample_count_(config.at("train").at("sample_count").get<int64_t>()),
+        held_out_(held_out_images(config, data_dir)) {}
 
   nn::ParameterArena& arena() override { return setup_.arena; }
   void draw_batch(int64_t b) override {
@@ -110,6 +133,16 @@ class DdpmTraining : public ImageTrainingTask {
     write_sample_grid(setup_, sample_count_, Philox(seed_, kSamples), grid);
     return {grid, ""};
   }
+  // bits/dim of the first test images by the Monte-Carlo estimate, as `diffuse evaluate --estimate`.
+  EvaluationRecord evaluate(int64_t items) override {
+    setup_.net.eval();
+    Philox unused(0);
+    const diffusion::BpdResult r = ddpm_bits_per_dim(stoppable(setup_.eps_model(unused)), setup_.diffusion, held_out_.slice(0, 0, items),
+                                                     setup_.config.at("train").at("batch").get<int64_t>(), clip_,
+                                                     periodic_evaluation_options(setup_.config, "test", /*estimate=*/true));
+    setup_.net.train();
+    return test_images_record(r.num_images, r.total_bpd, r.total_stderr, r.method);
+  }
 
  private:
   uint64_t seed_;
@@ -118,6 +151,7 @@ class DdpmTraining : public ImageTrainingTask {
   diffusion::LossType loss_type_;
   bool clip_;
   int64_t sample_count_;
+  Tensor held_out_;  // the first train.eval_items test images, when the run evaluates
   Tensor x0_, step_, noise_;  // the drawn batch (step_: the 0-based t - 1)
 };
 }  // namespace
@@ -186,28 +220,11 @@ static int run_ddpm_evaluate(const EvaluateOptions& options) {
   if (request.split != "test" && request.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + request.split + "'");
   auto m = load_model_for_inference<DdpmModel>(request.checkpoint, request.ema);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), request.data_dir, request.split);
-  if (request.items > set->size())
-    throw std::invalid_argument("--images: " + std::to_string(request.items) + " requested but the " + request.split + " split of " +
-                                set->source + " has " + std::to_string(set->size()));
-  std::vector<int64_t> first(request.items);
-  for (int64_t i = 0; i < request.items; ++i) first[i] = i;
-  const Tensor images = data::make_image_batch(*set, first).images;
+  const Tensor images = first_images(*set, request.split, request.items, "--images");
   const int64_t batch = request.batch > 0 ? request.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
-  const int64_t T = m->diffusion.timesteps();
-  std::unique_ptr<Progress> progress;
-  const diffusion::BpdProgress counter = [&](int64_t, int64_t) { progress->advance(); };
-  const diffusion::BpdResult r = evaluate_sharded<diffusion::BpdResult>(
-      request.items, batch, request.seed,
-      [&](int64_t begin, int64_t end, Philox& rng) {
-        const Tensor x = images.slice(0, begin, end);
-        return request.estimate ? diffusion::bpd_estimate(m->eps_model(unused), m->diffusion, x, rng, 1, 0, clip, counter)
-                          : diffusion::bpd_exact(m->eps_model(unused), m->diffusion, x, rng, 0, clip, counter);
-      },
-      diffusion::merge_bpd, request.journal, evaluation_settings(request, request.items, batch),
-      [&](int64_t mine) { progress = evaluation_progress("evaluate", mine * (request.estimate ? 1 : T), request.quiet); });
-  progress->finish();
+  const diffusion::BpdResult r = ddpm_bits_per_dim(m->eps_model(unused), m->diffusion, images, batch, clip, request);
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   if (!request.terms_out.empty()) {
     json terms = r.to_json();

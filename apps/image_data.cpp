@@ -25,6 +25,27 @@ std::shared_ptr<const data::ImageSet> load_images(const std::string& dataset, co
   return std::make_shared<const data::ImageSet>(std::move(set));
 }
 
+Tensor first_images(const data::ImageSet& set, const std::string& split, int64_t n, const std::string& what) {
+  if (n > set.size())
+    throw std::invalid_argument(what + ": " + std::to_string(n) + " requested but the " + split + " split of " + set.source +
+                                " has " + std::to_string(set.size()));
+  std::vector<int64_t> first(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) first[static_cast<size_t>(i)] = i;
+  return data::make_image_batch(set, first).images;
+}
+
+Tensor held_out_images(const nlohmann::json& config, const std::string& data_dir) {
+  const EvaluationSchedule schedule = evaluation_schedule(config.at("train"));
+  if (!schedule.enabled()) return {};
+  const auto test = load_images(config.at("data").at("dataset").get<std::string>(), data_dir, "test");
+  return first_images(*test, "test", schedule.items, "train.eval_items");
+}
+
+EvaluationRecord test_images_record(int64_t images, double bits_per_dim, double standard_error, const std::string& method) {
+  return {.split = "test", .items = images, .item_noun = "images", .figure = "bits_per_dim", .value = bits_per_dim,
+          .standard_error = standard_error, .method = method};
+}
+
 void write_image_grid(const std::string& path, const Tensor& x, int64_t columns, int64_t scale) {
   constexpr int64_t padding = 2;
   const int64_t shown_columns = std::min(columns > 0 ? columns : square_columns(x.size(0)), x.size(0));

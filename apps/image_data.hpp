@@ -18,6 +18,17 @@ namespace diffuse {
 // "cifar10" from dir, or "fashion-mnist" (dir empty: the Debian package's directory). split: "train" or "test".
 std::shared_ptr<const data::ImageSet> load_images(const std::string& dataset, const std::string& dir, const std::string& split);
 
+// The first n images of a split, [n, C, H, W] in [-1, 1]; throws naming `what` (the flag or key that asked)
+// when the split has fewer.
+Tensor first_images(const data::ImageSet& set, const std::string& split, int64_t n, const std::string& what);
+
+// A training run's held-out images: the first train.eval_items test images when the run evaluates
+// (train.eval_every > 0), else an undefined tensor.
+Tensor held_out_images(const nlohmann::json& config, const std::string& data_dir);
+
+// A periodic evaluation's record of bits/dim on test images.
+EvaluationRecord test_images_record(int64_t images, double bits_per_dim, double standard_error, const std::string& method);
+
 // The PNG grid a person looks at: each image drawn `scale` times larger (nearest neighbour), with a 2-pixel
 // border between images; scale 0 picks the smallest that makes the grid at least kReadableGridWidth wide.
 // The .npz (write_image_npz) keeps the raw samples.

@@ -74,6 +74,23 @@ diffusion::MaskedSampleResult sample_text(const MaskedTextModel& m, int64_t n, P
   return m.masked.sample(stoppable(m.x0_model(unused)), n, m.seq_len(), rng, options);
 }
 
+// Each chunk's bits/char by the one-t estimate of the continuous-time bound with its end terms (t
+// low-discrepancy within each batch): what `diffuse evaluate` and a training run's periodic evaluation compute.
+ChunkBits masked_chunk_bits(const diffusion::MaskedDiffusion& masked, const diffusion::MaskedX0Model& model, const Tensor& chunks,
+                            int64_t batch, const EvaluateOptions& options) {
+  const int64_t L = chunks.size(1);
+  const double constant = masked.prior_nats(L) + masked.reconstruction_nats(L), to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
+  return evaluate_chunk_bits(chunks, batch, options, 1, [&](const Tensor& x0, Philox& rng) {
+    NoGradGuard no_grad;
+    const Tensor t = diffusion::MaskedDiffusion::sample_t(x0.size(0), rng);
+    const Tensor x_t = masked.q_sample(x0, t, rng);
+    const Tensor diff = masked.loss_from_logits(model(x_t, t), x0, x_t, t).per_example.to(DType::F64).contiguous();
+    std::vector<double> bits;
+    for (int64_t i = 0; i < diff.numel(); ++i) bits.push_back((diff.data<double>()[i] + constant) * to_bits);
+    return bits;
+  });
+}
+
 class MaskedTextTraining : public TextTrainingTask {
  public:
   MaskedTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
@@ -112,6 +129,16 @@ class MaskedTextTraining : public TextTrainingTask {
     const diffusion::MaskedSampleResult r = sample_text(setup_, sample_count_, rng, options);
     setup_.net.train();
     return write_training_text_samples(dir, step, r.x0);
+  }
+  // bits/char of the first valid chunks by the one-t estimate, as `diffuse evaluate`.
+  EvaluationRecord evaluate(int64_t items) override {
+    setup_.net.eval();
+    Philox unused(0);
+    const ChunkBits r = masked_chunk_bits(setup_.masked, stoppable(setup_.x0_model(unused)), held_out_.slice(0, 0, items),
+                                          setup_.config.at("train").at("batch").get<int64_t>(),
+                                          periodic_evaluation_options(setup_.config, "valid", /*estimate=*/true));
+    setup_.net.train();
+    return valid_chunks_record(r.chunks, r.mean(), r.standard_error(), "estimate");
   }
 
  private:
@@ -180,19 +207,10 @@ static int run_masked_text_evaluate(const EvaluateOptions& options) {
   const Tensor chunks = evaluation_chunks(*corpus, parse_text_split(options.split), options.split, options.items, L);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   const diffusion::MaskedDiffusion& masked = m->masked;
-  const double constant = masked.prior_nats(L) + masked.reconstruction_nats(L), to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
+  const double to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
   Philox unused(0);
-  const diffusion::MaskedX0Model model = m->x0_model(unused);
   const auto start = std::chrono::steady_clock::now();
-  const ChunkBits r = evaluate_chunk_bits(chunks, batch, options, 1, [&](const Tensor& x0, Philox& rng) {
-    NoGradGuard no_grad;
-    const Tensor t = diffusion::MaskedDiffusion::sample_t(x0.size(0), rng);
-    const Tensor x_t = masked.q_sample(x0, t, rng);
-    const Tensor diff = masked.loss_from_logits(model(x_t, t), x0, x_t, t).per_example.to(DType::F64).contiguous();
-    std::vector<double> bits;
-    for (int64_t i = 0; i < diff.numel(); ++i) bits.push_back((diff.data<double>()[i] + constant) * to_bits);
-    return bits;
-  });
+  const ChunkBits r = masked_chunk_bits(masked, m->x0_model(unused), chunks, batch, options);
   if (!ProcessGroup::world().is_root()) return 0;
   const double seconds = seconds_since(start);
   if (options.json) {

@@ -46,7 +46,7 @@ const std::vector<Preset>& presets() {
           {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
           {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 100}, {"sample_every", 5000},
           {"sample_count", 64}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
-          {"replica_check_every", 100}}},
+          {"replica_check_every", 100}, {"eval_every", 0}, {"eval_items", 64}}},
         {"data", {{"dataset", "cifar10"}}}},
        {"gradient clipping is global over the whole batch (the reference clipped per TPU shard)",
         "Adam puts eps as PyTorch does (set train.tf_adam_epsilon=true for TensorFlow's placement)",
@@ -55,7 +55,7 @@ const std::vector<Preset>& presets() {
        {{"model", {{"ch", 64}}},
         {"train",
          {{"batch", 32}, {"warmup", 1000}, {"steps", 100000}, {"ema_decay", 0.999}, {"ema_warmup", true},
-          {"log_every", 10}, {"sample_every", 1000}, {"checkpoint_every", 500}}}},
+          {"log_every", 10}, {"sample_every", 1000}, {"checkpoint_every", 500}, {"eval_every", 1000}, {"eval_items", 64}}}},
        {"U-Net ch 64 instead of 128 (8.95M parameters instead of 35.7M)",
         "batch 32 instead of 128, warmup 1000 instead of 5000, 100k steps instead of 800k",
         "EMA decay 0.999 instead of 0.9999, with warm-up min(decay, (1+n)/(10+n)) (a short run's EMA must forget its start)"}},
@@ -74,7 +74,7 @@ const std::vector<Preset>& presets() {
         {"train",
          {{"steps", 600}, {"batch", 64}, {"lr", 1e-3}, {"warmup", 50}, {"ema_decay", 0.995}, {"ema_warmup", true},
           {"log_every", 25}, {"sample_every", 0}, {"sample_count", 16}, {"checkpoint_every", 200},
-          {"keep_checkpoints", 2}}},
+          {"keep_checkpoints", 2}, {"eval_every", 500}, {"eval_items", 64}}},
         {"data", {{"dataset", "fashion-mnist"}}}},
        {"Fashion-MNIST 28x28x1 instead of CIFAR-10: U-Net ch 32, ch_mult (1,2,2), 1 res block, attention at 7x7 "
         "only, GroupNorm 8 groups, no dropout (1.1M parameters)",
@@ -96,7 +96,7 @@ const std::vector<Preset>& presets() {
           {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
           {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 100}, {"sample_every", 10000},
           {"sample_count", 16}, {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
-          {"replica_check_every", 100}}},
+          {"replica_check_every", 100}, {"eval_every", 0}, {"eval_items", 64}}},
         {"data", {{"dataset", "cifar10"}}}},
        {"log-space eps 1e-20 and KL terms clamped at >= 0 (the reference image code: eps 1e-6, no clamp)",
         "L_0 = -log ptilde(x0 | x_1), as the image code; the absorbing kind's mask is mid-gray 128, a data value",
@@ -105,7 +105,8 @@ const std::vector<Preset>& presets() {
        {{"model", {{"ch", 64}}},
         {"train",
          {{"batch", 32}, {"steps", 100000}, {"warmup", 100}, {"ema_decay", 0.999}, {"ema_warmup", true},
-          {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}}}},
+          {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}, {"eval_every", 1000},
+          {"eval_items", 64}}}},
        {"U-Net ch 64 instead of 128 (the DDPM small preset's network, with 6 output channels)",
         "batch 32 instead of 128, warmup 100 (the paper has none), 100k steps instead of 1.5M, EMA 0.999 with "
         "warm-up; training-time samples take 100 steps"}},
@@ -135,7 +136,7 @@ const std::vector<Preset>& presets() {
           {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999}, {"adam_eps", 1e-8},
           {"tf_adam_epsilon", false}, {"log_every", 100}, {"sample_every", 10000}, {"sample_count", 4},
           {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
-          {"replica_check_every", 100}}},
+          {"replica_check_every", 100}, {"eval_every", 0}, {"eval_items", 64}}},
         {"data", {{"dataset", "text8"}}}},
        {"EMA of the weights at 0.9999 (the paper states none for text8); sample and evaluate use it",
         "schedule 'auto' picks 1/(T-t+1) for absorbing, cosine for uniform, mutual information for nn "
@@ -148,7 +149,8 @@ const std::vector<Preset>& presets() {
        {{"model", {{"width", 256}, {"layers", 6}, {"heads", 8}, {"mlp", 1024}}},
         {"train",
          {{"batch", 32}, {"lr", 1e-3}, {"warmup", 100}, {"steps", 100000}, {"ema_decay", 0.995}, {"ema_warmup", true},
-          {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}}}},
+          {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100}, {"checkpoint_every", 500}, {"eval_every", 1000},
+          {"eval_items", 64}}}},
        {"transformer 6 layers x width 256, 8 heads, MLP 1024 (4.95M parameters) instead of 12 x 768",
         "batch 32 instead of 512, lr 1e-3 with 100 warmup steps instead of 2e-4 with 5000 (sized for runs of hours, "
         "not days), 100k steps instead of 1M, EMA 0.995 with warm-up",
@@ -169,7 +171,7 @@ const std::vector<Preset>& presets() {
         {"train",
          {{"steps", 2000}, {"batch", 64}, {"lr", 1e-3}, {"warmup", 100}, {"grad_clip", 1.0}, {"ema_decay", 0.99},
           {"ema_warmup", true}, {"log_every", 50}, {"sample_every", 0}, {"sample_count", 2}, {"sample_steps", 0},
-          {"checkpoint_every", 500}, {"keep_checkpoints", 2}}}},
+          {"checkpoint_every", 500}, {"keep_checkpoints", 2}, {"eval_every", 500}, {"eval_items", 64}}}},
        {"a 420,000-character corpus (the KJV Gospels) instead of text8's 100M; windows of 64",
         "transformer 2 x 128, 4 heads, MLP 512 (0.45M parameters) instead of 12 x 768",
         "hybrid lambda 1.0 instead of 0.01: the cross-entropy term teaches the denoiser in minutes "
@@ -189,7 +191,10 @@ const std::vector<Preset>& presets() {
           {"warmup", 2000}, {"grad_clip", 0.0}, {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9},
           {"adam_beta2", 0.999}, {"adam_eps", 1e-8}, {"tf_adam_epsilon", false}, {"log_every", 500},
           {"sample_every", 10000}, {"sample_count", 4}, {"sample_steps", 1000}, {"checkpoint_every", 5000},
-          {"keep_checkpoints", 3}, {"replica_check_every", 100}}},
+          {"keep_checkpoints", 3}, {"replica_check_every", 100},
+          // MD4 evaluates every 5000 steps on the whole validation split (eval_every_steps, num_eval_steps -1):
+          // text8's 5M characters are 19531 chunks of 256
+          {"eval_every", 5000}, {"eval_items", 19531}}},
         {"data", {{"dataset", "text8"}}}},
        {"positions: learned absolute embeddings (MD4: rotary embeddings in every attention layer)",
         "time: sinusoidal(1000 t) through an MLP, added to every token (MD4: the same embedding of 1000 t drives "
@@ -205,7 +210,7 @@ const std::vector<Preset>& presets() {
         {"train",
          {{"batch", 32}, {"lr", 1e-3}, {"lr_schedule", "constant"}, {"warmup", 100}, {"steps", 100000}, {"grad_clip", 1.0},
           {"ema_decay", 0.995}, {"ema_warmup", true}, {"log_every", 10}, {"sample_every", 1000}, {"sample_steps", 100},
-          {"checkpoint_every", 500}}}},
+          {"checkpoint_every", 500}, {"eval_every", 1000}, {"eval_items", 64}}}},
        {"transformer 6 layers x width 256, 8 heads, MLP 1024 instead of 12 x 768: the size of d3pm-text8-small",
         "no time input (MDLM's choice: the share of masks tells the network t), so sampling reuses the output of a "
         "sequence none of whose tokens changed",
@@ -216,7 +221,7 @@ const std::vector<Preset>& presets() {
        {{"model", {{"seq_len", 64}, {"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
         {"train",
          {{"steps", 2000}, {"batch", 64}, {"ema_decay", 0.99}, {"log_every", 50}, {"sample_every", 0}, {"sample_count", 2},
-          {"sample_steps", 64}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}}}},
+          {"sample_steps", 64}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}, {"eval_every", 500}, {"eval_items", 64}}}},
        {"the d3pm-text-demo network and optimiser: windows of 64, transformer 2 x 128, batch 64, 2000 steps"}},
 
       // ---- The autoregressive baseline (a causal transformer, next-character cross-entropy), text8 --------
@@ -229,7 +234,8 @@ const std::vector<Preset>& presets() {
          {{"steps", 100000}, {"batch", 32}, {"micro_batch", 0}, {"lr", 1e-3}, {"lr_schedule", "constant"}, {"warmup", 100},
           {"grad_clip", 1.0}, {"ema_decay", 0.995}, {"ema_warmup", true}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999},
           {"adam_eps", 1e-8}, {"tf_adam_epsilon", false}, {"log_every", 10}, {"sample_every", 1000}, {"sample_count", 4},
-          {"checkpoint_every", 500}, {"keep_checkpoints", 3}, {"replica_check_every", 100}}},
+          {"checkpoint_every", 500}, {"keep_checkpoints", 3}, {"replica_check_every", 100}, {"eval_every", 1000},
+          {"eval_items", 64}}},
         {"data", {{"dataset", "text8"}}}},
        {"the transformer of d3pm-text8-small with a causal mask and no time input; id 27 (the text families' mask) "
         "starts every sequence",
@@ -238,7 +244,7 @@ const std::vector<Preset>& presets() {
        {{"model", {{"seq_len", 64}, {"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
         {"train",
          {{"steps", 2000}, {"batch", 64}, {"ema_decay", 0.99}, {"log_every", 50}, {"sample_every", 0}, {"sample_count", 2},
-          {"checkpoint_every", 500}, {"keep_checkpoints", 2}}}},
+          {"checkpoint_every", 500}, {"keep_checkpoints", 2}, {"eval_every", 500}, {"eval_items", 64}}}},
        {"the d3pm-text-demo network and optimiser: windows of 64, transformer 2 x 128, batch 64, 2000 steps"}},
   };
   return table;

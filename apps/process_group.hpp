@@ -21,6 +21,9 @@ class ProcessGroup {
   static void init(int* argc, char*** argv);
   static void finalize();
   static ProcessGroup& world();
+  // This process by itself (rank 0 of 1, every collective the identity), whatever the job: for work that
+  // process 0 does while the others wait, such as a training run's periodic evaluation.
+  static const ProcessGroup& alone();
 
   int rank() const { return rank_; }
   int size() const { return size_; }

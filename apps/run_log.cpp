@@ -13,13 +13,17 @@
 namespace diffuse {
 
 namespace {
-// The step of a well-formed line (a JSON object with an integer "step"), or -1.
-int64_t line_step(const std::string& line) {
+// A well-formed line's step (a JSON object with an integer "step"), or -1, and whether it is an evaluation's.
+struct LineKind {
+  int64_t step = -1;
+  bool evaluation = false;
+};
+LineKind line_kind(const std::string& line) {
   const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return -1;
+  if (j.is_discarded() || !j.is_object()) return {};
   const auto it = j.find("step");
-  if (it == j.end() || !it->is_number_integer()) return -1;
-  return it->get<int64_t>();
+  if (it == j.end() || !it->is_number_integer()) return {};
+  return {it->get<int64_t>(), j.contains("evaluation")};
 }
 }  // namespace
 
@@ -34,9 +38,13 @@ MetricsLog::MetricsLog(const std::filesystem::path& file, int64_t resume_step, i
     std::ifstream in(path_);
     std::string line;
     while (std::getline(in, line)) {  // a cut last line lacks its newline, and fails to parse: dropped
-      const int64_t step = line_step(line);
+      const auto [step, evaluation] = line_kind(line);
       if (step < 1 || step > resume_step) continue;
-      if (step % std::max<int64_t>(log_every, 1) != 0 && step != last_step) continue;  // another segment's last
+      if (evaluation) {
+        evaluated_.insert(step);
+      } else if (step % std::max<int64_t>(log_every, 1) != 0 && step != last_step) {
+        continue;  // another segment's last step
+      }
       kept += line;
       kept += '\n';
     }
@@ -71,8 +79,27 @@ std::string MetricsLog::format(const MetricsRecord& r) {
   return j.dump();
 }
 
-void MetricsLog::write(const MetricsRecord& record) {
-  const std::string line = format(record) + "\n";
+std::string MetricsLog::format(const EvaluationRecord& r) {
+  nlohmann::ordered_json e;
+  e["split"] = r.split;
+  e["items"] = r.items;
+  e[r.figure] = r.value;
+  e["stderr"] = r.standard_error;
+  e["method"] = r.method;
+  nlohmann::ordered_json j;
+  j["step"] = r.step;
+  j["evaluation"] = e;
+  return j.dump();
+}
+
+void MetricsLog::write(const MetricsRecord& record) { append(format(record) + "\n"); }
+
+void MetricsLog::write(const EvaluationRecord& record) {
+  append(format(record) + "\n");
+  evaluated_.insert(record.step);
+}
+
+void MetricsLog::append(const std::string& line) {
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
     throw std::runtime_error(path_.string() + ": cannot write (" + std::strerror(errno) + ")");
 }

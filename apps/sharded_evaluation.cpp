@@ -40,7 +40,9 @@ std::map<int64_t, json> read_journal(const std::string& dir, const json& setting
 }
 
 json evaluation_settings(const EvaluateOptions& options, int64_t items, int64_t batch) {
-  return {{"checkpoint", fs::absolute(options.checkpoint).lexically_normal().string()}, {"split", options.split}, {"items", items},
+  // No checkpoint: a training run's own weights (periodic evaluation, which keeps no journal).
+  const std::string checkpoint = options.checkpoint.empty() ? "" : fs::absolute(options.checkpoint).lexically_normal().string();
+  return {{"checkpoint", checkpoint}, {"split", options.split}, {"items", items},
           {"batch", batch}, {"method", options.estimate ? "estimate" : "exact"}, {"steps", options.steps}, {"seed", options.seed},
           {"ema", options.ema}};
 }

@@ -34,6 +34,11 @@ inline Philox evaluation_stream(uint64_t seed, int64_t batch_index) {
   return Philox(seed, kEval + (static_cast<uint64_t>(batch_index + 1) << 32));
 }
 
+// The processes that share an evaluation: the job's, or this process alone (options.alone).
+inline const ProcessGroup& evaluation_group(const EvaluateOptions& options) {
+  return options.alone ? ProcessGroup::alone() : ProcessGroup::world();
+}
+
 // The batches' results found in a journal directory, after checking its settings; creates the directory.
 std::map<int64_t, nlohmann::json> read_journal(const std::string& dir, const nlohmann::json& settings);
 
@@ -55,13 +60,14 @@ class JournalWriter {
 
 // Result: a result type with to_json / from_json, merged by `merge(a, b)` (b's items after a's).
 // evaluate_batch(begin, end, rng) evaluates items [begin, end) with batch k's stream. `progress_batches`
-// receives how many batches this process will evaluate, before it starts.
+// receives how many batches this process will evaluate, before it starts. `group`: the processes that share
+// the work (evaluation_group).
 template <class Result>
 Result evaluate_sharded(int64_t n, int64_t batch, uint64_t seed,
                         const std::function<Result(int64_t begin, int64_t end, Philox& rng)>& evaluate_batch,
                         const std::function<Result(const Result&, const Result&)>& merge, const std::string& journal,
-                        const nlohmann::json& settings, const std::function<void(int64_t)>& progress_batches) {
-  const ProcessGroup& group = ProcessGroup::world();
+                        const nlohmann::json& settings, const std::function<void(int64_t)>& progress_batches,
+                        const ProcessGroup& group) {
   const int64_t batches = (n + batch - 1) / batch;
   // Process 0 reads the journal and every process takes its reading, so all share out the same batches.
   std::map<int64_t, nlohmann::json> done;

@@ -161,6 +161,14 @@ void TensorBoardLog::write_scalars(const MetricsRecord& r) {
   write_event(event.SerializeAsString());
 }
 
+void TensorBoardLog::write_evaluation(const EvaluationRecord& r) {
+  tensorboard::Event event = event_at(r.step);
+  tensorboard::Summary& summary = *event.mutable_summary();
+  add_scalar(summary, ("eval/" + r.figure).c_str(), r.value);
+  add_scalar(summary, ("eval/" + r.figure + "_stderr").c_str(), r.standard_error);
+  write_event(event.SerializeAsString());
+}
+
 void TensorBoardLog::write_image(int64_t step, const std::string& tag, const std::string& png) {
   const PngInfo info = png_info(png, tag);
   tensorboard::Event event = event_at(step);

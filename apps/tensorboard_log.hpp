@@ -19,7 +19,9 @@
 //   3. per logged step: {wall_time, step, summary {value {tag "train/loss", simple_value}, ... "train/lr",
 //      "train/grad_norm", "train/clipped" (0 or 1), "train/ms_per_step", "train/items_per_second",
 //      "train/ema_decay"}}
-//   4. per sample step: {wall_time, step, summary {value {tag "samples", image {height, width, colorspace,
+//   4. per evaluation (train.eval_every): {wall_time, step, summary {value {tag "eval/<figure>" (eval/bits_per_char,
+//      eval/bits_per_dim), simple_value}, {tag "eval/<figure>_stderr", simple_value}}}
+//   5. per sample step: {wall_time, step, summary {value {tag "samples", image {height, width, colorspace,
 //      encoded_image_string: the PNG file's bytes}}}}, or for text {value {tag "samples", metadata
 //      {plugin_data {plugin_name "text"}}, tensor {dtype DT_STRING, tensor_shape [n], string_val: the n
 //      samples}}} (the text plugin shows a 1-D string tensor as a table, a row per sample)
@@ -74,6 +76,7 @@ class TensorBoardLog {
   TensorBoardLog& operator=(const TensorBoardLog&) = delete;
 
   void write_scalars(const MetricsRecord& record);  // one event, a value per train/ tag
+  void write_evaluation(const EvaluationRecord& record);  // one event: eval/<figure> and eval/<figure>_stderr
   // The samples of `step`: a .png grid as an image, a .txt (a sample a line) as text. Throws naming the
   // file if it cannot be read or is neither.
   void write_samples(int64_t step, const std::filesystem::path& file);

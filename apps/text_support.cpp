@@ -43,6 +43,23 @@ Tensor evaluation_chunks(const data::Text8Corpus& corpus, data::Text8Split split
   return data::text8_chunks(text, length, count > 0 ? count : -1);
 }
 
+Tensor held_out_chunks(const data::Text8Corpus& corpus, const nlohmann::json& config, int64_t length) {
+  const EvaluationSchedule schedule = evaluation_schedule(config.at("train"));
+  if (!schedule.enabled()) return {};
+  const std::string_view text = corpus.split(data::Text8Split::Valid);
+  const int64_t available = data::text8_num_chunks(static_cast<int64_t>(text.size()), length);
+  if (schedule.items > available)
+    throw std::invalid_argument("train.eval_items: " + std::to_string(schedule.items) + " held-out chunks requested but the valid "
+                                "split of " + corpus.source + " has " + std::to_string(available) + " chunks of " +
+                                std::to_string(length) + " (lower it, or set train.eval_every=0)");
+  return data::text8_chunks(text, length, schedule.items);
+}
+
+EvaluationRecord valid_chunks_record(int64_t chunks, double bits_per_char, double standard_error, const std::string& method) {
+  return {.split = "valid", .items = chunks, .item_noun = "chunks", .figure = "bits_per_char", .value = bits_per_char,
+          .standard_error = standard_error, .method = method};
+}
+
 std::vector<std::string> decode_rows(const Tensor& ids) {
   std::vector<std::string> out;
   for (int64_t i = 0; i < ids.size(0); ++i) out.push_back(data::decode_text8(ids.narrow(0, i, 1)));
@@ -70,7 +87,8 @@ TextTrainingTask::TextTrainingTask(const nlohmann::json& config, std::shared_ptr
       sample_count_(config.at("train").at("sample_count").get<int64_t>()),
       corpus_(std::move(corpus)),
       windows_(corpus_, data::Text8Split::Train, config.at("model").at("seq_len").get<int64_t>(), seed_),
-      streams_(seed_) {}
+      streams_(seed_),
+      held_out_(held_out_chunks(*corpus_, config, windows_.length())) {}
 
 std::map<std::string, std::string> TextTrainingTask::state() const {
   std::map<std::string, std::string> s = streams_.state();
@@ -149,7 +167,8 @@ ChunkBits evaluate_chunk_bits(const Tensor& chunks, int64_t batch, const Evaluat
         return r;
       },
       ChunkBits::merge, options.journal, evaluation_settings(options, n, batch),
-      [&](int64_t mine) { progress = evaluation_progress("evaluate", mine * evaluations_per_batch, options.quiet); });
+      [&](int64_t mine) { progress = evaluation_progress("evaluate", mine * evaluations_per_batch, options.quiet); },
+      evaluation_group(options));
 }
 
 }  // namespace diffuse

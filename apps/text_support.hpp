@@ -31,6 +31,14 @@ data::Text8Split parse_text_split(const std::string& name);  // --split: train, 
 Tensor evaluation_chunks(const data::Text8Corpus& corpus, data::Text8Split split, const std::string& split_name,
                          int64_t count, int64_t length);
 
+// A training run's held-out chunks: the first train.eval_items chunks of `length` of the valid split when
+// the run evaluates (train.eval_every > 0), else an undefined tensor. Throws naming train.eval_items when the
+// split has fewer.
+Tensor held_out_chunks(const data::Text8Corpus& corpus, const nlohmann::json& config, int64_t length);
+
+// A periodic evaluation's record of bits/char on valid chunks.
+EvaluationRecord valid_chunks_record(int64_t chunks, double bits_per_char, double standard_error, const std::string& method);
+
 // Each row of int32 ids [B, L] as text (the mask as '_').
 std::vector<std::string> decode_rows(const Tensor& ids);
 
@@ -57,6 +65,7 @@ class TextTrainingTask : public TrainingTask {
   std::shared_ptr<const data::Text8Corpus> corpus_;
   data::Text8WindowSampler windows_;
   TrainingStreams streams_;
+  Tensor held_out_;  // the first train.eval_items valid chunks, when the run evaluates (held_out_chunks)
 };
 
 // A training run's samples (int32 ids [N, L]): dir/step-S.txt, one sample a line, atomically; the first

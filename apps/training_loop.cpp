@@ -17,6 +17,7 @@
 #include "apps/tensorboard_log.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/optim.hpp"
+#include "tensor/autograd.hpp"
 #include "tensor/threads.hpp"
 
 namespace diffuse {
@@ -87,6 +88,25 @@ TrainingRun resolve_training_run(const TrainOptions& options) {
   return run;
 }
 
+EvaluationSchedule evaluation_schedule(const json& train_config) {
+  const EvaluationSchedule s{.every = train_config.value("eval_every", int64_t{0}),
+                             .items = train_config.value("eval_items", int64_t{0})};  // absent in older runs
+  if (s.every < 0) throw std::invalid_argument("train.eval_every: must be 0 (never) or a number of steps");
+  if (s.every > 0 && s.items < 1) throw std::invalid_argument("train.eval_items: must be at least 1 when train.eval_every > 0");
+  return s;
+}
+
+EvaluateOptions periodic_evaluation_options(const json& config, const std::string& split, bool estimate) {
+  EvaluateOptions options;
+  options.split = split;
+  options.estimate = estimate;
+  options.batch = config.at("train").at("batch").get<int64_t>();
+  options.seed = config.at("seed").get<uint64_t>();
+  options.quiet = true;
+  options.alone = true;
+  return options;
+}
+
 namespace {
 // FNV-1a over the parameters' bytes: equal on every process of a data-parallel job, or a replica drifted.
 uint64_t parameter_checksum(const nn::ParameterArena& arena) {
@@ -131,8 +151,11 @@ class Trainer {
   // 4. Clips the global gradient norm, steps Adam at the scheduled learning rate and updates the EMA.
   //    Returns the norm before clipping.
   double update();
-  // 5. The log line, the checkpoint and the EMA samples this step is due for.
+  // 5. The log line, the checkpoint, the EMA's evaluation and the EMA samples this step is due for.
   void log_checkpoint_sample(const MicroBatchLoss& loss, double grad_norm);
+  // A run resumed from a step due for evaluation whose evaluation metrics.jsonl lacks (a stop or a kill
+  // during it) evaluates that step first, as the uninterrupted run did.
+  void catch_up_evaluation();
 
   bool replica_check_due() const { return check_every_ > 0 && iteration_ % check_every_ == 0; }
   std::string save(int64_t at_iteration);  // writes the checkpoint of at_iteration; returns its path
@@ -146,6 +169,9 @@ class Trainer {
   }
 
  private:
+  void evaluate();  // the EMA's held-out figure at this step: a log line, metrics.jsonl, TensorBoard
+  void write_samples();
+
   const TrainOptions& options_;
   const json& config_;
   const json& train_config_;
@@ -164,6 +190,7 @@ class Trainer {
   int64_t saved_iteration_ = -1;  // the step of the checkpoint this run wrote last
   std::string last_checkpoint_;
   int64_t log_every_, sample_every_, checkpoint_every_;
+  EvaluationSchedule evaluation_;
   ProgressLog log_;
   std::unique_ptr<MetricsLog> metrics_;  // metrics.jsonl, process 0 only
   std::unique_ptr<TensorBoardLog> tensorboard_;  // this start's events.out.tfevents.*, process 0 only
@@ -203,6 +230,7 @@ Trainer::Trainer(const TrainOptions& options, const TrainingRun& run, TrainingTa
       log_every_(field(train_config_, "log_every")),
       sample_every_(field(train_config_, "sample_every")),
       checkpoint_every_(field(train_config_, "checkpoint_every")),
+      evaluation_(evaluation_schedule(train_config_)),
       log_(1, total_iterations_, task.item_name()) {
   if (batch_ < 1 || micro_batch_ > batch_)
     throw std::invalid_argument("--set train.batch / train.micro_batch: need 1 <= micro_batch <= batch");
@@ -340,19 +368,51 @@ void Trainer::log_checkpoint_sample(const MicroBatchLoss& loss, double grad_norm
     tensorboard_->write_scalars(record);
   }
   if ((checkpoint_every_ > 0 && iteration_ % checkpoint_every_ == 0) || last) save(iteration_);
-  // Samples after the checkpoint: a signal during their (long) sampling ends it at the next network
-  // evaluation, with nothing lost.
-  if (sample_every_ > 0 && (iteration_ % sample_every_ == 0 || last) && !stop_requested()) {
-    ema_.swap();
-    try {
-      const SamplesFile samples = task_.write_samples(fs::path(options_.out_dir) / "samples", iteration_);
-      log_.message("wrote EMA samples " + samples.path.string() + (samples.preview.empty() ? "" : "\n  " + samples.preview));
-      tensorboard_->write_samples(iteration_, samples.path);
-    } catch (const StopRequested&) {
-      log_.message("sampling at step " + std::to_string(iteration_) + " stopped by signal; no samples written");
-    }
-    ema_.swap();
+  // The evaluation and the samples after the checkpoint: a signal during them ends them at the next network
+  // evaluation, with nothing lost (a resumed run evaluates the step again: catch_up_evaluation).
+  if (evaluation_.due(iteration_)) evaluate();
+  if (sample_every_ > 0 && (iteration_ % sample_every_ == 0 || last)) write_samples();
+}
+
+void Trainer::catch_up_evaluation() {
+  if (root_ && evaluation_.due(iteration_) && !metrics_->has_evaluation(iteration_)) evaluate();
+}
+
+// Process 0 alone evaluates; the other processes of a job go on to the next step's first collective and
+// wait there for it.
+void Trainer::evaluate() {
+  if (!root_ || stop_requested()) return;
+  ema_.swap();
+  try {
+    NoGradGuard no_grad;
+    EvaluationRecord r = task_.evaluate(evaluation_.items);
+    r.step = iteration_;
+    const size_t per = r.figure.find("_per_");  // bits_per_char -> bits/char
+    const std::string unit = per == std::string::npos ? r.figure : r.figure.substr(0, per) + "/" + r.figure.substr(per + 5);
+    char line[256];
+    std::snprintf(line, sizeof line, "evaluation at step %lld: %.4f +- %.4f %s on %lld %s %s (%s)",
+                  static_cast<long long>(r.step), r.value, r.standard_error, unit.c_str(), static_cast<long long>(r.items),
+                  r.split.c_str(), r.item_noun.c_str(), r.method.c_str());
+    log_.message(line);
+    metrics_->write(r);
+    tensorboard_->write_evaluation(r);
+  } catch (const StopRequested&) {
+    log_.message("evaluation at step " + std::to_string(iteration_) + " stopped by signal; a resumed run evaluates it again");
   }
+  ema_.swap();
+}
+
+void Trainer::write_samples() {
+  if (stop_requested()) return;
+  ema_.swap();
+  try {
+    const SamplesFile samples = task_.write_samples(fs::path(options_.out_dir) / "samples", iteration_);
+    log_.message("wrote EMA samples " + samples.path.string() + (samples.preview.empty() ? "" : "\n  " + samples.preview));
+    tensorboard_->write_samples(iteration_, samples.path);
+  } catch (const StopRequested&) {
+    log_.message("sampling at step " + std::to_string(iteration_) + " stopped by signal; no samples written");
+  }
+  ema_.swap();
 }
 }  // namespace
 
@@ -361,6 +421,7 @@ int run_training(const TrainOptions& options, const TrainingRun& run, TrainingTa
   if (!trainer.replicas_agree(trainer.iteration())) return 4;
   trainer.begin();
   install_stop_handlers();
+  trainer.catch_up_evaluation();
   while (trainer.iteration() < trainer.total_iterations()) {
     if (ProcessGroup::world().any(stop_requested())) {  // a signal to any process stops them all at the same step
       trainer.say("stopped by signal at step " + std::to_string(trainer.iteration()) + "; saved " + trainer.save_on_stop());

@@ -1,11 +1,12 @@
 // The training loop every model family shares: configuration (a preset with overrides, or the run's own
 // recorded configuration on --resume), Adam with warmup, gradient accumulation over micro-batches, the
 // finite check, global-norm clipping, EMA, the log line (with metrics.jsonl and the TensorBoard event file:
-// apps/run_log.hpp, apps/tensorboard_log.hpp), EMA samples every train.sample_every steps, checkpoints (on a
-// schedule, at the end and on SIGINT/SIGTERM) and exact resume.
+// apps/run_log.hpp, apps/tensorboard_log.hpp), the EMA's held-out figure every train.eval_every steps, EMA
+// samples every train.sample_every steps, checkpoints (on a schedule, at the end and on SIGINT/SIGTERM) and
+// exact resume.
 //
 // A family supplies a TrainingTask: its model's parameter arena, one micro-batch's forward and backward,
-// its samples, and the state of its data order and random streams for the checkpoint.
+// its evaluation and samples, and the state of its data order and random streams for the checkpoint.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -16,6 +17,7 @@
 
 #include "apps/command_options.hpp"
 #include "apps/process_group.hpp"
+#include "apps/run_log.hpp"
 #include "nn/arena.hpp"
 #include "tensor/random.hpp"
 
@@ -51,6 +53,12 @@ class TrainingTask {
   // Samples of the current weights (the loop swaps the EMA in), written under `dir`; returns the file (the
   // loop also puts it in the run's TensorBoard event file).
   virtual SamplesFile write_samples(const std::filesystem::path& dir, int64_t step) = 0;
+  // The figure of the current weights (the loop swaps the EMA in) on the first `items` held-out items (the
+  // valid split's chunks, the test images), computed by the family's `diffuse evaluate` code with
+  // periodic_evaluation_options: its randomness comes from the run's evaluation streams, so a resumed run
+  // writes what an uninterrupted one does. The loop fills in the step. A stop signal ends it at the next
+  // network evaluation (StopRequested).
+  virtual EvaluationRecord evaluate(int64_t items) = 0;
   // The data order's position and the random streams' states, for the checkpoint's metadata, and back.
   virtual std::map<std::string, std::string> state() const = 0;
   virtual void restore(const std::map<std::string, std::string>& metadata, const std::string& path) = 0;
@@ -71,6 +79,20 @@ struct TrainingStreams {
   std::map<std::string, std::string> state() const;
   void restore(const std::map<std::string, std::string>& metadata, const std::string& path);
 };
+
+// train.eval_every (0: never) and train.eval_items (how many held-out items), both absent in older runs
+// (0). Throws naming the key when eval_every < 0, or eval_items < 1 while eval_every > 0.
+struct EvaluationSchedule {
+  int64_t every = 0, items = 0;
+  bool enabled() const { return every > 0; }
+  bool due(int64_t step) const { return every > 0 && step > 0 && step % every == 0; }
+};
+EvaluationSchedule evaluation_schedule(const nlohmann::json& train_config);
+
+// The options a task's evaluate hands its family's evaluation: the estimate (or the exact figure), in
+// batches of train.batch, seeded with the run's seed (batch k's stream Philox(seed, kEval + (k + 1) 2^32),
+// sharded_evaluation.hpp), on this process alone, quiet, without a journal.
+EvaluateOptions periodic_evaluation_options(const nlohmann::json& config, const std::string& split, bool estimate);
 
 struct TrainingRun {
   nlohmann::json config;    // resolved: the preset with --set overrides and the seed, or the run's own

@@ -17,7 +17,7 @@ using diffuse::testing::TempDir;
 namespace {
 MetricsRecord record(int64_t step) {
   return {.step = step, .wall_time = unix_time_now(), .lr = 1e-4 * static_cast<double>(step), .loss = 3.0 / static_cast<double>(step),
-          .grad_norm = 0.5 * static_cast<double>(step), .clipped = step > 2, .ms_per_step = 12.5, .items_per_second = 640.0,
+          .loss_parts = {}, .grad_norm = 0.5 * static_cast<double>(step), .clipped = step > 2, .ms_per_step = 12.5, .items_per_second = 640.0,
           .ema_decay = 0.99};
 }
 
@@ -133,4 +133,71 @@ TEST_CASE("MetricsLog: a cut or malformed last line (a kill mid-write) is droppe
   diffuse::testing::write_text(path.string(), lines[0] + "\n" + lines[1].substr(0, lines[1].size() - 1) + "\n\x01{oops\n");
   { MetricsLog log(path, 100, 1, 100); }
   CHECK(contents(path) == lines[0] + "\n");
+}
+
+namespace {
+EvaluationRecord evaluation(int64_t step) {
+  return {.step = step, .split = "valid", .items = 64, .item_noun = "chunks", .figure = "bits_per_char", .value = 2.71,
+          .standard_error = 0.03, .method = "estimate"};
+}
+bool is_evaluation(const std::string& line) { return nlohmann::json::parse(line).contains("evaluation"); }
+}  // namespace
+
+TEST_CASE("MetricsLog: an evaluation is an object of its own, its figure named") {
+  TempDir dir("run_log");
+  const auto path = dir.path() / "metrics.jsonl";
+  MetricsLog log(path, 0, 10, 100);
+  log.write(record(10));
+  CHECK_FALSE(log.has_evaluation(10));
+  log.write(evaluation(10));
+  CHECK(log.has_evaluation(10));
+  const auto lines = lines_of(path);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1] == R"({"step":10,"evaluation":{"split":"valid","items":64,"bits_per_char":2.71,"stderr":0.03,"method":"estimate"}})");
+  EvaluationRecord images = evaluation(20);
+  images.figure = "bits_per_dim";
+  CHECK(MetricsLog::format(images).find(R"("bits_per_dim":2.71,"stderr":0.03)") != std::string::npos);
+}
+
+TEST_CASE("MetricsLog: reopening at step S keeps the evaluations of steps <= S, on or off the log_every grid, and drops later ones") {
+  TempDir dir("run_log");
+  const auto path = dir.path() / "metrics.jsonl";
+  {
+    MetricsLog log(path, 0, 10, 100);  // logs every 10 steps, evaluates every 15
+    for (int64_t s = 10; s <= 50; s += 5) {
+      if (s % 10 == 0) log.write(record(s));
+      if (s % 15 == 0) log.write(evaluation(s));
+    }
+  }
+  const auto before = lines_of(path);  // 10, 15e, 20, 30, 30e, 40, 45e, 50
+  REQUIRE(before.size() == 8);
+  {
+    MetricsLog log(path, 30, 10, 100);
+    CHECK(steps_of(path) == std::vector<int64_t>{10, 15, 20, 30, 30});
+    const auto kept = lines_of(path);
+    for (size_t i = 0; i < kept.size(); ++i) CHECK(kept[i] == before[i]);  // byte for byte, in order
+    CHECK(is_evaluation(kept[1]));
+    CHECK(is_evaluation(kept[4]));
+    CHECK(log.has_evaluation(15));
+    CHECK(log.has_evaluation(30));
+    CHECK_FALSE(log.has_evaluation(45));
+  }
+  // Resumed from step 29 (a stop by signal): the evaluation of 30 is an uninterrupted run's later line.
+  {
+    MetricsLog log(path, 29, 10, 100);
+    CHECK(steps_of(path) == std::vector<int64_t>{10, 15, 20});
+    CHECK_FALSE(log.has_evaluation(30));
+  }
+  // A resume from S whose evaluation was cut mid-write: the line is dropped, and the log says S lacks it.
+  {
+    MetricsLog log(path, 100, 10, 100);
+    log.write(record(30));
+    log.write(evaluation(30));
+  }
+  const auto lines = lines_of(path);
+  diffuse::testing::write_text(path.string(), lines[0] + "\n" + lines[1] + "\n" + lines[2] + "\n" + lines[3] + "\n" +
+                                                  lines[4].substr(0, lines[4].size() - 3));
+  MetricsLog log(path, 30, 10, 100);
+  CHECK(steps_of(path) == std::vector<int64_t>{10, 15, 20, 30});
+  CHECK_FALSE(log.has_evaluation(30));
 }

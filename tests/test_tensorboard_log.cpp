@@ -27,7 +27,7 @@ using diffuse::testing::read_event_file;
 namespace {
 MetricsRecord record(int64_t step) {
   return {.step = step, .wall_time = 1764900000.25 + static_cast<double>(step), .lr = 2e-4, .loss = 3.0 / static_cast<double>(step),
-          .grad_norm = 1.7, .clipped = step % 2 == 0, .ms_per_step = 41.0, .items_per_second = 3121.9, .ema_decay = 0.99};
+          .loss_parts = {}, .grad_norm = 1.7, .clipped = step % 2 == 0, .ms_per_step = 41.0, .items_per_second = 3121.9, .ema_decay = 0.99};
 }
 
 const std::vector<std::string> kScalarTags = {"train/loss", "train/lr", "train/grad_norm", "train/clipped",
@@ -152,6 +152,19 @@ TEST_CASE("TensorBoardLog: each event is flushed as it is written") {
   const auto events = read_event_file(log.path());
   REQUIRE(events.size() == 4);
   CHECK(events[3].step() == 2);
+}
+
+TEST_CASE("TensorBoardLog: an evaluation is one event, eval/<figure> and eval/<figure>_stderr at its step") {
+  TempDir dir("tensorboard");
+  TensorBoardLog log(dir.path(), 1);
+  log.write_evaluation({.step = 500, .split = "test", .items = 64, .item_noun = "images", .figure = "bits_per_dim", .value = 3.75,
+                        .standard_error = 0.125, .method = "estimate"});
+  const auto events = read_event_file(log.path());
+  REQUIRE(events.size() == 3);
+  CHECK(events[2].step() == 500);
+  REQUIRE(tags_of(events[2]) == std::vector<std::string>{"eval/bits_per_dim", "eval/bits_per_dim_stderr"});
+  CHECK(events[2].summary().value(0).simple_value() == 3.75f);
+  CHECK(events[2].summary().value(1).simple_value() == 0.125f);
 }
 
 TEST_CASE("the reader catches a flipped byte anywhere: in a length, a length CRC, a payload, a payload CRC") {

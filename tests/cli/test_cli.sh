@@ -3,12 +3,14 @@
 #   - D3PM text: a run stopped after 20 steps and resumed equals an uninterrupted run, byte for byte; a
 #     run stopped by SIGINT at a random moment saves a checkpoint, exits 130, and its resume also equals
 #     the uninterrupted run; so does a run SIGKILLed at random moments three times, each time resumed (and
-#     each run's metrics.jsonl equals the uninterrupted run's apart from the timings); a
+#     each run's metrics.jsonl equals the uninterrupted run's apart from the timings, its periodic evaluations
+#     included; a run resumed from a step whose evaluation its log lacks evaluates it first); a
 #     SIGINT during a run's sampling stops it at the next network evaluation; a diverging run (lr 1e30)
 #     stops with exit 3 naming the step; the checkpoint's metadata records the network's facts (norm eps,
 #     GELU form, timestep input, character map, mask id); sample and evaluate (exact, strided, estimate,
 #     JSON) work on the checkpoint; an evaluation cut short resumes from its --journal to the same figure.
-#   - DDPM and D3PM on images: train, sample (.png and .npz) and evaluate --json on generated
+#   - DDPM and D3PM on images: train (with periodic evaluation on the test images; a SIGINT during it stops
+#     the run at the next network evaluation), sample (.png and .npz) and evaluate --json on generated
 #     CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
 #   - Bad input: an unknown or misspelt flag or verb (named first, with a suggestion), an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
@@ -36,26 +38,38 @@ expect_error() {
 # ---- D3PM text ------------------------------------------------------------------------------------
 yes "the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly" | head -c 200000 | tr -d '\n' > corpus.txt
 common=(--preset d3pm-text8-tiny --data corpus.txt --threads 1 --seed 3 --set train.checkpoint_every=20
-        --set train.sample_every=0 --set train.keep_checkpoints=50)
+        --set train.sample_every=0 --set train.keep_checkpoints=50 --set train.eval_every=50 --set train.eval_items=16)
 
 "$diffuse" train "${common[@]}" --out straight --steps 200 > straight.log || fail "straight run"
 "$diffuse" train "${common[@]}" --out split --steps 20 > split1.log || fail "first half"
 "$diffuse" train --data corpus.txt --out split --resume --steps 200 --threads 1 > split2.log || fail "resume"
 cmp -s straight/ckpt-000000200.safetensors split/ckpt-000000200.safetensors ||
   fail "stop at 20 + resume differs from the straight run"
-# metrics.jsonl: a line per logged step (every 10th), the resumed run's equal to the straight run's line
-# by line apart from the timings (wall_time, ms_per_step, items_per_second).
+# metrics.jsonl: a line per logged step (every 10th) and an evaluation object every 50th, the resumed run's
+# equal to the straight run's line by line apart from the timings (wall_time, ms_per_step, items_per_second).
 timeless() { sed -E 's/"(wall_time|ms_per_step|items_per_second)":[^,}]*,?//g' "$1"; }
-same_metrics() {
-  local a=straight/metrics.jsonl b=$1/metrics.jsonl
+same_metrics() {  # same_metrics RUN [REFERENCE]
+  local a=${2:-straight}/metrics.jsonl b=$1/metrics.jsonl
   [ -f "$b" ] && [ "$(wc -l < "$a")" -eq "$(wc -l < "$b")" ] && cmp -s <(timeless "$a") <(timeless "$b") ||
     fail "$b differs from $a apart from the timings: $(diff <(timeless "$a") <(timeless "$b") 2>&1 | head -4)"
 }
-[ "$(wc -l < straight/metrics.jsonl)" -eq 20 ] || fail "straight/metrics.jsonl should hold 20 lines: $(wc -l < straight/metrics.jsonl)"
-tail -n 1 straight/metrics.jsonl | grep -q '^{"step":200,"wall_time":[0-9.e+]*,"lr":[0-9.e+-]*,"loss":[0-9.e+-]*,"loss_parts":{"L_vb":[0-9.e+-]*,"CE":[0-9.e+-]*},"grad_norm":[0-9.e+-]*,"clipped":\(true\|false\),"ms_per_step":[0-9.e+-]*,"items_per_second":[0-9.e+-]*,"ema_decay":0\.[0-9]*}$' ||
+# evaluations RUN FIGURE METHOD ITEMS: the steps of RUN's evaluation objects, each checked for its form and a
+# finite figure.
+evaluations() {
+  local bad
+  bad=$(grep '"evaluation"' "$1/metrics.jsonl" | grep -v "^{\"step\":[0-9]*,\"evaluation\":{\"split\":\"[a-z]*\",\"items\":$4,\"$2\":[0-9][0-9.e+-]*,\"stderr\":[0-9][0-9.e+-]*,\"method\":\"$3\"}}$")
+  [ -z "$bad" ] || fail "$1/metrics.jsonl: malformed or non-finite evaluation: $bad"
+  grep -o '^{"step":[0-9]*,"evaluation"' "$1/metrics.jsonl" | grep -o '[0-9]*' | tr '\n' ' '
+}
+[ "$(grep -c '"loss"' straight/metrics.jsonl)" -eq 20 ] || fail "straight/metrics.jsonl should hold 20 step lines: $(wc -l < straight/metrics.jsonl)"
+[ "$(evaluations straight bits_per_char estimate 16)" = "50 100 150 200 " ] ||
+  fail "straight/metrics.jsonl: evaluations at steps $(evaluations straight bits_per_char estimate 16), not 50 100 150 200"
+grep -q '^evaluation at step 100: [0-9.]* +- [0-9.]* bits/char on 16 valid chunks (estimate)$' straight.log ||
+  fail "no evaluation line in the log: $(grep evaluation straight.log | head -2)"
+grep -v '"evaluation"' straight/metrics.jsonl | tail -n 1 | grep -q '^{"step":200,"wall_time":[0-9.e+]*,"lr":[0-9.e+-]*,"loss":[0-9.e+-]*,"loss_parts":{"L_vb":[0-9.e+-]*,"CE":[0-9.e+-]*},"grad_norm":[0-9.e+-]*,"clipped":\(true\|false\),"ms_per_step":[0-9.e+-]*,"items_per_second":[0-9.e+-]*,"ema_decay":0\.[0-9]*}$' ||
   fail "metrics.jsonl's last line: $(tail -n 1 straight/metrics.jsonl)"
 # The loss is its parts: L_lambda = L_vb + lambda CE (lambda = 0.01 in d3pm-text8-tiny).
-tail -n 1 straight/metrics.jsonl | sed -E 's/.*"loss":([^,]*),"loss_parts":\{"L_vb":([^,]*),"CE":([^}]*)\}.*/\1 \2 \3/' |
+grep -v '"evaluation"' straight/metrics.jsonl | tail -n 1 | sed -E 's/.*"loss":([^,]*),"loss_parts":\{"L_vb":([^,]*),"CE":([^}]*)\}.*/\1 \2 \3/' |
   awk '{ d = $1 - ($2 + 0.01 * $3); exit !(d < 1e-4 * $1 && d > -1e-4 * $1) }' || fail "metrics.jsonl: loss is not L_vb + 0.01 CE"
 same_metrics split
 # A run dir as a kill leaves it: lines past its last checkpoint (step 20), the last one cut mid-write. The
@@ -64,6 +78,12 @@ mkdir rewound && cp straight/config.json straight/ckpt-000000020.safetensors rew
   { cat straight/metrics.jsonl; head -c 40 straight/metrics.jsonl; } > rewound/metrics.jsonl
 "$diffuse" train --data corpus.txt --out rewound --resume --threads 1 > rewound.log || fail "resume of rewound"
 same_metrics rewound
+# Killed during the evaluation of step 100, after its checkpoint: the resumed run evaluates step 100 first.
+mkdir caught-up && cp straight/config.json straight/ckpt-000000100.safetensors caught-up/ &&
+  grep -v '^{"step":100,"evaluation"' straight/metrics.jsonl > caught-up/metrics.jsonl
+"$diffuse" train --data corpus.txt --out caught-up --resume --threads 1 > caught-up.log || fail "resume of caught-up"
+head -n 5 caught-up.log | grep -q '^evaluation at step 100: ' || fail "the resume did not evaluate step 100 first: $(head -5 caught-up.log)"
+same_metrics caught-up
 
 "$diffuse" train "${common[@]}" --out signalled --steps 200 > signalled.log &
 pid=$!
@@ -195,11 +215,30 @@ done
 [ -f ddpm/samples/step-3.png ] || fail "no EMA sample grid"
 in_metadata ddpm/ckpt-000000003.safetensors '"schedule_resolved":"linear"' '\"group_norm_eps\":1e-06' \
   '\"padding\":[1,1,1,1]' '\"input\":\"t - 1 (0-based step)\"'
-ddpm_common=(--preset ddpm-cifar10-tiny --data cifar --threads 1 --set diffusion.timesteps=20 --set train.sample_every=0)
+ddpm_common=(--preset ddpm-cifar10-tiny --data cifar --threads 1 --set diffusion.timesteps=20 --set train.sample_every=0
+             --set train.eval_every=2 --set train.eval_items=4)
 "$diffuse" train "${ddpm_common[@]}" --out ddpm-a --steps 4 > /dev/null || fail "ddpm straight"
 "$diffuse" train "${ddpm_common[@]}" --out ddpm-b --steps 2 > /dev/null || fail "ddpm first half"
 "$diffuse" train --data cifar --out ddpm-b --resume --steps 4 --threads 1 > /dev/null || fail "ddpm resume"
 cmp -s ddpm-a/ckpt-000000004.safetensors ddpm-b/ckpt-000000004.safetensors || fail "ddpm: stop at 2 + resume differs"
+[ "$(evaluations ddpm-a bits_per_dim estimate 4)" = "2 4 " ] || fail "ddpm: evaluations at $(evaluations ddpm-a bits_per_dim estimate 4)"
+same_metrics ddpm-b ddpm-a
+# SIGINT during a long evaluation (1000 test images): it stops at the next network evaluation, after the
+# step's checkpoint, with no evaluation written; exit 130.
+mkdir cifar-eval && cp cifar/data_batch_*.bin cifar-eval/ &&
+  for i in $(seq 1 1000); do printf '\x01'; head -c 3072 /dev/urandom; done > cifar-eval/test_batch.bin
+"$diffuse" train --preset ddpm-cifar10-tiny --data cifar-eval --threads 1 --set diffusion.timesteps=20 --set train.sample_every=0 \
+  --out eval-stop --steps 3 --set train.checkpoint_every=1 --set train.eval_every=1 --set train.eval_items=1000 > eval-stop.log &
+pid=$!
+for _ in $(seq 1 300); do [ -f eval-stop/ckpt-000000001.safetensors ] && break; sleep 0.1; done
+sleep 0.5
+kill -INT "$pid"
+wait "$pid"; rc=$?
+[ "$rc" -eq 130 ] || fail "SIGINT during evaluation exited $rc, not 130: $(tail -2 eval-stop.log)"
+grep -q "evaluation at step 1 stopped by signal" eval-stop.log || fail "no stop message for the evaluation: $(tail -3 eval-stop.log)"
+[ -f eval-stop/ckpt-000000001.safetensors ] && [ ! -e eval-stop/ckpt-000000002.safetensors ] ||
+  fail "SIGINT during evaluation: expected the step-1 checkpoint only: $(ls eval-stop)"
+! grep -q '"evaluation"' eval-stop/metrics.jsonl || fail "SIGINT during evaluation: an evaluation was written"
 "$diffuse" sample --checkpoint ddpm/ckpt-000000003.safetensors --n 2 --out s.png --threads 1 > /dev/null || fail "ddpm sample"
 [ -f s.png ] && [ -f s.npz ] || fail "ddpm sample wrote no .png/.npz"
 # A grid a person can read: 2 samples of 32 x 32 drawn 8 times larger (2 * (8 * 32 + 2) + 2 = 518 >= 512 wide);
@@ -237,7 +276,10 @@ expect_error "no run holds a loss to draw" "$diffuse" plot --runs no-metrics --o
 
 # ---- D3PM on the same images ------------------------------------------------------------------------
 "$diffuse" train --preset d3pm-cifar10-tiny --data cifar --out d3pm-img --steps 2 --threads 1 --set train.sample_every=0 \
-  > d3pm-img.log || fail "d3pm image train: $(tail -3 d3pm-img.log)"
+  --set train.eval_every=1 --set train.eval_items=2 > d3pm-img.log || fail "d3pm image train: $(tail -3 d3pm-img.log)"
+[ "$(evaluations d3pm-img bits_per_dim estimate 2)" = "1 2 " ] || fail "d3pm image: evaluations at $(evaluations d3pm-img bits_per_dim estimate 2)"
+grep -q '^evaluation at step 2: [0-9.]* +- [0-9.]* bits/dim on 2 test images (estimate)$' d3pm-img.log ||
+  fail "d3pm image: no evaluation line: $(grep evaluation d3pm-img.log)"
 "$diffuse" sample --checkpoint d3pm-img/ckpt-000000002.safetensors --n 2 --steps 4 --progressive --out d.png --threads 1 \
   > /dev/null || fail "d3pm image sample"
 [ -f d.png ] && [ -f d.npz ] && [ -f d-progressive.png ] || fail "d3pm image sample wrote no .png/.npz/trajectory"

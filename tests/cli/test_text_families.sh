@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests of the masked-diffusion and autoregressive text families through build/diffuse, on a
 # corpus this script generates:
-#   - each trains a small model whose loss falls, resumes exactly, samples (with a prefix-and-infill
+#   - each trains a small model whose loss falls, evaluates it every 40 steps on valid chunks (masked
+#     diffusion's estimate, the autoregressive model's exact bits/char: finite, in metrics.jsonl), resumes
+#     exactly (checkpoint and metrics.jsonl, evaluations included), samples (with a prefix-and-infill
 #     template for masked diffusion, a prefix for the autoregressive model) and evaluates (an estimate with
 #     its standard error; the exact likelihood), and records its network in the checkpoint's metadata;
 #   - `evaluate --samples --teacher` scores both families' samples under the autoregressive model;
@@ -23,9 +25,11 @@ expect_error() {
 }
 yes "the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly" | head -c 200000 | tr -d '\n' > corpus.txt
 small=(--data corpus.txt --threads 1 --seed 5 --set model.seq_len=32 --set model.width=32 --set model.layers=1
-       --set model.heads=2 --set model.mlp=64 --set train.batch=16 --set train.log_every=10 --set train.checkpoint_every=40)
+       --set model.heads=2 --set model.mlp=64 --set train.batch=16 --set train.log_every=10 --set train.checkpoint_every=40
+       --set train.eval_every=40 --set train.eval_items=16)
 first_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | head -1 | cut -d: -f2; }
 last_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | tail -1 | cut -d: -f2; }
+timeless() { sed -E 's/"(wall_time|ms_per_step|items_per_second)":[^,}]*,?//g' "$1"; }
 
 for family in mdlm ar; do
   "$diffuse" train --preset $family-text-demo "${small[@]}" --out $family --steps 120 > $family.log 2>&1 || fail "$family: train"
@@ -35,6 +39,14 @@ for family in mdlm ar; do
   "$diffuse" train --preset $family-text-demo "${small[@]}" --out ${family}_split --steps 80 > /dev/null 2>&1 || fail "$family: split run"
   "$diffuse" train --resume --data corpus.txt --threads 1 --out ${family}_split --steps 120 > /dev/null 2>&1 || fail "$family: resume"
   cmp -s $family/ckpt-000000120.safetensors ${family}_split/ckpt-000000120.safetensors || fail "$family: resumed checkpoint differs"
+  method=$([ $family = ar ] && echo exact || echo estimate)
+  steps=$(grep -o "^{\"step\":[0-9]*,\"evaluation\":{\"split\":\"valid\",\"items\":16,\"bits_per_char\":[0-9][0-9.e+-]*,\"stderr\":[0-9][0-9.e+-]*,\"method\":\"$method\"}}$" \
+    $family/metrics.jsonl | cut -d, -f1 | cut -d: -f2 | tr '\n' ' ')
+  [ "$steps" = "40 80 120 " ] || fail "$family: evaluations at steps '$steps', not 40 80 120: $(grep evaluation $family/metrics.jsonl)"
+  grep -q "^evaluation at step 40: [0-9.]* +- [0-9.]* bits/char on 16 valid chunks ($method)" $family.log ||
+    fail "$family: no evaluation line: $(grep evaluation $family.log)"
+  cmp -s <(timeless $family/metrics.jsonl) <(timeless ${family}_split/metrics.jsonl) ||
+    fail "$family: the resumed run's metrics.jsonl differs: $(diff <(timeless $family/metrics.jsonl) <(timeless ${family}_split/metrics.jsonl) | head -4)"
 done
 echo "losses: mdlm $(first_loss mdlm) -> $(last_loss mdlm), ar $(first_loss ar) -> $(last_loss ar)"
 ckpt_m=mdlm/ckpt-000000120.safetensors ckpt_a=ar/ckpt-000000120.safetensors

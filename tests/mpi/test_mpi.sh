@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data-parallel training over MPI, end to end on localhost (CTest runs it when the build found MPI):
 #   - 2 processes x batch 4 each and 1 process x batch 8, from the same seed, log the same losses for 20
-#     steps (relative difference < 1e-4: only the order of the gradient sums differs);
+#     steps (relative difference < 1e-4: only the order of the gradient sums differs); process 0 alone
+#     evaluates every 5 steps while the other waits at the next step's collective;
 #   - a checkpoint written by the 2-process run at step 10 resumes in 1 process, and steps 11..20 match
 #     the straight 1-process run;
 #   - the replica check catches a process whose weights were perturbed (DIFFUSE_TEST_PERTURB) and stops
@@ -26,7 +27,8 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 corpus=$root/demo/kjv-gospels.txt
 common=(--preset d3pm-text8-tiny --data "$corpus" --seed 5 --set train.batch=8 --set train.log_every=1
-        --set train.sample_every=0 --set train.checkpoint_every=10 --set train.keep_checkpoints=10)
+        --set train.sample_every=0 --set train.checkpoint_every=10 --set train.keep_checkpoints=10
+        --set train.eval_every=5 --set train.eval_items=8)
 # The loss column of "step N/M  loss X ..." lines, one per step (progress-bar lines are split on \r and ESC).
 losses() { tr '\r\033' '\n\n' < "$1" | sed -n 's/.*step \([0-9]*\)\/[0-9]*  loss \([0-9.]*\).*/\1 \2/p' | sort -u -k1,1; }
 # compare A B FIRST LAST: the losses of steps FIRST..LAST agree to a relative 1e-4.
@@ -40,6 +42,8 @@ compare() {
 "${mpi[@]}" "$diffuse" train "${common[@]}" --out two --steps 20 > two.log 2>&1 || fail "2-process run: $(tail -3 two.log)"
 grep -q "x 2 processes" two.log || fail "the 2-process run does not say so: $(head -3 two.log)"
 compare one.log two.log 1 20 || fail "1 x 8 and 2 x 4 losses differ"
+[ "$(grep -c '^{"step":[0-9]*,"evaluation":{"split":"valid","items":8,"bits_per_char":[0-9]' two/metrics.jsonl)" -eq 4 ] &&
+  [ "$(grep -c '^evaluation at step' two.log)" -eq 4 ] || fail "the 2-process run's evaluations: $(grep evaluation two/metrics.jsonl)"
 
 # Resume the 2-process run's step-10 checkpoint in one process.
 mkdir resumed && cp two/config.json two/ckpt-000000010.safetensors resumed/
