@@ -167,6 +167,7 @@ extern const ModelFamily kArTextFamily = {
     .make_training = make_ar_text_training,
     .network_metadata = ar_text_network_metadata,
     .sample = run_ar_text_sample,
+    .sample_flags = {"--template", "--temperature"},
     .evaluate = run_ar_text_evaluate,
 };
 

@@ -32,6 +32,8 @@ struct SampleOptions {
   int64_t steps = 0;        // D3PM: network evaluations (step skipping); 0: all T
   bool argmax = false;      // D3PM: the most likely state at each step instead of a draw
   std::string grid;         // masked diffusion: the time grid, uniform or cosine ("" : cosine)
+  std::string decoder;      // masked diffusion: "ancestral" ("" ) or "maskgit" (confidence-ordered)
+  double choice_temperature = 4.5;  // MaskGIT: the Gumbel noise on the confidence, annealed to 0
   bool recompute = false;   // masked diffusion: run the network every step, even when no token changed
   std::string template_text;  // text: given characters, '_' where to generate (prefix and infill)
   double temperature = 1.0;   // autoregressive: the logits are divided by it

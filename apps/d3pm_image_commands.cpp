@@ -230,6 +230,7 @@ extern const ModelFamily kD3pmImageFamily = {
     .make_training = make_d3pm_image_training,
     .network_metadata = d3pm_image_network_metadata,
     .sample = run_d3pm_image_sample,
+    .sample_flags = {},
     .evaluate = run_d3pm_image_evaluate,
 };
 

@@ -217,6 +217,7 @@ extern const ModelFamily kD3pmTextFamily = {
     .make_training = make_d3pm_text_training,
     .network_metadata = d3pm_text_network_metadata,
     .sample = run_d3pm_text_sample,
+    .sample_flags = {},
     .evaluate = run_d3pm_text_evaluate,
 };
 

@@ -265,6 +265,7 @@ extern const ModelFamily kDdpmFamily = {
     .make_training = make_ddpm_training,
     .network_metadata = ddpm_network_metadata,
     .sample = run_ddpm_sample,
+    .sample_flags = {},
     .evaluate = run_ddpm_evaluate,
 };
 

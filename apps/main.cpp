@@ -11,6 +11,7 @@
 // The family a preset or checkpoint records under "kind" runs the verb: the table of model families
 // (model_family.cpp) maps it to the family's commands.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 
 #include "apps/benchmark.hpp"
@@ -89,6 +90,12 @@ int main(int argc, char** argv) {
   sa->add_flag("--argmax", sample.argmax, "D3PM: take the most likely state at each step instead of a draw");
   sa->add_option("--grid", sample.grid, "Masked diffusion: the steps' times, uniform or cosine (default cosine)")
       ->check(CLI::IsMember({"uniform", "cosine"}));
+  sa->add_option("--decoder", sample.decoder,
+                 "Masked diffusion: ancestral (default) or maskgit (MaskGIT's confidence-ordered decoding in --steps steps)")
+      ->check(CLI::IsMember({"ancestral", "maskgit"}));
+  sa->add_option("--choice-temperature", sample.choice_temperature,
+                 "MaskGIT: the Gumbel noise on the confidences, annealed to 0 over the steps (default 4.5; 0: greedy order)")
+      ->check(CLI::NonNegativeNumber);
   sa->add_flag("--recompute", sample.recompute, "Masked diffusion: run the network at every step, even where no token changed");
   sa->add_option("--template", sample.template_text,
                  "Text: the characters every sample keeps, '_' where to generate; shorter than the sample: the rest is "
@@ -201,7 +208,11 @@ int main(int argc, char** argv) {
     sample.ema = !sample_raw;
     evaluate.ema = !evaluate_raw;
     if (*sa) {
-      return diffuse::model_family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint).sample(sample);
+      const diffuse::ModelFamily& family = diffuse::model_family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint);
+      for (const std::string& flag : diffuse::kSampleFamilyFlags)
+        if (sa->count(flag) > 0 && std::find(family.sample_flags.begin(), family.sample_flags.end(), flag) == family.sample_flags.end())
+          throw std::invalid_argument(flag + ": not an option of " + family.kind + " checkpoints (" + sample.checkpoint + ")");
+      return family.sample(sample);
     }
     if (*ev && !evaluate.samples.empty()) return diffuse::run_text_sample_scores(evaluate);
     if (*ev) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "apps/command_options.hpp"
 #include "apps/training_loop.hpp"
@@ -26,8 +27,14 @@ struct ModelFamily {
   // elsewhere (network_metadata.hpp): the architecture's facts, the tokens, the resolved schedule.
   std::map<std::string, std::string> (*network_metadata)(const nlohmann::json& config);
   int (*sample)(const SampleOptions& options);
+  // The family-specific flags of `sample` it takes, of kSampleFamilyFlags; the others are refused for it.
+  std::vector<std::string> sample_flags;
   int (*evaluate)(const EvaluateOptions& options);
 };
+
+// `sample`'s flags that only some families take.
+inline const std::vector<std::string> kSampleFamilyFlags = {"--grid", "--recompute", "--decoder", "--choice-temperature",
+                                                             "--template", "--temperature"};
 
 // The family of config["kind"]; an unknown kind is an std::invalid_argument naming `where` (the flag or the
 // file the configuration came from) and the known families.

@@ -61,6 +61,15 @@ double MaskedSchedule::alpha_prime(double t) const {
   return 0;
 }
 
+double MaskedSchedule::time_of_alpha(double target) const {
+  double lo = 0, hi = 1;  // alpha decreases from alpha(0) to alpha(1)
+  for (int i = 0; i < 60; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (alpha(mid) > target ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
 double MaskedSchedule::weight(double t) const {
   const double masked = 1.0 - alpha(t);
   return masked > 0 ? -alpha_prime(t) / masked : 0.0;

@@ -30,6 +30,9 @@ struct MaskedSchedule {
   double alpha_prime(double t) const;  // d alpha_t / dt (<= 0)
   // w(t) = -alpha'_t / (1 - alpha_t); 0 where nothing can be masked (alpha_t = 1).
   double weight(double t) const;
+  // The t in [0, 1] at which alpha_t = alpha (clamped to the schedule's range), by bisection: the time a
+  // sequence with a share 1 - alpha of masks is at (MaskGIT decoding asks a network that reads t).
+  double time_of_alpha(double alpha) const;
 };
 
 }  // namespace diffuse::diffusion

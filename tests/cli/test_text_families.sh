@@ -7,7 +7,8 @@
 #     template for masked diffusion, a prefix for the autoregressive model) and evaluates (an estimate with
 #     its standard error; the exact likelihood), and records its network in the checkpoint's metadata;
 #   - `evaluate --samples --teacher` scores both families' samples under the autoregressive model;
-#   - bad input: eps <= 0, an unknown schedule, a teacher that is not autoregressive, samples in another
+#   - MaskGIT decoding of the masked model keeps its template in exactly --steps evaluations;
+#   - bad input: a flag of another family (--decoder for the autoregressive model), eps <= 0, an unknown schedule, a teacher that is not autoregressive, samples in another
 #     vocabulary, a samples file with a character outside the alphabet, infilling asked of the
 #     autoregressive model: each exits non-zero naming the key, file or offset.
 # Usage: test_text_families.sh path/to/diffuse
@@ -60,6 +61,13 @@ grep -q "reused" ms.log || fail "masked sample does not report reused evaluation
 cmp -s m.txt m2.txt || fail "reusing outputs changed the samples"
 "$diffuse" --threads 1 sample --checkpoint $ckpt_a --n 2 --template "the quick" --out a.txt > /dev/null || fail "ar sample"
 [ "$(grep -c '^the quick' a.txt)" = 2 ] || fail "ar samples lost their prefix: $(cat a.txt)"
+# MaskGIT decoding keeps the template too, in exactly --steps network evaluations.
+"$diffuse" --threads 1 sample --checkpoint $ckpt_m --n 3 --decoder maskgit --steps 8 --template "the ____ brown" --out g.txt > g.log ||
+  fail "masked sample --decoder maskgit"
+[ "$(grep -c '^the .... brown' g.txt)" = 3 ] || fail "MaskGIT samples lost their template: $(cat g.txt)"
+grep -q "MaskGIT decoding in 8 steps (.*): 8 network evaluations" g.log || fail "MaskGIT summary: $(tail -1 g.log)"
+expect_error "--decoder: not an option of ar-text checkpoints" "$diffuse" sample --checkpoint $ckpt_a --decoder maskgit
+expect_error "--temperature: not an option of masked-text checkpoints" "$diffuse" sample --checkpoint $ckpt_m --temperature 2
 expect_error "--template: the autoregressive model continues a prefix" "$diffuse" sample --checkpoint $ckpt_a --template "th_ quick"
 
 # Evaluation: an estimate with a standard error; the exact likelihood.
