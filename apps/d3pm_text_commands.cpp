@@ -5,6 +5,7 @@
 #include "apps/network_metadata.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -128,10 +129,37 @@ static std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const
 
 // ---- sample ----------------------------------------------------------------------------------------
 
+// MaskGIT decoding (run_maskgit_sample) of an absorbing model: the x0-network is asked at the t whose abar_t
+// is nearest the row's share of unmasked positions, and its 27 characters' logits are kept (the mask's is
+// never a candidate).
+static int run_d3pm_text_maskgit(const SampleOptions& options, const D3pmTextModel& m, int64_t n) {
+  if (m.d3pm.process().kind() != diffusion::D3pmKind::Absorbing)
+    throw std::invalid_argument("--decoder maskgit: needs the absorbing kind; " + options.checkpoint + " is " +
+                                m.config.at("diffusion").at("kind").get<std::string>());
+  const std::vector<double>& abar = m.d3pm.process().abar();
+  Philox unused(0);
+  const diffusion::X0Model x0_model = stoppable(m.x0_model(unused));
+  const diffusion::MaskedTokenModel model = [&](const Tensor& x) {
+    std::vector<int32_t> step(static_cast<size_t>(x.size(0)));
+    for (int64_t b = 0; b < x.size(0); ++b) {
+      const double keep = 1.0 - masked_share(x, b, data::kText8Mask);
+      int64_t t = 1;
+      for (int64_t u = 2; u < static_cast<int64_t>(abar.size()); ++u)
+        if (std::abs(abar[static_cast<size_t>(u)] - keep) < std::abs(abar[static_cast<size_t>(t)] - keep)) t = u;
+      step[static_cast<size_t>(b)] = static_cast<int32_t>(t - 1);
+    }
+    return x0_model(x, Tensor::from_vector(step, {x.size(0)})).narrow(2, 0, data::kText8Vocab);
+  };
+  return run_maskgit_sample(options, model, n, m.seq_len(), "d3pm-text");
+}
+
 static int run_d3pm_text_sample(const SampleOptions& options) {
   const int64_t n = options.n == 0 ? 4 : options.n;
   if (n < 1) throw std::invalid_argument("--n: must be at least 1");
   auto m = load_model_for_inference<D3pmTextModel>(options.checkpoint, options.ema);
+  if (options.decoder == "maskgit") return run_d3pm_text_maskgit(options, *m, n);
+  if (!options.template_text.empty())
+    throw std::invalid_argument("--template: D3PM's ancestral sampler does not take one here; use --decoder maskgit");
   const diffusion::D3pmSampleOptions sampling = d3pm_sample_options(options, m->d3pm.timesteps());
   Philox rng(options.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
@@ -217,7 +245,7 @@ extern const ModelFamily kD3pmTextFamily = {
     .make_training = make_d3pm_text_training,
     .network_metadata = d3pm_text_network_metadata,
     .sample = run_d3pm_text_sample,
-    .sample_flags = {},
+    .sample_flags = {"--decoder", "--choice-temperature", "--template"},
     .evaluate = run_d3pm_text_evaluate,
 };
 

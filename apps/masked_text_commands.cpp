@@ -161,47 +161,18 @@ static std::unique_ptr<TrainingTask> make_masked_text_training(json& config, con
   return std::make_unique<MaskedTextTraining>(config, load_text_corpus(data_path));
 }
 
-// MaskGIT's confidence-ordered decoding in --steps steps (diffusion/maskgit_decoder.hpp). A network that
-// reads t is given the t at which the row's share of masks is expected (MaskedSchedule::time_of_alpha).
+// MaskGIT decoding (run_maskgit_sample) asks a network that reads t at the t where alpha_t equals the row's
+// share of unmasked positions (MaskedSchedule::time_of_alpha).
 static int run_masked_text_maskgit(const SampleOptions& options, const MaskedTextModel& m, int64_t n) {
-  if (options.progressive || !options.grid.empty() || options.recompute)
-    throw std::invalid_argument("--decoder maskgit: --progressive, --grid and --recompute belong to the ancestral sampler");
-  diffusion::MaskGitOptions decoding;
-  decoding.steps = options.steps > 0 ? options.steps : 16;
-  decoding.choice_temperature = options.choice_temperature;
-  decoding.argmax_tokens = options.argmax;
-  if (!options.template_text.empty()) decoding.given = parse_text_template(options.template_text, m.seq_len());
-  const auto progress = evaluation_progress("sample", decoding.steps, options.quiet);
-  decoding.on_step = [&progress] { progress->advance(); };
   Philox unused(0);
   const diffusion::MaskedX0Model x0_model = stoppable(m.x0_model(unused));
   const diffusion::MaskedTokenModel model = [&](const Tensor& x) {
-    const int64_t B = x.size(0), L = x.size(1);
-    Tensor t = Tensor::empty({B}, DType::F64);
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t masked = 0;
-      for (int64_t i = 0; i < L; ++i) masked += x.data<int32_t>()[b * L + i] == m.masked.mask_id();
-      t.data<double>()[b] = m.masked.schedule().time_of_alpha(1.0 - static_cast<double>(masked) / static_cast<double>(L));
-    }
+    Tensor t = Tensor::empty({x.size(0)}, DType::F64);
+    for (int64_t b = 0; b < x.size(0); ++b)
+      t.data<double>()[b] = m.masked.schedule().time_of_alpha(1.0 - masked_share(x, b, m.masked.mask_id()));
     return x0_model(x, t);
   };
-  Philox rng(options.seed, kSamples);
-  const auto start = std::chrono::steady_clock::now();
-  const diffusion::MaskGitResult r = diffusion::maskgit_decode(model, n, m.seq_len(), m.masked.vocab(), rng, decoding);
-  const double seconds = seconds_since(start);
-  progress->finish();
-  const std::vector<std::string> texts = decode_rows(r.x0);
-  for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
-  std::printf("%lld samples of %lld characters, MaskGIT decoding in %lld steps (choice temperature %g, %s tokens): %lld "
-              "network evaluations, %.2f s (%.3f s per sample, batch %lld)\n",
-              static_cast<long long>(n), static_cast<long long>(m.seq_len()), static_cast<long long>(decoding.steps),
-              decoding.choice_temperature, decoding.argmax_tokens ? "argmax" : "drawn",
-              static_cast<long long>(r.network_evaluations), seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
-  if (!options.out.empty()) {
-    write_text_samples(options.out, texts, options.checkpoint, "masked-text", seconds / static_cast<double>(n), decoding.steps);
-    std::printf("wrote %s\n", options.out.c_str());
-  }
-  return 0;
+  return run_maskgit_sample(options, model, n, m.seq_len(), "masked-text");
 }
 
 static int run_masked_text_sample(const SampleOptions& options) {

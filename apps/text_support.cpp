@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "apps/progress.hpp"
 #include "apps/run_support.hpp"
@@ -112,6 +114,43 @@ SamplesFile write_training_text_samples(const fs::path& dir, int64_t step, const
   for (const std::string& s : decode_rows(ids)) text += s + "\n";
   write_text_atomically(path, text);
   return {path, text.substr(0, text.find('\n'))};
+}
+
+double masked_share(const Tensor& x, int64_t b, int32_t mask_id) {
+  const int64_t L = x.size(1);
+  int64_t masked = 0;
+  for (int64_t i = 0; i < L; ++i) masked += x.data<int32_t>()[b * L + i] == mask_id;
+  return static_cast<double>(masked) / static_cast<double>(L);
+}
+
+int run_maskgit_sample(const SampleOptions& options, const diffusion::MaskedTokenModel& model, int64_t n, int64_t length,
+                       const std::string& family) {
+  if (options.progressive || !options.grid.empty() || options.recompute)
+    throw std::invalid_argument("--decoder maskgit: --progressive, --grid and --recompute belong to the ancestral sampler");
+  diffusion::MaskGitOptions decoding;
+  decoding.steps = options.steps > 0 ? options.steps : 16;
+  decoding.choice_temperature = options.choice_temperature;
+  decoding.argmax_tokens = options.argmax;
+  if (!options.template_text.empty()) decoding.given = parse_text_template(options.template_text, length);
+  const auto progress = evaluation_progress("sample", decoding.steps, options.quiet);
+  decoding.on_step = [&progress] { progress->advance(); };
+  Philox rng(options.seed, kSamples);
+  const auto start = std::chrono::steady_clock::now();
+  const diffusion::MaskGitResult r = diffusion::maskgit_decode(model, n, length, data::kText8Vocab, rng, decoding);
+  const double seconds = seconds_since(start);
+  progress->finish();
+  const std::vector<std::string> texts = decode_rows(r.x0);
+  for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
+  std::printf("%lld samples of %lld characters, MaskGIT decoding in %lld steps (choice temperature %g, %s tokens): %lld "
+              "network evaluations, %.2f s (%.3f s per sample, batch %lld)\n",
+              static_cast<long long>(n), static_cast<long long>(length), static_cast<long long>(decoding.steps),
+              decoding.choice_temperature, decoding.argmax_tokens ? "argmax" : "drawn",
+              static_cast<long long>(r.network_evaluations), seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
+  if (!options.out.empty()) {
+    write_text_samples(options.out, texts, options.checkpoint, family, seconds / static_cast<double>(n), decoding.steps);
+    std::printf("wrote %s\n", options.out.c_str());
+  }
+  return 0;
 }
 
 std::string text8_vocabulary() {

@@ -16,6 +16,7 @@
 #include "apps/command_options.hpp"
 #include "apps/training_loop.hpp"
 #include "data/text8.hpp"
+#include "diffusion/maskgit_decoder.hpp"
 #include "tensor/random.hpp"
 #include "tensor/tensor.hpp"
 
@@ -71,6 +72,15 @@ class TextTrainingTask : public TrainingTask {
 // A training run's samples (int32 ids [N, L]): dir/step-S.txt, one sample a line, atomically; the first
 // sample is the log's preview.
 SamplesFile write_training_text_samples(const std::filesystem::path& dir, int64_t step, const Tensor& ids);
+
+// The share of row b of x (int32 [B, L]) that holds mask_id.
+double masked_share(const Tensor& x, int64_t b, int32_t mask_id);
+
+// `sample --decoder maskgit` for any absorbing text model, given as a MaskedTokenModel over the 27
+// characters (diffusion/maskgit_decoder.hpp): --steps (default 16), --choice-temperature, --argmax,
+// --template, --out; prints the samples and a summary line. `family` names the checkpoint's family.
+int run_maskgit_sample(const SampleOptions& options, const diffusion::MaskedTokenModel& model, int64_t n, int64_t length,
+                       const std::string& family);
 
 // The vocabulary of the text families' samples and teachers: the text8 characters, in id order.
 std::string text8_vocabulary();

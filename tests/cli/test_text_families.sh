@@ -66,6 +66,14 @@ cmp -s m.txt m2.txt || fail "reusing outputs changed the samples"
   fail "masked sample --decoder maskgit"
 [ "$(grep -c '^the .... brown' g.txt)" = 3 ] || fail "MaskGIT samples lost their template: $(cat g.txt)"
 grep -q "MaskGIT decoding in 8 steps (.*): 8 network evaluations" g.log || fail "MaskGIT summary: $(tail -1 g.log)"
+# ... and for a D3PM absorbing model.
+"$diffuse" train --preset d3pm-text-demo "${small[@]}" --out d3pm --steps 20 > /dev/null 2>&1 || fail "d3pm: train"
+"$diffuse" --threads 1 sample --checkpoint d3pm/ckpt-000000020.safetensors --n 2 --decoder maskgit --steps 4 \
+  --template "the ____ brown" --out gd.txt > /dev/null || fail "d3pm sample --decoder maskgit"
+[ "$(grep -c '^the .... brown' gd.txt)" = 2 ] || fail "D3PM MaskGIT samples lost their template: $(cat gd.txt)"
+"$diffuse" train --preset d3pm-text-demo "${small[@]}" --set diffusion.kind=uniform --out d3pm_u --steps 10 > /dev/null 2>&1 ||
+  fail "d3pm uniform: train"
+expect_error "--decoder maskgit: needs the absorbing kind" "$diffuse" sample --checkpoint d3pm_u/ckpt-000000010.safetensors --decoder maskgit
 expect_error "--decoder: not an option of ar-text checkpoints" "$diffuse" sample --checkpoint $ckpt_a --decoder maskgit
 expect_error "--temperature: not an option of masked-text checkpoints" "$diffuse" sample --checkpoint $ckpt_m --temperature 2
 expect_error "--template: the autoregressive model continues a prefix" "$diffuse" sample --checkpoint $ckpt_a --template "th_ quick"
