@@ -27,7 +27,7 @@
 #   - structural tags (l, lg, lb, div, p, milestone, chapter, list, item, ...) become a space;
 #   - headings and labels are not verse text and are removed with their content: <title> (section headings
 #     and the psalm superscriptions, which diatheke prints before the reference and repeats on later lines),
-#     <note> (footnotes, if shown), <speaker> (Song of Solomon's "Beloved", "Friends");
+#     <note> (footnotes, if shown; removed without a space), <speaker> (Song of Solomon's "Beloved", "Friends");
 #   - the WEB appends its glossary to Revelation 22:21 (<div type="glossary">): cut there;
 #   - the five XML entities are decoded; tabs and runs of white space become one space.
 # A verse whose text is empty after cleaning is dropped and counted (a versification slot the module lacks).
@@ -56,8 +56,9 @@ clean() {
     sub clean_text {
       my ($t) = @_;
       $t =~ s{<div\b[^>]*type="glossary".*}{}s;
+      $t =~ s{<note\b[^>]*>.*?</note>}{}gs;  # a footnote mark sits against its word: no space
       $t =~ s{<(title|note|speaker)\b[^>]*/>}{ }g;
-      $t =~ s{<(title|note|speaker)\b[^>]*>.*?</\1>}{ }gs;
+      $t =~ s{<(title|speaker)\b[^>]*>.*?</\1>}{ }gs;
       $t =~ s{(</(?:w|transChange)>)(?=<(?:w|transChange)[\s>])}{$1 }g;
       $t =~ s{([\p{L}\p{N}])(?=<w[\s>])}{$1 }g;
       $t =~ s{</?(?:l|lg|lb|div|p|milestone|chapter|verse|list|item|table|row|cell|head)\b[^>]*>}{ }g;
