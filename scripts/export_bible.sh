@@ -20,7 +20,9 @@
 # module's own markup (`-f internal`) and removes it itself, with these rules (measured on all three modules):
 #   - an opening <w> or <transChange> directly after a closing </w> or </transChange> starts a new word
 #     (WEB "<w>God</w><w>created</w>", RV1909 "<w>hay allí</w><transChange>también</transChange>");
-#   - an opening <w> directly after a letter or digit starts a new word (WEB "Yahweh<w>will</w>");
+#   - an opening <w> directly after a letter, digit or full stop starts a new word (WEB "Yahweh<w>will</w>");
+#   - a comma, semicolon, colon, '!' or '?' directly before a letter gets a space after it (WEB Genesis 4:1
+#     "conceived,<w>and</w>": 126 places in the WEB);
 #   - any other inline tag (w, transChange, q, divineName, seg, name, hi, foreign, ...) is removed without a
 #     space, because the KJV splits words across them ("<w>with tear</w>s", "<w>afrai</w>d") and the RV1909
 #     attaches enclitics with them ("repartiéron<transChange>lo</transChange>");
@@ -60,10 +62,11 @@ clean() {
       $t =~ s{<(title|note|speaker)\b[^>]*/>}{ }g;
       $t =~ s{<(title|speaker)\b[^>]*>.*?</\1>}{ }gs;
       $t =~ s{(</(?:w|transChange)>)(?=<(?:w|transChange)[\s>])}{$1 }g;
-      $t =~ s{([\p{L}\p{N}])(?=<w[\s>])}{$1 }g;
+      $t =~ s{([\p{L}\p{N}.])(?=<w[\s>])}{$1 }g;
       $t =~ s{</?(?:l|lg|lb|div|p|milestone|chapter|verse|list|item|table|row|cell|head)\b[^>]*>}{ }g;
       $t =~ s{<[^>]*>}{}g;
       $t =~ s{&lt;}{<}g; $t =~ s{&gt;}{>}g; $t =~ s{&quot;}{"}g; $t =~ s{&apos;}{\x27}g; $t =~ s{&amp;}{&}g;
+      $t =~ s{([,;:!?])(?=\p{L})}{$1 }g;  # "conceived,and": a space the source left out
       $t =~ s{\s+}{ }g; $t =~ s{^ | $}{}g;
       return $t;
     }
