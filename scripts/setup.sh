@@ -17,6 +17,10 @@ packages=(
   libboost-dev                   # their records' CRC-32C (Boost.CRC, header-only; bookworm has no libcrc32c-dev)
   dataset-fashion-mnist          # Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist)
   openmpi-bin libopenmpi-dev     # data parallelism over MPI (optional at build time; CI tests it)
+  diatheke                       # SWORD's command line: scripts/export_bible.sh exports Bibles verse by verse
+  sword-text-web                 # the World English Bible with deuterocanon (engWEB2015eb; public domain, modern English)
+  sword-text-kjv                 # the King James Version (engKJV2006eb)
+  sword-text-sparv               # the Reina-Valera 1909, Spanish (spaRV1909eb): translation pairs
 )
 
 missing=()
