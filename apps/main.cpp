@@ -145,6 +145,9 @@ int main(int argc, char** argv) {
   diffuse::PlotOptions plot;
   CLI::App* pl = app.add_subcommand("plot", "Draw figures as PNG: runs' loss curves, the bound's per-t terms, DDPM's rate-distortion");
   CLI::Option* plot_runs = pl->add_option("--runs", plot.runs, "Run folders (config.json, metrics.jsonl): their training loss in one chart");
+  pl->add_flag("--evaluation", plot.evaluation,
+               "With --runs: draw the runs' periodic evaluations (bits/char or bits/dim, train.eval_every) instead of their loss")
+      ->needs(plot_runs);
   CLI::Option* plot_terms = pl->add_option("--terms", plot.terms, "The per-t terms of the bound from `evaluate --terms-out`")
                                 ->excludes(plot_runs);
   pl->add_option("--family", plot.family, "With --terms: the family the file must hold")

@@ -59,12 +59,57 @@ bool log_reads_better(const std::vector<RunCurve>& curves) {
   return hi >= 10 * lo;
 }
 
+// --runs --evaluation: each run's periodic evaluations (the figure over the step, and a band of one
+// standard error either side drawn as two thin lines of the same colour).
+int plot_evaluations(const PlotOptions& options, const std::vector<RunCurve>& runs) {
+  std::vector<const RunCurve*> curves;
+  for (const RunCurve& c : runs) {
+    if (c.eval_step.empty()) {
+      std::fprintf(stderr, "warning: %s: no evaluation in its metrics.jsonl; run skipped\n", c.dir.c_str());
+      continue;
+    }
+    if (!curves.empty() && c.figure != curves.front()->figure)
+      throw std::invalid_argument("--evaluation: " + curves.front()->dir + " evaluates " + curves.front()->figure + " but " + c.dir +
+                                  " evaluates " + c.figure + "; they cannot share an axis");
+    curves.push_back(&c);
+  }
+  if (curves.empty()) {
+    std::fprintf(stderr, "error: --runs --evaluation: no run holds an evaluation to draw; nothing written\n");
+    return 1;
+  }
+  const std::string unit = curves.front()->figure == "bits_per_char" ? "bits/char" : "bits/dim";
+  Panel panel;
+  panel.title = "periodic evaluation of " + std::to_string(curves.size()) + " run" + (curves.size() == 1 ? "" : "s") + " (" + unit +
+                ", +- one standard error)";
+  panel.x.label = "step";
+  panel.y.label = unit + " on held-out items (metrics.jsonl)";
+  int color = 0;
+  for (const RunCurve* c : curves) {
+    std::vector<double> lo, hi;
+    for (size_t i = 0; i < c->eval_value.size(); ++i) {
+      lo.push_back(c->eval_value[i] - c->eval_stderr[i]);
+      hi.push_back(c->eval_value[i] + c->eval_stderr[i]);
+    }
+    panel.lines.push_back({.label = c->label, .x = c->eval_step, .y = c->eval_value, .color = color, .points = true});
+    panel.lines.push_back({.label = "", .x = c->eval_step, .y = lo, .color = color});
+    panel.lines.push_back({.label = "", .x = c->eval_step, .y = hi, .color = color});
+    ++color;
+  }
+  Figure figure(options.out, options.width, options.height);
+  figure.draw(panel);
+  figure.finish();
+  std::printf("wrote the evaluations of %zu run%s to %s\n", curves.size(), curves.size() == 1 ? "" : "s", options.out.c_str());
+  return 0;
+}
+
 int plot_runs(const PlotOptions& options) {
   std::vector<std::string> warnings;
   std::vector<RunCurve> curves;
   for (const std::string& dir : options.runs)
     if (auto c = read_run_curve(dir, warnings)) curves.push_back(std::move(*c));
   for (const std::string& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  if (options.evaluation) return plot_evaluations(options, curves);
+  std::erase_if(curves, [](const RunCurve& c) { return c.step.empty(); });
   if (curves.empty()) {
     std::fprintf(stderr, "error: --runs: no run holds a loss to draw; nothing written\n");
     return 1;
@@ -275,6 +320,21 @@ std::optional<RunCurve> read_run_curve(const std::string& dir, std::vector<std::
     ++number;
     if (line.empty()) continue;
     const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("evaluation") && j.contains("step") && j.at("step").is_number()) {
+      const json& e = j.at("evaluation");
+      const std::string figure = e.contains("bits_per_char") ? "bits_per_char" : e.contains("bits_per_dim") ? "bits_per_dim" : "";
+      if (figure.empty() || !e.at(figure).is_number() || (!c.figure.empty() && figure != c.figure)) {
+        warnings.push_back(metrics_path.string() + ": line " + std::to_string(number) +
+                           " is an evaluation without bits_per_char or bits_per_dim (or with another figure than the "
+                           "run's others); skipped");
+        continue;
+      }
+      c.figure = figure;
+      c.eval_step.push_back(j.at("step").get<double>());
+      c.eval_value.push_back(e.at(figure).get<double>());
+      c.eval_stderr.push_back(e.value("stderr", 0.0));
+      continue;
+    }
     const auto step = j.is_object() ? j.find("step") : j.end();
     const auto loss = j.is_object() ? j.find("loss") : j.end();
     if (!j.is_object() || step == j.end() || loss == j.end() || !step->is_number() || !loss->is_number()) {
@@ -285,7 +345,7 @@ std::optional<RunCurve> read_run_curve(const std::string& dir, std::vector<std::
     c.step.push_back(step->get<double>());
     c.loss.push_back(loss->get<double>());
   }
-  if (c.step.empty()) {
+  if (c.step.empty() && c.eval_step.empty()) {
     warnings.push_back(metrics_path.string() + ": no logged step; run skipped");
     return std::nullopt;
   }

@@ -28,6 +28,7 @@ namespace diffuse {
 
 struct PlotOptions {
   std::vector<std::string> runs;  // --runs
+  bool evaluation = false;        // --evaluation: the runs' periodic evaluations instead of their loss
   std::string terms;              // --terms
   std::string family;             // --family: ddpm or d3pm (empty: whatever the terms file holds)
   std::string progressive;        // --progressive
@@ -35,10 +36,14 @@ struct PlotOptions {
   int width = 1000, height = 700;
 };
 
-// One run's training loss, read from DIR/metrics.jsonl, and its legend label (run_label of config.json).
+// One run's training loss and its periodic evaluations ({"step":S,"evaluation":{...}} lines: the figure,
+// bits_per_char or bits_per_dim, and its standard error), read from DIR/metrics.jsonl, and its legend label
+// (run_label of config.json).
 struct RunCurve {
   std::string dir, label;
   std::vector<double> step, loss;
+  std::string figure;  // the evaluations' figure; empty when there are none
+  std::vector<double> eval_step, eval_value, eval_stderr;
 };
 
 // Reads a run folder. Each problem is appended to `warnings` naming the file (and line); nothing when the

@@ -207,3 +207,39 @@ TEST_CASE("plot --progressive draws DDPM's rate-distortion from its JSON, a term
   fs::create_directories(options.progressive);
   CHECK_THROWS_WITH(run_plot(options), doctest::Contains("holds neither rate-distortion.json nor terms.json"));
 }
+
+TEST_CASE("plot --runs reads periodic evaluations beside the loss, and --evaluation draws them with their standard errors") {
+  Folder dir;
+  auto evaluation = [](int step, double bits, const char* figure = "bits_per_char") {
+    return json{{"step", step}, {"evaluation", {{"split", "valid"}, {"items", 64}, {figure, bits}, {"stderr", 0.05}, {"method", "estimate"}}}}
+               .dump() +
+           "\n";
+  };
+  write(dir / "a/config.json", json{{"preset", "mdlm-text-demo"}, {"overrides", json::array()}}.dump());
+  write(dir / "a/metrics.jsonl", metrics(100, 3.0) + evaluation(50, 3.1) + evaluation(100, 2.8));
+  write(dir / "b/config.json", json{{"preset", "ar-text-demo"}, {"overrides", json::array()}}.dump());
+  write(dir / "b/metrics.jsonl", metrics(100, 2.0) + evaluation(50, 2.2) + evaluation(100, 1.9));
+  write(dir / "c/config.json", json{{"preset", "ddpm-cifar10-tiny"}, {"overrides", json::array()}}.dump());
+  write(dir / "c/metrics.jsonl", metrics(100, 0.1) + evaluation(100, 5.0, "bits_per_dim"));
+
+  std::vector<std::string> warnings;
+  const auto a = read_run_curve(dir / "a", warnings);
+  REQUIRE(a.has_value());
+  CHECK(warnings.empty());  // evaluation lines are not malformed loss lines
+  CHECK(a->step.size() == 10);
+  CHECK(a->figure == "bits_per_char");
+  CHECK(a->eval_step == std::vector<double>{50, 100});
+  CHECK(a->eval_value == std::vector<double>{3.1, 2.8});
+
+  PlotOptions options;
+  options.runs = {dir / "a", dir / "b"};
+  options.evaluation = true;
+  options.out = dir / "eval.png";
+  options.width = 640;
+  options.height = 480;
+  CHECK(run_plot(options) == 0);
+  check_figure(options.out, 640, 480);
+  options.runs = {dir / "a", dir / "c"};
+  options.out = dir / "mixed.png";
+  CHECK_THROWS_WITH_AS(run_plot(options), doctest::Contains("evaluates bits_per_char but"), std::invalid_argument);
+}
