@@ -28,7 +28,8 @@ BetaScheduleKind parse_beta_schedule(const std::string& name) {
   if (name == "quad") return BetaScheduleKind::Quad;
   if (name == "const") return BetaScheduleKind::Const;
   if (name == "jsd") return BetaScheduleKind::Jsd;
-  fail("unknown schedule \"" + name + "\" (expected linear, cosine, quad, const or jsd)");
+  if (name == "sqrt") return BetaScheduleKind::Sqrt;
+  fail("unknown schedule \"" + name + "\" (expected linear, cosine, quad, const, jsd or sqrt)");
 }
 
 const char* beta_schedule_name(BetaScheduleKind kind) {
@@ -38,6 +39,7 @@ const char* beta_schedule_name(BetaScheduleKind kind) {
     case BetaScheduleKind::Quad: return "quad";
     case BetaScheduleKind::Const: return "const";
     case BetaScheduleKind::Jsd: return "jsd";
+    case BetaScheduleKind::Sqrt: return "sqrt";
   }
   return "?";
 }
@@ -70,6 +72,18 @@ std::vector<double> make_betas(const BetaScheduleConfig& c) {
       std::vector<double> b(static_cast<size_t>(T));
       for (int64_t t = 1; t <= T; ++t) {
         const double ratio = f(static_cast<double>(t) / T) / f(static_cast<double>(t - 1) / T);
+        b[t - 1] = std::min(1.0 - ratio, c.max_beta);
+      }
+      return b;
+    }
+    case BetaScheduleKind::Sqrt: {
+      // abar(u) = 1 - sqrt(u + s); beta_t = 1 - abar(t/T)/abar((t-1)/T), clipped (at t = T the ratio is
+      // negative, abar(1) < 0, so that step takes max_beta).
+      if (!(c.sqrt_s > 0 && c.sqrt_s < 1)) fail("sqrt schedule: s must be in (0, 1), got " + std::to_string(c.sqrt_s));
+      auto abar = [&c](double u) { return 1.0 - std::sqrt(u + c.sqrt_s); };
+      std::vector<double> b(static_cast<size_t>(T));
+      for (int64_t t = 1; t <= T; ++t) {
+        const double ratio = abar(static_cast<double>(t) / T) / abar(static_cast<double>(t - 1) / T);
         b[t - 1] = std::min(1.0 - ratio, c.max_beta);
       }
       return b;

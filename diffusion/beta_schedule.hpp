@@ -23,6 +23,10 @@ enum class BetaScheduleKind {
   Quad,    // linspace(sqrt(beta_start), sqrt(beta_end), T)^2       (the reference code's "quad")
   Const,   // beta_end everywhere
   Jsd,     // beta_t = 1/(T - t + 1): 1/T, 1/(T-1), ..., 1
+  Sqrt,    // Diffusion-LM (Li et al. 2022, Appendix A): abar(u) = 1 - sqrt(u + s), s = sqrt_s, at u = t/T;
+           // beta_t = min(1 - abar(t/T)/abar((t-1)/T), max_beta). The product of the alphas is therefore
+           // abar(t/T)/abar(0) = (1 - sqrt(t/T + s))/(1 - sqrt(s)) until the clip; abar(1) < 0, so beta_T is
+           // always the clip (the reference code's betas_for_alpha_bar).
 };
 
 struct BetaScheduleConfig {
@@ -31,10 +35,11 @@ struct BetaScheduleConfig {
   double beta_start = 1e-4;  // linear, quad
   double beta_end = 0.02;    // linear, quad, const
   double cosine_s = 0.008;   // cosine offset s
-  double max_beta = 0.999;   // cosine clip
+  double max_beta = 0.999;   // cosine and sqrt clip
+  double sqrt_s = 1e-4;      // sqrt offset s
 };
 
-// "linear", "cosine", "quad", "const", "jsd" (throws std::invalid_argument naming the choices).
+// "linear", "cosine", "quad", "const", "jsd", "sqrt" (throws std::invalid_argument naming the choices).
 BetaScheduleKind parse_beta_schedule(const std::string& name);
 const char* beta_schedule_name(BetaScheduleKind kind);
 

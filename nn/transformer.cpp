@@ -11,7 +11,7 @@ namespace diffuse::nn {
 nlohmann::json TransformerConfig::to_json() const {
   return {{"in_states", in_states}, {"out_states", out_states}, {"seq_len", seq_len}, {"width", width},
           {"layers", layers}, {"heads", heads}, {"mlp", mlp}, {"dropout", dropout},
-          {"causal", causal}, {"time_embedding", time_embedding}};
+          {"causal", causal}, {"time_embedding", time_embedding}, {"input_dim", input_dim}, {"pooled", pooled}};
 }
 
 TransformerConfig TransformerConfig::from_json(const nlohmann::json& j) {
@@ -27,13 +27,17 @@ TransformerConfig TransformerConfig::from_json(const nlohmann::json& j) {
   // Optional: configurations written before these options existed mean the D3PM network.
   if (j.contains("causal")) json_field(j, "causal", c.causal);
   if (j.contains("time_embedding")) json_field(j, "time_embedding", c.time_embedding);
+  if (j.contains("input_dim")) json_field(j, "input_dim", c.input_dim);
+  if (j.contains("pooled")) json_field(j, "pooled", c.pooled);
   c.validate();
   return c;
 }
 
 void TransformerConfig::validate() const {
   auto bad = [](const std::string& what) { throw std::invalid_argument("model." + what); };
-  if (in_states < 2 || out_states < 2) bad("in_states and out_states must be at least 2");
+  if (input_dim < 0) bad("input_dim must be 0 (token ids) or the dimension of the input vectors");
+  if ((input_dim == 0 && in_states < 2) || out_states < 1 || (pooled && out_states < 2))
+    bad("in_states must be at least 2, out_states at least 1 (2 classes when pooled)");
   if (seq_len < 1) bad("seq_len must be positive");
   if (width < 4 || width % 2 != 0) bad("width must be even and at least 4");
   if (layers < 1) bad("layers must be positive");
@@ -45,7 +49,13 @@ void TransformerConfig::validate() const {
 Transformer::Transformer(const TransformerConfig& config, Philox& rng) : config_(config) {
   config_.validate();
   const TransformerConfig& c = config_;
-  tok_emb_ = register_module("tok_emb", std::make_shared<Embedding>(c.in_states, c.width, 0.02, rng));
+  if (c.input_dim == 0) {
+    tok_emb_ = register_module("tok_emb", std::make_shared<Embedding>(c.in_states, c.width, 0.02, rng));
+  } else {
+    in_proj_ = register_module("in_proj", std::make_shared<ModuleList<Linear>>());
+    in_proj_->push_back(std::make_shared<Linear>(c.input_dim, c.width, Init::Normal002, rng));
+    in_proj_->push_back(std::make_shared<Linear>(c.width, c.width, Init::Normal002, rng));
+  }
   pos_emb_ = register_parameter("pos_emb", normal_init({c.seq_len, c.width}, 0.02, rng));
   if (c.time_embedding) {
     time_ = register_module("time", std::make_shared<ModuleList<Linear>>());
@@ -69,20 +79,27 @@ Tensor causal_mask(int64_t length) {
 
 Tensor Transformer::forward(const Tensor& x_t, const Tensor& step, Philox& rng) const {
   const TransformerConfig& c = config_;
-  if (x_t.dtype() != DType::I32 || x_t.dim() != 2 || x_t.size(1) > c.seq_len ||
+  const bool vectors = c.input_dim > 0;
+  const bool input_ok = vectors ? (x_t.dtype() != DType::I32 && x_t.dim() == 3 && x_t.size(2) == c.input_dim)
+                                : (x_t.dtype() == DType::I32 && x_t.dim() == 2);
+  if (!input_ok || x_t.size(1) > c.seq_len ||
       (c.time_embedding && (!step.defined() || step.dim() != 1 || step.size(0) != x_t.size(0))))
-    shape_error("transformer", "expected int32 x_t [B, L <= " + std::to_string(c.seq_len) + "]" +
+    shape_error("transformer", "expected " +
+                                   (vectors ? "float x_t [B, L <= " + std::to_string(c.seq_len) + ", " + std::to_string(c.input_dim) + "]"
+                                            : "int32 x_t [B, L <= " + std::to_string(c.seq_len) + "]") +
                                    (c.time_embedding ? " and step [B]" : "") + ", got " + describe(x_t) +
                                    (c.time_embedding ? " and " + describe(step) : ""));
   const int64_t B = x_t.size(0), L = x_t.size(1);
-  Tensor h = tok_emb_->forward(x_t) + pos_emb_.narrow(0, 0, L);
+  const Tensor input = vectors ? (*in_proj_)[1]->forward(tanh((*in_proj_)[0]->forward(x_t))) : tok_emb_->forward(x_t);
+  Tensor h = input + pos_emb_.narrow(0, 0, L);
   if (c.time_embedding) {
     const Tensor temb = (*time_)[1]->forward(silu((*time_)[0]->forward(timestep_embedding(step, c.width))));  // [B, C]
     h = h + temb.view({B, 1, c.width});
   }
   const Tensor mask = c.causal ? causal_mask(L) : Tensor();
   for (const auto& block : *blocks_) h = block->forward(h, rng, mask);
-  return head_->forward(ln_f_->forward(h));
+  h = ln_f_->forward(h);
+  return head_->forward(c.pooled ? mean(h, {1}) : h);
 }
 
 }  // namespace diffuse::nn

@@ -15,6 +15,11 @@
 //   autoregressive model has no time at all.
 // - causal = true adds the mask -inf above the diagonal to every attention score, so position n sees
 //   positions 0..n only: the autoregressive baseline's next-token model.
+// - input_dim = d > 0 reads continuous vectors x_t [B, L, d] instead of token ids: tok_emb gives way to
+//   in_proj = Linear(C, C)(tanh(Linear(d, C) x_t)), Diffusion-LM's input_up_proj (parameters in_proj.{0,1}.*).
+//   The head then writes out_states = d numbers per position: the x0 prediction of Diffusion-LM and DiffuSeq.
+// - pooled = true averages ln_f(h) over the positions before the head: logits [B, out_states] of a
+//   sequence's class (Diffusion-LM's classifier on noisy x_t, and the clean-text classifier that scores it).
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -33,6 +38,8 @@ struct TransformerConfig {
   double dropout = 0.0;
   bool causal = false;         // attention sees only earlier positions
   bool time_embedding = true;  // add time_mlp(sinusoidal(step)) to every position
+  int64_t input_dim = 0;       // 0: int32 token ids; d > 0: float vectors [B, L, d] through in_proj
+  bool pooled = false;         // the head reads the mean over positions: [B, out_states]
 
   nlohmann::json to_json() const;
   static TransformerConfig from_json(const nlohmann::json& j);  // throws naming the bad field
@@ -45,14 +52,16 @@ Tensor causal_mask(int64_t length);
 class Transformer : public Module {
  public:
   Transformer(const TransformerConfig& config, Philox& rng);
-  // x_t int32 [B, L] (L <= seq_len), step [B] (int32 0-based paper t - 1, or float32 for continuous time;
-  // undefined when time_embedding is false) -> logits [B, L, out_states].
+  // x_t int32 [B, L] (L <= seq_len; or float [B, L, input_dim] when input_dim > 0), step [B] (int32 0-based
+  // paper t - 1, or float32 for continuous time; undefined when time_embedding is false) -> logits
+  // [B, L, out_states] ([B, out_states] when pooled).
   Tensor forward(const Tensor& x_t, const Tensor& step, Philox& rng) const;
   const TransformerConfig& config() const { return config_; }
 
  private:
   TransformerConfig config_;
-  std::shared_ptr<Embedding> tok_emb_;
+  std::shared_ptr<Embedding> tok_emb_;         // token ids (input_dim == 0)
+  std::shared_ptr<ModuleList<Linear>> in_proj_;  // continuous vectors (input_dim > 0)
   Tensor pos_emb_;  // [seq_len, width]
   std::shared_ptr<ModuleList<Linear>> time_;
   std::shared_ptr<ModuleList<TransformerBlock>> blocks_;

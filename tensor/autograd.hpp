@@ -36,6 +36,19 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Turns grad mode on in a scope (inside a NoGradGuard): a sampler's guidance differentiates a classifier
+// in the middle of a loop that records nothing else.
+class EnableGradGuard {
+ public:
+  EnableGradGuard();
+  ~EnableGradGuard();
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // True when grad mode is on and any of the inputs requires a gradient.
 bool needs_grad(std::initializer_list<Tensor> inputs);
 bool needs_grad(const std::vector<Tensor>& inputs);

@@ -59,3 +59,42 @@ TEST_CASE("parameter names, as checkpoints store them (nn/transformer.hpp lists 
   REQUIRE(names.size() == expected.size());
   for (size_t i = 0; i < names.size(); ++i) CHECK(names[i] == expected[i]);
 }
+
+TEST_CASE("continuous inputs (input_dim) and the pooled head: shapes, names, the mean over positions, gradients") {
+  Philox rng(4);
+  nn::TransformerConfig c{.out_states = 3, .seq_len = 6, .width = 8, .layers = 1, .heads = 2, .mlp = 16, .input_dim = 5};
+  nn::Transformer net(c, rng);
+  std::vector<std::string> names;
+  for (const auto& [name, p] : net.named_parameters()) names.push_back(name);
+  CHECK(names[1] == "in_proj.0.weight");  // no tok_emb
+  CHECK(names[4] == "in_proj.1.bias");
+  const Tensor x = random_input({2, 6, 5}, 7).to(DType::F32);
+  const Tensor t = Tensor::from_vector(std::vector<int32_t>{0, 9}, {2});
+  CHECK(net.forward(x, t, rng).shape() == Shape{2, 6, 3});
+  CHECK_THROWS_WITH_AS(net.forward(Tensor::zeros({2, 6}, DType::I32), t, rng), doctest::Contains("float x_t [B, L <= 6, 5]"),
+                       std::invalid_argument);
+
+  // pooled: the head of the mean over positions of the unpooled network's last hidden state. The head is
+  // linear, so that equals the mean over positions of the unpooled logits when both share the weights.
+  nn::TransformerConfig p = c;
+  p.pooled = true;
+  Philox rng_a(5), rng_b(5);
+  nn::Transformer pooled(p, rng_a), unpooled(c, rng_b);
+  const Tensor y = pooled.forward(x, t, rng);
+  CHECK(y.shape() == Shape{2, 3});
+  CHECK(max_abs_diff(y, mean(unpooled.forward(x, t, rng), {1})) < 1e-5);
+
+  // Gradients reach every parameter and the input vectors (the ops' own gradients are checked in their tests).
+  nn::ParameterArena arena(net);
+  Tensor x_in = x.clone().detach();
+  x_in.set_requires_grad(true);
+  sum(square(net.forward(x_in, t, rng))).backward();
+  for (const nn::ArenaEntry& e : arena.entries()) {
+    double g = 0;
+    for (double v : e.param.grad().to_vector()) g += v * v;
+    CHECK_MESSAGE(g > 0, e.name << " received no gradient");
+  }
+  double g = 0;
+  for (double v : x_in.grad().to_vector()) g += v * v;
+  CHECK(g > 0);
+}

@@ -1,0 +1,258 @@
+// Diffusion-LM's Gaussian diffusion on embeddings (diffusion/embedding_diffusion.hpp): the sqrt schedule's
+// closed form against the product of its alphas, the gradients of L_e2e (the rounding term's included)
+// through the harness, clean positions (partial noising), decoding with clamping that returns the input
+// exactly, the one-t estimate of the bound against its every-t sum, the respaced chain, and a tiny end-to-end
+// training whose embeddings do not collapse.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "diffusion/embedding_diffusion.hpp"
+#include "diffusion/gaussian_diffusion.hpp"
+#include "gradcheck.hpp"
+#include "nn/arena.hpp"
+#include "nn/optim.hpp"
+#include "nn/embedding_transformer.hpp"
+#include "tensor/autograd.hpp"
+#include "tensor/ops.hpp"
+
+using namespace diffuse;
+using namespace diffuse::diffusion;
+using namespace diffuse::testing;
+
+namespace {
+
+DiffusionSchedule sqrt_schedule(int64_t T) {
+  BetaScheduleConfig c;
+  c.kind = BetaScheduleKind::Sqrt;
+  c.timesteps = T;
+  return make_schedule(c);
+}
+
+Tensor ids(const std::vector<int32_t>& v, int64_t B, int64_t L) { return Tensor::from_vector(v, {B, L}); }
+
+// Embeddings far apart: row v is `scale` e_v in d = V dimensions.
+Tensor one_hot_embedding(int64_t V, double scale) {
+  Tensor e = Tensor::zeros({V, V});
+  for (int64_t v = 0; v < V; ++v) e.data<float>()[v * V + v] = static_cast<float>(scale);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("the sqrt schedule: the product of the alphas is (1 - sqrt(t/T + s)) / (1 - sqrt(s)) until the last step's clip") {
+  for (int64_t T : {10, 2000}) {
+    CAPTURE(T);
+    const DiffusionSchedule s = sqrt_schedule(T);
+    double product = 1.0;
+    for (int64_t t = 1; t <= T; ++t) {
+      product *= 1.0 - s.betas[t - 1];  // brute force, step by step
+      CHECK(s.alphas_cumprod[t - 1] == doctest::Approx(product).epsilon(1e-13));
+      if (t < T) {
+        const double closed = (1.0 - std::sqrt(static_cast<double>(t) / T + 1e-4)) / (1.0 - std::sqrt(1e-4));
+        CHECK(product == doctest::Approx(closed).epsilon(1e-12));
+      }
+    }
+    // abar(1) = 1 - sqrt(1 + s) < 0: the last beta is the clip, 0.999.
+    CHECK(s.betas[T - 1] == 0.999);
+  }
+  // sigma0 = sqrt(1 - abar_1), the reference code's std of q(x0 | w).
+  const EmbeddingDiffusion diffusion(sqrt_schedule(2000));
+  CHECK(diffusion.sigma0() == doctest::Approx(std::sqrt(1.0 - (1.0 - std::sqrt(1.0 / 2000 + 1e-4)) / 0.99)).epsilon(1e-12));
+  CHECK_THROWS_WITH_AS(parse_beta_schedule("sqrtt"), doctest::Contains("sqrt"), std::invalid_argument);
+}
+
+TEST_CASE("L_e2e: gradients of every part in the embedding and the network (the rounding term's included), float64") {
+  const EmbeddingDiffusion diffusion(sqrt_schedule(20));
+  const int64_t B = 3, L = 4, V = 5, d = 3;
+  const Tensor w = ids({0, 1, 2, 3, 4, 0, 1, 1, 2, 3, 3, 4}, B, L);
+  const Tensor noise0 = random_input({B, L, d}, 11);
+  const Tensor noise = random_input({B, L, d}, 12);
+  const Tensor clean = ids({0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0}, B, L);
+  for (int32_t first_step : {0, 7}) {  // t = 1 (the EMB(w) target) and t = 8
+    CAPTURE(first_step);
+    const Tensor step = Tensor::from_vector(std::vector<int32_t>{first_step, 19, 3}, {B});
+    // The network: f(x_t) = x_t a + c, a [d, d] and c [d] under test too.
+    auto loss_part = [&](int part, bool with_clean) {
+      return [&, part, with_clean](const std::vector<Tensor>& in) {
+        const EmbeddingX0Model model = [&](const Tensor& x_t, const Tensor&) { return matmul(x_t, in[1]) + in[2]; };
+        const EmbeddingLoss l = diffusion.training_loss(model, in[0], w, step, noise0, noise, with_clean ? clean : Tensor());
+        return part == 0 ? l.mse : part == 1 ? l.prior : part == 2 ? l.rounding : l.loss;
+      };
+    };
+    for (int part = 0; part < 4; ++part)
+      for (bool with_clean : {false, true}) {
+        CAPTURE(part);
+        CAPTURE(with_clean);
+        CHECK_GRADIENTS(loss_part(part, with_clean), {random_input({V, d}, 13), random_input({d, d}, 14, 0.5), random_input({d}, 15)});
+      }
+  }
+}
+
+TEST_CASE("clean positions are x0 at every t, and the loss does not look at the network's output there") {
+  const EmbeddingDiffusion diffusion(sqrt_schedule(50));
+  const int64_t B = 2, L = 3, d = 4;
+  const Tensor x0 = random_input({B, L, d}, 1).to(DType::F32);
+  const Tensor noise = random_input({B, L, d}, 2).to(DType::F32);
+  const Tensor clean = ids({1, 0, 0, 0, 0, 1}, B, L);
+  const Tensor step = Tensor::from_vector(std::vector<int32_t>{49, 10}, {B});
+  const Tensor x_t = diffusion.q_sample(x0, step, noise, clean);
+  CHECK(max_abs_diff(x_t.narrow(0, 0, 1).narrow(1, 0, 1), x0.narrow(0, 0, 1).narrow(1, 0, 1)) == 0.0);
+  CHECK(max_abs_diff(x_t.narrow(0, 1, 1).narrow(1, 2, 1), x0.narrow(0, 1, 1).narrow(1, 2, 1)) == 0.0);
+  CHECK(max_abs_diff(x_t.narrow(0, 0, 1).narrow(1, 1, 1), x0.narrow(0, 0, 1).narrow(1, 1, 1)) > 0.1);
+
+  const Tensor emb = random_input({6, d}, 3).to(DType::F32);
+  const Tensor w = ids({5, 1, 2, 3, 4, 0}, B, L);
+  const Tensor n0 = random_input({B, L, d}, 4).to(DType::F32);
+  const Tensor bump = Tensor::from_vector(std::vector<float>{100, 0, 0, 0, 0, 100}, {B, L, 1});
+  const EmbeddingX0Model plain = [](const Tensor& x, const Tensor&) { return x * 0.5; };
+  const EmbeddingX0Model bumped = [&](const Tensor& x, const Tensor&) { return x * 0.5 + bump; };  // off only where clean
+  const EmbeddingLoss a = diffusion.training_loss(plain, emb, w, step, n0, noise, clean);
+  const EmbeddingLoss b = diffusion.training_loss(bumped, emb, w, step, n0, noise, clean);
+  CHECK(max_abs_diff(a.mse, b.mse) < 1e-6);
+  CHECK(max_abs_diff(a.loss, b.loss) < 1e-6);
+  // Without the mask the bump counts.
+  CHECK(max_abs_diff(diffusion.training_loss(plain, emb, w, step, n0, noise).mse,
+                     diffusion.training_loss(bumped, emb, w, step, n0, noise).mse) > 100);
+}
+
+TEST_CASE("embeddings far apart and a perfect x0 predictor: decoding with clamping returns the words exactly") {
+  const int64_t V = 7, L = 5, B = 3;
+  const Tensor emb = one_hot_embedding(V, 3.0);
+  const Tensor truth = ids({1, 2, 3, 4, 5, 6, 0, 6, 0, 1, 2, 2, 2, 5, 4}, B, L);
+  const EmbeddingDiffusion diffusion(sqrt_schedule(200));
+  // The perfect predictor knows x0 = EMB(truth); an imperfect one adds noise well inside the rows' spacing.
+  Philox noise_rng(9);
+  const EmbeddingX0Model perfect = [&](const Tensor&, const Tensor&) { return embedding(emb, truth); };
+  const EmbeddingX0Model noisy = [&](const Tensor&, const Tensor&) {
+    return embedding(emb, truth) + randn({B, L, V}, noise_rng) * 0.3;
+  };
+  for (int64_t steps : {0, 20}) {
+    CAPTURE(steps);
+    Philox rng(1);
+    EmbeddingSampleOptions options;
+    options.steps = steps;
+    const EmbeddingSampleResult r = diffusion.sample(perfect, emb, B, L, rng, options);
+    CHECK(r.words.to_vector() == truth.to_vector());
+    CHECK(r.network_evaluations == (steps > 0 ? steps : 200));
+    // With clamping the noisy predictor's last step lands on EMB(truth) exactly; without, it stays off by the noise.
+    Philox rng2(2);
+    const EmbeddingSampleResult n = diffusion.sample(noisy, emb, B, L, rng2, options);
+    CHECK(max_abs_diff(n.x0, embedding(emb, truth)) == 0.0);
+    CHECK(n.words.to_vector() == truth.to_vector());
+    options.clamp = false;
+    Philox rng3(2);
+    CHECK(max_abs_diff(diffusion.sample(noisy, emb, B, L, rng3, options).x0, embedding(emb, truth)) > 0.1);
+  }
+  // Given positions are held: the template's words come back whatever the network says.
+  Philox rng(3);
+  EmbeddingSampleOptions options;
+  options.steps = 10;
+  options.given = Tensor::from_vector(std::vector<int32_t>{-1, 4, -1, -1, 0}, {L});
+  const EmbeddingX0Model zero = [&](const Tensor& x, const Tensor&) { return x * 0.0; };
+  const Tensor words = diffusion.sample(zero, emb, B, L, rng, options).words;
+  for (int64_t b = 0; b < B; ++b) {
+    CHECK(words.data<int32_t>()[b * L + 1] == 4);
+    CHECK(words.data<int32_t>()[b * L + 4] == 0);
+  }
+}
+
+TEST_CASE("nearest_words is the Euclidean nearest row; the respaced chain keeps abar at the visited steps") {
+  const Tensor emb = Tensor::from_vector(std::vector<float>{0, 0, 10, 0, 0, 10, 3, 3}, {4, 2});
+  const Tensor x = Tensor::from_vector(std::vector<float>{9, 1, 1, -1, 2, 2.5f, 0.4f, 8}, {1, 4, 2});
+  CHECK(EmbeddingDiffusion::nearest_words(x, emb).to_vector() == std::vector<double>{1, 0, 3, 2});
+
+  CHECK(EmbeddingDiffusion::respaced_steps(10, 10) == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  CHECK(EmbeddingDiffusion::respaced_steps(2000, 4) == std::vector<int64_t>{0, 666, 1333, 1999});
+  CHECK_THROWS_WITH_AS(EmbeddingDiffusion::respaced_steps(10, 11), doctest::Contains("--steps"), std::invalid_argument);
+}
+
+TEST_CASE("the bound: its one-t estimate L_T + T L_{t-1} agrees with the sum of all T terms, and it is positive") {
+  const int64_t T = 16, B = 64, L = 3, V = 5, d = 2;
+  const EmbeddingDiffusion diffusion(sqrt_schedule(T));
+  Philox rng(21);
+  const Tensor emb = randn({V, d}, rng);
+  const Tensor w = randint({B, L}, 0, V, rng);
+  // A fixed network that is neither perfect nor useless.
+  const EmbeddingX0Model model = [](const Tensor& x, const Tensor&) { return tanh(x) * 0.8; };
+  // Exact: every t for each example, averaged over 8 draws of the noise.
+  double exact = 0;
+  const int draws = 8;
+  for (int k = 0; k < draws; ++k) {
+    const Tensor n0 = randn({B, L, d}, rng);
+    double total = 0;
+    for (int64_t s = 0; s < T; ++s) {
+      const EmbeddingBoundTerms terms = diffusion.bound_terms(model, emb, w, step_tensor(B, s), n0, randn({B, L, d}, rng));
+      total += sum(terms.term).item();
+      if (s == 0) total += sum(terms.prior).item();
+    }
+    exact += total / B / draws;
+  }
+  // The estimate: one t per example, uniform.
+  double mean_estimate = 0, mean_square = 0;
+  const int rounds = 40;
+  for (int k = 0; k < rounds; ++k) {
+    const EmbeddingBoundTerms terms =
+        diffusion.bound_terms(model, emb, w, sample_steps(B, T, rng), randn({B, L, d}, rng), randn({B, L, d}, rng));
+    for (double v : (terms.prior + terms.term * static_cast<double>(T)).to_vector()) {
+      mean_estimate += v;
+      mean_square += v * v;
+    }
+  }
+  const double n = static_cast<double>(B) * rounds;
+  mean_estimate /= n;
+  const double standard_error = std::sqrt((mean_square / n - mean_estimate * mean_estimate) / n);
+  MESSAGE("every-t sum " << exact << " nats/sequence; one-t estimate " << mean_estimate << " +- " << standard_error);
+  CHECK(std::abs(mean_estimate - exact) < 4 * standard_error + 0.02 * std::abs(exact));
+  CHECK(exact > 0);
+}
+
+TEST_CASE("a tiny Diffusion-LM trains end to end: the loss falls and the embeddings stay apart") {
+  // Four 'sentences' of six words over a vocabulary of 8; d = 4; the transformer reads vectors.
+  const int64_t V = 8, L = 6, d = 4, B = 8;
+  const std::vector<int32_t> corpus = {1, 2, 3, 4, 5, 0, 1, 6, 7, 4, 5, 0, 2, 3, 2, 3, 0, 0, 6, 7, 6, 7, 1, 0};
+  Philox rng(31);
+  nn::TransformerConfig c{.in_states = V, .out_states = d, .seq_len = L, .width = 32, .layers = 1, .heads = 2, .mlp = 64,
+                          .input_dim = d};
+  nn::EmbeddingTransformer net(c, rng);
+  nn::ParameterArena arena(net);
+  nn::Adam adam(arena, {});
+  const Tensor& emb = net.embedding();
+  const EmbeddingDiffusion diffusion(sqrt_schedule(100));
+  auto mean_pairwise_distance = [&] {
+    double total = 0;
+    int pairs = 0;
+    const std::vector<double> e = emb.to_vector();
+    for (int64_t a = 0; a < V; ++a)
+      for (int64_t b = a + 1; b < V; ++b, ++pairs) {
+        double s = 0;
+        for (int64_t k = 0; k < d; ++k) s += (e[a * d + k] - e[b * d + k]) * (e[a * d + k] - e[b * d + k]);
+        total += std::sqrt(s);
+      }
+    return total / pairs;
+  };
+  const double distance_before = mean_pairwise_distance();
+  const EmbeddingX0Model model = [&](const Tensor& x_t, const Tensor& step) { return net.forward(x_t, step, rng); };
+  double first = 0, last = 0;
+  const int steps = 300;
+  for (int i = 0; i < steps; ++i) {
+    std::vector<int32_t> rows;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t r = static_cast<int64_t>(rng.uniform() * 4);
+      rows.insert(rows.end(), corpus.begin() + r * L, corpus.begin() + (r + 1) * L);
+    }
+    const Tensor w = ids(rows, B, L);
+    const EmbeddingLoss l = diffusion.training_loss(model, emb, w, sample_steps(B, 100, rng), randn({B, L, d}, rng),
+                                                    randn({B, L, d}, rng));
+    arena.zero_grad();
+    l.loss.backward();
+    adam.step(3e-3);
+    if (i < 30) first += l.loss.item() / 30;
+    if (i >= steps - 30) last += l.loss.item() / 30;
+  }
+  const double distance_after = mean_pairwise_distance();
+  MESSAGE("L_e2e " << first << " -> " << last << "; mean pairwise embedding distance " << distance_before << " -> "
+                   << distance_after);
+  CHECK(last < 0.6 * first);
+  CHECK(distance_after > 0.5 * distance_before);
+}
