@@ -120,7 +120,7 @@ TEST_CASE("bad schedules and names are refused") {
   CHECK_THROWS_AS(make_betas(c), std::invalid_argument);
   CHECK_THROWS_AS(make_schedule(std::vector<double>{0.1, 0.0, 0.2}), std::invalid_argument);
   CHECK_THROWS_AS(make_schedule(std::vector<double>{0.1, 1.5}), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(parse_beta_schedule("sigmoid"), doctest::Contains("linear, cosine, quad, const or jsd"),
+  CHECK_THROWS_WITH_AS(parse_beta_schedule("sigmoid"), doctest::Contains("linear, cosine, quad, const, jsd or sqrt"),
                        std::invalid_argument);
   CHECK(parse_beta_schedule("cosine") == BetaScheduleKind::Cosine);
   CHECK(parse_variance_type("small") == VarianceType::Small);
