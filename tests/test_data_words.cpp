@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "data/verses.hpp"
+#include "data/bible_books.hpp"
 #include "data/words.hpp"
 #include "data_testing.hpp"
 
@@ -270,4 +271,21 @@ TEST_CASE("book split: whole books held out; no verse of a test book in training
   const std::vector<TokenizedText> t = tokenize_verses(select_split(g, Text8Split::Test), g.path);
   CHECK(t[0].where == "mem2.tsv:2 (John 1:1)");
   CHECK(t[0].tokens == Tokens{"word"});
+}
+
+TEST_CASE("the Bibles' books: 80 names, 27 of the New Testament, every group held; an unknown book is refused") {
+  using namespace diffuse::data;
+  CHECK(bible_books().size() == 80);
+  int new_testament = 0;
+  std::vector<int> per_group(kBookGroupNames.size(), 0);
+  for (const BookFacts& b : bible_books()) {
+    new_testament += b.testament == Testament::New;
+    ++per_group[static_cast<size_t>(b.group)];
+  }
+  CHECK(new_testament == 27);
+  CHECK(per_group == std::vector<int>{5, 21, 9, 20, 4, 21});
+  CHECK(book_facts("Acts").group == BookGroup::History);
+  CHECK(book_facts("Revelation of John").group == BookGroup::Prophets);
+  CHECK(book_facts("Sirach").testament == Testament::Old);
+  CHECK_THROWS_WITH_AS(book_facts("Hezekiah"), doctest::Contains("\"Hezekiah\""), std::invalid_argument);
 }
