@@ -1,12 +1,13 @@
 // The autoregressive text verbs of build/diffuse: the baseline the diffusion families are measured against
-// (MD4 and MDLM report one beside their bounds). A causal transformer trained by next-character
-// cross-entropy on random windows; ancestral sampling with a temperature and an optional prefix; the exact
-// bits/char on the canonical chunks of a split. Its checkpoints are also the teacher of generative
+// (MD4 and MDLM report one beside their bounds). A causal transformer trained by next-token cross-entropy
+// on the corpus's rows (random windows of text8 characters, or verses of words: apps/text_corpus.hpp);
+// ancestral sampling with a temperature and an optional prefix; the exact bits per unit (bits/char,
+// bits/token) on the evaluation items of a split. Its checkpoints are also the teacher of generative
 // perplexity (`evaluate --samples FILE --teacher CKPT`, text_sample_scores.cpp).
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <numbers>
+#include <optional>
 
 #include "apps/ar_text_model.hpp"
 #include "apps/model_family.hpp"
@@ -23,9 +24,9 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// --template for a model that reads left to right: the given characters must form a prefix.
-Tensor template_prefix(const std::string& text, int64_t length) {
-  const Tensor given = parse_text_template(text, length);
+// --template for a model that reads left to right: the given characters or tokens must form a prefix.
+Tensor template_prefix(const std::string& text, int64_t length, const TextVocabulary& vocabulary) {
+  const Tensor given = vocabulary.parse_template(text, length);
   std::vector<int32_t> prefix;
   bool open = false;
   for (int64_t i = 0; i < length; ++i) {
@@ -33,8 +34,8 @@ Tensor template_prefix(const std::string& text, int64_t length) {
     if (v < 0) {
       open = true;
     } else if (open) {
-      throw std::invalid_argument("--template: the autoregressive model continues a prefix; the given character at offset " +
-                                  std::to_string(i) + " follows a '_' (infilling needs a masked-diffusion model)");
+      throw std::invalid_argument("--template: the autoregressive model continues a prefix; the given " + vocabulary.unit() +
+                                  " at position " + std::to_string(i) + " follows a '_' (infilling needs a masked-diffusion model)");
     } else {
       prefix.push_back(v);
     }
@@ -42,22 +43,20 @@ Tensor template_prefix(const std::string& text, int64_t length) {
   return Tensor::from_vector(prefix, {static_cast<int64_t>(prefix.size())});
 }
 
-// Each chunk's exact bits/char: what `diffuse evaluate` and a training run's periodic evaluation compute. A
-// stop signal ends it before the next network evaluation (StopRequested), as stoppable does.
-ChunkBits ar_chunk_bits(const ArTextModel& m, const Tensor& chunks, int64_t batch, const EvaluateOptions& options) {
-  const double to_bits = 1.0 / (static_cast<double>(chunks.size(1)) * std::numbers::ln2);
-  return evaluate_chunk_bits(chunks, batch, options, 1, [&](const Tensor& x, Philox&) {
+// Each item's exact bits per unit (all L positions scored): what `diffuse evaluate` and a training run's
+// periodic evaluation compute. A stop signal ends it before the next network evaluation (StopRequested), as
+// stoppable does.
+ChunkBits ar_chunk_bits(const ArTextModel& m, const TextItems& items, int64_t batch, const EvaluateOptions& options) {
+  return evaluate_chunk_bits(items, batch, options, 1, [&](const Tensor& x, Philox&) {
     if (stop_requested()) throw StopRequested();
     const Tensor nll = m.nll(x).to(DType::F64).contiguous();
-    std::vector<double> bits;
-    for (int64_t i = 0; i < nll.numel(); ++i) bits.push_back(nll.data<double>()[i] * to_bits);
-    return bits;
+    return std::vector<double>(nll.data<double>(), nll.data<double>() + nll.numel());
   });
 }
 
 class ArTextTraining : public TextTrainingTask {
  public:
-  ArTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
+  ArTextTraining(const json& config, std::shared_ptr<const TextCorpus> corpus)
       : TextTrainingTask(config, std::move(corpus)),
         setup_(config, seed_),
         model_(setup_.next_token_model(streams_.dropout)) {
@@ -65,28 +64,28 @@ class ArTextTraining : public TextTrainingTask {
   }
 
   nn::ParameterArena& arena() override { return setup_.arena; }
-  void draw_batch(int64_t b) override { x_ = windows_.next(b); }
+  void draw_batch(int64_t b) override { x_ = rows_->next(b); }
   MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
-    const Tensor loss = diffusion::next_token_loss(model_, x_.slice(0, begin, end), ArTextModel::kBos).loss;
+    const Tensor loss = diffusion::next_token_loss(model_, x_.slice(0, begin, end), setup_.start_id()).loss;
     (loss * weight).backward();
     return {loss.item(), {loss.item()}};
   }
-  // The loss is the exact negative log-likelihood in bits/char.
+  // The loss is the exact negative log-likelihood in bits per position of the row.
   std::vector<std::string> loss_part_names() const override { return {"NLL"}; }
   SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     setup_.net.eval();
     Philox rng(seed_, kSamples);
     const Tensor x = setup_.sample(sample_count_, rng, {});
     setup_.net.train();
-    return write_training_text_samples(dir, step, x);
+    return write_training_text_samples(dir, step, x, *vocabulary_);
   }
-  // The exact bits/char of the first valid chunks, as `diffuse evaluate`.
+  // The exact bits per unit of the first valid items, as `diffuse evaluate`.
   EvaluationRecord evaluate(int64_t items) override {
     setup_.net.eval();
-    const ChunkBits r = ar_chunk_bits(setup_, held_out_.slice(0, 0, items), setup_.config.at("train").at("batch").get<int64_t>(),
+    const ChunkBits r = ar_chunk_bits(setup_, held_out_.first(items), setup_.config.at("train").at("batch").get<int64_t>(),
                                       periodic_evaluation_options(setup_.config, "valid", /*estimate=*/false));
     setup_.net.train();
-    return valid_chunks_record(r.chunks, r.mean(), r.standard_error(), "exact");
+    return held_out_record(*vocabulary_, held_out_.noun, r.chunks, r.mean(), r.standard_error(), "exact");
   }
 
  private:
@@ -97,13 +96,21 @@ class ArTextTraining : public TextTrainingTask {
 
 }  // namespace
 
-static int64_t ar_text_parameter_count(const json& config) {
+// None for a word preset before its run: its vocabulary, and so its embedding and output sizes, come from
+// --data (the rest of the network is checked all the same).
+static std::optional<int64_t> ar_text_parameter_count(const json& config) {
   Philox rng(0);
+  if (!text_states_known(config)) {
+    nn::Transformer(ar_network_config(with_placeholder_states(config)), rng);
+    return std::nullopt;
+  }
   return nn::Transformer(ar_network_config(config), rng).parameter_count();
 }
 
 static std::unique_ptr<TrainingTask> make_ar_text_training(json& config, const std::string& data_path) {
-  return std::make_unique<ArTextTraining>(config, load_text_corpus(data_path));
+  const auto corpus = load_text_corpus(data_path, config, "the run's configuration (preset " + config.at("preset").get<std::string>() + ")");
+  record_text_corpus(config, *corpus);
+  return std::make_unique<ArTextTraining>(config, corpus);
 }
 
 static int run_ar_text_sample(const SampleOptions& options) {
@@ -111,7 +118,7 @@ static int run_ar_text_sample(const SampleOptions& options) {
   auto m = load_model_for_inference<ArTextModel>(options.checkpoint, options.ema);
   diffusion::AutoregressiveSampleOptions sampling;
   sampling.temperature = options.temperature;
-  if (!options.template_text.empty()) sampling.prefix = template_prefix(options.template_text, m->seq_len());
+  if (!options.template_text.empty()) sampling.prefix = template_prefix(options.template_text, m->seq_len(), *m->vocabulary);
   Philox rng(options.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
   int64_t evaluations = 0;
@@ -120,13 +127,13 @@ static int run_ar_text_sample(const SampleOptions& options) {
   const Tensor x = m->sample(n, rng, sampling, &evaluations, progress.get());
   const double seconds = seconds_since(start);
   progress->finish();
-  const std::vector<std::string> texts = decode_rows(x);
+  const std::vector<std::string> texts = m->vocabulary->decode_rows(x);
   for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
-  std::printf("%lld samples of %lld characters, temperature %g, %lld network evaluations, %.2f s (%.3f s per sample, batch %lld)\n",
-              static_cast<long long>(n), static_cast<long long>(m->seq_len()), sampling.temperature,
+  std::printf("%lld samples of %lld %s, temperature %g, %lld network evaluations, %.2f s (%.3f s per sample, batch %lld)\n",
+              static_cast<long long>(n), static_cast<long long>(m->seq_len()), m->vocabulary->units().c_str(), sampling.temperature,
               static_cast<long long>(evaluations), seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
   if (!options.out.empty()) {
-    write_text_samples(options.out, texts, options.checkpoint, "ar-text", seconds / static_cast<double>(n), evaluations);
+    write_text_samples(options.out, texts, *m->vocabulary, options.checkpoint, "ar-text", seconds / static_cast<double>(n), evaluations);
     std::printf("wrote %s\n", options.out.c_str());
   }
   return 0;
@@ -138,31 +145,33 @@ static int run_ar_text_evaluate(const EvaluateOptions& options) {
   if (options.steps != 0 || options.estimate)
     throw std::invalid_argument(std::string(options.estimate ? "--estimate" : "--steps") +
                                 ": the autoregressive likelihood is exact (no steps, no estimate)");
-  const auto corpus = load_text_corpus(options.data_dir);
+  const auto corpus = load_text_corpus(options.data_dir, m->config, options.checkpoint);
   const int64_t L = m->seq_len();
-  const Tensor chunks = evaluation_chunks(*corpus, parse_text_split(options.split), options.split, options.items, L);
+  const TextItems items = evaluation_items(*corpus, options.split, options.items, L);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
+  const TextVocabulary& v = *m->vocabulary;
   const auto start = std::chrono::steady_clock::now();
-  const ChunkBits r = ar_chunk_bits(*m, chunks, batch, options);
+  const ChunkBits r = ar_chunk_bits(*m, items, batch, options);
   if (!ProcessGroup::world().is_root()) return 0;
   const double seconds = seconds_since(start);
   if (options.json) {
-    std::cout << json{{"bits_per_char", r.mean()}, {"stderr", r.standard_error()}, {"chunks", r.chunks}, {"method", "exact"},
+    std::cout << json{{v.figure(), r.mean()}, {"stderr", r.standard_error()}, {items.noun, r.chunks}, {"method", "exact"},
                       {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", options.checkpoint},
                       {"split", options.split}, {"chunk_length", L}}
                      .dump()
               << "\n";
     return 0;
   }
-  std::printf("bits/char %.4f (exact; +- %.4f standard error over chunks) on %lld %s chunks of %lld characters, %.0f s\n", r.mean(),
-              r.standard_error(), static_cast<long long>(r.chunks), options.split.c_str(), static_cast<long long>(L), seconds);
+  std::printf("bits/%s %.4f (exact; +- %.4f standard error over %s) on %lld %s %s of %lld positions, %.0f s\n", v.unit().c_str(),
+              r.mean(), r.standard_error(), items.noun.c_str(), static_cast<long long>(r.chunks), options.split.c_str(),
+              items.noun.c_str(), static_cast<long long>(L), seconds);
   return 0;
 }
 
 // This family's entry in the table of model_family.cpp.
 extern const ModelFamily kArTextFamily = {
     .kind = "ar-text",
-    .description = "an autoregressive character model on text8-format text: a causal transformer (the baseline)",
+    .description = "an autoregressive model of text8 characters or verses of words: a causal transformer (the baseline)",
     .read_config = ar_text_parameter_count,
     .make_training = make_ar_text_training,
     .network_metadata = ar_text_network_metadata,

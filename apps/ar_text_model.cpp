@@ -12,23 +12,27 @@ nn::TransformerConfig ar_network_config(const nlohmann::json& config) {
   const nn::TransformerConfig c = nn::TransformerConfig::from_json(config.at("model"));
   if (!c.causal) throw std::invalid_argument("model.causal: the autoregressive model must be causal");
   if (c.time_embedding) throw std::invalid_argument("model.time_embedding: the autoregressive model has no time input: must be false");
-  if (c.in_states != data::kText8VocabWithMask)
-    throw std::invalid_argument("model.in_states: the autoregressive model reads the 27 characters and a start id: must be 28");
-  if (c.out_states != data::kText8Vocab) throw std::invalid_argument("model.out_states: the 27 characters: must be 27");
+  if (c.in_states != c.out_states + 1)
+    throw std::invalid_argument("model.in_states: the autoregressive model reads the V data ids and a start id (id V): must be "
+                                "model.out_states + 1 = " + std::to_string(c.out_states + 1));
   return c;
 }
 
 ArTextModel::ArTextModel(const nlohmann::json& config, uint64_t seed)
-    : config(config), init_rng(seed, kInit), net(ar_network_config(config), init_rng), arena(net) {}
+    : config(config), vocabulary(text_vocabulary(config, "the configuration of " + config.value("preset", std::string("the run")))),
+      init_rng(seed, kInit), net(ar_network_config(config), init_rng), arena(net) {}
 
 diffusion::NextTokenModel ArTextModel::next_token_model(Philox& dropout_rng) const {
   return [this, &dropout_rng](const Tensor& inputs) { return net.forward(inputs, Tensor(), dropout_rng); };
 }
 
-Tensor ArTextModel::nll(const Tensor& x) const {
+Tensor ArTextModel::nll(const Tensor& x, int64_t skip) const {
   NoGradGuard no_grad;
   Philox unused(0);
-  return diffusion::sequence_nll(next_token_model(unused)(diffusion::shifted_inputs(x, kBos)), x);
+  const Tensor logits = next_token_model(unused)(diffusion::shifted_inputs(x, start_id()));
+  if (skip == 0) return diffusion::sequence_nll(logits, x);
+  const int64_t scored = x.size(1) - skip;
+  return diffusion::sequence_nll(logits.narrow(1, skip, scored).contiguous(), x.narrow(1, skip, scored).contiguous());
 }
 
 Tensor ArTextModel::sample(int64_t n, Philox& rng, const diffusion::AutoregressiveSampleOptions& options, int64_t* evaluations,
@@ -41,7 +45,7 @@ Tensor ArTextModel::sample(int64_t n, Philox& rng, const diffusion::Autoregressi
     if (progress) progress->advance();
     return out;
   };
-  return diffusion::autoregressive_sample(checked, n, seq_len(), data::kText8Vocab, kBos, rng, options, evaluations);
+  return diffusion::autoregressive_sample(checked, n, seq_len(), vocabulary->size(), start_id(), rng, options, evaluations);
 }
 
 }  // namespace diffuse

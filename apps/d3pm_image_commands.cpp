@@ -131,7 +131,7 @@ class D3pmImageTraining : public ImageTrainingTask {
 
 }  // namespace
 
-static int64_t d3pm_image_parameter_count(const json& config) {
+static std::optional<int64_t> d3pm_image_parameter_count(const json& config) {
   check_d3pm_json(config.at("diffusion"), d3pm_image_states(config.at("diffusion")));
   Philox rng(0);
   const nn::UNet net(nn::UNetConfig::from_json(config.at("model")), rng);

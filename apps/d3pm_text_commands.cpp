@@ -1,6 +1,7 @@
 // The D3PM text verbs of build/diffuse (Austin et al. 2021, text8): train a transformer x0-model on random
 // 256-character windows, sample text (with step skipping and the denoising trajectory), and evaluate the
-// bound in bits/char on the canonical chunks of a split.
+// bound in bits/char on the canonical chunks of a split. Characters only: a verse file of words is refused
+// (kWordsRefused says why).
 #include "apps/model_family.hpp"
 #include "apps/network_metadata.hpp"
 
@@ -30,6 +31,16 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
+const std::string kWordsRefused =
+    "d3pm-text reads characters only: its transition matrices are K x K at every t, infeasible for a word vocabulary of "
+    "K ~ 6,000 tokens. masked-text is the word-level absorbing model (presets mdlm-bible-small, mdlm-bible-demo)";
+
+// Throws unless the configuration is for characters (data.dataset "text8", or absent in older runs).
+void require_characters(const json& config) {
+  const std::string dataset = config.contains("data") ? config.at("data").value("dataset", "text8") : "text8";
+  if (dataset != "text8") throw std::invalid_argument("data.dataset: '" + dataset + "': " + kWordsRefused);
+}
+
 // The transformer, its arena and the discrete diffusion, built from a resolved configuration.
 struct D3pmTextModel {
   D3pmTextModel(const json& config, uint64_t seed)
@@ -58,7 +69,7 @@ diffusion::D3pmSampleResult sample_text(const D3pmTextModel& m, int64_t n, Philo
 
 class D3pmTextTraining : public TextTrainingTask {
  public:
-  D3pmTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
+  D3pmTextTraining(const json& config, std::shared_ptr<const TextCorpus> corpus)
       : TextTrainingTask(config, std::move(corpus)),
         setup_(config, seed_),
         model_(setup_.x0_model(streams_.dropout)),
@@ -68,7 +79,7 @@ class D3pmTextTraining : public TextTrainingTask {
 
   nn::ParameterArena& arena() override { return setup_.arena; }
   void draw_batch(int64_t b) override {
-    x0_ = windows_.next(b);
+    x0_ = rows_->next(b);
     t_batch_ = setup_.d3pm.sample_t(b, streams_.diffusion);
     x_t_ = setup_.d3pm.q_sample(x0_, t_batch_, streams_.diffusion);
   }
@@ -86,18 +97,18 @@ class D3pmTextTraining : public TextTrainingTask {
     options.steps = sample_steps_ > 0 ? std::min(sample_steps_, setup_.d3pm.timesteps()) : 0;
     const diffusion::D3pmSampleResult r = sample_text(setup_, sample_count_, rng, options);
     setup_.net.train();
-    return write_training_text_samples(dir, step, r.x0);
+    return write_training_text_samples(dir, step, r.x0, *vocabulary_);
   }
   // bits/char of the first valid chunks by the one-t estimate of the bound, as `diffuse evaluate --estimate`.
   EvaluationRecord evaluate(int64_t items) override {
     setup_.net.eval();
     Philox unused(0);
     const diffusion::D3pmElboResult r =
-        evaluate_d3pm(stoppable(setup_.x0_model(unused)), setup_.d3pm, held_out_.slice(0, 0, items),
+        evaluate_d3pm(stoppable(setup_.x0_model(unused)), setup_.d3pm, held_out_.first(items).rows,
                       setup_.config.at("train").at("batch").get<int64_t>(),
                       periodic_evaluation_options(setup_.config, "valid", /*estimate=*/true));
     setup_.net.train();
-    return valid_chunks_record(r.num_sequences, r.bits_per_token, r.stderr_bits, r.method);
+    return held_out_record(*vocabulary_, held_out_.noun, r.num_sequences, r.bits_per_token, r.stderr_bits, r.method);
   }
 
  private:
@@ -109,7 +120,8 @@ class D3pmTextTraining : public TextTrainingTask {
 
 }  // namespace
 
-static int64_t d3pm_text_parameter_count(const json& config) {
+static std::optional<int64_t> d3pm_text_parameter_count(const json& config) {
+  require_characters(config);
   check_d3pm_json(config.at("diffusion"), d3pm_text_states());
   Philox rng(0);
   return nn::Transformer(nn::TransformerConfig::from_json(config.at("model")), rng).parameter_count();
@@ -118,13 +130,14 @@ static int64_t d3pm_text_parameter_count(const json& config) {
 // ---- train -----------------------------------------------------------------------------------------
 
 static std::unique_ptr<TrainingTask> make_d3pm_text_training(json& config, const std::string& data_path) {
-  auto corpus = load_text_corpus(data_path);
+  require_characters(config);
+  const auto corpus = load_text8_data(data_path, kWordsRefused);
   const std::vector<int64_t> counts = data::unigram_counts(corpus->split(data::Text8Split::Train));
   json& d = config.at("diffusion");
   if (!d.contains("token_counts"))
     resolve_d3pm_data(d, counts, data::kText8Vocab, data::bigram_context_embeddings(corpus->split(data::Text8Split::Train)),
                       data::kBigramEmbeddingDim);
-  return std::make_unique<D3pmTextTraining>(config, std::move(corpus));
+  return std::make_unique<D3pmTextTraining>(config, character_corpus(corpus));
 }
 
 // ---- sample ----------------------------------------------------------------------------------------
@@ -150,7 +163,7 @@ static int run_d3pm_text_maskgit(const SampleOptions& options, const D3pmTextMod
     }
     return x0_model(x, Tensor::from_vector(step, {x.size(0)})).narrow(2, 0, data::kText8Vocab);
   };
-  return run_maskgit_sample(options, model, n, m.seq_len(), "d3pm-text");
+  return run_maskgit_sample(options, model, *character_vocabulary(), n, m.seq_len(), "d3pm-text");
 }
 
 static int run_d3pm_text_sample(const SampleOptions& options) {
@@ -174,13 +187,14 @@ static int run_d3pm_text_sample(const SampleOptions& options) {
                   data::decode_text8(r.recorded[i].narrow(0, 0, 1)).c_str());
     std::printf("\n");
   }
-  const std::vector<std::string> texts = decode_rows(r.x0);
+  const std::vector<std::string> texts = character_vocabulary()->decode_rows(r.x0);
   for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
   std::printf("%lld samples of %lld characters, %lld network evaluations (%s), %.2f s (%.3f s per sample, batch %lld)\n",
               static_cast<long long>(n), static_cast<long long>(m->seq_len()), static_cast<long long>(r.network_evaluations),
               options.argmax ? "argmax" : "Gumbel draws", seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
   if (!options.out.empty()) {
-    write_text_samples(options.out, texts, options.checkpoint, "d3pm-text", seconds / static_cast<double>(n), r.network_evaluations);
+    write_text_samples(options.out, texts, *character_vocabulary(), options.checkpoint, "d3pm-text", seconds / static_cast<double>(n),
+                       r.network_evaluations);
     std::printf("wrote %s\n", options.out.c_str());
   }
   return 0;
@@ -191,9 +205,9 @@ static int run_d3pm_text_sample(const SampleOptions& options) {
 static int run_d3pm_text_evaluate(const EvaluateOptions& options) {
   if (!options.rate_distortion.empty()) throw std::invalid_argument("--rate-distortion: only for DDPM checkpoints");
   auto m = load_model_for_inference<D3pmTextModel>(options.checkpoint, options.ema);
-  const auto corpus = load_text_corpus(options.data_dir);
+  const auto corpus = character_corpus(load_text8_data(options.data_dir, kWordsRefused));
   const int64_t L = m->seq_len();
-  const Tensor chunks = evaluation_chunks(*corpus, parse_text_split(options.split), options.split, options.items, L);
+  const Tensor chunks = evaluation_items(*corpus, options.split, options.items, L).rows;
   const int64_t T = m->d3pm.timesteps();
   if (options.steps < 0 || options.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
   if (options.estimate && options.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");

@@ -156,7 +156,7 @@ class DdpmTraining : public ImageTrainingTask {
 };
 }  // namespace
 
-static int64_t ddpm_read_config(const json& config) {
+static std::optional<int64_t> ddpm_read_config(const json& config) {
   Philox rng(0);
   return nn::UNet(nn::UNetConfig::from_json(config.at("model")), rng).parameter_count();
 }

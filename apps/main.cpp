@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iostream>
+#include <optional>
 
 #include "apps/benchmark.hpp"
 #include "apps/command_line.hpp"
@@ -66,8 +67,8 @@ int main(int argc, char** argv) {
   tr->add_option("--preset", train.preset, "Preset name (see `diffuse presets`); not needed with --resume");
   tr->add_option("--set", train.sets, "Override a field: --set train.lr=1e-4 (repeatable)");
   tr->add_option("--data", train.data_dir,
-                 "Dataset: CIFAR-10's directory (data_batch_1.bin ... test_batch.bin), or a text8-format file; "
-                 "Fashion-MNIST defaults to /usr/share/datasets/fashion-mnist");
+                 "Dataset: CIFAR-10's directory (data_batch_1.bin ... test_batch.bin), a text8-format file, or a verse "
+                 "file ('Book C:V<TAB>text' lines: words); Fashion-MNIST defaults to /usr/share/datasets/fashion-mnist");
   tr->add_option("--out", train.out_dir, "Run directory: config.json, checkpoints, samples")->required();
   tr->add_option("--steps", train.steps, "Train up to this step (overrides train.steps)")->check(CLI::NonNegativeNumber);
   tr->add_flag("--resume", train.resume, "Continue the run in --out from its latest checkpoint");
@@ -99,7 +100,8 @@ int main(int argc, char** argv) {
   sa->add_flag("--recompute", sample.recompute, "Masked diffusion: run the network at every step, even where no token changed");
   sa->add_option("--template", sample.template_text,
                  "Text: the characters every sample keeps, '_' where to generate; shorter than the sample: the rest is "
-                 "generated (a prefix). The autoregressive model takes prefixes only");
+                 "generated (a prefix). Word models: words separated by spaces, a lone '_' a word to generate. The "
+                 "autoregressive model takes prefixes only");
   sa->add_option("--temperature", sample.temperature, "Autoregressive: divide the logits by this (default 1)")
       ->check(CLI::PositiveNumber);
   sa->add_option("--seed", sample.seed, "Random seed");
@@ -120,11 +122,12 @@ int main(int argc, char** argv) {
   ev->add_option("--teacher", evaluate.teacher, "With --samples: the autoregressive checkpoint (ar-text) that scores them")
       ->check(CLI::ExistingFile)
       ->needs(ev_samples);
-  ev->add_option("--data", evaluate.data_dir, "Dataset directory (CIFAR-10, Fashion-MNIST) or text8-format file");
+  ev->add_option("--data", evaluate.data_dir, "Dataset directory (CIFAR-10, Fashion-MNIST), text8-format file or verse file");
   ev->add_option("--split", evaluate.split, "test or train (text: valid too)");
   CLI::Option* images = ev->add_option("--images", evaluate.items, "Images: the first N of the split (default 1000)")
                             ->check(CLI::PositiveNumber);
-  ev->add_option("--chunks", evaluate.items, "Text: the first N 256-character chunks of the split (default: all)")
+  ev->add_option("--chunks", evaluate.items,
+                 "Text: the first N items of the split, chunks of model.seq_len characters or verses (default: all)")
       ->check(CLI::PositiveNumber)
       ->excludes(images);
   ev->add_option("--steps", evaluate.steps, "D3PM: the bound of the reverse process with K steps (default: all T)")
@@ -193,12 +196,16 @@ int main(int argc, char** argv) {
     }
     if (*info) {
       json config = resolve(preset, sets);
-      const int64_t n = diffuse::model_family(config, "--preset").read_config(config);
+      const std::optional<int64_t> n = diffuse::model_family(config, "--preset").read_config(config);
       if (as_json) {
-        config["parameters"] = n;
+        config["parameters"] = n ? json(*n) : json(nullptr);
         std::cout << config.dump(2) << "\n";
       } else {
-        std::cout << "preset " << config["preset"].get<std::string>() << ": " << n << " parameters\n"
+        std::cout << "preset " << config["preset"].get<std::string>() << ": "
+                  << (n ? std::to_string(*n) + " parameters"
+                        : std::string("parameters set by the vocabulary (model.in_states and model.out_states are filled "
+                                      "from --data when a run starts)"))
+                  << "\n"
                   << config.dump(2) << "\n";
       }
       return 0;

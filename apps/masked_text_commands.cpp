@@ -1,12 +1,14 @@
-// The masked-diffusion text verbs of build/diffuse (MD4: Shi et al. 2024; MDLM: Sahoo et al. 2024, on
-// text8): train a transformer mu_theta on random windows with the continuous-time bound, sample by
-// ancestral steps (with MDLM's reuse of unchanged outputs, and prefix or infill templates), and estimate
-// the bound in bits/char with its standard error on the canonical chunks of a split.
+// The masked-diffusion text verbs of build/diffuse (MD4: Shi et al. 2024; MDLM: Sahoo et al. 2024): train a
+// transformer mu_theta with the continuous-time bound on the corpus's rows (random windows of text8
+// characters, or verses of words: apps/text_corpus.hpp), sample by ancestral steps (with MDLM's reuse of
+// unchanged outputs, and prefix or infill templates) or MaskGIT's decoding, and estimate the bound in bits
+// per unit (bits/char, bits/token) with its standard error on the evaluation items of a split.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <numbers>
+#include <optional>
 
 #include "apps/model_family.hpp"
 #include "apps/network_metadata.hpp"
@@ -33,22 +35,24 @@ diffusion::MaskedSchedule schedule_from_json(const json& d) {
                                          d.at("exponent").get<double>());
 }
 
+// The network of a configuration whose vocabulary is known (model.in_states and model.out_states set).
 nn::TransformerConfig network_config(const json& config) {
   const nn::TransformerConfig c = nn::TransformerConfig::from_json(config.at("model"));
-  if (c.in_states != data::kText8VocabWithMask)
-    throw std::invalid_argument("model.in_states: masked diffusion reads the 27 characters and the mask: must be 28");
-  if (c.out_states != data::kText8Vocab)
-    throw std::invalid_argument("model.out_states: masked diffusion gives the mask no logit (SUBS): must be 27");
+  if (c.in_states != c.out_states + 1)
+    throw std::invalid_argument("model.in_states: masked diffusion reads the V data ids and the mask (id V), and gives the mask no "
+                                "logit (SUBS): must be model.out_states + 1 = " + std::to_string(c.out_states + 1));
   if (c.causal) throw std::invalid_argument("model.causal: masked diffusion's network sees the whole sequence: must be false");
   return c;
 }
 
-// The transformer, its arena and the masked process, built from a resolved configuration.
+// The transformer, its arena, the masked process and the vocabulary, built from a resolved configuration.
 struct MaskedTextModel {
   MaskedTextModel(const json& config, uint64_t seed)
-      : config(config), init_rng(seed, kInit), net(network_config(config), init_rng), arena(net),
-        masked(schedule_from_json(config.at("diffusion")), data::kText8Vocab) {}
+      : config(config), vocabulary(text_vocabulary(config, "the configuration of " + config.value("preset", std::string("the run")))),
+        init_rng(seed, kInit), net(network_config(config), init_rng), arena(net),
+        masked(schedule_from_json(config.at("diffusion")), vocabulary->size()) {}
   json config;
+  std::shared_ptr<const TextVocabulary> vocabulary;
   Philox init_rng;
   nn::Transformer net;
   nn::ParameterArena arena;
@@ -75,26 +79,27 @@ diffusion::MaskedSampleResult sample_text(const MaskedTextModel& m, int64_t n, P
   return m.masked.sample(stoppable(m.x0_model(unused)), n, m.seq_len(), rng, options);
 }
 
-// Each chunk's bits/char by the one-t estimate of the continuous-time bound with its end terms (t
-// low-discrepancy within each batch): what `diffuse evaluate` and a training run's periodic evaluation compute.
-ChunkBits masked_chunk_bits(const diffusion::MaskedDiffusion& masked, const diffusion::MaskedX0Model& model, const Tensor& chunks,
+// Each item's bits per unit by the one-t estimate of the continuous-time bound over its L positions with its
+// end terms (t low-discrepancy within each batch): what `diffuse evaluate` and a training run's periodic
+// evaluation compute.
+ChunkBits masked_chunk_bits(const diffusion::MaskedDiffusion& masked, const diffusion::MaskedX0Model& model, const TextItems& items,
                             int64_t batch, const EvaluateOptions& options) {
-  const int64_t L = chunks.size(1);
-  const double constant = masked.prior_nats(L) + masked.reconstruction_nats(L), to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
-  return evaluate_chunk_bits(chunks, batch, options, 1, [&](const Tensor& x0, Philox& rng) {
+  const int64_t L = items.rows.size(1);
+  const double constant = masked.prior_nats(L) + masked.reconstruction_nats(L);
+  return evaluate_chunk_bits(items, batch, options, 1, [&](const Tensor& x0, Philox& rng) {
     NoGradGuard no_grad;
     const Tensor t = diffusion::MaskedDiffusion::sample_t(x0.size(0), rng);
     const Tensor x_t = masked.q_sample(x0, t, rng);
     const Tensor diff = masked.loss_from_logits(model(x_t, t), x0, x_t, t).per_example.to(DType::F64).contiguous();
-    std::vector<double> bits;
-    for (int64_t i = 0; i < diff.numel(); ++i) bits.push_back((diff.data<double>()[i] + constant) * to_bits);
-    return bits;
+    std::vector<double> nats;
+    for (int64_t i = 0; i < diff.numel(); ++i) nats.push_back(diff.data<double>()[i] + constant);
+    return nats;
   });
 }
 
 class MaskedTextTraining : public TextTrainingTask {
  public:
-  MaskedTextTraining(const json& config, std::shared_ptr<const data::Text8Corpus> corpus)
+  MaskedTextTraining(const json& config, std::shared_ptr<const TextCorpus> corpus)
       : TextTrainingTask(config, std::move(corpus)),
         setup_(config, seed_),
         model_(setup_.x0_model(streams_.dropout)),
@@ -104,7 +109,7 @@ class MaskedTextTraining : public TextTrainingTask {
 
   nn::ParameterArena& arena() override { return setup_.arena; }
   void draw_batch(int64_t b) override {
-    x0_ = windows_.next(b);
+    x0_ = rows_->next(b);
     t_ = diffusion::MaskedDiffusion::sample_t(b, streams_.diffusion);
     x_t_ = setup_.masked.q_sample(x0_, t_, streams_.diffusion);
   }
@@ -119,8 +124,8 @@ class MaskedTextTraining : public TextTrainingTask {
     const double ce = sum(loss.masked_ce).item() / (std::max<int64_t>(masked, 1) * std::numbers::ln2);
     return {loss.loss.item(), {loss.loss.item(), ce}};
   }
-  // "L_diffusion": the one-t estimate of the bound's integral, bits/char (the loss); "CE_masked": bits per
-  // masked token.
+  // "L_diffusion": the one-t estimate of the bound's integral, bits per position of the row (the loss);
+  // "CE_masked": bits per masked position.
   std::vector<std::string> loss_part_names() const override { return {"L_diffusion", "CE_masked"}; }
   SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     setup_.net.eval();
@@ -129,17 +134,17 @@ class MaskedTextTraining : public TextTrainingTask {
     options.steps = sample_steps_;
     const diffusion::MaskedSampleResult r = sample_text(setup_, sample_count_, rng, options);
     setup_.net.train();
-    return write_training_text_samples(dir, step, r.x0);
+    return write_training_text_samples(dir, step, r.x0, *vocabulary_);
   }
-  // bits/char of the first valid chunks by the one-t estimate, as `diffuse evaluate`.
+  // Bits per unit of the first valid items by the one-t estimate, as `diffuse evaluate`.
   EvaluationRecord evaluate(int64_t items) override {
     setup_.net.eval();
     Philox unused(0);
-    const ChunkBits r = masked_chunk_bits(setup_.masked, stoppable(setup_.x0_model(unused)), held_out_.slice(0, 0, items),
+    const ChunkBits r = masked_chunk_bits(setup_.masked, stoppable(setup_.x0_model(unused)), held_out_.first(items),
                                           setup_.config.at("train").at("batch").get<int64_t>(),
                                           periodic_evaluation_options(setup_.config, "valid", /*estimate=*/true));
     setup_.net.train();
-    return valid_chunks_record(r.chunks, r.mean(), r.standard_error(), "estimate");
+    return held_out_record(*vocabulary_, held_out_.noun, r.chunks, r.mean(), r.standard_error(), "estimate");
   }
 
  private:
@@ -151,14 +156,22 @@ class MaskedTextTraining : public TextTrainingTask {
 
 }  // namespace
 
-static int64_t masked_text_parameter_count(const json& config) {
+// None for a word preset before its run: its vocabulary, and so its embedding and output sizes, come from
+// --data (the rest of the network is checked all the same).
+static std::optional<int64_t> masked_text_parameter_count(const json& config) {
   schedule_from_json(config.at("diffusion"));
   Philox rng(0);
+  if (!text_states_known(config)) {
+    nn::Transformer(network_config(with_placeholder_states(config)), rng);
+    return std::nullopt;
+  }
   return nn::Transformer(network_config(config), rng).parameter_count();
 }
 
 static std::unique_ptr<TrainingTask> make_masked_text_training(json& config, const std::string& data_path) {
-  return std::make_unique<MaskedTextTraining>(config, load_text_corpus(data_path));
+  const auto corpus = load_text_corpus(data_path, config, "the run's configuration (preset " + config.at("preset").get<std::string>() + ")");
+  record_text_corpus(config, *corpus);
+  return std::make_unique<MaskedTextTraining>(config, corpus);
 }
 
 // MaskGIT decoding (run_maskgit_sample) asks a network that reads t at the t where alpha_t equals the row's
@@ -172,7 +185,7 @@ static int run_masked_text_maskgit(const SampleOptions& options, const MaskedTex
       t.data<double>()[b] = m.masked.schedule().time_of_alpha(1.0 - masked_share(x, b, m.masked.mask_id()));
     return x0_model(x, t);
   };
-  return run_maskgit_sample(options, model, n, m.seq_len(), "masked-text");
+  return run_maskgit_sample(options, model, *m.vocabulary, n, m.seq_len(), "masked-text");
 }
 
 static int run_masked_text_sample(const SampleOptions& options) {
@@ -183,7 +196,7 @@ static int run_masked_text_sample(const SampleOptions& options) {
   sampling.steps = options.steps > 0 ? options.steps : 1000;
   sampling.grid = parse_grid(options.grid);
   sampling.reuse_outputs = !options.recompute;
-  if (!options.template_text.empty()) sampling.given = parse_text_template(options.template_text, m->seq_len());
+  if (!options.template_text.empty()) sampling.given = m->vocabulary->parse_template(options.template_text, m->seq_len());
   if (options.progressive) sampling.record_every = options.every > 0 ? options.every : std::max<int64_t>(sampling.steps / 10, 1);
   const auto progress = evaluation_progress("sample", sampling.steps, options.quiet);
   sampling.on_step = [&progress] { progress->advance(); };
@@ -193,22 +206,24 @@ static int run_masked_text_sample(const SampleOptions& options) {
   const double seconds = seconds_since(start);
   progress->finish();
   if (options.progressive) {
-    std::printf("unmasking trajectory of sample 0 (x_t at the recorded t, '_' = mask):\n");
+    std::printf("unmasking trajectory of sample 0 (x_t at the recorded t, %s = mask):\n", m->vocabulary->mask_shown().c_str());
     for (size_t i = 0; i < r.recorded.size(); ++i)
-      std::printf("t=%.3f | %s\n", r.recorded_t[i], data::decode_text8(r.recorded[i].narrow(0, 0, 1)).c_str());
+      std::printf("t=%.3f | %s\n", r.recorded_t[i], m->vocabulary->decode(r.recorded[i].narrow(0, 0, 1)).c_str());
     std::printf("\n");
   }
-  const std::vector<std::string> texts = decode_rows(r.x0);
+  const std::vector<std::string> texts = m->vocabulary->decode_rows(r.x0);
   for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
-  std::printf("%lld samples of %lld characters, %lld steps on the %s grid: %lld network evaluations of a sequence, %lld "
+  std::printf("%lld samples of %lld %s, %lld steps on the %s grid: %lld network evaluations of a sequence, %lld "
               "reused (%s), %.2f s (%.3f s per sample, batch %lld)\n",
-              static_cast<long long>(n), static_cast<long long>(m->seq_len()), static_cast<long long>(sampling.steps),
+              static_cast<long long>(n), static_cast<long long>(m->seq_len()), m->vocabulary->units().c_str(),
+              static_cast<long long>(sampling.steps),
               sampling.grid == diffusion::MaskedSamplingGrid::Cosine ? "cosine" : "uniform",
               static_cast<long long>(r.network_evaluations), static_cast<long long>(r.evaluations_saved),
               m->reads_t() ? "none: the network reads t" : sampling.reuse_outputs ? "no token changed" : "--recompute",
               seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
   if (!options.out.empty()) {
-    write_text_samples(options.out, texts, options.checkpoint, "masked-text", seconds / static_cast<double>(n), sampling.steps);
+    write_text_samples(options.out, texts, *m->vocabulary, options.checkpoint, "masked-text", seconds / static_cast<double>(n),
+                       sampling.steps);
     std::printf("wrote %s\n", options.out.c_str());
   }
   return 0;
@@ -218,40 +233,41 @@ static int run_masked_text_evaluate(const EvaluateOptions& options) {
   if (!options.rate_distortion.empty()) throw std::invalid_argument("--rate-distortion: only for DDPM checkpoints");
   auto m = load_model_for_inference<MaskedTextModel>(options.checkpoint, options.ema);
   if (options.steps != 0) throw std::invalid_argument("--steps: masked diffusion's bound is in continuous time (no steps)");
-  const auto corpus = load_text_corpus(options.data_dir);
+  const auto corpus = load_text_corpus(options.data_dir, m->config, options.checkpoint);
   const int64_t L = m->seq_len();
-  const Tensor chunks = evaluation_chunks(*corpus, parse_text_split(options.split), options.split, options.items, L);
+  const TextItems items = evaluation_items(*corpus, options.split, options.items, L);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   const diffusion::MaskedDiffusion& masked = m->masked;
-  const double to_bits = 1.0 / (static_cast<double>(L) * std::numbers::ln2);
+  const TextVocabulary& v = *m->vocabulary;
+  const double to_bits = items.mean_to_bits();  // for the end terms, constant per row
   Philox unused(0);
   const auto start = std::chrono::steady_clock::now();
-  const ChunkBits r = masked_chunk_bits(masked, m->x0_model(unused), chunks, batch, options);
+  const ChunkBits r = masked_chunk_bits(masked, m->x0_model(unused), items, batch, options);
   if (!ProcessGroup::world().is_root()) return 0;
   const double seconds = seconds_since(start);
   if (options.json) {
-    std::cout << json{{"bits_per_char", r.mean()}, {"stderr", r.standard_error()}, {"chunks", r.chunks}, {"method", "estimate"},
-                      {"schedule", masked.schedule().name()}, {"prior_bits_per_char", masked.prior_nats(L) * to_bits},
-                      {"reconstruction_bits_per_char", masked.reconstruction_nats(L) * to_bits},
+    std::cout << json{{v.figure(), r.mean()}, {"stderr", r.standard_error()}, {items.noun, r.chunks}, {"method", "estimate"},
+                      {"schedule", masked.schedule().name()}, {"prior_" + v.figure(), masked.prior_nats(L) * to_bits},
+                      {"reconstruction_" + v.figure(), masked.reconstruction_nats(L) * to_bits},
                       {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", options.checkpoint},
                       {"split", options.split}, {"chunk_length", L}}
                      .dump()
               << "\n";
     return 0;
   }
-  std::printf("bits/char %.4f (+- %.4f standard error) on %lld %s chunks of %lld characters, the continuous-time bound "
-              "estimated at one t per chunk (low-discrepancy within each batch of %lld), %.0f s\n",
-              r.mean(), r.standard_error(), static_cast<long long>(r.chunks), options.split.c_str(), static_cast<long long>(L),
-              static_cast<long long>(batch), seconds);
-  std::printf("  schedule %s, eps %g: prior %.6f and reconstruction %.6f bits/char included\n", masked.schedule().name().c_str(),
-              masked.schedule().eps, masked.prior_nats(L) * to_bits, masked.reconstruction_nats(L) * to_bits);
+  std::printf("bits/%s %.4f (+- %.4f standard error) on %lld %s %s of %lld positions, the continuous-time bound estimated at one "
+              "t per item (low-discrepancy within each batch of %lld), %.0f s\n",
+              v.unit().c_str(), r.mean(), r.standard_error(), static_cast<long long>(r.chunks), options.split.c_str(),
+              items.noun.c_str(), static_cast<long long>(L), static_cast<long long>(batch), seconds);
+  std::printf("  schedule %s, eps %g: prior %.6f and reconstruction %.6f bits/%s included\n", masked.schedule().name().c_str(),
+              masked.schedule().eps, masked.prior_nats(L) * to_bits, masked.reconstruction_nats(L) * to_bits, v.unit().c_str());
   return 0;
 }
 
 // This family's entry in the table of model_family.cpp.
 extern const ModelFamily kMaskedTextFamily = {
     .kind = "masked-text",
-    .description = "masked diffusion in continuous time on text8-format text (MD4, MDLM): a transformer, SUBS",
+    .description = "masked diffusion in continuous time on text8 characters or verses of words (MD4, MDLM): a transformer, SUBS",
     .read_config = masked_text_parameter_count,
     .make_training = make_masked_text_training,
     .network_metadata = masked_text_network_metadata,

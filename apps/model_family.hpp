@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,9 @@ namespace diffuse {
 struct ModelFamily {
   const char* kind;         // the configuration's "kind": "ddpm", "d3pm-text", "d3pm-image"
   const char* description;  // one line for messages and help
-  // Reads and checks the configuration's model and diffusion sections; returns the network's parameter count.
-  int64_t (*read_config)(const nlohmann::json& config);
+  // Reads and checks the configuration's model and diffusion sections; returns the network's parameter count,
+  // or none when it depends on the data (a word preset's vocabulary sizes its embedding and output layers).
+  std::optional<int64_t> (*read_config)(const nlohmann::json& config);
   // The training task of a resolved configuration on the data at data_path (a family may record what it
   // derives from the data, such as token counts, in the configuration).
   std::unique_ptr<TrainingTask> (*make_training)(nlohmann::json& config, const std::string& data_path);

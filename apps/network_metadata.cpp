@@ -4,6 +4,7 @@
 
 #include "apps/d3pm_choices.hpp"
 #include "data/text8.hpp"
+#include "data/words.hpp"
 #include "diffusion/beta_schedule.hpp"
 #include "diffusion/d3pm_image_model.hpp"
 #include "diffusion/d3pm_process.hpp"
@@ -109,6 +110,21 @@ json text_tokens() {
           {"mask_logit", mask_logit(s)}};
 }
 
+// A word-level text configuration (data.dataset "verses", apps/text_corpus.hpp).
+bool reads_words(const nlohmann::json& config) {
+  return config.contains("data") && config.at("data").value("dataset", "") == "verses";
+}
+
+// The word vocabulary of a masked or autoregressive text model, as apps/text_corpus.hpp records it.
+json word_tokens(const nlohmann::json& config) {
+  return {{"vocabulary", "the configuration's data.vocabulary: the tokens in id order, separated by single spaces"},
+          {"num_tokens", config.at("model").at("out_states")},
+          {"special_ids", {{"<pad>", data::kPadId}, {"<unk>", data::kUnkId}, {"<bos>", data::kBosId}, {"<eos>", data::kEosId}}},
+          {"encoding", "a verse is one row [<bos>, its tokens, <eos>, <pad>...] of model.seq_len positions; tokens as "
+                       "data/words.hpp's tokenize_words (lower case; words, digits and punctuation apart; apostrophes and "
+                       "hyphens inside words kept); a word outside the vocabulary is <unk>"}};
+}
+
 json image_tokens(const nlohmann::json& diffusion) {
   const diffusion::D3pmStates s = d3pm_image_states(diffusion);
   return {{"ids", "pixel value v (0..255) is id v; an image is C*H*W positions in CHW order"},
@@ -159,20 +175,33 @@ std::map<std::string, std::string> d3pm_text_network_metadata(const nlohmann::js
 }
 
 std::map<std::string, std::string> masked_text_network_metadata(const nlohmann::json& config) {
-  json tokens = text_tokens();
-  tokens["mask_logit"] = "none: the network writes 27 logits, the data characters only (SUBS)";
+  json tokens = reads_words(config) ? word_tokens(config) : text_tokens();
+  if (reads_words(config)) {
+    tokens["mask_id"] = tokens["num_tokens"];
+    tokens["mask_shown_as"] = "[MASK]";
+    tokens["mask_logit"] = "none: the network writes a logit for each of the num_tokens tokens only (SUBS)";
+  } else {
+    tokens["mask_logit"] = "none: the network writes 27 logits, the data characters only (SUBS)";
+  }
   return {{"architecture", transformer_architecture(config.at("model"), "1000 t, t in [0, 1] (float)").dump()},
           {"tokens", tokens.dump()},
           {"schedule_resolved", config.at("diffusion").at("schedule").get<std::string>()}};
 }
 
 std::map<std::string, std::string> ar_text_network_metadata(const nlohmann::json& config) {
-  json tokens = text_tokens();
-  tokens.erase("mask_shown_as");
-  tokens.erase("mask_is_data");
-  tokens.erase("mask_id");
-  tokens["bos_id"] = data::kText8Mask;
-  tokens["mask_logit"] = "none: 27 logits, the data characters; input id 27 starts every sequence";
+  json tokens;
+  if (reads_words(config)) {
+    tokens = word_tokens(config);
+    tokens["bos_id"] = tokens["num_tokens"];
+    tokens["mask_logit"] = "none: num_tokens logits; input id num_tokens starts every sequence (before the row's <bos>)";
+  } else {
+    tokens = text_tokens();
+    tokens.erase("mask_shown_as");
+    tokens.erase("mask_is_data");
+    tokens.erase("mask_id");
+    tokens["bos_id"] = data::kText8Mask;
+    tokens["mask_logit"] = "none: 27 logits, the data characters; input id 27 starts every sequence";
+  }
   tokens["input"] = "[bos, x^0, ..., x^{L-2}]; the logits at position n are those of p(x^n | x^{<n})";
   return {{"architecture", transformer_architecture(config.at("model"), "").dump()}, {"tokens", tokens.dump()}};
 }

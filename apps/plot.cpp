@@ -77,7 +77,9 @@ int plot_evaluations(const PlotOptions& options, const std::vector<RunCurve>& ru
     std::fprintf(stderr, "error: --runs --evaluation: no run holds an evaluation to draw; nothing written\n");
     return 1;
   }
-  const std::string unit = curves.front()->figure == "bits_per_char" ? "bits/char" : "bits/dim";
+  const std::string& name = curves.front()->figure;  // bits_per_char -> bits/char; bits_per_token, bits_per_dim
+  const size_t per = name.find("_per_");
+  const std::string unit = per == std::string::npos ? name : name.substr(0, per) + "/" + name.substr(per + 5);
   Panel panel;
   panel.title = "periodic evaluation of " + std::to_string(curves.size()) + " run" + (curves.size() == 1 ? "" : "s") + " (" + unit +
                 ", +- one standard error)";
@@ -322,11 +324,13 @@ std::optional<RunCurve> read_run_curve(const std::string& dir, std::vector<std::
     const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_object() && j.contains("evaluation") && j.contains("step") && j.at("step").is_number()) {
       const json& e = j.at("evaluation");
-      const std::string figure = e.contains("bits_per_char") ? "bits_per_char" : e.contains("bits_per_dim") ? "bits_per_dim" : "";
+      std::string figure;
+      for (const char* known : {"bits_per_char", "bits_per_token", "bits_per_dim"})
+        if (e.contains(known)) figure = known;
       if (figure.empty() || !e.at(figure).is_number() || (!c.figure.empty() && figure != c.figure)) {
         warnings.push_back(metrics_path.string() + ": line " + std::to_string(number) +
-                           " is an evaluation without bits_per_char or bits_per_dim (or with another figure than the "
-                           "run's others); skipped");
+                           " is an evaluation without bits_per_char, bits_per_token or bits_per_dim (or with another figure "
+                           "than the run's others); skipped");
         continue;
       }
       c.figure = figure;

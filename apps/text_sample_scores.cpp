@@ -11,6 +11,7 @@
 #include "apps/run_support.hpp"
 #include "apps/text_support.hpp"
 #include "metrics/text_metrics.hpp"
+#include "tensor/ops.hpp"
 
 namespace diffuse {
 
@@ -20,33 +21,47 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kDistinctMaxN = 4;
 
-// One sample per non-empty line; every byte must be a text8 character. Throws naming the file, the byte,
-// its offset in the file and its line.
-std::vector<std::string> read_samples(const std::string& path) {
+struct SampleLines {
+  std::vector<std::string> lines;
+  std::vector<std::vector<int32_t>> ids;  // each line's text ids in the vocabulary
+};
+
+// One sample per non-empty line, each encoded in `vocabulary` (TextVocabulary::encode_line). Throws naming
+// the file, the line and what is outside the vocabulary.
+SampleLines read_samples(const std::string& path, const TextVocabulary& vocabulary) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::invalid_argument("--samples: cannot open " + path);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::string> samples;
-  size_t line_start = 0;
+  SampleLines samples;
   int64_t line = 1;
-  for (size_t i = 0; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == '\n') {
-      if (i > line_start) samples.push_back(text.substr(line_start, i - line_start));
-      line_start = i + 1;
-      ++line;
-      continue;
+  for (size_t start = 0; start < text.size(); ++line) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) {
+      samples.lines.push_back(text.substr(start, end - start));
+      try {
+        samples.ids.push_back(vocabulary.encode_line(samples.lines.back(), {path, line, static_cast<int64_t>(start)}));
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(std::string("--samples: ") + e.what());
+      }
     }
-    if (data::text8_id(text[i]) < 0) {
-      const unsigned char c = static_cast<unsigned char>(text[i]);
-      char shown[32];
-      std::snprintf(shown, sizeof shown, c >= 32 && c < 127 ? "'%c'" : "byte 0x%02x", c);
-      throw std::invalid_argument("--samples: " + path + ": " + shown + " at offset " + std::to_string(i) + " (line " +
-                                  std::to_string(line) + ", column " + std::to_string(i - line_start + 1) +
-                                  ") is outside the alphabet (a-z and space)");
-    }
+    start = end + 1;
   }
-  if (samples.empty()) throw std::invalid_argument("--samples: " + path + " holds no samples");
+  if (samples.lines.empty()) throw std::invalid_argument("--samples: " + path + " holds no samples");
   return samples;
+}
+
+// [start ids, x]: int32 [B, S + W] from x int32 [B, W].
+Tensor with_row_start(const Tensor& x, const std::vector<int32_t>& start) {
+  const int64_t B = x.size(0), W = x.size(1), S = static_cast<int64_t>(start.size());
+  const Tensor xc = x.contiguous();
+  std::vector<int32_t> ids;
+  ids.reserve(static_cast<size_t>(B * (S + W)));
+  for (int64_t b = 0; b < B; ++b) {
+    ids.insert(ids.end(), start.begin(), start.end());
+    ids.insert(ids.end(), xc.data<int32_t>() + b * W, xc.data<int32_t>() + (b + 1) * W);
+  }
+  return Tensor::from_vector(ids, {B, S + W});
 }
 
 }  // namespace
@@ -58,11 +73,12 @@ int run_text_sample_scores(const EvaluateOptions& options) {
   if (teacher_kind != "ar-text")
     throw std::invalid_argument("--teacher: " + options.teacher + " is a '" + teacher_kind +
                                 "' checkpoint; the teacher must be an autoregressive model (ar-text)");
-  // The vocabulary the samples are in, as `sample --out` records it beside them; the teacher's is fixed by
-  // its family.
-  const std::string teacher_vocabulary = text8_vocabulary();
+  // The vocabulary the samples are in, as `sample --out` records it beside them, and the teacher's.
+  const std::shared_ptr<const TextVocabulary> vocabulary = text_vocabulary(teacher_config, options.teacher);
+  const std::string teacher_vocabulary = vocabulary->identity();
   const fs::path about = options.samples + ".json";
-  std::string samples_vocabulary = teacher_vocabulary, samples_about = "(no " + about.string() + ": taken as text8 characters)";
+  std::string samples_vocabulary = character_vocabulary()->identity(),
+              samples_about = "(no " + about.string() + ": taken as text8 characters)";
   if (fs::exists(about)) {
     std::ifstream in(about);
     json j;
@@ -77,34 +93,42 @@ int run_text_sample_scores(const EvaluateOptions& options) {
   if (samples_vocabulary != teacher_vocabulary)
     throw std::invalid_argument("--teacher: the samples in " + options.samples + " are in the vocabulary " + samples_vocabulary +
                                 " (" + about.string() + "), the teacher " + options.teacher + " reads " + teacher_vocabulary);
-  const std::vector<std::string> samples = read_samples(options.samples);
+  const SampleLines samples = read_samples(options.samples, *vocabulary);
 
   ArTextModel teacher(teacher_config, 0);
   load_inference_weights(options.teacher, teacher.arena, options.ema);
   teacher.net.eval();
+  // Each sample is scored as the teacher's rows hold text: its ids, then row_end (words: <eos>), after
+  // row_start (words: <bos>), which is context and not scored.
+  const std::vector<int32_t> start = vocabulary->row_start(), end = vocabulary->row_end();
   std::vector<Tensor> ids;
   std::vector<std::string_view> views;
-  int64_t characters = 0;
-  for (const std::string& s : samples) {
-    ids.push_back(data::encode_text8(s));
-    views.push_back(s);
-    characters += static_cast<int64_t>(s.size());
+  int64_t units = 0;
+  for (size_t i = 0; i < samples.lines.size(); ++i) {
+    std::vector<int32_t> scored = samples.ids[i];
+    scored.insert(scored.end(), end.begin(), end.end());
+    ids.push_back(Tensor::from_vector(scored, {static_cast<int64_t>(scored.size())}));
+    views.push_back(samples.lines[i]);
+    units += static_cast<int64_t>(samples.ids[i].size());
   }
   const int64_t batch = options.batch > 0 ? options.batch : teacher_config.at("train").at("batch").get<int64_t>();
-  const metrics::GenerativePerplexity gp =
-      metrics::generative_perplexity(ids, [&](const Tensor& x) { return teacher.nll(x); }, teacher.seq_len(), batch);
-  const double entropy = metrics::unigram_entropy_bits(views);
+  const int64_t context = static_cast<int64_t>(start.size()), window = teacher.seq_len() - context;
+  const metrics::GenerativePerplexity gp = metrics::generative_perplexity(
+      ids, [&](const Tensor& x) { return context == 0 ? teacher.nll(x) : teacher.nll(with_row_start(x, start), context); }, window,
+      batch);
+  const double entropy = vocabulary->unigram_entropy_bits(samples.lines);
   const std::vector<double> distinct = metrics::distinct_n(views, kDistinctMaxN);
   json reference = nullptr;
   if (!options.data_dir.empty()) {
-    const auto corpus = load_text_corpus(options.data_dir);
-    reference = metrics::unigram_entropy_bits({corpus->split(parse_text_split(options.split))});
+    const auto corpus = load_text_corpus(options.data_dir, teacher_config, options.teacher);
+    reference = corpus->unigram_entropy_bits(parse_text_split(options.split));
   }
 
-  json out = {{"samples", samples.size()},
-              {"characters", characters},
+  const std::string unit = vocabulary->unit(), units_name = vocabulary->units();
+  json out = {{"samples", samples.lines.size()},
+              {units_name, units},
               {"generative_perplexity", gp.perplexity()},
-              {"teacher_bits_per_char", gp.bits_per_token()},
+              {"teacher_" + vocabulary->figure(), gp.bits_per_token()},
               {"teacher", options.teacher},
               {"teacher_windows", gp.windows},
               {"unigram_entropy_bits", entropy},
@@ -116,14 +140,18 @@ int run_text_sample_scores(const EvaluateOptions& options) {
     std::cout << out.dump() << "\n";
     return 0;
   }
-  std::printf("%zu samples, %lld characters (%s)\n", samples.size(), static_cast<long long>(characters), samples_about.c_str());
-  std::printf("generative perplexity %.3f per character (%.4f bits/char) under the teacher %s (an ar-text model, windows of %lld)\n",
-              gp.perplexity(), gp.bits_per_token(), options.teacher.c_str(), static_cast<long long>(teacher.seq_len()));
+  std::printf("%zu samples, %lld %s (%s)\n", samples.lines.size(), static_cast<long long>(units), units_name.c_str(),
+              samples_about.c_str());
+  const std::string per = unit == "char" ? "character" : unit;
+  std::printf("generative perplexity %.3f per %s (%.4f bits/%s) under the teacher %s (an ar-text model, windows of %lld)\n",
+              gp.perplexity(), per.c_str(), gp.bits_per_token(), unit.c_str(), options.teacher.c_str(),
+              static_cast<long long>(window));
   if (reference.is_null())
     std::printf("unigram entropy %.4f bits (give --data for the %s split's)\n", entropy, options.split.c_str());
   else
     std::printf("unigram entropy %.4f bits; the %s split's %.4f bits\n", entropy, options.split.c_str(), reference.get<double>());
-  std::printf("distinct-n of words: 1 %.4f, 2 %.4f, 3 %.4f, 4 %.4f\n", distinct[0], distinct[1], distinct[2], distinct[3]);
+  std::printf("distinct-n of space-separated words: 1 %.4f, 2 %.4f, 3 %.4f, 4 %.4f\n", distinct[0], distinct[1], distinct[2],
+              distinct[3]);
   return 0;
 }
 

@@ -15,18 +15,6 @@ namespace diffuse {
 
 namespace fs = std::filesystem;
 
-std::shared_ptr<const data::Text8Corpus> load_text_corpus(const std::string& path) {
-  if (path.empty()) throw std::invalid_argument("--data: a text8-format file (or a directory holding `text8`) is required");
-  std::string file = path;
-  if (fs::is_directory(path)) {
-    file = (fs::path(path) / "text8").string();
-    if (!fs::exists(file)) throw std::invalid_argument("--data: " + path + " is a directory without a file named text8");
-  } else if (!fs::exists(path)) {
-    throw std::invalid_argument("--data: " + path + " does not exist");
-  }
-  return std::make_shared<const data::Text8Corpus>(data::load_text8(file));
-}
-
 data::Text8Split parse_text_split(const std::string& name) {
   if (name == "train") return data::Text8Split::Train;
   if (name == "valid") return data::Text8Split::Valid;
@@ -34,84 +22,60 @@ data::Text8Split parse_text_split(const std::string& name) {
   throw std::invalid_argument("--split: 'train', 'valid' or 'test', got '" + name + "'");
 }
 
-Tensor evaluation_chunks(const data::Text8Corpus& corpus, data::Text8Split split, const std::string& split_name, int64_t count,
-                         int64_t length) {
+TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length) {
   if (count < 0) throw std::invalid_argument("--chunks: must be at least 1");
-  const std::string_view text = corpus.split(split);
-  const int64_t available = data::text8_num_chunks(static_cast<int64_t>(text.size()), length);
+  const int64_t available = corpus.available_items(parse_text_split(split_name), length);
   if (count > available)
     throw std::invalid_argument("--chunks: " + std::to_string(count) + " requested but the " + split_name + " split of " +
-                                corpus.source + " has " + std::to_string(available) + " chunks of " + std::to_string(length));
-  return data::text8_chunks(text, length, count > 0 ? count : -1);
+                                corpus.source() + " has " + std::to_string(available) + " " + corpus.item_noun() + " of " +
+                                std::to_string(length));
+  return corpus.items(parse_text_split(split_name), count, length);
 }
 
-Tensor held_out_chunks(const data::Text8Corpus& corpus, const nlohmann::json& config, int64_t length) {
+TextItems held_out_items(const TextCorpus& corpus, const nlohmann::json& config, int64_t length) {
   const EvaluationSchedule schedule = evaluation_schedule(config.at("train"));
   if (!schedule.enabled()) return {};
-  const std::string_view text = corpus.split(data::Text8Split::Valid);
-  const int64_t available = data::text8_num_chunks(static_cast<int64_t>(text.size()), length);
+  const int64_t available = corpus.available_items(data::Text8Split::Valid, length);
   if (schedule.items > available)
-    throw std::invalid_argument("train.eval_items: " + std::to_string(schedule.items) + " held-out chunks requested but the valid "
-                                "split of " + corpus.source + " has " + std::to_string(available) + " chunks of " +
-                                std::to_string(length) + " (lower it, or set train.eval_every=0)");
-  return data::text8_chunks(text, length, schedule.items);
+    throw std::invalid_argument("train.eval_items: " + std::to_string(schedule.items) + " held-out " + corpus.item_noun() +
+                                " requested but the valid split of " + corpus.source() + " has " + std::to_string(available) +
+                                " " + corpus.item_noun() + " of " + std::to_string(length) +
+                                " (lower it, or set train.eval_every=0)");
+  return corpus.items(data::Text8Split::Valid, schedule.items, length);
 }
 
-EvaluationRecord valid_chunks_record(int64_t chunks, double bits_per_char, double standard_error, const std::string& method) {
-  return {.split = "valid", .items = chunks, .item_noun = "chunks", .figure = "bits_per_char", .value = bits_per_char,
+EvaluationRecord held_out_record(const TextVocabulary& vocabulary, const std::string& noun, int64_t items, double bits_per_unit,
+                                 double standard_error, const std::string& method) {
+  return {.split = "valid", .items = items, .item_noun = noun, .figure = vocabulary.figure(), .value = bits_per_unit,
           .standard_error = standard_error, .method = method};
 }
 
-std::vector<std::string> decode_rows(const Tensor& ids) {
-  std::vector<std::string> out;
-  for (int64_t i = 0; i < ids.size(0); ++i) out.push_back(data::decode_text8(ids.narrow(0, i, 1)));
-  return out;
-}
-
-Tensor parse_text_template(const std::string& text, int64_t length) {
-  if (static_cast<int64_t>(text.size()) > length)
-    throw std::invalid_argument("--template: " + std::to_string(text.size()) + " characters, but the model writes " +
-                                std::to_string(length));
-  std::vector<int32_t> ids(static_cast<size_t>(length), -1);
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == data::kText8MaskChar) continue;
-    const int32_t id = data::text8_id(text[i]);
-    if (id < 0)
-      throw std::invalid_argument("--template: the character '" + std::string(1, text[i]) + "' at offset " + std::to_string(i) +
-                                  " is not in the alphabet (a-z, space; '_' marks a position to generate)");
-    ids[i] = id;
-  }
-  return Tensor::from_vector(ids, {length});
-}
-
-TextTrainingTask::TextTrainingTask(const nlohmann::json& config, std::shared_ptr<const data::Text8Corpus> corpus)
+TextTrainingTask::TextTrainingTask(const nlohmann::json& config, std::shared_ptr<const TextCorpus> corpus)
     : seed_(config.at("seed").get<uint64_t>()),
       sample_count_(config.at("train").at("sample_count").get<int64_t>()),
+      length_(config.at("model").at("seq_len").get<int64_t>()),
       corpus_(std::move(corpus)),
-      windows_(corpus_, data::Text8Split::Train, config.at("model").at("seq_len").get<int64_t>(), seed_),
+      vocabulary_(corpus_->vocabulary()),
+      rows_(corpus_->training_rows(length_, seed_)),
       streams_(seed_),
-      held_out_(held_out_chunks(*corpus_, config, windows_.length())) {}
+      held_out_(held_out_items(*corpus_, config, length_)) {}
 
 std::map<std::string, std::string> TextTrainingTask::state() const {
   std::map<std::string, std::string> s = streams_.state();
-  s["data.position"] = nlohmann::json(windows_.state().to_strings()).dump();
+  s["data.position"] = rows_->state();
   return s;
 }
 
 void TextTrainingTask::restore(const std::map<std::string, std::string>& metadata, const std::string& path) {
-  windows_.restore(data::Text8SamplerState::from_strings(nlohmann::json::parse(metadata.at("data.position"))));
+  rows_->restore(metadata.at("data.position"));
   streams_.restore(metadata, path);
 }
 
-std::string TextTrainingTask::data_summary() const {
-  return std::to_string(corpus_->ranges.train.size()) + " training characters of " + corpus_->source;
-}
-
-SamplesFile write_training_text_samples(const fs::path& dir, int64_t step, const Tensor& ids) {
+SamplesFile write_training_text_samples(const fs::path& dir, int64_t step, const Tensor& ids, const TextVocabulary& vocabulary) {
   fs::create_directories(dir);
   const fs::path path = dir / ("step-" + std::to_string(step) + ".txt");
   std::string text;
-  for (const std::string& s : decode_rows(ids)) text += s + "\n";
+  for (const std::string& s : vocabulary.decode_rows(ids)) text += s + "\n";
   write_text_atomically(path, text);
   return {path, text.substr(0, text.find('\n'))};
 }
@@ -123,48 +87,42 @@ double masked_share(const Tensor& x, int64_t b, int32_t mask_id) {
   return static_cast<double>(masked) / static_cast<double>(L);
 }
 
-int run_maskgit_sample(const SampleOptions& options, const diffusion::MaskedTokenModel& model, int64_t n, int64_t length,
-                       const std::string& family) {
+int run_maskgit_sample(const SampleOptions& options, const diffusion::MaskedTokenModel& model, const TextVocabulary& vocabulary,
+                       int64_t n, int64_t length, const std::string& family) {
   if (options.progressive || !options.grid.empty() || options.recompute)
     throw std::invalid_argument("--decoder maskgit: --progressive, --grid and --recompute belong to the ancestral sampler");
   diffusion::MaskGitOptions decoding;
   decoding.steps = options.steps > 0 ? options.steps : 16;
   decoding.choice_temperature = options.choice_temperature;
   decoding.argmax_tokens = options.argmax;
-  if (!options.template_text.empty()) decoding.given = parse_text_template(options.template_text, length);
+  if (!options.template_text.empty()) decoding.given = vocabulary.parse_template(options.template_text, length);
   const auto progress = evaluation_progress("sample", decoding.steps, options.quiet);
   decoding.on_step = [&progress] { progress->advance(); };
   Philox rng(options.seed, kSamples);
   const auto start = std::chrono::steady_clock::now();
-  const diffusion::MaskGitResult r = diffusion::maskgit_decode(model, n, length, data::kText8Vocab, rng, decoding);
+  const diffusion::MaskGitResult r = diffusion::maskgit_decode(model, n, length, vocabulary.size(), rng, decoding);
   const double seconds = seconds_since(start);
   progress->finish();
-  const std::vector<std::string> texts = decode_rows(r.x0);
+  const std::vector<std::string> texts = vocabulary.decode_rows(r.x0);
   for (size_t i = 0; i < texts.size(); ++i) std::printf("[%zu] %s\n", i, texts[i].c_str());
-  std::printf("%lld samples of %lld characters, MaskGIT decoding in %lld steps (choice temperature %g, %s tokens): %lld "
+  std::printf("%lld samples of %lld %s, MaskGIT decoding in %lld steps (choice temperature %g, %s tokens): %lld "
               "network evaluations, %.2f s (%.3f s per sample, batch %lld)\n",
-              static_cast<long long>(n), static_cast<long long>(length), static_cast<long long>(decoding.steps),
+              static_cast<long long>(n), static_cast<long long>(length), vocabulary.units().c_str(), static_cast<long long>(decoding.steps),
               decoding.choice_temperature, decoding.argmax_tokens ? "argmax" : "drawn",
               static_cast<long long>(r.network_evaluations), seconds, seconds / static_cast<double>(n), static_cast<long long>(n));
   if (!options.out.empty()) {
-    write_text_samples(options.out, texts, options.checkpoint, family, seconds / static_cast<double>(n), decoding.steps);
+    write_text_samples(options.out, texts, vocabulary, options.checkpoint, family, seconds / static_cast<double>(n), decoding.steps);
     std::printf("wrote %s\n", options.out.c_str());
   }
   return 0;
 }
 
-std::string text8_vocabulary() {
-  std::string chars;
-  for (int32_t id = 0; id < data::kText8Vocab; ++id) chars += data::text8_char(id);
-  return "characters '" + chars + "'";
-}
-
-void write_text_samples(const fs::path& path, const std::vector<std::string>& texts, const std::string& checkpoint,
-                        const std::string& family, double seconds_per_sample, int64_t steps) {
+void write_text_samples(const fs::path& path, const std::vector<std::string>& texts, const TextVocabulary& vocabulary,
+                        const std::string& checkpoint, const std::string& family, double seconds_per_sample, int64_t steps) {
   std::string text;
   for (const std::string& s : texts) text += s + "\n";
   write_text_atomically(path, text);
-  const nlohmann::json about = {{"vocabulary", text8_vocabulary()}, {"checkpoint", checkpoint}, {"family", family},
+  const nlohmann::json about = {{"vocabulary", vocabulary.identity()}, {"checkpoint", checkpoint}, {"family", family},
                                 {"samples", texts.size()}, {"seconds_per_sample", seconds_per_sample}, {"steps", steps}};
   write_text_atomically(fs::path(path.string() + ".json"), about.dump(2) + "\n");
 }
@@ -192,15 +150,16 @@ ChunkBits ChunkBits::merge(const ChunkBits& a, const ChunkBits& b) {
   return {a.chunks + b.chunks, a.sum + b.sum, a.sum_squares + b.sum_squares, a.network_evaluations + b.network_evaluations};
 }
 
-ChunkBits evaluate_chunk_bits(const Tensor& chunks, int64_t batch, const EvaluateOptions& options, int64_t evaluations_per_batch,
-                              const std::function<std::vector<double>(const Tensor& x, Philox& rng)>& bits_of) {
-  const int64_t n = chunks.size(0);
+ChunkBits evaluate_chunk_bits(const TextItems& items, int64_t batch, const EvaluateOptions& options, int64_t evaluations_per_batch,
+                              const std::function<std::vector<double>(const Tensor& x, Philox& rng)>& nats_of) {
+  const int64_t n = items.count();
   std::unique_ptr<Progress> progress;
   return evaluate_sharded<ChunkBits>(
       n, batch, options.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
         ChunkBits r;
-        for (double b : bits_of(chunks.slice(0, begin, end), rng)) r.add(b);
+        const std::vector<double> nats = nats_of(items.rows.slice(0, begin, end), rng);
+        for (int64_t i = begin; i < end; ++i) r.add(nats[static_cast<size_t>(i - begin)] * items.to_bits(i));
         r.network_evaluations = evaluations_per_batch;
         if (progress) progress->advance(evaluations_per_batch);
         return r;

@@ -270,6 +270,7 @@ void Trainer::begin() {
   if (!root_) return;
   fs::create_directories(options_.out_dir);  // only now: a refused run leaves nothing behind
   write_text_atomically(fs::path(options_.out_dir) / "config.json", config_.dump(2) + "\n");
+  task_.write_run_files(options_.out_dir);
   // Rewritten to the lines of steps up to the one resumed from (none for a new run), then appended to.
   metrics_ = std::make_unique<MetricsLog>(fs::path(options_.out_dir) / "metrics.jsonl", iteration_, log_every_,
                                           total_iterations_);

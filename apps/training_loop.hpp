@@ -62,6 +62,9 @@ class TrainingTask {
   // The data order's position and the random streams' states, for the checkpoint's metadata, and back.
   virtual std::map<std::string, std::string> state() const = 0;
   virtual void restore(const std::map<std::string, std::string>& metadata, const std::string& path) = 0;
+  // Files the run folder keeps beside config.json, written when a run starts or resumes (the word
+  // families' vocabulary.txt); none by default.
+  virtual void write_run_files(const std::filesystem::path& dir) const {}
   virtual std::string data_summary() const = 0;  // "50000 training images"
   virtual std::string item_name() const = 0;     // what the log counts per second: "images", "tokens"
   virtual int64_t items_per_example() const = 0;

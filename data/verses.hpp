@@ -51,6 +51,10 @@ struct VerseFile {
   std::vector<Verse> verses;
 };
 
+// Whether `line` (without its '\n') is a verse line: a reference 'Book C:V', one tab, non-empty text. What
+// the text families look at to tell a verse file from a text8-format one.
+bool is_verse_line(std::string_view line);
+
 // Reads a verse file (see the header comment); std::runtime_error "<path>: line N: ..." when it is not one.
 VerseFile load_verses(const std::string& path);
 // The same from text in memory; `path` is only for messages.

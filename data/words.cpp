@@ -5,7 +5,10 @@
 #include <stdexcept>
 
 #include "data/file_io.hpp"
+#include "data/philox_draws.hpp"
+#include "data/state_strings.hpp"
 #include "data/text8.hpp"
+#include "tensor/random.hpp"
 
 namespace diffuse::data {
 
@@ -322,6 +325,68 @@ TokenSequences text8_sequences(std::string_view text, int64_t length, int64_t ma
   s.pad_id = -1;
   s.lengths.assign(static_cast<size_t>(s.ids.size(0)), length);
   return s;
+}
+
+// ---- the sequence sampler -------------------------------------------------------------------------
+
+std::map<std::string, std::string> SequenceSamplerState::to_strings() const {
+  return {{"sampler", "token-rows/1"},
+          {"seed", std::to_string(seed)},
+          {"rows_drawn", std::to_string(rows_drawn)},
+          {"rows", std::to_string(rows)},
+          {"length", std::to_string(length)}};
+}
+
+SequenceSamplerState SequenceSamplerState::from_strings(const std::map<std::string, std::string>& m) {
+  const std::string who = "sequence sampler";
+  check_state_kind(m, "token-rows/1", who);
+  SequenceSamplerState s;
+  s.seed = state_uint(m, "seed", who);
+  s.rows_drawn = state_int(m, "rows_drawn", who);
+  s.rows = state_int(m, "rows", who);
+  s.length = state_int(m, "length", who);
+  return s;
+}
+
+SequenceSampler::SequenceSampler(std::shared_ptr<const TokenSequences> sequences, uint64_t seed)
+    : sequences_(std::move(sequences)), seed_(seed) {
+  if (!sequences_ || sequences_->rows() == 0) throw std::invalid_argument("SequenceSampler: no rows to draw from");
+}
+
+std::vector<int64_t> SequenceSampler::peek_rows(int64_t count) const {
+  const Philox rng(seed_, kRowStream);
+  const uint64_t rows = static_cast<uint64_t>(sequences_->rows());
+  std::vector<int64_t> out(static_cast<size_t>(count));
+  for (int64_t k = 0; k < count; ++k)
+    out[static_cast<size_t>(k)] = static_cast<int64_t>(uniform_below(rng.block(static_cast<uint64_t>(drawn_ + k)), rows));
+  return out;
+}
+
+Tensor SequenceSampler::next(int64_t batch_size) {
+  if (batch_size <= 0) throw std::invalid_argument("SequenceSampler::next: batch size " + std::to_string(batch_size));
+  const std::vector<int64_t> rows = peek_rows(batch_size);
+  const int64_t L = sequences_->length();
+  const int32_t* src = sequences_->ids.data<int32_t>();
+  Tensor out = Tensor::empty({batch_size, L}, DType::I32);
+  int32_t* p = out.data<int32_t>();
+  for (int64_t b = 0; b < batch_size; ++b) {
+    const int64_t row = rows[static_cast<size_t>(b)];
+    std::copy(src + row * L, src + (row + 1) * L, p + b * L);
+  }
+  drawn_ += batch_size;
+  return out;
+}
+
+SequenceSamplerState SequenceSampler::state() const { return {seed_, drawn_, sequences_->rows(), sequences_->length()}; }
+
+void SequenceSampler::restore(const SequenceSamplerState& s) {
+  if (s.rows != sequences_->rows() || s.length != sequences_->length())
+    throw std::runtime_error("sequence sampler state was saved for " + with_commas(s.rows) + " rows of " + std::to_string(s.length) +
+                             ", but this sampler has " + with_commas(sequences_->rows()) + " rows of " +
+                             std::to_string(sequences_->length()));
+  if (s.rows_drawn < 0) throw std::runtime_error("sequence sampler state: rows_drawn " + std::to_string(s.rows_drawn) + " < 0");
+  seed_ = s.seed;
+  drawn_ = s.rows_drawn;
 }
 
 }  // namespace diffuse::data

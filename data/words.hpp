@@ -34,9 +34,15 @@
 //
 // TokenSequences is what a sequence model reads whichever corpus it came from: words (encode_sequences) or
 // text8 characters (text8_sequences, the canonical chunks of data/text8.hpp, never padded).
+//
+// Training (SequenceSampler): rows of a TokenSequences drawn uniformly with replacement, as the text8
+// window sampler draws windows: draw k (counting from the sampler's start) is row
+// uniform_below(block k of stream kRowStream, N) of Philox(seed). Its state is therefore (seed, rows drawn)
+// plus N and L as consistency checks, savable as strings.
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -54,6 +60,7 @@ constexpr int32_t kNumSpecialTokens = 4;
 constexpr const char* kSpecialTokens[kNumSpecialTokens] = {"<pad>", "<unk>", "<bos>", "<eos>"};
 constexpr int64_t kDefaultSequenceLength = 64;
 constexpr int64_t kDefaultMinCount = 5;  // the default k of the vocabulary
+constexpr uint64_t kRowStream = 0xda7a0004;  // Philox stream of the sequence sampler
 
 // The tokens of one line of text (see the header comment). Throws std::invalid_argument naming the byte
 // offset of invalid UTF-8.
@@ -156,5 +163,39 @@ EncodedSequences encode_sequences(const std::vector<TokenizedText>& texts, const
 // text8's canonical chunks [i*L, (i+1)*L) of `text` as TokenSequences (27 + 1 ids with D3PM's mask, no
 // padding), so that a sequence family reads characters through the same interface.
 TokenSequences text8_sequences(std::string_view text, int64_t length, int64_t max_rows = -1);
+
+struct SequenceSamplerState {
+  uint64_t seed = 0;
+  int64_t rows_drawn = 0;  // the next draw uses Philox block rows_drawn
+  int64_t rows = 0;        // N, checked on restore
+  int64_t length = 0;      // L, checked on restore
+
+  // {"sampler": "token-rows/1", "seed", "rows_drawn", "rows", "length"} as decimal strings.
+  std::map<std::string, std::string> to_strings() const;
+  static SequenceSamplerState from_strings(const std::map<std::string, std::string>& m);
+  bool operator==(const SequenceSamplerState&) const = default;
+};
+
+class SequenceSampler {
+ public:
+  // Draws rows of *sequences. Throws std::invalid_argument when there is no row.
+  SequenceSampler(std::shared_ptr<const TokenSequences> sequences, uint64_t seed = 0);
+
+  // int32 [batch_size, L], one uniformly drawn row each.
+  Tensor next(int64_t batch_size);
+  // The rows the next `count` draws will take; does not advance.
+  std::vector<int64_t> peek_rows(int64_t count) const;
+
+  SequenceSamplerState state() const;
+  // Throws std::runtime_error if the state was saved for another number of rows or row length.
+  void restore(const SequenceSamplerState& state);
+
+  const TokenSequences& sequences() const { return *sequences_; }
+
+ private:
+  std::shared_ptr<const TokenSequences> sequences_;
+  uint64_t seed_;
+  int64_t drawn_ = 0;
+};
 
 }  // namespace diffuse::data

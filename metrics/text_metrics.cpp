@@ -26,6 +26,23 @@ double unigram_entropy_bits(const std::vector<std::string_view>& texts) {
   return h;
 }
 
+double id_entropy_bits(const std::vector<std::vector<int32_t>>& sequences) {
+  std::map<int32_t, int64_t> counts;
+  int64_t total = 0;
+  for (const std::vector<int32_t>& ids : sequences)
+    for (const int32_t id : ids) {
+      if (id < 0) throw std::invalid_argument("id_entropy_bits: a negative id " + std::to_string(id));
+      ++counts[id];
+      ++total;
+    }
+  double h = 0;
+  for (const auto& [id, c] : counts) {
+    const double p = static_cast<double>(c) / static_cast<double>(total);
+    h -= p * std::log2(p);
+  }
+  return h;
+}
+
 std::vector<double> distinct_n(const std::vector<std::string_view>& texts, int64_t max_n) {
   if (max_n < 1) throw std::invalid_argument("distinct_n: n must be at least 1");
   std::vector<std::set<std::vector<std::string_view>>> seen(static_cast<size_t>(max_n));

@@ -1,0 +1,523 @@
+#include "apps/text_corpus.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+#include "data/file_io.hpp"
+#include "data/verses.hpp"
+#include "data/words.hpp"
+#include "metrics/text_metrics.hpp"
+
+namespace diffuse {
+
+namespace {
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+using data::Text8Split;
+using data::with_commas;
+
+constexpr const char* kMaskShown = "[MASK]";  // how a word row shows the mask
+
+// ---- the two vocabularies ------------------------------------------------------------------------
+
+class CharacterVocabulary : public TextVocabulary {
+ public:
+  std::string dataset() const override { return "text8"; }
+  int64_t size() const override { return data::kText8Vocab; }
+  std::string unit() const override { return "char"; }
+  std::string units() const override { return "characters"; }
+  std::string mask_shown() const override { return {'\'', data::kText8MaskChar, '\''}; }
+  std::string decode(const Tensor& row) const override { return data::decode_text8(row); }
+  std::vector<int32_t> row_start() const override { return {}; }
+  std::vector<int32_t> row_end() const override { return {}; }
+
+  Tensor parse_template(const std::string& text, int64_t length) const override {
+    if (static_cast<int64_t>(text.size()) > length)
+      throw std::invalid_argument("--template: " + std::to_string(text.size()) + " characters, but the model writes " +
+                                  std::to_string(length));
+    std::vector<int32_t> ids(static_cast<size_t>(length), -1);
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == data::kText8MaskChar) continue;
+      const int32_t id = data::text8_id(text[i]);
+      if (id < 0)
+        throw std::invalid_argument("--template: the character '" + std::string(1, text[i]) + "' at offset " + std::to_string(i) +
+                                    " is not in the alphabet (a-z, space; '_' marks a position to generate)");
+      ids[i] = id;
+    }
+    return Tensor::from_vector(ids, {length});
+  }
+
+  std::vector<int32_t> encode_line(const std::string& line, const TextLocation& at) const override {
+    std::vector<int32_t> ids(line.size());
+    for (size_t i = 0; i < line.size(); ++i) {
+      ids[i] = data::text8_id(line[i]);
+      if (ids[i] >= 0) continue;
+      const unsigned char c = static_cast<unsigned char>(line[i]);
+      char shown[32];
+      std::snprintf(shown, sizeof shown, c >= 32 && c < 127 ? "'%c'" : "byte 0x%02x", c);
+      throw std::invalid_argument(at.file + ": " + shown + " at offset " + std::to_string(at.offset + static_cast<int64_t>(i)) +
+                                  " (line " + std::to_string(at.line) + ", column " + std::to_string(i + 1) +
+                                  ") is outside the alphabet (a-z and space)");
+    }
+    return ids;
+  }
+
+  double unigram_entropy_bits(const std::vector<std::string>& lines) const override {
+    return metrics::unigram_entropy_bits(std::vector<std::string_view>(lines.begin(), lines.end()));
+  }
+
+  std::string identity() const override {
+    std::string chars;
+    for (int32_t id = 0; id < data::kText8Vocab; ++id) chars += data::text8_char(id);
+    return "characters '" + chars + "'";
+  }
+  void write_run_files(const fs::path&) const override {}
+  void require_same(const TextVocabulary& other, const std::string& this_name, const std::string& other_name) const override {
+    if (other.identity() != identity())
+      throw std::invalid_argument(this_name + " is the " + identity() + ", " + other_name + " is " + other.identity());
+  }
+};
+
+// FNV-1a, 64 bits, as 16 hex digits: the fingerprint of a vocabulary file in a samples file's .json.
+std::string fnv1a_64(const std::string& bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (const unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+// The pieces of `text` between spaces (no empty ones).
+std::vector<std::string> space_separated(const std::string& text) {
+  std::vector<std::string> pieces;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    const size_t start = i;
+    while (i < text.size() && text[i] != ' ' && text[i] != '\t') ++i;
+    if (i > start) pieces.push_back(text.substr(start, i - start));
+  }
+  return pieces;
+}
+
+bool is_special_token(const std::string& piece) {
+  for (const char* special : data::kSpecialTokens)
+    if (piece == special) return true;
+  return false;
+}
+
+class WordVocabulary : public TextVocabulary {
+ public:
+  explicit WordVocabulary(data::Vocabulary words) : words_(std::move(words)) {}
+  const data::Vocabulary& words() const { return words_; }
+
+  std::string dataset() const override { return "verses"; }
+  int64_t size() const override { return words_.size(); }
+  std::string unit() const override { return "token"; }
+  std::string units() const override { return "tokens"; }
+  std::string mask_shown() const override { return kMaskShown; }
+
+  std::string decode(const Tensor& row) const override {
+    if (row.dtype() != DType::I32) throw std::invalid_argument("decode: expected int32 ids, got " + describe(row));
+    const Tensor c = row.contiguous();
+    std::string text;
+    for (int64_t i = 0; i < c.numel(); ++i) {
+      const int32_t id = c.data<int32_t>()[i];
+      if (id == data::kPadId || id == data::kBosId || id == data::kEosId) continue;
+      if (!text.empty()) text += ' ';
+      text += id == mask_id() ? std::string(kMaskShown) : words_.token(id);  // token() refuses ids outside 0..V-1
+    }
+    return text;
+  }
+  std::vector<int32_t> row_start() const override { return {data::kBosId}; }
+  std::vector<int32_t> row_end() const override { return {data::kEosId}; }
+
+  Tensor parse_template(const std::string& text, int64_t length) const override {
+    std::vector<int32_t> given = row_start();
+    for (const std::string& piece : space_separated(text)) {
+      if (piece == "_") {
+        given.push_back(-1);
+        continue;
+      }
+      for (const int32_t id : encode_piece(piece, "--template: ")) given.push_back(id);
+    }
+    if (static_cast<int64_t>(given.size()) > length)
+      throw std::invalid_argument("--template: " + std::to_string(given.size() - row_start().size()) +
+                                  " tokens, but the model writes " + std::to_string(length - 1) + " after <bos>");
+    given.resize(static_cast<size_t>(length), -1);
+    return Tensor::from_vector(given, {length});
+  }
+
+  std::vector<int32_t> encode_line(const std::string& line, const TextLocation& at) const override {
+    std::vector<int32_t> ids;
+    for (const std::string& piece : space_separated(line))
+      for (const int32_t id : encode_piece(piece, at.file + ": line " + std::to_string(at.line) + ": ")) ids.push_back(id);
+    return ids;
+  }
+
+  double unigram_entropy_bits(const std::vector<std::string>& lines) const override {
+    std::vector<std::vector<int32_t>> ids;
+    for (const std::string& line : lines) ids.push_back(encode_line(line, {.file = "a sample line"}));
+    return metrics::id_entropy_bits(ids);
+  }
+
+  std::string identity() const override {
+    return "words: " + std::to_string(size()) + " tokens, FNV-1a 64 " + fnv1a_64(file_text());
+  }
+  void write_run_files(const fs::path& dir) const override { data::save_vocabulary(words_, (dir / "vocabulary.txt").string()); }
+
+  void require_same(const TextVocabulary& other, const std::string& this_name, const std::string& other_name) const override {
+    const auto* theirs = dynamic_cast<const WordVocabulary*>(&other);
+    if (!theirs) throw std::invalid_argument(this_name + " is " + identity() + ", " + other_name + " is the " + other.identity());
+    const std::vector<std::string>& a = words_.tokens();
+    const std::vector<std::string>& b = theirs->words_.tokens();
+    if (a == b) return;
+    size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+    const auto at = [](const std::vector<std::string>& t, size_t k) { return k < t.size() ? "'" + t[k] + "'" : std::string("nothing"); };
+    throw std::invalid_argument(this_name + " has " + with_commas(size()) + " tokens, " + other_name + " " +
+                                with_commas(other.size()) + "; they first differ at id " + std::to_string(i) + ": " + at(a, i) +
+                                " and " + at(b, i));
+  }
+
+  // The tokens of the vocabulary file, one a line: what data.vocabulary records with spaces for newlines.
+  std::string file_text() const {
+    std::string text;
+    for (const std::string& t : words_.tokens()) text += t + "\n";
+    return text;
+  }
+
+ private:
+  // A space-separated piece: a special token as spelled, or the corpus's tokens of it, each in the
+  // vocabulary (else std::invalid_argument prefixed with `where`).
+  std::vector<int32_t> encode_piece(const std::string& piece, const std::string& where) const {
+    if (is_special_token(piece)) return {words_.id(piece)};
+    std::vector<std::string> tokens;
+    try {
+      tokens = data::tokenize_words(piece);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(where + "'" + piece + "': " + e.what());
+    }
+    std::vector<int32_t> ids;
+    for (const std::string& t : tokens) {
+      if (!words_.contains(t))
+        throw std::invalid_argument(where + "the word '" + t + "' is not in the vocabulary (" + with_commas(size()) +
+                                    " tokens of the training books)" + (where.rfind("--template", 0) == 0 ? "; '_' marks a position to generate" : ""));
+      ids.push_back(words_.id(t));
+    }
+    return ids;
+  }
+
+  data::Vocabulary words_;
+};
+
+// data.vocabulary: the tokens in id order separated by single spaces.
+std::string joined_tokens(const data::Vocabulary& v) {
+  std::string s;
+  for (const std::string& t : v.tokens()) s += (s.empty() ? "" : " ") + t;
+  return s;
+}
+
+data::Vocabulary vocabulary_from_config(const json& data_section, const std::string& where) {
+  if (!data_section.at("vocabulary").is_string())
+    throw std::invalid_argument(where + ": data.vocabulary must be a string: the tokens in id order, separated by spaces");
+  const std::vector<std::string> tokens = space_separated(data_section.at("vocabulary").get<std::string>());
+  for (int32_t k = 0; k < data::kNumSpecialTokens; ++k)
+    if (static_cast<int32_t>(tokens.size()) <= k || tokens[static_cast<size_t>(k)] != data::kSpecialTokens[k])
+      throw std::invalid_argument(where + ": data.vocabulary must start with <pad> <unk> <bos> <eos>");
+  try {
+    return data::Vocabulary::from_words(std::vector<std::string>(tokens.begin() + data::kNumSpecialTokens, tokens.end()));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(where + ": data.vocabulary: " + e.what());
+  }
+}
+
+// ---- the two corpora -------------------------------------------------------------------------------
+
+class WindowRows : public TextRowSampler {
+ public:
+  WindowRows(std::shared_ptr<const data::Text8Corpus> text, int64_t length, uint64_t seed)
+      : text_(text), windows_(std::move(text), Text8Split::Train, length, seed) {}
+  Tensor next(int64_t batch) override { return windows_.next(batch); }
+  std::string state() const override { return json(windows_.state().to_strings()).dump(); }
+  void restore(const std::string& state) override {
+    windows_.restore(data::Text8SamplerState::from_strings(json::parse(state)));
+  }
+  std::string summary() const override {
+    return std::to_string(text_->ranges.train.size()) + " training characters of " + text_->source;
+  }
+
+ private:
+  std::shared_ptr<const data::Text8Corpus> text_;
+  data::Text8WindowSampler windows_;
+};
+
+class CharacterCorpus : public TextCorpus {
+ public:
+  explicit CharacterCorpus(std::shared_ptr<const data::Text8Corpus> text) : text_(std::move(text)) {}
+  std::shared_ptr<const TextVocabulary> vocabulary() const override { return character_vocabulary(); }
+  const std::string& source() const override { return text_->source; }
+  std::string item_noun() const override { return "chunks"; }
+  std::unique_ptr<TextRowSampler> training_rows(int64_t length, uint64_t seed) const override {
+    return std::make_unique<WindowRows>(text_, length, seed);
+  }
+  int64_t available_items(Text8Split split, int64_t length) const override {
+    return data::text8_num_chunks(static_cast<int64_t>(text_->split(split).size()), length);
+  }
+  TextItems items(Text8Split split, int64_t count, int64_t length) const override {
+    TextItems r{.rows = data::text8_chunks(text_->split(split), length, count > 0 ? count : -1), .units = {}, .noun = item_noun()};
+    r.units.assign(static_cast<size_t>(r.count()), length);
+    return r;
+  }
+  double unigram_entropy_bits(Text8Split split) const override { return metrics::unigram_entropy_bits({text_->split(split)}); }
+  void record(json&) const override {}
+
+ private:
+  std::shared_ptr<const data::Text8Corpus> text_;
+};
+
+class VerseRows : public TextRowSampler {
+ public:
+  VerseRows(std::shared_ptr<const data::TokenSequences> rows, uint64_t seed, std::string summary)
+      : rows_(std::move(rows), seed), summary_(std::move(summary)) {}
+  Tensor next(int64_t batch) override { return rows_.next(batch); }
+  std::string state() const override { return json(rows_.state().to_strings()).dump(); }
+  void restore(const std::string& state) override { rows_.restore(data::SequenceSamplerState::from_strings(json::parse(state))); }
+  std::string summary() const override { return summary_; }
+
+ private:
+  data::SequenceSampler rows_;
+  std::string summary_;
+};
+
+class VerseCorpus : public TextCorpus {
+ public:
+  VerseCorpus(const data::VerseFile& file, int64_t min_count) : source_(file.path), min_count_(min_count) {
+    std::array<std::vector<data::Verse>, 3> verses;
+    const data::BookSplit books;
+    for (const data::Verse& v : file.verses) verses[index(books.of(v.book))].push_back(v);
+    for (size_t s = 0; s < 3; ++s) splits_[s] = data::tokenize_verses(verses[s], file.path);
+    vocabulary_ = std::make_shared<const WordVocabulary>(
+        data::Vocabulary::build(data::count_tokens(verses_of(Text8Split::Train)), min_count));
+  }
+
+  std::shared_ptr<const TextVocabulary> vocabulary() const override { return vocabulary_; }
+  const std::string& source() const override { return source_; }
+  std::string item_noun() const override { return "verses"; }
+
+  std::unique_ptr<TextRowSampler> training_rows(int64_t length, uint64_t seed) const override {
+    data::EncodedSequences encoded = data::encode_sequences(verses_of(Text8Split::Train), vocabulary_->words(),
+                                                            {.length = length}, data::LongSequences::DropAndCount);
+    const std::string summary = "the training books of " + source_ + ": " + encoded.summary() + "; a vocabulary of " +
+                                with_commas(vocabulary_->size()) + " tokens (data.min_count " + std::to_string(min_count_) + ")";
+    return std::make_unique<VerseRows>(std::make_shared<const data::TokenSequences>(std::move(encoded.sequences)), seed, summary);
+  }
+
+  int64_t available_items(Text8Split split, int64_t) const override {
+    return static_cast<int64_t>(splits_[index(split)].size());
+  }
+
+  TextItems items(Text8Split split, int64_t count, int64_t length) const override {
+    const std::vector<data::TokenizedText>& all = verses_of(split);
+    const int64_t n = count > 0 ? std::min(count, static_cast<int64_t>(all.size())) : static_cast<int64_t>(all.size());
+    const std::vector<data::TokenizedText> chosen(all.begin(), all.begin() + n);
+    data::EncodedSequences encoded;
+    try {
+      encoded = data::encode_sequences(chosen, vocabulary_->words(), {.length = length}, data::LongSequences::Refuse);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string(e.what()) + " (a model reads " + std::to_string(length) +
+                               " positions: score fewer verses, or train with a longer model.seq_len)");
+    }
+    TextItems r{.rows = encoded.sequences.ids, .units = {}, .noun = item_noun()};
+    for (const int64_t positions : encoded.sequences.lengths) r.units.push_back(positions - 1);  // <bos> not counted
+    return r;
+  }
+
+  double unigram_entropy_bits(Text8Split split) const override {
+    std::vector<std::vector<int32_t>> ids;
+    for (const data::TokenizedText& t : verses_of(split)) ids.push_back(vocabulary_->words().encode(t.tokens));
+    return metrics::id_entropy_bits(ids);
+  }
+
+  void record(json& data_section) const override {
+    data_section["min_count"] = min_count_;
+    data_section["vocabulary"] = joined_tokens(vocabulary_->words());
+  }
+
+ private:
+  static size_t index(Text8Split split) { return static_cast<size_t>(split); }
+  // The split's tokenized verses; throws naming the file and the books when it has none.
+  const std::vector<data::TokenizedText>& verses_of(Text8Split split) const {
+    const std::vector<data::TokenizedText>& v = splits_[index(split)];
+    if (v.empty()) {
+      const data::BookSplit books;
+      std::string names;
+      for (const std::string& b : split == Text8Split::Valid ? books.valid : books.test) names += (names.empty() ? "" : ", ") + b;
+      data::file_error(source_, std::string("no verse in the ") + data::split_name(split) + " split" +
+                                    (split == Text8Split::Train ? " (every book but the held-out ones)" : " (books " + names + ")"));
+    }
+    return v;
+  }
+
+  std::string source_;
+  int64_t min_count_;
+  std::array<std::vector<data::TokenizedText>, 3> splits_;  // train, valid, test (Text8Split order)
+  std::shared_ptr<const WordVocabulary> vocabulary_;
+};
+
+// ---- --data ----------------------------------------------------------------------------------------
+
+// What --data holds: its text, read once, and the file it came from.
+struct DataFile {
+  std::string path;
+  std::string text;
+  bool verses = false;  // its first line is a verse line
+};
+
+DataFile read_data_file(const std::string& path) {
+  if (path.empty()) throw std::invalid_argument("--data: a text8-format file, a directory holding `text8`, or a verse file is required");
+  DataFile f;
+  f.path = path;
+  if (fs::is_directory(path)) {
+    f.path = (fs::path(path) / "text8").string();
+    if (!fs::exists(f.path)) throw std::invalid_argument("--data: " + path + " is a directory without a file named text8");
+  } else if (!fs::exists(path)) {
+    throw std::invalid_argument("--data: " + path + " does not exist");
+  }
+  const std::vector<uint8_t> bytes = data::read_file_bytes(f.path, "text file");
+  f.text.assign(bytes.begin(), bytes.end());
+  f.verses = data::is_verse_line(std::string_view(f.text).substr(0, f.text.find('\n')));
+  return f;
+}
+
+std::shared_ptr<const data::Text8Corpus> text8_of(DataFile f) {
+  try {
+    return std::make_shared<const data::Text8Corpus>(data::make_text8_corpus(std::move(f.text), f.path));
+  } catch (const std::runtime_error& e) {
+    throw std::invalid_argument("--data: " + f.path + " is neither a verse file (its first line is not 'Book C:V<TAB>text') nor a "
+                                "text8-format file: " + e.what());
+  }
+}
+
+std::string dataset_of(const json& config) {
+  const std::string dataset = config.contains("data") ? config.at("data").value("dataset", "text8") : "text8";
+  if (dataset != "text8" && dataset != "verses")
+    throw std::invalid_argument("data.dataset: '" + dataset + "' is not a text dataset ('text8': characters, 'verses': words)");
+  return dataset;
+}
+
+int64_t min_count_of(const json& config) {
+  const int64_t k = config.contains("data") ? config.at("data").value("min_count", data::kDefaultMinCount) : data::kDefaultMinCount;
+  if (k < 1) throw std::invalid_argument("data.min_count: " + std::to_string(k) + "; a word must be seen at least once (>= 1)");
+  return k;
+}
+
+// Throws unless model.in_states and model.out_states, when set, are V + 1 and V.
+void check_states(const json& config, const TextVocabulary& v, const std::string& where, const std::string& vocabulary_name) {
+  if (!text_states_known(config)) return;
+  const json& model = config.at("model");
+  const int64_t in = model.at("in_states").get<int64_t>(), out = model.at("out_states").get<int64_t>();
+  if (in == v.size() + 1 && out == v.size()) return;
+  throw std::invalid_argument("model.in_states / model.out_states: " + std::to_string(in) + " / " + std::to_string(out) + " in " +
+                              where + ", but " + vocabulary_name + " has " + with_commas(v.size()) + " " + v.units() +
+                              ": a masked or autoregressive text model reads V + 1 = " + std::to_string(v.size() + 1) +
+                              " ids (the mask or start id is V) and writes V logits");
+}
+
+// The vocabulary a configuration records: the characters, a verses configuration's data.vocabulary, or
+// null for a verses configuration whose run has not started.
+std::shared_ptr<const TextVocabulary> recorded_vocabulary(const json& config, const std::string& where) {
+  if (dataset_of(config) == "text8") return character_vocabulary();
+  if (!config.at("data").contains("vocabulary")) return nullptr;
+  return std::make_shared<const WordVocabulary>(vocabulary_from_config(config.at("data"), where));
+}
+
+}  // namespace
+
+std::vector<std::string> TextVocabulary::decode_rows(const Tensor& ids) const {
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < ids.size(0); ++i) out.push_back(decode(ids.narrow(0, i, 1)));
+  return out;
+}
+
+double TextItems::mean_to_bits() const {
+  if (std::all_of(units.begin(), units.end(), [&](int64_t u) { return u == units.front(); })) return to_bits(0);
+  double sum = 0;
+  for (int64_t i = 0; i < count(); ++i) sum += to_bits(i);
+  return sum / static_cast<double>(count());
+}
+
+TextItems TextItems::first(int64_t n) const {
+  return {.rows = rows.slice(0, 0, n), .units = std::vector<int64_t>(units.begin(), units.begin() + n), .noun = noun};
+}
+
+bool text_states_known(const json& config) {
+  const json& model = config.at("model");
+  return model.contains("in_states") && model.contains("out_states");
+}
+
+json with_placeholder_states(json config) {
+  config.at("model")["in_states"] = data::kNumSpecialTokens + 1;
+  config.at("model")["out_states"] = data::kNumSpecialTokens;
+  return config;
+}
+
+std::shared_ptr<const TextVocabulary> character_vocabulary() {
+  static const auto characters = std::make_shared<const CharacterVocabulary>();
+  return characters;
+}
+
+std::shared_ptr<const TextCorpus> character_corpus(std::shared_ptr<const data::Text8Corpus> text) {
+  return std::make_shared<const CharacterCorpus>(std::move(text));
+}
+
+std::shared_ptr<const data::Text8Corpus> load_text8_data(const std::string& path, const std::string& words_refused) {
+  DataFile f = read_data_file(path);
+  if (f.verses) throw std::invalid_argument("--data: " + f.path + " is a verse file (words); " + words_refused);
+  return text8_of(std::move(f));
+}
+
+std::shared_ptr<const TextCorpus> load_text_corpus(const std::string& path, const json& config, const std::string& recorded_by) {
+  const std::string dataset = dataset_of(config);
+  DataFile f = read_data_file(path);
+  const std::string file = f.path;
+  const bool verses = f.verses;
+  std::shared_ptr<const TextCorpus> corpus;
+  if (verses) corpus = std::make_shared<const VerseCorpus>(data::parse_verses(f.text, f.path), min_count_of(config));
+  else corpus = character_corpus(text8_of(std::move(f)));
+  if (corpus->vocabulary()->dataset() != dataset)
+    throw std::invalid_argument(
+        "--data: " + file + (verses ? " is a verse file (words)" : " is a text8-format file (characters)") + ", but " + recorded_by +
+        " has data.dataset '" + dataset + "'" +
+        (verses ? ": give a text8-format file, or train a preset for verses (mdlm-bible-demo, ar-bible-demo)"
+                : ": give a verse file (scripts/export_bible.sh verses WEB web.tsv), or train a text8 preset"));
+  const std::string built = "the vocabulary of " + corpus->source() +
+                            (verses ? " (its training books at data.min_count " + std::to_string(min_count_of(config)) + ")" : "");
+  if (const auto recorded = recorded_vocabulary(config, recorded_by))
+    corpus->vocabulary()->require_same(*recorded, built, "the one " + recorded_by + " records (data.vocabulary)");
+  check_states(config, *corpus->vocabulary(), recorded_by, built);
+  return corpus;
+}
+
+void record_text_corpus(json& config, const TextCorpus& corpus) {
+  corpus.record(config["data"]);
+  json& model = config.at("model");
+  if (!text_states_known(config)) {
+    model["in_states"] = corpus.vocabulary()->size() + 1;
+    model["out_states"] = corpus.vocabulary()->size();
+  }
+}
+
+std::shared_ptr<const TextVocabulary> text_vocabulary(const json& config, const std::string& where) {
+  const std::shared_ptr<const TextVocabulary> v = recorded_vocabulary(config, where);
+  if (!v)
+    throw std::invalid_argument(where + ": data.vocabulary is missing: a verses configuration records its vocabulary when its "
+                                "run starts");
+  check_states(config, *v, where, "its vocabulary");
+  return v;
+}
+
+}  // namespace diffuse

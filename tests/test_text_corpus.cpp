@@ -1,0 +1,266 @@
+// The text families' corpus (apps/text_corpus.hpp) on a made-up verse file: --data's kind, the word
+// training rows (uniform over the rows, resumable), the evaluation rows (file order, a long verse refused
+// with its reference), the units of bits per token, the vocabulary a run records and the refusal of
+// another, templates and sample lines, and decoding; characters through the same interface.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "apps/text_corpus.hpp"
+#include "data/verses.hpp"
+#include "data/words.hpp"
+#include "data_testing.hpp"
+#include "metrics/text_metrics.hpp"
+
+using namespace diffuse;
+using namespace diffuse::testing;
+using data::Text8Split;
+using json = nlohmann::json;
+
+namespace {
+
+// Genesis and Exodus train; Joshua and James are valid; Judges and John are test (data/verses.hpp).
+// Judges 2:1 has 13 tokens: too long for rows of 12 positions (10 tokens and the markers).
+const char* kVerses =
+    "Genesis 1:1\tIn the beginning God made the heaven.\n"
+    "Genesis 1:2\tAnd the earth was good.\n"
+    "Genesis 1:3\tAnd God said, let there be light.\n"
+    "Exodus 1:1\tThe people went out of the land.\n"
+    "Exodus 1:2\tAnd the Lord said unto Moses, go.\n"
+    "Exodus 1:3\tThe land was good and the people were many.\n"
+    "Joshua 1:1\tThe Lord said unto Joshua.\n"
+    "James 1:1\tThe people were good.\n"
+    "Judges 1:1\tAnd the people said unto the Lord.\n"
+    "Judges 1:2\tThe land was good.\n"
+    "Judges 2:1\tAnd the Lord said unto the people of the land, go.\n"
+    "John 1:1\tIn the beginning was light.\n";
+
+// A run's configuration for a word corpus before its run starts, as a word preset leaves it.
+json verse_config(int64_t min_count = 1) {
+  return {{"preset", "test"}, {"model", {{"seq_len", 12}}}, {"data", {{"dataset", "verses"}, {"min_count", min_count}}}};
+}
+
+json text8_config() {
+  return {{"preset", "test"}, {"model", {{"in_states", 28}, {"out_states", 27}, {"seq_len", 8}}}, {"data", {{"dataset", "text8"}}}};
+}
+
+}  // namespace
+
+TEST_CASE("sequence sampler: draws uniform over the rows, reproducible, resumable from its state") {
+  const int64_t N = 7, L = 3;
+  std::vector<int32_t> grid;
+  for (int64_t r = 0; r < N; ++r)
+    for (int64_t j = 0; j < L; ++j) grid.push_back(static_cast<int32_t>(10 * r + j));
+  auto rows = std::make_shared<data::TokenSequences>();
+  rows->ids = Tensor::from_vector(grid, {N, L});
+  data::SequenceSampler sampler(rows, 11);
+  const std::vector<int64_t> peeked = sampler.peek_rows(4);
+  const Tensor batch = sampler.next(4);
+  for (int64_t b = 0; b < 4; ++b)
+    for (int64_t j = 0; j < L; ++j) CHECK(batch.data<int32_t>()[b * L + j] == 10 * peeked[static_cast<size_t>(b)] + j);
+
+  // 70,000 draws: each row's count within 4.5 standard deviations of 10,000 (binomial, p = 1/7), and a
+  // chi-square of 6 degrees of freedom below its 0.999 quantile (22.46).
+  std::vector<int64_t> hits(N, 0);
+  int64_t outside = 0;
+  for (const int64_t r : data::SequenceSampler(rows, 5).peek_rows(70000)) {
+    if (r < 0 || r >= N) ++outside;
+    else ++hits[static_cast<size_t>(r)];
+  }
+  CHECK(outside == 0);
+  const double expected = 10000, sd = std::sqrt(70000.0 * (1.0 / 7) * (6.0 / 7));
+  double chi2 = 0;
+  for (const int64_t h : hits) {
+    CHECK(std::abs(static_cast<double>(h) - expected) < 4.5 * sd);
+    chi2 += (static_cast<double>(h) - expected) * (static_cast<double>(h) - expected) / expected;
+  }
+  CHECK(chi2 < 22.46);
+
+  data::SequenceSampler run(rows, 77);
+  for (int k = 1; k <= 4; ++k) run.next(k);
+  const auto saved = run.state().to_strings();
+  CHECK(saved.at("rows_drawn") == "10");
+  std::vector<std::vector<double>> later;
+  for (int k = 0; k < 3; ++k) later.push_back(run.next(5).to_vector());
+  data::SequenceSampler resumed(rows, 0);
+  resumed.restore(data::SequenceSamplerState::from_strings(saved));
+  for (int k = 0; k < 3; ++k) CHECK(resumed.next(5).to_vector() == later[static_cast<size_t>(k)]);
+
+  auto fewer = std::make_shared<data::TokenSequences>();
+  fewer->ids = Tensor::from_vector(std::vector<int32_t>(6, 0), {2, L});
+  data::SequenceSampler other(fewer, 77);
+  CHECK_THROWS_WITH_AS(other.restore(data::SequenceSamplerState::from_strings(saved)), contains("saved for 7 rows of 3"),
+                       std::runtime_error);
+}
+
+TEST_CASE("--data: a verse file is words, a text8 file or folder characters; anything else is refused naming the file") {
+  TempDir dir("text_corpus");
+  write_text(dir.file("verses.tsv"), kVerses);
+  write_text(dir.file("text8"), "the quick brown fox jumps over the lazy dog and the quick brown cat");
+  write_text(dir.file("table.tsv"), "name\tvalue\n");
+
+  const auto words = load_text_corpus(dir.file("verses.tsv"), verse_config(), "the test");
+  CHECK(words->vocabulary()->dataset() == "verses");
+  CHECK(words->item_noun() == "verses");
+  const auto chars = load_text_corpus(dir.path().string(), text8_config(), "the test");  // a folder holding `text8`
+  CHECK(chars->vocabulary()->dataset() == "text8");
+  CHECK(chars->vocabulary()->size() == 27);
+
+  CHECK_THROWS_WITH_AS(load_text_corpus(dir.file("table.tsv"), verse_config(), "the test"),
+                       contains("table.tsv is neither a verse file"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_text_corpus(dir.file("verses.tsv"), text8_config(), "the test"),
+                       contains("verses.tsv is a verse file (words), but the test has data.dataset 'text8'"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_text_corpus(dir.file("text8"), verse_config(), "the test"),
+                       contains("is a text8-format file (characters), but the test has data.dataset 'verses'"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_text8_data(dir.file("verses.tsv"), "characters only"), contains("verse file (words); characters only"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("word rows: training drops and counts long verses; draws resume from the checkpoint's string") {
+  TempDir dir("text_corpus");
+  write_text(dir.file("verses.tsv"), kVerses);
+  const auto corpus = load_text_corpus(dir.file("verses.tsv"), verse_config(), "the test");
+  // Rows of 10 positions hold 8 tokens: Genesis 1:3 (9 tokens), Exodus 1:2 (9) and 1:3 (10) are dropped.
+  auto rows = corpus->training_rows(10, 3);
+  CHECK(rows->summary().find("3 sequences of 10; 3 longer than the maximum dropped (longest 10 tokens)") != std::string::npos);
+  rows->next(5);
+  const std::string state = rows->state();
+  const std::vector<double> next = rows->next(4).to_vector();
+  auto resumed = corpus->training_rows(10, 0);
+  resumed->restore(state);
+  CHECK(resumed->next(4).to_vector() == next);
+  CHECK_THROWS_WITH_AS(corpus->training_rows(12, 3)->restore(state), contains("saved for 3 rows of 10"), std::runtime_error);
+}
+
+TEST_CASE("evaluation rows: the split's verses in file order; a verse too long is refused with its reference") {
+  TempDir dir("text_corpus");
+  write_text(dir.file("verses.tsv"), kVerses);
+  const auto corpus = load_text_corpus(dir.file("verses.tsv"), verse_config(), "the test");
+  const TextVocabulary& v = *corpus->vocabulary();
+  CHECK(corpus->available_items(Text8Split::Test, 12) == 4);
+  const TextItems two = corpus->items(Text8Split::Test, 2, 12);
+  REQUIRE(two.rows.shape() == Shape{2, 12});
+  CHECK(v.decode(two.rows.narrow(0, 0, 1)) == "and the people said unto the lord .");
+  CHECK(v.decode(two.rows.narrow(0, 1, 1)) == "the land was good .");
+  CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 0, 12), contains("verses.tsv:11 (Judges 2:1): 13 tokens"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 3, 12), contains("longer than the maximum of 10"), std::runtime_error);
+  CHECK(corpus->items(Text8Split::Test, 0, 16).count() == 4);  // rows of 16 hold it
+  CHECK(corpus->items(Text8Split::Valid, 0, 12).count() == 2);
+}
+
+TEST_CASE("bits per unit: a verse's text tokens plus <eos>; a chunk's L characters") {
+  TempDir dir("text_corpus");
+  write_text(dir.file("verses.tsv"), kVerses);
+  write_text(dir.file("text8"), "the quick brown fox jumps over the lazy dog and the quick brown cat");
+  const auto words = load_text_corpus(dir.file("verses.tsv"), verse_config(), "the test");
+  const TextItems verses = words->items(Text8Split::Test, 2, 12);
+  // "And the people said unto the Lord." is 8 tokens, "The land was good." 5: with <eos>, 9 and 6 (<bos> and
+  // the pads are scored by the models but not counted).
+  CHECK(verses.units == std::vector<int64_t>{9, 6});
+  CHECK(verses.to_bits(0) == doctest::Approx(1.0 / (9 * std::numbers::ln2)));
+  CHECK(verses.mean_to_bits() == doctest::Approx((1.0 / 9 + 1.0 / 6) / 2 / std::numbers::ln2));
+  const TextItems first = verses.first(1);
+  CHECK(first.count() == 1);
+  CHECK(first.units == std::vector<int64_t>{9});
+
+  const auto chars = load_text_corpus(dir.file("text8"), text8_config(), "the test");
+  const TextItems chunks = chars->items(Text8Split::Train, 0, 8);
+  CHECK(chunks.noun == "chunks");
+  CHECK(chunks.units == std::vector<int64_t>(static_cast<size_t>(chunks.count()), 8));
+  CHECK(chunks.mean_to_bits() == 1.0 / (8 * std::numbers::ln2));  // exactly what text8's evaluation always used
+  CHECK(chars->vocabulary()->figure() == "bits_per_char");
+  CHECK(words->vocabulary()->figure() == "bits_per_token");
+}
+
+TEST_CASE("the run's vocabulary: recorded in the configuration, read back, another one refused naming both") {
+  TempDir dir("text_corpus");
+  write_text(dir.file("verses.tsv"), kVerses);
+  json config = verse_config(2);
+  const auto corpus = load_text_corpus(dir.file("verses.tsv"), config, "the test");
+  record_text_corpus(config, *corpus);
+  const int64_t V = corpus->vocabulary()->size();
+  // Seen at least twice in Genesis and Exodus, by descending count, then in byte order.
+  CHECK(V == 4 + 10);
+  CHECK(config["model"]["in_states"] == V + 1);
+  CHECK(config["model"]["out_states"] == V);
+  CHECK(config["data"]["vocabulary"] == "<pad> <unk> <bos> <eos> the . and , god good land people said was");
+  const auto recorded = text_vocabulary(config, "ckpt.safetensors");
+  CHECK(recorded->identity() == corpus->vocabulary()->identity());
+  CHECK(recorded->identity().rfind("words: 14 tokens, FNV-1a 64 ", 0) == 0);
+  // The same corpus loads against its own record; the vocabulary file is data/words.hpp's.
+  load_text_corpus(dir.file("verses.tsv"), config, "ckpt.safetensors");
+  recorded->write_run_files(dir.path());
+  CHECK(data::load_vocabulary(dir.file("vocabulary.txt")).size() == V);
+
+  // Another corpus: "Moses" now in Genesis too, so it enters the vocabulary at k = 2.
+  std::string other = kVerses;
+  other.replace(other.find("the heaven"), 3, "Moses");
+  write_text(dir.file("other.tsv"), other);
+  CHECK_THROWS_WITH_AS(load_text_corpus(dir.file("other.tsv"), config, "ckpt.safetensors"),
+                       contains("the vocabulary of " + dir.file("other.tsv") + " (its training books at data.min_count 2) has 15 "
+                                "tokens, the one ckpt.safetensors records (data.vocabulary) 14; they first differ at id"),
+                       std::invalid_argument);
+  // Another min count is another vocabulary.
+  json k1 = config;
+  k1["data"]["min_count"] = 1;
+  CHECK_THROWS_WITH_AS(load_text_corpus(dir.file("verses.tsv"), k1, "ckpt.safetensors"), contains("they first differ"),
+                       std::invalid_argument);
+  // The model's sizes must be the vocabulary's.
+  json wrong = config;
+  wrong["model"]["out_states"] = 27;
+  CHECK_THROWS_WITH_AS(text_vocabulary(wrong, "ckpt.safetensors"), contains("model.in_states / model.out_states: 15 / 27"),
+                       std::invalid_argument);
+  json missing = verse_config();
+  CHECK_THROWS_WITH_AS(text_vocabulary(missing, "ckpt.safetensors"), contains("ckpt.safetensors: data.vocabulary is missing"),
+                       std::invalid_argument);
+  // A characters configuration records nothing and reads back the characters.
+  json chars = text8_config();
+  CHECK(text_vocabulary(chars, "x")->identity() == "characters 'abcdefghijklmnopqrstuvwxyz '");
+}
+
+TEST_CASE("words: decode shows the mask and leaves out pads and markers; templates and sample lines") {
+  TempDir dir("text_corpus");
+  write_text(dir.file("verses.tsv"), kVerses);
+  const auto corpus = load_text_corpus(dir.file("verses.tsv"), verse_config(2), "the test");
+  const TextVocabulary& v = *corpus->vocabulary();
+  v.write_run_files(dir.path());
+  const data::Vocabulary words = data::load_vocabulary(dir.file("vocabulary.txt"));
+  const int32_t the = words.id("the"), god = words.id("god"), mask = v.mask_id();
+  CHECK(mask == v.size());
+  const Tensor row = Tensor::from_vector(std::vector<int32_t>{data::kBosId, the, mask, god, data::kUnkId, data::kEosId, data::kPadId},
+                                         {1, 7});
+  CHECK(v.decode(row) == "the [MASK] god <unk>");
+  CHECK(v.mask_shown() == "[MASK]");
+
+  // The template starts after <bos>; "God," is tokenized as the corpus is; '_' a position to generate.
+  const Tensor given = v.parse_template("the _ God, <eos>", 8);
+  CHECK(given.to_vector() == std::vector<double>{data::kBosId, static_cast<double>(the), -1, static_cast<double>(god),
+                                                 static_cast<double>(words.id(",")), data::kEosId, -1, -1});
+  CHECK_THROWS_WITH_AS(v.parse_template("the zebra _", 8), contains("--template: the word 'zebra' is not in the vocabulary"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(v.parse_template("the the the the the the the the", 8), contains("8 tokens, but the model writes 7 after <bos>"),
+                       std::invalid_argument);
+
+  // A samples file's line: the ids of its tokens (no markers); <unk> as decode writes it.
+  CHECK(v.encode_line("the god <unk> .", {"s.txt", 3, 40}) ==
+        std::vector<int32_t>{the, god, data::kUnkId, words.id(".")});
+  CHECK_THROWS_WITH_AS(v.encode_line("the zebra", {"s.txt", 3, 40}), contains("s.txt: line 3: the word 'zebra' is not in the vocabulary"),
+                       std::invalid_argument);
+  CHECK(v.row_start() == std::vector<int32_t>{data::kBosId});
+  CHECK(v.row_end() == std::vector<int32_t>{data::kEosId});
+  // The unigram entropy of token ids: "the god the god" is two tokens equally often, 1 bit.
+  CHECK(v.unigram_entropy_bits({"the god", "the god"}) == doctest::Approx(1.0));
+  CHECK(metrics::id_entropy_bits({{1, 2, 3, 4}}) == doctest::Approx(2.0));
+}
+
+TEST_CASE("characters through the same interface: decode, templates, sample lines as before") {
+  const auto v = character_vocabulary();
+  CHECK(v->decode(Tensor::from_vector(std::vector<int32_t>{19, 7, 4, 26, 27}, {1, 5})) == "the _");
+  CHECK(v->parse_template("a_c", 5).to_vector() == std::vector<double>{0, -1, 2, -1, -1});
+  CHECK_THROWS_WITH_AS(v->parse_template("aBc", 5), contains("the character 'B' at offset 1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(v->encode_line("the Quick", {"s.txt", 2, 10}), contains("s.txt: 'Q' at offset 14 (line 2, column 5)"),
+                       std::invalid_argument);
+  CHECK(v->row_start().empty());
+  CHECK(v->units() == "characters");
+}
