@@ -37,6 +37,12 @@ struct SampleOptions {
   bool recompute = false;   // masked diffusion: run the network every step, even when no token changed
   std::string template_text;  // text: given characters, '_' where to generate (prefix and infill)
   double temperature = 1.0;   // autoregressive: the logits are divided by it
+  std::string control;        // Diffusion-LM: KIND=VALUE (apps/text_control.hpp)
+  std::string classifier;     // Diffusion-LM: the noisy text-classifier checkpoint that guides --control
+  int64_t guidance_updates = 3;       // Diffusion-LM guidance: Adagrad updates per step
+  double guidance_step_size = 0.1;    // ... their step size
+  double fluency = 0.01;              // ... lambda, the weight of log p(x_{t-1} | x_t)
+  int64_t guidance_skip_last = 10;    // ... no updates in the chain's last steps
   uint64_t seed = 0;
   bool ema = true;          // sample with the EMA weights when the checkpoint has them
   bool quiet = false;       // no progress on stderr
@@ -59,6 +65,8 @@ struct EvaluateOptions {
   uint64_t seed = 0;
   std::string samples;    // score a file of text samples (generative perplexity, entropy, distinct-n) ...
   std::string teacher;    // ... under this autoregressive checkpoint
+  std::string control;    // ... and the share that meets this Diffusion-LM control (KIND=VALUE)
+  std::string judge;      // ... judged by this clean text-classifier checkpoint (testament, group)
   bool alone = false;     // this process by itself, no collectives (a training run's periodic evaluation)
 };
 

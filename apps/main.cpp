@@ -104,6 +104,20 @@ int main(int argc, char** argv) {
                  "autoregressive model takes prefixes only");
   sa->add_option("--temperature", sample.temperature, "Autoregressive: divide the logits by this (default 1)")
       ->check(CLI::PositiveNumber);
+  sa->add_option("--control", sample.control,
+                 "Diffusion-LM: word=W, testament=old|new, group=law|history|poetry|prophets|gospels|letters (guided by "
+                 "--classifier), or length=N (exactly N tokens)");
+  sa->add_option("--classifier", sample.classifier, "Diffusion-LM: the noisy text-classifier checkpoint that guides --control")
+      ->check(CLI::ExistingFile);
+  sa->add_option("--guidance-updates", sample.guidance_updates, "Diffusion-LM guidance: Adagrad updates per step (default 3)")
+      ->check(CLI::NonNegativeNumber);
+  sa->add_option("--guidance-step-size", sample.guidance_step_size, "Diffusion-LM guidance: Adagrad's step size (default 0.1)")
+      ->check(CLI::PositiveNumber);
+  sa->add_option("--fluency", sample.fluency, "Diffusion-LM guidance: lambda, the weight of log p(x_t-1 | x_t) (default 0.01)")
+      ->check(CLI::NonNegativeNumber);
+  sa->add_option("--guidance-skip-last", sample.guidance_skip_last,
+                 "Diffusion-LM guidance: no updates in the chain's last N steps (default 10)")
+      ->check(CLI::NonNegativeNumber);
   sa->add_option("--seed", sample.seed, "Random seed");
   bool sample_raw = false, evaluate_raw = false;
   sa->add_flag("--quiet", sample.quiet, "No progress on stderr");
@@ -120,6 +134,13 @@ int main(int argc, char** argv) {
                                 ->check(CLI::ExistingFile)
                                 ->excludes(ev_checkpoint);
   ev->add_option("--teacher", evaluate.teacher, "With --samples: the autoregressive checkpoint (ar-text) that scores them")
+      ->check(CLI::ExistingFile)
+      ->needs(ev_samples);
+  ev->add_option("--control", evaluate.control,
+                 "With --samples: the share of samples meeting a Diffusion-LM control (word=W, length=N: exact; "
+                 "testament=, group=: by --judge)")
+      ->needs(ev_samples);
+  ev->add_option("--judge", evaluate.judge, "With --control: the clean text-classifier checkpoint that judges testament and group")
       ->check(CLI::ExistingFile)
       ->needs(ev_samples);
   ev->add_option("--data", evaluate.data_dir, "Dataset directory (CIFAR-10, Fashion-MNIST), text8-format file or verse file");

@@ -10,10 +10,12 @@ extern const ModelFamily kD3pmTextFamily;   // d3pm_text_commands.cpp
 extern const ModelFamily kD3pmImageFamily;  // d3pm_image_commands.cpp
 extern const ModelFamily kMaskedTextFamily; // masked_text_commands.cpp
 extern const ModelFamily kArTextFamily;     // ar_text_commands.cpp
+extern const ModelFamily kDiffusionLmFamily;      // diffusion_lm_commands.cpp
+extern const ModelFamily kTextClassifierFamily;   // text_classifier_commands.cpp
 
 namespace {
-const ModelFamily* const kFamilies[] = {&kDdpmFamily, &kD3pmTextFamily, &kD3pmImageFamily, &kMaskedTextFamily,
-                                           &kArTextFamily};
+const ModelFamily* const kFamilies[] = {&kDdpmFamily,        &kD3pmTextFamily,    &kD3pmImageFamily,     &kMaskedTextFamily,
+                                           &kArTextFamily,      &kDiffusionLmFamily, &kTextClassifierFamily};
 }  // namespace
 
 const ModelFamily& model_family(const nlohmann::json& config, const std::string& where) {

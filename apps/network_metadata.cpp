@@ -77,7 +77,9 @@ json transformer_architecture(const nlohmann::json& model, const std::string& ti
   };
   if (timed) a["timestep"] = timestep("model.width", "temb = time.1(silu(time.0(emb))), nothing after time.1", time_input);
   else a["timestep"] = "none: the network reads no time (no time.* parameters)";
-  a["input"] = std::string("h = tok_emb[x_t] + pos_emb[0:L]") + (timed ? " + temb (temb added at every position, once)" : "") +
+  const bool vectors = model.value("input_dim", 0) > 0, pooled = model.value("pooled", false);
+  a["input"] = std::string(vectors ? "h = in_proj.1(tanh(in_proj.0(x_t))) (x_t: float [B, L, input_dim])" : "h = tok_emb[x_t]") +
+               " + pos_emb[0:L]" + (timed ? " + temb (temb added at every position, once)" : "") +
                "; learned positions, a window of L <= seq_len uses the first L rows";
   a["layer_norm_eps"] = nn::kLayerNormEps;
   a["block"] = "pre-LN: h = x + dropout(attn(ln1(x))); y = h + dropout(mlp(ln2(h))); mlp(x) = fc2(gelu(fc1(x)))";
@@ -87,7 +89,7 @@ json transformer_architecture(const nlohmann::json& model, const std::string& ti
                             "columns h*D..(h+1)*D-1 of each (D = C / heads)"},
                     {"scale", "1 / sqrt(D)"},
                     {"output", "heads concatenated in order, then proj"}};
-  a["output"] = "logits = head(ln_f(h)): [B, L, out_states]";
+  a["output"] = pooled ? "logits = head(mean over positions of ln_f(h)): [B, out_states]" : "logits = head(ln_f(h)): [B, L, out_states]";
   return a;
 }
 
@@ -115,10 +117,10 @@ bool reads_words(const nlohmann::json& config) {
   return config.contains("data") && config.at("data").value("dataset", "") == "verses";
 }
 
-// The word vocabulary of a masked or autoregressive text model, as apps/text_corpus.hpp records it.
-json word_tokens(const nlohmann::json& config) {
+// The word vocabulary of a text model, as apps/text_corpus.hpp records it; its size is model.`size_key`.
+json word_tokens(const nlohmann::json& config, const std::string& size_key = "out_states") {
   return {{"vocabulary", "the configuration's data.vocabulary: the tokens in id order, separated by single spaces"},
-          {"num_tokens", config.at("model").at("out_states")},
+          {"num_tokens", config.at("model").at(size_key)},
           {"special_ids", {{"<pad>", data::kPadId}, {"<unk>", data::kUnkId}, {"<bos>", data::kBosId}, {"<eos>", data::kEosId}}},
           {"encoding", "a verse is one row [<bos>, its tokens, <eos>, <pad>...] of model.seq_len positions; tokens as "
                        "data/words.hpp's tokenize_words (lower case; words, digits and punctuation apart; apostrophes and "
@@ -204,6 +206,30 @@ std::map<std::string, std::string> ar_text_network_metadata(const nlohmann::json
   }
   tokens["input"] = "[bos, x^0, ..., x^{L-2}]; the logits at position n are those of p(x^n | x^{<n})";
   return {{"architecture", transformer_architecture(config.at("model"), "").dump()}, {"tokens", tokens.dump()}};
+}
+
+std::map<std::string, std::string> diffusion_lm_network_metadata(const nlohmann::json& config) {
+  json tokens = reads_words(config) ? word_tokens(config, "in_states") : text_tokens();
+  if (!reads_words(config)) {
+    tokens.erase("mask_id");
+    tokens.erase("mask_shown_as");
+    tokens.erase("mask_is_data");
+    tokens.erase("mask_logit");
+  }
+  tokens["embedding"] = "word_emb.weight [num_tokens, d]: x0 ~ N(EMB(w), sigma0^2), sigma0 = sqrt(1 - abar_1); rounding logits "
+                        "x0 EMB^T (tied, no parameters of their own)";
+  const nlohmann::json& d = config.at("diffusion");
+  return {{"architecture", transformer_architecture(config.at("model"), "t - 1 (0-based step)").dump()},
+          {"tokens", tokens.dump()},
+          {"schedule_resolved", diffusion::beta_schedule_name(diffusion::parse_beta_schedule(d.at("beta_schedule").get<std::string>()))}};
+}
+
+std::map<std::string, std::string> text_classifier_network_metadata(const nlohmann::json& config) {
+  const bool noisy = config.at("classifier").at("input") == "noisy";
+  json tokens = word_tokens(config, "in_states");
+  tokens["classes"] = config.at("classifier").at("target");
+  return {{"architecture", transformer_architecture(config.at("model"), noisy ? "t - 1 (0-based step) of the guided Diffusion-LM" : "").dump()},
+          {"tokens", tokens.dump()}};
 }
 
 }  // namespace diffuse

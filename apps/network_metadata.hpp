@@ -27,5 +27,7 @@ std::map<std::string, std::string> d3pm_text_network_metadata(const nlohmann::js
 std::map<std::string, std::string> d3pm_image_network_metadata(const nlohmann::json& config);
 std::map<std::string, std::string> masked_text_network_metadata(const nlohmann::json& config);
 std::map<std::string, std::string> ar_text_network_metadata(const nlohmann::json& config);
+std::map<std::string, std::string> diffusion_lm_network_metadata(const nlohmann::json& config);
+std::map<std::string, std::string> text_classifier_network_metadata(const nlohmann::json& config);
 
 }  // namespace diffuse

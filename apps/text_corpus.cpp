@@ -267,7 +267,7 @@ class CharacterCorpus : public TextCorpus {
   int64_t available_items(Text8Split split, int64_t length) const override {
     return data::text8_num_chunks(static_cast<int64_t>(text_->split(split).size()), length);
   }
-  TextItems items(Text8Split split, int64_t count, int64_t length) const override {
+  TextItems items(Text8Split split, int64_t count, int64_t length, data::LongSequences) const override {
     TextItems r{.rows = data::text8_chunks(text_->split(split), length, count > 0 ? count : -1), .units = {}, .noun = item_noun()};
     r.units.assign(static_cast<size_t>(r.count()), length);
     return r;
@@ -299,7 +299,10 @@ class VerseCorpus : public TextCorpus {
     std::array<std::vector<data::Verse>, 3> verses;
     const data::BookSplit books;
     for (const data::Verse& v : file.verses) verses[index(books.of(v.book))].push_back(v);
-    for (size_t s = 0; s < 3; ++s) splits_[s] = data::tokenize_verses(verses[s], file.path);
+    for (size_t s = 0; s < 3; ++s) {
+      splits_[s] = data::tokenize_verses(verses[s], file.path);
+      for (const data::Verse& v : verses[s]) books_[s].push_back(v.book);
+    }
     vocabulary_ = std::make_shared<const WordVocabulary>(
         data::Vocabulary::build(data::count_tokens(verses_of(Text8Split::Train)), min_count));
   }
@@ -320,19 +323,20 @@ class VerseCorpus : public TextCorpus {
     return static_cast<int64_t>(splits_[index(split)].size());
   }
 
-  TextItems items(Text8Split split, int64_t count, int64_t length) const override {
+  TextItems items(Text8Split split, int64_t count, int64_t length, data::LongSequences long_rows) const override {
     const std::vector<data::TokenizedText>& all = verses_of(split);
     const int64_t n = count > 0 ? std::min(count, static_cast<int64_t>(all.size())) : static_cast<int64_t>(all.size());
     const std::vector<data::TokenizedText> chosen(all.begin(), all.begin() + n);
     data::EncodedSequences encoded;
     try {
-      encoded = data::encode_sequences(chosen, vocabulary_->words(), {.length = length}, data::LongSequences::Refuse);
+      encoded = data::encode_sequences(chosen, vocabulary_->words(), {.length = length}, long_rows);
     } catch (const std::runtime_error& e) {
       throw std::runtime_error(std::string(e.what()) + " (a model reads " + std::to_string(length) +
                                " positions: score fewer verses, or train with a longer model.seq_len)");
     }
-    TextItems r{.rows = encoded.sequences.ids, .units = {}, .noun = item_noun()};
+    TextItems r{.rows = encoded.sequences.ids, .units = {}, .noun = item_noun(), .books = {}, .dropped = encoded.too_long};
     for (const int64_t positions : encoded.sequences.lengths) r.units.push_back(positions - 1);  // <bos> not counted
+    for (const int64_t i : encoded.items) r.books.push_back(books_[index(split)][static_cast<size_t>(i)]);
     return r;
   }
 
@@ -365,6 +369,7 @@ class VerseCorpus : public TextCorpus {
   std::string source_;
   int64_t min_count_;
   std::array<std::vector<data::TokenizedText>, 3> splits_;  // train, valid, test (Text8Split order)
+  std::array<std::vector<std::string>, 3> books_;            // the book of each of splits_' verses
   std::shared_ptr<const WordVocabulary> vocabulary_;
 };
 
@@ -415,16 +420,18 @@ int64_t min_count_of(const json& config) {
   return k;
 }
 
-// Throws unless model.in_states and model.out_states, when set, are V + 1 and V.
-void check_states(const json& config, const TextVocabulary& v, const std::string& where, const std::string& vocabulary_name) {
-  if (!text_states_known(config)) return;
+// Throws unless model.in_states (and model.out_states), when set, are what `states` says of V.
+void check_states(const json& config, const TextVocabulary& v, const std::string& where, const std::string& vocabulary_name,
+                  const TextStates& states) {
+  if (!text_states_known(config, states)) return;
   const json& model = config.at("model");
-  const int64_t in = model.at("in_states").get<int64_t>(), out = model.at("out_states").get<int64_t>();
-  if (in == v.size() + 1 && out == v.size()) return;
-  throw std::invalid_argument("model.in_states / model.out_states: " + std::to_string(in) + " / " + std::to_string(out) + " in " +
-                              where + ", but " + vocabulary_name + " has " + with_commas(v.size()) + " " + v.units() +
-                              ": a masked or autoregressive text model reads V + 1 = " + std::to_string(v.size() + 1) +
-                              " ids (the mask or start id is V) and writes V logits");
+  const int64_t in = model.at("in_states").get<int64_t>();
+  const int64_t out = states.outputs_are_ids ? model.at("out_states").get<int64_t>() : v.size();
+  if (in == v.size() + states.extra_input_ids && out == v.size()) return;
+  throw std::invalid_argument("model.in_states" + std::string(states.outputs_are_ids ? " / model.out_states: " + std::to_string(in) + " / " + std::to_string(out)
+                                                                                     : ": " + std::to_string(in)) +
+                              " in " + where + ", but " + vocabulary_name + " has " + with_commas(v.size()) + " " + v.units() + ": " +
+                              states.what);
 }
 
 // The vocabulary a configuration records: the characters, a verses configuration's data.vocabulary, or
@@ -451,17 +458,19 @@ double TextItems::mean_to_bits() const {
 }
 
 TextItems TextItems::first(int64_t n) const {
-  return {.rows = rows.slice(0, 0, n), .units = std::vector<int64_t>(units.begin(), units.begin() + n), .noun = noun};
+  TextItems r{.rows = rows.slice(0, 0, n), .units = std::vector<int64_t>(units.begin(), units.begin() + n), .noun = noun};
+  if (!books.empty()) r.books.assign(books.begin(), books.begin() + n);
+  return r;
 }
 
-bool text_states_known(const json& config) {
+bool text_states_known(const json& config, const TextStates& states) {
   const json& model = config.at("model");
-  return model.contains("in_states") && model.contains("out_states");
+  return model.contains("in_states") && (!states.outputs_are_ids || model.contains("out_states"));
 }
 
-json with_placeholder_states(json config) {
-  config.at("model")["in_states"] = data::kNumSpecialTokens + 1;
-  config.at("model")["out_states"] = data::kNumSpecialTokens;
+json with_placeholder_states(json config, const TextStates& states) {
+  config.at("model")["in_states"] = data::kNumSpecialTokens + states.extra_input_ids;
+  if (states.outputs_are_ids) config.at("model")["out_states"] = data::kNumSpecialTokens;
   return config;
 }
 
@@ -480,7 +489,8 @@ std::shared_ptr<const data::Text8Corpus> load_text8_data(const std::string& path
   return text8_of(std::move(f));
 }
 
-std::shared_ptr<const TextCorpus> load_text_corpus(const std::string& path, const json& config, const std::string& recorded_by) {
+std::shared_ptr<const TextCorpus> load_text_corpus(const std::string& path, const json& config, const std::string& recorded_by,
+                                                   const TextStates& states) {
   const std::string dataset = dataset_of(config);
   DataFile f = read_data_file(path);
   const std::string file = f.path;
@@ -498,25 +508,25 @@ std::shared_ptr<const TextCorpus> load_text_corpus(const std::string& path, cons
                             (verses ? " (its training books at data.min_count " + std::to_string(min_count_of(config)) + ")" : "");
   if (const auto recorded = recorded_vocabulary(config, recorded_by))
     corpus->vocabulary()->require_same(*recorded, built, "the one " + recorded_by + " records (data.vocabulary)");
-  check_states(config, *corpus->vocabulary(), recorded_by, built);
+  check_states(config, *corpus->vocabulary(), recorded_by, built, states);
   return corpus;
 }
 
-void record_text_corpus(json& config, const TextCorpus& corpus) {
+void record_text_corpus(json& config, const TextCorpus& corpus, const TextStates& states) {
   corpus.record(config["data"]);
   json& model = config.at("model");
-  if (!text_states_known(config)) {
-    model["in_states"] = corpus.vocabulary()->size() + 1;
-    model["out_states"] = corpus.vocabulary()->size();
+  if (!text_states_known(config, states)) {
+    model["in_states"] = corpus.vocabulary()->size() + states.extra_input_ids;
+    if (states.outputs_are_ids) model["out_states"] = corpus.vocabulary()->size();
   }
 }
 
-std::shared_ptr<const TextVocabulary> text_vocabulary(const json& config, const std::string& where) {
+std::shared_ptr<const TextVocabulary> text_vocabulary(const json& config, const std::string& where, const TextStates& states) {
   const std::shared_ptr<const TextVocabulary> v = recorded_vocabulary(config, where);
   if (!v)
     throw std::invalid_argument(where + ": data.vocabulary is missing: a verses configuration records its vocabulary when its "
                                 "run starts");
-  check_states(config, *v, where, "its vocabulary");
+  check_states(config, *v, where, "its vocabulary", states);
   return v;
 }
 

@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "data/text8.hpp"
+#include "data/words.hpp"
 #include "tensor/tensor.hpp"
 
 namespace diffuse {
@@ -109,6 +110,8 @@ struct TextItems {
   Tensor rows;                 // int32 [N, L]
   std::vector<int64_t> units;  // per row: L (characters), or its text tokens + 1 for <eos> (words)
   std::string noun;            // "chunks", "verses"
+  std::vector<std::string> books;  // words: per row, the verse's book (the classifiers' labels); characters: empty
+  int64_t dropped = 0;             // verses longer than the rows, dropped (LongSequences::DropAndCount)
   int64_t count() const { return rows.defined() ? rows.size(0) : 0; }
   // 1 / (units ln 2): nats of row i -> bits per unit.
   double to_bits(int64_t i) const { return 1.0 / (static_cast<double>(units[static_cast<size_t>(i)]) * std::numbers::ln2); }
@@ -137,7 +140,9 @@ class TextCorpus {
   // How many evaluation items the split holds for rows of `length`, and the first `count` of them (0: all;
   // at most available_items).
   virtual int64_t available_items(data::Text8Split split, int64_t length) const = 0;
-  virtual TextItems items(data::Text8Split split, int64_t count, int64_t length) const = 0;
+  // Words: a verse longer than the rows is refused (naming it), or with DropAndCount left out and counted.
+  virtual TextItems items(data::Text8Split split, int64_t count, int64_t length,
+                          data::LongSequences long_rows = data::LongSequences::Refuse) const = 0;
   // The unigram entropy of the split's text (bytes; or token ids, unknown words as <unk>), bits.
   virtual double unigram_entropy_bits(data::Text8Split split) const = 0;
   // What a run's configuration records about the corpus in its "data" section (words: data.min_count and
@@ -145,25 +150,38 @@ class TextCorpus {
   virtual void record(nlohmann::json& data_section) const = 0;
 };
 
+// How a family's network is sized by its vocabulary of V ids: model.in_states = V + extra_input_ids, and
+// model.out_states = V when outputs_are_ids (otherwise the family's own, such as Diffusion-LM's embedding
+// dimension or a classifier's classes, and not checked here).
+struct TextStates {
+  int64_t extra_input_ids = 1;  // masked diffusion's mask, the autoregressive start id: id V
+  bool outputs_are_ids = true;
+  std::string what = "a masked or autoregressive text model reads V + 1 ids (the mask or start id is V) and writes V logits";
+};
+inline const TextStates kMaskOrStartStates{};
+inline const TextStates kEmbeddingRowStates{0, false, "Diffusion-LM's embedding has one row per id (V rows)"};
+inline const TextStates kClassifierStates{0, false, "a verse classifier reads the V ids"};
+
 // The corpus at --data for a run or a checkpoint with configuration `config` (see the header comment). When
 // the configuration already records its vocabulary (a resumed run, a checkpoint), the corpus's must be the
 // same: refused otherwise, naming `recorded_by` (the checkpoint, or the run's configuration).
 std::shared_ptr<const TextCorpus> load_text_corpus(const std::string& path, const nlohmann::json& config,
-                                                   const std::string& recorded_by);
+                                                   const std::string& recorded_by, const TextStates& states = kMaskOrStartStates);
 // A new run's configuration completed from its corpus: data.min_count (words, when absent), data.vocabulary,
-// and model.in_states / model.out_states when the preset leaves them out (V + 1 and V); present ones must be
-// those (checked by load_text_corpus).
-void record_text_corpus(nlohmann::json& config, const TextCorpus& corpus);
+// and model.in_states (and model.out_states, when the outputs are ids) when the preset leaves them out;
+// present ones must be those (checked by load_text_corpus).
+void record_text_corpus(nlohmann::json& config, const TextCorpus& corpus, const TextStates& states = kMaskOrStartStates);
 
 // A run's vocabulary from its configuration (data.dataset, data.vocabulary), checked against model.in_states
 // and model.out_states. Throws naming `where` (the checkpoint) and the key.
-std::shared_ptr<const TextVocabulary> text_vocabulary(const nlohmann::json& config, const std::string& where);
-// Whether the configuration's model.in_states and model.out_states are set (a word preset leaves them to
+std::shared_ptr<const TextVocabulary> text_vocabulary(const nlohmann::json& config, const std::string& where,
+                                                      const TextStates& states = kMaskOrStartStates);
+// Whether the configuration's model.in_states (and model.out_states) are set (a word preset leaves them to
 // the corpus).
-bool text_states_known(const nlohmann::json& config);
-// `config` with model.in_states and model.out_states of a vocabulary of the four special tokens alone: for
-// checking the rest of a word preset's network before its run knows the vocabulary.
-nlohmann::json with_placeholder_states(nlohmann::json config);
+bool text_states_known(const nlohmann::json& config, const TextStates& states = kMaskOrStartStates);
+// `config` with the states of a vocabulary of the four special tokens alone: for checking the rest of a word
+// preset's network before its run knows the vocabulary.
+nlohmann::json with_placeholder_states(nlohmann::json config, const TextStates& states = kMaskOrStartStates);
 
 // The characters of a text8-format file at --data (or in a directory holding `text8`), for a family that
 // reads characters only; a verse file is refused with `words_refused` (why, and what to use instead).

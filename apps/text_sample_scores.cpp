@@ -9,6 +9,7 @@
 
 #include "apps/ar_text_model.hpp"
 #include "apps/run_support.hpp"
+#include "apps/text_control.hpp"
 #include "apps/text_support.hpp"
 #include "metrics/text_metrics.hpp"
 #include "tensor/ops.hpp"
@@ -136,6 +137,12 @@ int run_text_sample_scores(const EvaluateOptions& options) {
               {"reference_split", reference.is_null() ? json(nullptr) : json(options.split)},
               {"samples_file", options.samples}};
   for (int64_t n = 1; n <= kDistinctMaxN; ++n) out["distinct_" + std::to_string(n)] = distinct[static_cast<size_t>(n - 1)];
+  const TextControlRequest control = parse_control_flag(options.control);
+  if (!control.empty()) {
+    out["control"] = control.text();
+    out["control_success_rate"] = control_success_rate(control, samples.lines, *vocabulary, options.judge);
+    out["judge"] = options.judge.empty() ? json(nullptr) : json(options.judge);
+  }
   if (options.json) {
     std::cout << out.dump() << "\n";
     return 0;
@@ -152,6 +159,9 @@ int run_text_sample_scores(const EvaluateOptions& options) {
     std::printf("unigram entropy %.4f bits; the %s split's %.4f bits\n", entropy, options.split.c_str(), reference.get<double>());
   std::printf("distinct-n of space-separated words: 1 %.4f, 2 %.4f, 3 %.4f, 4 %.4f\n", distinct[0], distinct[1], distinct[2],
               distinct[3]);
+  if (!control.empty())
+    std::printf("control %s met by %.4f of the samples (%s)\n", control.text().c_str(), out["control_success_rate"].get<double>(),
+                control.kind == "word" || control.kind == "length" ? "checked exactly" : ("judged by " + options.judge).c_str());
   return 0;
 }
 
