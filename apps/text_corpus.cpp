@@ -120,15 +120,20 @@ class WordVocabulary : public TextVocabulary {
   std::string units() const override { return "tokens"; }
   std::string mask_shown() const override { return kMaskShown; }
 
+  // The row's frame is left out: a <bos> at its start, and at its end the <pad>s with the <eos> before them.
+  // Whatever a sampler wrote elsewhere is shown, special tokens as spelled ("<pad>"), the mask as [MASK].
   std::string decode(const Tensor& row) const override {
     if (row.dtype() != DType::I32) throw std::invalid_argument("decode: expected int32 ids, got " + describe(row));
     const Tensor c = row.contiguous();
+    const int32_t* ids = c.data<int32_t>();
+    int64_t begin = 0, end = c.numel();
+    if (end > 0 && ids[0] == data::kBosId) begin = 1;
+    while (end > begin && ids[end - 1] == data::kPadId) --end;
+    if (end > begin && ids[end - 1] == data::kEosId) --end;
     std::string text;
-    for (int64_t i = 0; i < c.numel(); ++i) {
-      const int32_t id = c.data<int32_t>()[i];
-      if (id == data::kPadId || id == data::kBosId || id == data::kEosId) continue;
+    for (int64_t i = begin; i < end; ++i) {
       if (!text.empty()) text += ' ';
-      text += id == mask_id() ? std::string(kMaskShown) : words_.token(id);  // token() refuses ids outside 0..V-1
+      text += ids[i] == mask_id() ? std::string(kMaskShown) : words_.token(ids[i]);  // token() refuses ids outside 0..V-1
     }
     return text;
   }
