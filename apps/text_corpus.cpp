@@ -329,13 +329,19 @@ class VerseCorpus : public TextCorpus {
     const std::vector<data::TokenizedText>& all = verses_of(split);
     const int64_t n = count > 0 ? std::min(count, static_cast<int64_t>(all.size())) : static_cast<int64_t>(all.size());
     const std::vector<data::TokenizedText> chosen(all.begin(), all.begin() + n);
-    data::EncodedSequences encoded;
-    try {
-      encoded = data::encode_sequences(chosen, vocabulary_->words(), {.length = length}, data::LongSequences::Refuse);
-    } catch (const std::runtime_error& e) {
-      throw std::runtime_error(std::string(e.what()) + " (a model reads " + std::to_string(length) +
-                               " positions: score fewer verses, or train with a longer model.seq_len)");
+    const data::SequenceOptions rows{.length = length};
+    for (size_t i = 0; i < chosen.size(); ++i) {
+      const int64_t tokens = static_cast<int64_t>(chosen[i].tokens.size());
+      if (tokens <= rows.max_tokens()) continue;
+      size_t longest = 0;
+      for (const data::TokenizedText& t : all) longest = std::max(longest, t.tokens.size());
+      throw std::runtime_error(chosen[i].where + ": " + std::to_string(tokens) + " tokens, longer than the maximum of " +
+                               std::to_string(rows.max_tokens()) + " (rows of " + std::to_string(length) +
+                               " with <bos> and <eos>); a verse is never cut. The first " + std::to_string(i) + " verses of the " +
+                               data::split_name(split) + " split fit; all of them need rows of " + std::to_string(longest + 2) +
+                               " (model.seq_len)");
     }
+    const data::EncodedSequences encoded = data::encode_sequences(chosen, vocabulary_->words(), rows, data::LongSequences::Refuse);
     TextItems r{.rows = encoded.sequences.ids, .units = {}, .noun = item_noun()};
     for (const int64_t positions : encoded.sequences.lengths) r.units.push_back(positions - 1);  // <bos> not counted
     return r;

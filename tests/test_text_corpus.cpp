@@ -144,7 +144,10 @@ TEST_CASE("evaluation rows: the split's verses in file order; a verse too long i
   CHECK(v.decode(two.rows.narrow(0, 0, 1)) == "and the people said unto the lord .");
   CHECK(v.decode(two.rows.narrow(0, 1, 1)) == "the land was good .");
   CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 0, 12), contains("verses.tsv:11 (Judges 2:1): 13 tokens"), std::runtime_error);
-  CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 3, 12), contains("longer than the maximum of 10"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 3, 12),
+                       contains("longer than the maximum of 10 (rows of 12 with <bos> and <eos>); a verse is never cut. The first 2 "
+                                "verses of the test split fit; all of them need rows of 15 (model.seq_len)"),
+                       std::runtime_error);
   CHECK(corpus->items(Text8Split::Test, 0, 16).count() == 4);  // rows of 16 hold it
   CHECK(corpus->items(Text8Split::Valid, 0, 12).count() == 2);
 }
