@@ -120,15 +120,20 @@ class WordVocabulary : public TextVocabulary {
   std::string units() const override { return "tokens"; }
   std::string mask_shown() const override { return kMaskShown; }
 
+  // The row's frame is left out: a <bos> at its start, and at its end the <pad>s with the <eos> before them.
+  // Whatever a sampler wrote elsewhere is shown, special tokens as spelled ("<pad>"), the mask as [MASK].
   std::string decode(const Tensor& row) const override {
     if (row.dtype() != DType::I32) throw std::invalid_argument("decode: expected int32 ids, got " + describe(row));
     const Tensor c = row.contiguous();
+    const int32_t* ids = c.data<int32_t>();
+    int64_t begin = 0, end = c.numel();
+    if (end > 0 && ids[0] == data::kBosId) begin = 1;
+    while (end > begin && ids[end - 1] == data::kPadId) --end;
+    if (end > begin && ids[end - 1] == data::kEosId) --end;
     std::string text;
-    for (int64_t i = 0; i < c.numel(); ++i) {
-      const int32_t id = c.data<int32_t>()[i];
-      if (id == data::kPadId || id == data::kBosId || id == data::kEosId) continue;
+    for (int64_t i = begin; i < end; ++i) {
       if (!text.empty()) text += ' ';
-      text += id == mask_id() ? std::string(kMaskShown) : words_.token(id);  // token() refuses ids outside 0..V-1
+      text += ids[i] == mask_id() ? std::string(kMaskShown) : words_.token(ids[i]);  // token() refuses ids outside 0..V-1
     }
     return text;
   }
@@ -327,13 +332,19 @@ class VerseCorpus : public TextCorpus {
     const std::vector<data::TokenizedText>& all = verses_of(split);
     const int64_t n = count > 0 ? std::min(count, static_cast<int64_t>(all.size())) : static_cast<int64_t>(all.size());
     const std::vector<data::TokenizedText> chosen(all.begin(), all.begin() + n);
-    data::EncodedSequences encoded;
-    try {
-      encoded = data::encode_sequences(chosen, vocabulary_->words(), {.length = length}, long_rows);
-    } catch (const std::runtime_error& e) {
-      throw std::runtime_error(std::string(e.what()) + " (a model reads " + std::to_string(length) +
-                               " positions: score fewer verses, or train with a longer model.seq_len)");
+    const data::SequenceOptions rows{.length = length};
+    for (size_t i = 0; i < chosen.size(); ++i) {
+      const int64_t tokens = static_cast<int64_t>(chosen[i].tokens.size());
+      if (tokens <= rows.max_tokens() || long_rows == data::LongSequences::DropAndCount) continue;
+      size_t longest = 0;
+      for (const data::TokenizedText& t : all) longest = std::max(longest, t.tokens.size());
+      throw std::runtime_error(chosen[i].where + ": " + std::to_string(tokens) + " tokens, longer than the maximum of " +
+                               std::to_string(rows.max_tokens()) + " (rows of " + std::to_string(length) +
+                               " with <bos> and <eos>); a verse is never cut. The first " + std::to_string(i) + " verses of the " +
+                               data::split_name(split) + " split fit; all of them need rows of " + std::to_string(longest + 2) +
+                               " (model.seq_len)");
     }
+    const data::EncodedSequences encoded = data::encode_sequences(chosen, vocabulary_->words(), rows, long_rows);
     TextItems r{.rows = encoded.sequences.ids, .units = {}, .noun = item_noun(), .books = {}, .dropped = encoded.too_long};
     for (const int64_t positions : encoded.sequences.lengths) r.units.push_back(positions - 1);  // <bos> not counted
     for (const int64_t i : encoded.items) r.books.push_back(books_[index(split)][static_cast<size_t>(i)]);

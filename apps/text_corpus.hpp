@@ -43,7 +43,8 @@
 // vocabulary is fixed and recorded nowhere (as before words existed).
 //
 // Text. decode: characters one byte an id, the mask as '_'; words the tokens joined by single spaces, the
-// mask as "[MASK]", <pad>, <bos> and <eos> left out. --template: characters as they are, '_' a position to
+// mask as "[MASK]", the row's frame left out (a <bos> at its start; at its end the <pad>s and the <eos>
+// before them) and any other special token a sampler wrote shown as spelled ("<pad>"). --template: characters as they are, '_' a position to
 // generate; words separated by spaces, each piece tokenized as the corpus is (lower case, punctuation apart:
 // "God," is "god" ","), a lone "_" a position to generate, a special token such as <eos> spelled as it is;
 // the template starts after <bos>, and positions past its end are generated. A word outside the vocabulary

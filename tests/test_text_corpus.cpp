@@ -144,7 +144,10 @@ TEST_CASE("evaluation rows: the split's verses in file order; a verse too long i
   CHECK(v.decode(two.rows.narrow(0, 0, 1)) == "and the people said unto the lord .");
   CHECK(v.decode(two.rows.narrow(0, 1, 1)) == "the land was good .");
   CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 0, 12), contains("verses.tsv:11 (Judges 2:1): 13 tokens"), std::runtime_error);
-  CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 3, 12), contains("longer than the maximum of 10"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 3, 12),
+                       contains("longer than the maximum of 10 (rows of 12 with <bos> and <eos>); a verse is never cut. The first 2 "
+                                "verses of the test split fit; all of them need rows of 15 (model.seq_len)"),
+                       std::runtime_error);
   CHECK(corpus->items(Text8Split::Test, 0, 16).count() == 4);  // rows of 16 hold it
   CHECK(corpus->items(Text8Split::Valid, 0, 12).count() == 2);
 }
@@ -219,7 +222,7 @@ TEST_CASE("the run's vocabulary: recorded in the configuration, read back, anoth
   CHECK(text_vocabulary(chars, "x")->identity() == "characters 'abcdefghijklmnopqrstuvwxyz '");
 }
 
-TEST_CASE("words: decode shows the mask and leaves out pads and markers; templates and sample lines") {
+TEST_CASE("words: decode shows the mask and leaves out the row's frame; templates and sample lines") {
   TempDir dir("text_corpus");
   write_text(dir.file("verses.tsv"), kVerses);
   const auto corpus = load_text_corpus(dir.file("verses.tsv"), verse_config(2), "the test");
@@ -231,6 +234,14 @@ TEST_CASE("words: decode shows the mask and leaves out pads and markers; templat
   const Tensor row = Tensor::from_vector(std::vector<int32_t>{data::kBosId, the, mask, god, data::kUnkId, data::kEosId, data::kPadId},
                                          {1, 7});
   CHECK(v.decode(row) == "the [MASK] god <unk>");
+  // Only the row's frame is left out: special tokens inside it are shown.
+  const auto decoded = [&](std::vector<int32_t> ids) {
+    const int64_t n = static_cast<int64_t>(ids.size());
+    return v.decode(Tensor::from_vector(ids, {1, n}));
+  };
+  CHECK(decoded({data::kBosId, the, data::kPadId, god, data::kEosId, data::kPadId}) == "the <pad> god");
+  CHECK(decoded({the, data::kEosId, god, data::kBosId}) == "the <eos> god <bos>");
+  CHECK(decoded({data::kBosId, data::kEosId, data::kPadId}).empty());
   CHECK(v.mask_shown() == "[MASK]");
 
   // The template starts after <bos>; "God," is tokenized as the corpus is; '_' a position to generate.
