@@ -73,7 +73,7 @@ TextClassifierModel::TextClassifierModel(const json& config, uint64_t seed)
 
 int64_t TextClassifierModel::class_of(const std::string& value) const {
   if (target == ClassifierTarget::Words) {
-    const std::vector<int32_t> ids = vocabulary->encode_line(value, TextLocation{"--control", 1, 0});
+    const std::vector<int32_t> ids = vocabulary->encode_line(value, TextLocation{"--control", 0, 0});
     if (ids.size() != 1 || ids[0] < data::kNumSpecialTokens)
       throw std::invalid_argument("--control: '" + value + "' is not one word of the vocabulary");
     return ids[0];

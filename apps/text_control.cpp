@@ -88,6 +88,10 @@ TextControl text_control(const SampleOptions& options, const TextVocabulary& voc
     c.summary = ", length " + std::to_string(words) + " tokens given by <eos> and <pad>";
     return c;
   }
+  if (request.kind == "word") {  // the word first: it needs no classifier to be refused
+    const std::vector<int32_t> ids = vocabulary.encode_line(request.value, {"--control", 0, 0});
+    if (ids.size() != 1) throw std::invalid_argument("--control word=" + request.value + ": one word, not " + std::to_string(ids.size()));
+  }
   c.classifier = load_classifier(options.classifier, "--classifier", vocabulary, request.kind, /*noisy=*/true);
   c.classifier->require_embedding(embedding, "--classifier " + options.classifier);
   const std::vector<int64_t> classes(static_cast<size_t>(n), c.classifier->class_of(request.value));
@@ -107,7 +111,7 @@ double control_success_rate(const TextControlRequest& control, const std::vector
   if (samples.empty()) throw std::invalid_argument("--control: no samples to score");
   int64_t met = 0;
   if (control.kind == "word" || control.kind == "length") {
-    const std::vector<int32_t> word = control.kind == "word" ? vocabulary.encode_line(control.value, {"--control", 1, 0}) : std::vector<int32_t>{};
+    const std::vector<int32_t> word = control.kind == "word" ? vocabulary.encode_line(control.value, {"--control", 0, 0}) : std::vector<int32_t>{};
     if (control.kind == "word" && word.size() != 1)
       throw std::invalid_argument("--control word=" + control.value + ": one word of the vocabulary");
     for (size_t i = 0; i < samples.size(); ++i) {

@@ -59,8 +59,8 @@ class CharacterVocabulary : public TextVocabulary {
       char shown[32];
       std::snprintf(shown, sizeof shown, c >= 32 && c < 127 ? "'%c'" : "byte 0x%02x", c);
       throw std::invalid_argument(at.file + ": " + shown + " at offset " + std::to_string(at.offset + static_cast<int64_t>(i)) +
-                                  " (line " + std::to_string(at.line) + ", column " + std::to_string(i + 1) +
-                                  ") is outside the alphabet (a-z and space)");
+                                  (at.line > 0 ? " (line " + std::to_string(at.line) + ", column " + std::to_string(i + 1) + ")" : "") +
+                                  " is outside the alphabet (a-z and space)");
     }
     return ids;
   }
@@ -159,7 +159,8 @@ class WordVocabulary : public TextVocabulary {
   std::vector<int32_t> encode_line(const std::string& line, const TextLocation& at) const override {
     std::vector<int32_t> ids;
     for (const std::string& piece : space_separated(line))
-      for (const int32_t id : encode_piece(piece, at.file + ": line " + std::to_string(at.line) + ": ")) ids.push_back(id);
+      for (const int32_t id : encode_piece(piece, at.file + (at.line > 0 ? ": line " + std::to_string(at.line) : "") + ": "))
+        ids.push_back(id);
     return ids;
   }
 

@@ -68,7 +68,7 @@ namespace diffuse {
 // Where a line of a text file lies, for messages about it.
 struct TextLocation {
   std::string file;
-  int64_t line = 0;    // 1-based
+  int64_t line = 0;    // 1-based; 0: not a line of a file (a flag's value)
   int64_t offset = 0;  // the byte offset of the line's start in the file
 };
 
