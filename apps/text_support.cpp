@@ -22,14 +22,15 @@ data::Text8Split parse_text_split(const std::string& name) {
   throw std::invalid_argument("--split: 'train', 'valid' or 'test', got '" + name + "'");
 }
 
-TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length) {
+TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length,
+                           data::LongSequences long_rows) {
   if (count < 0) throw std::invalid_argument("--chunks: must be at least 1");
   const int64_t available = corpus.available_items(parse_text_split(split_name), length);
   if (count > available)
     throw std::invalid_argument("--chunks: " + std::to_string(count) + " requested but the " + split_name + " split of " +
                                 corpus.source() + " has " + std::to_string(available) + " " + corpus.item_noun() + " of " +
                                 std::to_string(length));
-  return corpus.items(parse_text_split(split_name), count, length);
+  return corpus.items(parse_text_split(split_name), count, length, long_rows);
 }
 
 TextItems held_out_items(const TextCorpus& corpus, const nlohmann::json& config, int64_t length) {
@@ -41,7 +42,7 @@ TextItems held_out_items(const TextCorpus& corpus, const nlohmann::json& config,
                                 " requested but the valid split of " + corpus.source() + " has " + std::to_string(available) +
                                 " " + corpus.item_noun() + " of " + std::to_string(length) +
                                 " (lower it, or set train.eval_every=0)");
-  return corpus.items(data::Text8Split::Valid, schedule.items, length);
+  return corpus.items(data::Text8Split::Valid, schedule.items, length, data::LongSequences::DropAndCount);
 }
 
 EvaluationRecord held_out_record(const TextVocabulary& vocabulary, const std::string& noun, int64_t items, double bits_per_unit,
@@ -58,7 +59,28 @@ TextTrainingTask::TextTrainingTask(const nlohmann::json& config, std::shared_ptr
       vocabulary_(corpus_->vocabulary()),
       rows_(corpus_->training_rows(length_, seed_)),
       streams_(seed_),
-      held_out_(held_out_items(*corpus_, config, length_)) {}
+      held_out_(held_out_items(*corpus_, config, length_)) {
+  if (vocabulary_->conditional()) {
+    const TextItems conditions = corpus_->items(data::Text8Split::Valid, sample_count_, length_, data::LongSequences::DropAndCount);
+    sample_given_ = given_ids(conditions.rows, conditions.given);
+  }
+}
+
+Tensor given_ids(const Tensor& rows, const Tensor& given) {
+  if (!given.defined()) return Tensor();
+  if (rows.dtype() != DType::I32 || given.dtype() != DType::I32 || rows.shape() != given.shape())
+    throw std::invalid_argument("given_ids: expected int32 rows and mask of one shape, got " + describe(rows) + " and " + describe(given));
+  const Tensor r = rows.contiguous(), g = given.contiguous();
+  Tensor out = Tensor::empty(r.shape(), DType::I32);
+  for (int64_t i = 0; i < r.numel(); ++i) out.data<int32_t>()[i] = g.data<int32_t>()[i] != 0 ? r.data<int32_t>()[i] : -1;
+  return out;
+}
+
+void require_source_template(const TextVocabulary& vocabulary, const std::string& template_text) {
+  if (vocabulary.conditional() && template_text.empty())
+    throw std::invalid_argument("--template: this model writes a target given its source (data.dataset '" + vocabulary.dataset() +
+                                "'): give the source as --template \"SOURCE <eos>\", or score a split with evaluate --task pairs");
+}
 
 std::map<std::string, std::string> TextTrainingTask::state() const {
   std::map<std::string, std::string> s = streams_.state();
@@ -151,14 +173,15 @@ ChunkBits ChunkBits::merge(const ChunkBits& a, const ChunkBits& b) {
 }
 
 ChunkBits evaluate_chunk_bits(const TextItems& items, int64_t batch, const EvaluateOptions& options, int64_t evaluations_per_batch,
-                              const std::function<std::vector<double>(const Tensor& x, Philox& rng)>& nats_of) {
+                              const std::function<std::vector<double>(const Tensor& x, const Tensor& given, Philox& rng)>& nats_of) {
   const int64_t n = items.count();
   std::unique_ptr<Progress> progress;
   return evaluate_sharded<ChunkBits>(
       n, batch, options.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
         ChunkBits r;
-        const std::vector<double> nats = nats_of(items.rows.slice(0, begin, end), rng);
+        const std::vector<double> nats =
+            nats_of(items.rows.slice(0, begin, end), items.given.defined() ? items.given.slice(0, begin, end) : Tensor(), rng);
         for (int64_t i = begin; i < end; ++i) r.add(nats[static_cast<size_t>(i - begin)] * items.to_bits(i));
         r.network_evaluations = evaluations_per_batch;
         if (progress) progress->advance(evaluations_per_batch);
