@@ -45,12 +45,14 @@ constexpr int64_t kBibleDemoSteps = 1000;
 const std::string kPairRows =
     "pairs of aligned verses instead of single verses: a pair file (scripts/export_bible.sh pairs KJV WEB kjv_web.tsv), one "
     "pair a row of 128 positions [<bos> source <eos> target <eos> <pad>...], split by whole books; a side holds at most 62 "
-    "tokens (a training pair with a longer side is dropped and counted, a held-out one refused); the model is given <bos>, "
+    "tokens (a training pair with a longer side is dropped and counted, a held-out one refused or, with evaluate --task pairs "
+    "--skip-long, left out and counted); the model is given <bos>, "
     "the source and its <eos>, and its loss, bound (bits per target token, counting the target's <eos>) and samples cover "
     "the rest";
 const std::string kPairVocabulary =
     "one vocabulary for both sides: the training books' source and target tokens seen at least data.min_count = 5 times, "
-    "with <pad> <unk> <bos> <eos>; model.in_states and model.out_states are set when the run starts";
+    "with <pad> <unk> <bos> <eos> (7,215 on KJV -> WEB); the vocabulary sizes the embedding (and the output layer of the "
+    "masked and autoregressive models) when the run starts";
 const json kPairData = {{"dataset", "pairs"}, {"min_count", 5}};
 constexpr int64_t kPairDemoSteps = 1000;
 
@@ -383,7 +385,9 @@ const std::vector<Preset>& presets() {
        "noising), the 6 x 256 transformer, d = 128, T = 2000 sqrt, rows of 128, batch 64",
        "diffusion-lm-bible-small",
        {{"model", {{"seq_len", 128}, {"input_dim", 128}, {"out_states", 128}}}, {"data", kPairData}},
-       {kPairRows, kPairVocabulary,
+       {"the deviations above are those of the Diffusion-LM presets this one derives from (E2E is Diffusion-LM's data); "
+        "DiffuSeq's own follow",
+        kPairRows, kPairVocabulary,
         "DiffuSeq's embedding of d = 128 (its hidden_dim) and T = 2000 with the sqrt schedule; its transformer is BERT-base "
         "(12 x 768, post-LN), here the 6 x 256 pre-LN one of the other small text presets",
         "t drawn uniformly (DiffuSeq draws it by loss-aware importance sampling); batch 64 and lr 1e-3 (DiffuSeq: 2048 and "
