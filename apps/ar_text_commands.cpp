@@ -155,7 +155,7 @@ static int run_ar_text_evaluate(const EvaluateOptions& options) {
                                 ": the autoregressive likelihood is exact (no steps, no estimate)");
   const auto corpus = load_text_corpus(options.data_dir, m->config, options.checkpoint);
   const int64_t L = m->seq_len();
-  const TextItems items = evaluation_items(*corpus, options.split, options.items, L);
+  const TextItems items = evaluation_items(*corpus, options.split, options.items, L, options.skip_long);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   const TextVocabulary& v = *m->vocabulary;
   const auto start = std::chrono::steady_clock::now();

@@ -209,7 +209,7 @@ static int run_diffusion_lm_evaluate(const EvaluateOptions& options) {
   auto m = load_model_for_inference<DiffusionLmModel>(options.checkpoint, options.ema);
   const auto corpus = load_text_corpus(options.data_dir, m->config, options.checkpoint, kEmbeddingRowStates);
   const int64_t L = m->seq_len();
-  const TextItems items = evaluation_items(*corpus, options.split, options.items, L);
+  const TextItems items = evaluation_items(*corpus, options.split, options.items, L, options.skip_long);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   const TextVocabulary& v = *m->vocabulary;
   Philox unused(0);

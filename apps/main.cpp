@@ -177,9 +177,8 @@ int main(int argc, char** argv) {
       ->needs(task)
       ->excludes(ev_checkpoint);
   ev->add_flag("--skip-long", evaluate.skip_long,
-               "--task pairs: leave out the held-out pairs with a side longer than the rows allow, and count them "
-               "(by default such a pair is refused, naming it)")
-      ->needs(task);
+               "Words: leave out the held-out verses or pairs longer than the model's rows allow, and count them (by "
+               "default the first is refused, naming it)");
   ev->add_option("--candidates", evaluate.candidates, "--task pairs: targets written per source (default 5; self-BLEU among them)")
       ->check(CLI::PositiveNumber)
       ->needs(task);

@@ -259,7 +259,7 @@ static int run_masked_text_evaluate(const EvaluateOptions& options) {
   if (options.steps != 0) throw std::invalid_argument("--steps: masked diffusion's bound is in continuous time (no steps)");
   const auto corpus = load_text_corpus(options.data_dir, m->config, options.checkpoint);
   const int64_t L = m->seq_len();
-  const TextItems items = evaluation_items(*corpus, options.split, options.items, L);
+  const TextItems items = evaluation_items(*corpus, options.split, options.items, L, options.skip_long);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   const diffusion::MaskedDiffusion& masked = m->masked;
   const TextVocabulary& v = *m->vocabulary;

@@ -196,8 +196,7 @@ int run_pair_evaluation(const EvaluateOptions& options) {
   if (options.mbr && (options.candidates < 2 || options.copy_source))
     throw std::invalid_argument("--mbr: chooses among a model's candidates: needs --candidates 2 or more (DiffuSeq takes 5)");
   const PairSetup setup = pair_setup(options);
-  const TextItems items = evaluation_items(*setup.corpus, options.split, options.items, setup.length,
-                                           options.skip_long ? data::LongSequences::DropAndCount : data::LongSequences::Refuse);
+  const TextItems items = evaluation_items(*setup.corpus, options.split, options.items, setup.length, options.skip_long);
   if (!items.given.defined()) throw std::logic_error("--task pairs: the corpus gave no given mask");
   const TextVocabulary& vocabulary = *setup.corpus->vocabulary();
 
@@ -239,9 +238,6 @@ int run_pair_evaluation(const EvaluateOptions& options) {
   std::printf("%lld %s pairs of %s, %s: %s, %lld candidate%s per source%s\n", static_cast<long long>(items.count()),
               options.split.c_str(), setup.corpus->source().c_str(), setup.family.c_str(), decoding.c_str(), static_cast<long long>(n),
               n == 1 ? "" : "s", options.mbr ? ", the hypothesis chosen by MBR (BLEU)" : "");
-  if (items.dropped > 0)
-    std::printf("  %lld pairs with a side longer than %lld tokens left out (--skip-long)\n", static_cast<long long>(items.dropped),
-                static_cast<long long>(data::PairRowOptions{.length = setup.length}.max_side_tokens()));
   std::printf("  BLEU %.2f (BP %.3f; precisions %.1f/%.1f/%.1f/%.1f; %s hypothesis and %s reference tokens)\n", s.bleu.score,
               s.bleu.brevity_penalty, s.bleu.precisions[0], s.bleu.precisions[1], s.bleu.precisions[2], s.bleu.precisions[3],
               with_commas(s.bleu.hypothesis_length).c_str(), with_commas(s.bleu.reference_length).c_str());

@@ -23,14 +23,20 @@ data::Text8Split parse_text_split(const std::string& name) {
 }
 
 TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length,
-                           data::LongSequences long_rows) {
+                           bool skip_long) {
   if (count < 0) throw std::invalid_argument("--chunks: must be at least 1");
   const int64_t available = corpus.available_items(parse_text_split(split_name), length);
   if (count > available)
     throw std::invalid_argument("--chunks: " + std::to_string(count) + " requested but the " + split_name + " split of " +
                                 corpus.source() + " has " + std::to_string(available) + " " + corpus.item_noun() + " of " +
                                 std::to_string(length));
-  return corpus.items(parse_text_split(split_name), count, length, long_rows);
+  TextItems items = corpus.items(parse_text_split(split_name), count, length,
+                                 skip_long ? data::LongSequences::DropAndCount : data::LongSequences::Refuse);
+  if (items.dropped > 0)
+    std::fprintf(stderr, "evaluate: %lld %s of the %s split longer than rows of %lld left out (--skip-long); %lld evaluated\n",
+                 static_cast<long long>(items.dropped), items.noun.c_str(), split_name.c_str(), static_cast<long long>(length),
+                 static_cast<long long>(items.count()));
+  return items;
 }
 
 TextItems held_out_items(const TextCorpus& corpus, const nlohmann::json& config, int64_t length) {

@@ -28,9 +28,10 @@ data::Text8Split parse_text_split(const std::string& name);  // --split: train, 
 
 // The first `count` (0: all) evaluation items of the split for rows of `length` (apps/text_corpus.hpp: chunks
 // of characters, verses or pairs); throws naming --chunks when the split has fewer. An item longer than the
-// rows is refused, naming it, or with DropAndCount left out and counted (TextItems::dropped).
+// rows is refused, naming it, or with --skip-long (skip_long) left out and counted (TextItems::dropped, and a
+// note on stderr).
 TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length,
-                           data::LongSequences long_rows = data::LongSequences::Refuse);
+                           bool skip_long = false);
 
 // A training run's held-out items: the first train.eval_items items of the valid split for rows of `length`
 // when the run evaluates (train.eval_every > 0), else none; a verse or pair among them longer than the rows is

@@ -140,8 +140,12 @@ grep -qF "trained on data.dataset 'verses', not on a pair file" err.txt || fail 
 expect_error "pairs.tsv:151 (Judges 2:1), source: 26 tokens, longer than the maximum of 14 a side (rows of 32: <bos> source <eos> target <eos>); a pair is never cut" \
   "$diffuse" evaluate --task pairs --checkpoint ar/ckpt-000000040.safetensors --data pairs.tsv --quiet
 "$diffuse" --threads 1 evaluate --task pairs --checkpoint ar/ckpt-000000040.safetensors --data pairs.tsv --quiet --skip-long --candidates 1 \
-  --json > skip.json || fail "--skip-long: $(cat skip.json)"
+  --json > skip.json 2> skip.err || fail "--skip-long: $(cat skip.json skip.err)"
 grep -q '"pairs":15' skip.json && grep -q '"left_out_too_long":1' skip.json || fail "--skip-long does not leave out Judges 2:1: $(cat skip.json)"
+"$diffuse" --threads 1 evaluate --checkpoint mdlm/ckpt-000000040.safetensors --data pairs.tsv --quiet --skip-long --json > skip.json 2> skip.err ||
+  fail "the bound with --skip-long: $(cat skip.err)"
+grep -q '"pairs":15' skip.json && grep -q "1 pairs of the test split longer than rows of 32 left out (--skip-long); 15 evaluated" skip.err ||
+  fail "the bound's --skip-long: $(cat skip.json skip.err)"
 expect_error "--mbr: chooses among a model's candidates" \
   "$diffuse" evaluate --task pairs --checkpoint ar/ckpt-000000040.safetensors --data pairs.tsv --candidates 1 --mbr
 expect_error "--decoder: masked-text's" \
