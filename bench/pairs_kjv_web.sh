@@ -51,7 +51,7 @@ chunks=()
 row() {
   local name=$1 model=$2 decoding=$3; shift 3
   local scores
-  scores=$("$diffuse" --threads "$threads" --quiet evaluate --task pairs --data "$pairs" --split test "${chunks[@]}" --skip-long --seed 3 --batch 64 \
+  scores=$("$diffuse" --threads "$threads" evaluate --quiet --task pairs --data "$pairs" --split test "${chunks[@]}" --skip-long --seed 3 --batch 64 \
     --journal "$out/journal-$name" --out "$out/$name.tsv" --json "$@")
   echo "{\"row\":\"$name\",\"model\":\"$model\",\"decoder\":\"$decoding\",\"scores\":$scores}" >> "$out/table.jsonl"
 }
