@@ -10,8 +10,8 @@
 #     GELU form, timestep input, character map, mask id); sample and evaluate (exact, strided, estimate,
 #     JSON) work on the checkpoint; an evaluation cut short resumes from its --journal to the same figure.
 #   - DDPM and D3PM on images: train (with periodic evaluation on the test images; a SIGINT during it stops
-#     the run at the next network evaluation), sample (.png and .npz) and evaluate --json on generated
-#     CIFAR-10-format files.
+#     the run at the next network evaluation), sample (.png and .npz; DDPM also with --sampler ddim and
+#     dpm-solver, and their refusals) and evaluate --json on generated CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
 #   - Bad input: an unknown or misspelt flag or verb (named first, with a suggestion), an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
 #     --chunks, a truncated checkpoint, a config.json, an empty file or an .npz as the checkpoint: each exits
@@ -249,6 +249,39 @@ png_width() { od -An -tu1 -j16 -N4 "$1" | awk '{ print ($1 * 16777216) + ($2 * 6
   fail "ddpm sample --scale 1"
 [ "$(png_width s1.png)" -eq 70 ] || fail "--scale 1 grid is $(png_width s1.png) pixels wide, not 70"
 cmp -s s.npz s1.npz || fail "--scale changed the .npz (it keeps the raw samples)"
+# The fast samplers (docs/math.md §8): DDIM and DPM-Solver++(2M) in 10 of the T = 20 steps write a grid and an
+# .npz, the summary line naming the sampler, the steps and eta; a progress line per tenth of the 10 evaluations.
+# --steps beyond T (T - 1 for DPM-Solver++, which needs K + 1 distinct times), --steps for the ancestral sampler,
+# --eta outside [0, 1] or for another sampler, and --sampler for another family are refused, naming the flag.
+ddpm_ckpt=ddpm/ckpt-000000003.safetensors
+for sampler in ddim dpm-solver; do
+  "$diffuse" sample --checkpoint $ddpm_ckpt --n 2 --sampler $sampler --steps 10 --out "fast-$sampler.png" --threads 1 \
+    > "fast-$sampler.log" 2> "fast-$sampler.err" || fail "ddpm sample --sampler $sampler: $(tail -2 "fast-$sampler.err")"
+  [ -f "fast-$sampler.png" ] && [ -f "fast-$sampler.npz" ] || fail "--sampler $sampler wrote no .png/.npz"
+  [ "$(png_width "fast-$sampler.png")" -eq 518 ] || fail "--sampler $sampler: the grid is $(png_width "fast-$sampler.png") pixels wide"
+  [ "$(grep -c '^sample: [0-9]*/10 network evaluations' "fast-$sampler.err")" -eq 10 ] ||
+    fail "--sampler $sampler: the progress should count 10 evaluations: $(cat "fast-$sampler.err")"
+done
+grep -q '^sampling 2 images: sampler ddim (Song et al. 2021), 10 of T = 20 steps (uniform), eta 0, ' fast-ddim.log ||
+  fail "the ddim summary line: $(head -1 fast-ddim.log)"
+grep -q '^sampling 2 images: sampler dpm-solver (DPM-Solver++(2M), Lu et al. 2022), 10 of T = 20 steps (logsnr), eta 0 ' \
+  fast-dpm-solver.log || fail "the dpm-solver summary line: $(head -1 fast-dpm-solver.log)"
+grep -q '^sampling 1 images: sampler ancestral (Ho et al. Algorithm 2), 20 steps, variance large' < <("$diffuse" sample --checkpoint $ddpm_ckpt \
+  --n 1 --out anc.png --threads 1 --quiet) || fail "the ancestral summary line"
+"$diffuse" sample --checkpoint $ddpm_ckpt --n 2 --sampler ddim --steps 5 --eta 1 --grid quadratic --progressive --out q.png \
+  --threads 1 --quiet > q.log || fail "ddim --eta 1 --grid quadratic --progressive: $(tail -2 q.log)"
+[ -f q-progressive.png ] && grep -q "(5 steps per row)" q.log || fail "ddim --progressive: $(cat q.log)"
+cmp -s fast-ddim.npz q.npz && fail "--eta 1 and --grid quadratic changed nothing"
+expect_error "--steps: DDIM takes 1..T = 20 steps" "$diffuse" sample --checkpoint $ddpm_ckpt --sampler ddim --steps 30 --out x.png
+expect_error "--steps: DPM-Solver++ takes 1..T - 1 = 19 steps" \
+  "$diffuse" sample --checkpoint $ddpm_ckpt --sampler dpm-solver --steps 20 --out x.png
+expect_error "--steps: the ancestral sampler takes all T = 20 steps" "$diffuse" sample --checkpoint $ddpm_ckpt --steps 10 --out x.png
+expect_error "--eta: DDIM's eta must be in [0, 1]" "$diffuse" sample --checkpoint $ddpm_ckpt --sampler ddim --eta 1.5 --out x.png
+expect_error "--eta: only for --sampler ddim" "$diffuse" sample --checkpoint $ddpm_ckpt --sampler dpm-solver --eta 0.5 --out x.png
+expect_error "--grid: DDIM's spacing is 'uniform' or 'quadratic'" \
+  "$diffuse" sample --checkpoint $ddpm_ckpt --sampler ddim --grid logsnr --out x.png
+expect_error "--sampler: not an option of d3pm-text checkpoints" "$diffuse" sample --checkpoint "$ckpt" --sampler ddim
+[ ! -e x.png ] || fail "a refused sample wrote x.png"
 "$diffuse" evaluate --checkpoint ddpm/ckpt-000000003.safetensors --data cifar --images 4 --json --threads 1 > ddpm.json ||
   fail "ddpm evaluate"
 grep -q '"bits_per_dim":[0-9.]*,.*"images":4,.*"method":"exact"' ddpm.json || fail "ddpm evaluate JSON: $(cat ddpm.json)"
