@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <fstream>
 #include <stdexcept>
 
 #include "data/file_io.hpp"
@@ -147,7 +146,7 @@ class WordVocabulary : public TextVocabulary {
         given.push_back(-1);
         continue;
       }
-      for (const int32_t id : encode_piece(piece, "--template: ")) given.push_back(id);
+      for (const int32_t id : encode_piece(piece, "--template: ", "; '_' marks a position to generate")) given.push_back(id);
     }
     if (static_cast<int64_t>(given.size()) > length)
       throw std::invalid_argument("--template: " + std::to_string(given.size() - row_start().size()) +
@@ -159,8 +158,12 @@ class WordVocabulary : public TextVocabulary {
   std::vector<int32_t> encode_line(const std::string& line, const TextLocation& at) const override {
     std::vector<int32_t> ids;
     for (const std::string& piece : space_separated(line))
+<<<<<<< HEAD
       for (const int32_t id : encode_piece(piece, at.file + (at.line > 0 ? ": line " + std::to_string(at.line) : "") + ": "))
         ids.push_back(id);
+=======
+      for (const int32_t id : encode_piece(piece, at.file + ": line " + std::to_string(at.line) + ": ", "")) ids.push_back(id);
+>>>>>>> wordcorpus
     return ids;
   }
 
@@ -198,8 +201,8 @@ class WordVocabulary : public TextVocabulary {
 
  private:
   // A space-separated piece: a special token as spelled, or the corpus's tokens of it, each in the
-  // vocabulary (else std::invalid_argument prefixed with `where`).
-  std::vector<int32_t> encode_piece(const std::string& piece, const std::string& where) const {
+  // vocabulary (else std::invalid_argument between `where` and `hint`).
+  std::vector<int32_t> encode_piece(const std::string& piece, const std::string& where, const std::string& hint) const {
     if (is_special_token(piece)) return {words_.id(piece)};
     std::vector<std::string> tokens;
     try {
@@ -211,7 +214,7 @@ class WordVocabulary : public TextVocabulary {
     for (const std::string& t : tokens) {
       if (!words_.contains(t))
         throw std::invalid_argument(where + "the word '" + t + "' is not in the vocabulary (" + with_commas(size()) +
-                                    " tokens of the training books)" + (where.rfind("--template", 0) == 0 ? "; '_' marks a position to generate" : ""));
+                                    " tokens of the training books)" + hint);
       ids.push_back(words_.id(t));
     }
     return ids;
