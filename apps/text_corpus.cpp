@@ -158,12 +158,8 @@ class WordVocabulary : public TextVocabulary {
   std::vector<int32_t> encode_line(const std::string& line, const TextLocation& at) const override {
     std::vector<int32_t> ids;
     for (const std::string& piece : space_separated(line))
-<<<<<<< HEAD
-      for (const int32_t id : encode_piece(piece, at.file + (at.line > 0 ? ": line " + std::to_string(at.line) : "") + ": "))
+      for (const int32_t id : encode_piece(piece, at.file + (at.line > 0 ? ": line " + std::to_string(at.line) : "") + ": ", ""))
         ids.push_back(id);
-=======
-      for (const int32_t id : encode_piece(piece, at.file + ": line " + std::to_string(at.line) + ": ", "")) ids.push_back(id);
->>>>>>> wordcorpus
     return ids;
   }
 

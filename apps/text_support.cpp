@@ -29,7 +29,12 @@ TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_na
     throw std::invalid_argument("--chunks: " + std::to_string(count) + " requested but the " + split_name + " split of " +
                                 corpus.source() + " has " + std::to_string(available) + " " + corpus.item_noun() + " for rows of " +
                                 std::to_string(length));
-  return corpus.items(parse_text_split(split_name), count, length);
+  TextItems items = corpus.items(parse_text_split(split_name), count, length, data::LongSequences::DropAndCount);
+  if (items.dropped > 0)
+    std::fprintf(stderr, "note: %lld %s %s longer than a row of %lld are not scored (never cut): %lld scored\n",
+                 static_cast<long long>(items.dropped), split_name.c_str(), corpus.item_noun().c_str(), static_cast<long long>(length),
+                 static_cast<long long>(items.count()));
+  return items;
 }
 
 TextItems held_out_items(const TextCorpus& corpus, const nlohmann::json& config, int64_t length) {
@@ -41,7 +46,7 @@ TextItems held_out_items(const TextCorpus& corpus, const nlohmann::json& config,
                                 " requested but the valid split of " + corpus.source() + " has " + std::to_string(available) +
                                 " " + corpus.item_noun() + " for rows of " + std::to_string(length) +
                                 " (lower it, or set train.eval_every=0)");
-  return corpus.items(data::Text8Split::Valid, schedule.items, length);
+  return corpus.items(data::Text8Split::Valid, schedule.items, length, data::LongSequences::DropAndCount);
 }
 
 EvaluationRecord held_out_record(const TextVocabulary& vocabulary, const std::string& noun, int64_t items, double bits_per_unit,

@@ -27,7 +27,8 @@ namespace diffuse {
 data::Text8Split parse_text_split(const std::string& name);  // --split: train, valid, test
 
 // The first `count` (0: all) evaluation items of the split for rows of `length` (apps/text_corpus.hpp: chunks
-// of characters, or verses); throws naming --chunks when the split has fewer.
+// of characters, or verses); throws naming --chunks when the split has fewer. A verse longer than the rows is
+// never cut: it is left out, and a note on stderr counts them (the WEB's test split has 16 at rows of 64).
 TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length);
 
 // A training run's held-out items: the first train.eval_items items of the valid split for rows of `length`
