@@ -21,19 +21,8 @@
 #     asked size; bad run folders are warnings naming the file and line; another family's terms are refused.
 # Usage: test_cli.sh path/to/diffuse
 set -uo pipefail
-diffuse=$(realpath "$1")
 root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-# expect_error "what must appear in stderr" command...: non-zero exit and the text in stderr.
-expect_error() {
-  local want=$1; shift
-  if "$@" > out.txt 2> err.txt; then fail "expected an error from: $*"; return; fi
-  grep -qF -- "$want" err.txt || fail "stderr of '$*' lacks '$want': $(cat err.txt)"
-}
+source "$(dirname "$0")/harness.sh"
 
 # ---- D3PM text ------------------------------------------------------------------------------------
 yes "the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly" | head -c 200000 | tr -d '\n' > corpus.txt
@@ -47,7 +36,6 @@ cmp -s straight/ckpt-000000200.safetensors split/ckpt-000000200.safetensors ||
   fail "stop at 20 + resume differs from the straight run"
 # metrics.jsonl: a line per logged step (every 10th) and an evaluation object every 50th, the resumed run's
 # equal to the straight run's line by line apart from the timings (wall_time, ms_per_step, items_per_second).
-timeless() { sed -E 's/"(wall_time|ms_per_step|items_per_second)":[^,}]*,?//g' "$1"; }
 same_metrics() {  # same_metrics RUN [REFERENCE]
   local a=${2:-straight}/metrics.jsonl b=$1/metrics.jsonl
   [ -f "$b" ] && [ "$(wc -l < "$a")" -eq "$(wc -l < "$b")" ] && cmp -s <(timeless "$a") <(timeless "$b") ||
@@ -390,5 +378,4 @@ grep -q "checkpoint zero/ckpt-000000000.safetensors" zero.log || fail "--steps 0
 "$diffuse" evaluate --checkpoint zero/ckpt-000000000.safetensors --data corpus.txt --chunks 2 --threads 1 --json > zero.json ||
   fail "evaluating the step-0 checkpoint"
 
-echo "$failures failure(s)"
-[ "$failures" -eq 0 ]
+finish "the command line"

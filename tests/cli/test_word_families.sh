@@ -13,17 +13,7 @@
 #     vocabulary, samples in another vocabulary than the teacher's.
 # Usage: test_word_families.sh path/to/diffuse
 set -uo pipefail
-diffuse=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect_error() {
-  local want=$1; shift
-  if "$@" > out.txt 2> err.txt; then fail "expected an error from: $*"; return; fi
-  grep -qF -- "$want" err.txt || fail "stderr of '$*' lacks '$want': $(cat err.txt)"
-}
+source "$(dirname "$0")/harness.sh"
 
 # Verses from a small grammar, drawn with a Park-Miller generator (the same file on every awk).
 make_verses() {
@@ -48,9 +38,6 @@ make_verses 8 | sed 's/river/sea/' > other.tsv
 small=(--data verses.tsv --threads 1 --seed 5 --set model.seq_len=16 --set model.width=32 --set model.layers=1 --set model.heads=2
        --set model.mlp=64 --set train.batch=16 --set train.log_every=10 --set train.checkpoint_every=40 --set train.eval_every=40
        --set train.eval_items=8 --set train.warmup=10)
-first_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | head -1 | cut -d: -f2; }
-last_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | tail -1 | cut -d: -f2; }
-timeless() { sed -E 's/"(wall_time|ms_per_step|items_per_second)":[^,}]*,?//g' "$1"; }
 
 for family in mdlm ar; do
   "$diffuse" train --preset $family-bible-demo "${small[@]}" --out $family --steps 80 > $family.log 2>&1 || fail "$family: train: $(tail -3 $family.log)"
@@ -127,5 +114,4 @@ grep -qF "reads words: " err.txt || fail "the refusal does not name the teacher'
 "$diffuse" info --preset mdlm-bible-small > info.txt || fail "info mdlm-bible-small"
 grep -q "parameters set by the vocabulary" info.txt || fail "info: $(head -1 info.txt)"
 
-if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "word families: all passed"
+finish "word families"
