@@ -98,8 +98,8 @@ Tensor ddim_sample(const EpsModel& model, const GaussianDiffusion& diffusion, co
 //   x_{tau_i} = sqrt(abar_{tau_i}) x0_hat + sqrt(1 - abar_{tau_i}) eps,  x0_hat from x_{tau_{i-1}} and eps,
 // with eps = eps_theta(x_{tau_{i-1}}, tau_i): the network is asked at the step being moved to with the point
 // at hand, the one explicit choice, so the first step never asks it at t = 0 (docs/math.md §8.3). The encoder
-// never clips (options.clip_x0 is not read; eta must be 0 or is ignored: the encoder is deterministic);
-// the guidance hook applies. x0: [B, ...] in [-1, 1].
+// is deterministic and never clips (options.eta and options.clip_x0 are not read); the guidance hook applies.
+// x0: [B, ...] in [-1, 1].
 Tensor ddim_encode(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& x0,
                    const DdimOptions& options, const StepCallback& on_step = {});
 

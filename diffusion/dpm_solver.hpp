@@ -5,9 +5,9 @@
 //
 // The discrete schedule gives, at the paper's t = 1..T (all in double):
 //   alpha_t = sqrt(abar_t),  sigma_t = sqrt(1 - abar_t),  lambda_t = log(alpha_t / sigma_t)
-// and the data prediction x_theta(x, t) = x0_hat of Ho et al. eq. 15 (clipped to [-1, 1] when clip_x0, the
-// static thresholding of DPM-Solver++ §4). On times T = t_0 > t_1 > ... > t_K = 1, with h_i = lambda_{t_i} -
-// lambda_{t_{i-1}}:
+// and the data prediction x_theta(x, t) = x0_hat of Ho et al. eq. 15 (clipped to [-1, 1] when clip_x0: the
+// static thresholding of Saharia et al. 2022, which the data-prediction form makes possible). On times
+// T = t_0 > t_1 > ... > t_K = 1, with h_i = lambda_{t_i} - lambda_{t_{i-1}}:
 //
 //   x_{t_1} = (sigma_{t_1} / sigma_{t_0}) x_{t_0} - alpha_{t_1} (e^{-h_1} - 1) x_theta(x_{t_0}, t_0)
 //             (Algorithm 2, line 4: DPM-Solver++1, which is DDIM at eta = 0)
