@@ -469,6 +469,7 @@ double TextItems::mean_to_bits() const {
 }
 
 TextItems TextItems::first(int64_t n) const {
+  n = std::min(n, count());  // a held-out set may hold fewer: its long verses were left out
   TextItems r{.rows = rows.slice(0, 0, n), .units = std::vector<int64_t>(units.begin(), units.begin() + n), .noun = noun};
   if (!books.empty()) r.books.assign(books.begin(), books.begin() + n);
   return r;

@@ -118,7 +118,7 @@ struct TextItems {
   double to_bits(int64_t i) const { return 1.0 / (static_cast<double>(units[static_cast<size_t>(i)]) * std::numbers::ln2); }
   // The mean of to_bits over the rows: exactly to_bits(0) when every row has the same units (chunks).
   double mean_to_bits() const;
-  TextItems first(int64_t n) const;  // rows [0, n)
+  TextItems first(int64_t n) const;  // rows [0, min(n, count()))
 };
 
 // The training rows' draw, resumable.
