@@ -29,9 +29,13 @@ struct SampleOptions {
   bool progressive = false;
   int64_t every = 0;        // progressive: record every k steps (0: the family's default)
   int64_t scale = 0;        // images: the PNG grid's magnification (0: at least 512 pixels wide)
-  int64_t steps = 0;        // D3PM: network evaluations (step skipping); 0: all T
+  int64_t steps = 0;        // D3PM, and DDPM's ddim and dpm-solver: network evaluations (step skipping); 0: the default
+  std::string sampler;      // DDPM: "ancestral" (""), "ddim" or "dpm-solver"
+  double eta = 0.0;         // DDIM: 0 deterministic .. 1 the ancestral step's variance
+  bool eta_given = false;   // --eta was on the command line (refused for the other samplers)
   bool argmax = false;      // D3PM: the most likely state at each step instead of a draw
-  std::string grid;         // masked diffusion: the time grid, uniform or cosine ("" : cosine)
+  std::string grid;         // masked diffusion: the time grid, uniform or cosine ("" : cosine); DDPM's ddim: uniform
+                            // ("") or quadratic; DDPM's dpm-solver: logsnr ("") or uniform
   std::string decoder;      // masked diffusion: "ancestral" ("" ) or "maskgit" (confidence-ordered)
   double choice_temperature = 4.5;  // MaskGIT: the Gumbel noise on the confidence, annealed to 0
   bool recompute = false;   // masked diffusion: run the network every step, even when no token changed

@@ -2,6 +2,8 @@
 #include "apps/model_family.hpp"
 #include "apps/network_metadata.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,7 +19,9 @@
 #include "data/image_batches.hpp"
 #include "data/image_io.hpp"
 #include "diffusion/ddpm_nll.hpp"
+#include "diffusion/ddim_sampler.hpp"
 #include "diffusion/ddpm_sampler.hpp"
+#include "diffusion/dpm_solver.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/unet.hpp"
 #include "tensor/autograd.hpp"
@@ -167,44 +171,117 @@ static std::unique_ptr<TrainingTask> make_ddpm_training(json& config, const std:
 
 // ---- sample ----------------------------------------------------------------------------------------
 
+namespace {
+// The sampler of `sample --sampler`: Ho et al.'s ancestral Algorithm 2 (all T steps), DDIM or DPM-Solver++(2M) in
+// --steps network evaluations (docs/math.md §2.9, §8). Every one clips x0_hat as the checkpoint's
+// diffusion.clip_denoised says.
+struct DdpmSampler {
+  std::string name;  // "ancestral", "ddim", "dpm-solver"
+  diffusion::DdimOptions ddim;
+  diffusion::DpmSolverOptions dpm;
+  int64_t evaluations = 0;  // network evaluations per image
+  std::string summary;      // for the summary line
+};
+
+DdpmSampler ddpm_sampler(const SampleOptions& request, const diffusion::GaussianDiffusion& diffusion, bool clip) {
+  DdpmSampler s;
+  s.name = request.sampler.empty() ? "ancestral" : request.sampler;
+  const int64_t T = diffusion.timesteps();
+  if (s.name != "ddim" && request.eta_given) throw std::invalid_argument("--eta: only for --sampler ddim");
+  if (s.name == "ancestral") {
+    if (request.steps != 0)
+      throw std::invalid_argument("--steps: the ancestral sampler takes all T = " + std::to_string(T) +
+                                  " steps (Algorithm 2); --sampler ddim or dpm-solver take fewer");
+    if (!request.grid.empty()) throw std::invalid_argument("--grid: only for --sampler ddim or dpm-solver");
+    s.evaluations = T;
+    s.summary = "sampler ancestral (Ho et al. Algorithm 2), " + std::to_string(T) + " steps, variance " +
+                diffusion::variance_type_name(diffusion.variance_type());
+  } else if (s.name == "ddim") {
+    s.ddim.eta = request.eta;
+    diffusion::ddim_coefficients(0.5, 1.0, s.ddim.eta);  // refuses eta outside [0, 1], naming --eta
+    s.ddim.steps = request.steps != 0 ? request.steps : std::min<int64_t>(50, T);
+    s.ddim.spacing = diffusion::parse_ddim_spacing(request.grid.empty() ? "uniform" : request.grid);
+    s.ddim.clip_x0 = clip;
+    diffusion::ddim_timesteps(T, s.ddim.steps, s.ddim.spacing);  // refuses K > T, naming --steps
+    s.evaluations = s.ddim.steps;
+    char eta[32];
+    std::snprintf(eta, sizeof eta, "%g", s.ddim.eta);
+    s.summary = "sampler ddim (Song et al. 2021), " + std::to_string(s.ddim.steps) + " of T = " + std::to_string(T) +
+                " steps (" + diffusion::ddim_spacing_name(s.ddim.spacing) + "), eta " + eta;
+  } else if (s.name == "dpm-solver") {
+    s.dpm.steps = request.steps != 0 ? request.steps : std::min<int64_t>(20, T - 1);
+    s.dpm.spacing = diffusion::parse_dpm_spacing(request.grid.empty() ? "logsnr" : request.grid);
+    s.dpm.clip_x0 = clip;
+    diffusion::dpm_solver_times(diffusion.schedule(), s.dpm.steps, s.dpm.spacing);  // refuses K > T - 1, naming --steps
+    s.evaluations = s.dpm.steps;
+    s.summary = "sampler dpm-solver (DPM-Solver++(2M), Lu et al. 2022), " + std::to_string(s.dpm.steps) + " of T = " +
+                std::to_string(T) + " steps (" + diffusion::dpm_spacing_name(s.dpm.spacing) +
+                "), eta 0 (the ODE), output x at t = 1";
+  } else {
+    throw std::invalid_argument("--sampler: ancestral, ddim or dpm-solver, got '" + s.name + "'");
+  }
+  s.summary += clip ? ", x0_hat clipped to [-1, 1]" : ", x0_hat not clipped";
+  return s;
+}
+}  // namespace
+
 static int run_ddpm_sample(const SampleOptions& options) {
   SampleOptions request = options;  // with the DDPM defaults filled in
+  const bool fast = !request.sampler.empty() && request.sampler != "ancestral";
   if (request.n == 0) request.n = 64;
-  if (request.every == 0) request.every = 100;
+  if (request.every == 0) request.every = fast ? 1 : 100;
   if (request.n < 1) throw std::invalid_argument("--n: must be at least 1");
   if (request.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
-  if (request.steps != 0 || request.argmax) throw std::invalid_argument("--steps / --argmax: only for D3PM checkpoints");
+  if (request.argmax) throw std::invalid_argument("--argmax: only for D3PM checkpoints");
   auto m = load_model_for_inference<DdpmModel>(request.checkpoint, request.ema);
   Philox rng(request.seed, kSamples), unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
+  const DdpmSampler sampler = ddpm_sampler(request, m->diffusion, clip);
+  if (request.progressive && (request.every < 1 || request.every > sampler.evaluations))
+    throw std::invalid_argument("--every: must be in 1.." + std::to_string(sampler.evaluations));
   NoGradGuard no_grad;
-  std::printf("sampling %lld images with %lld reverse steps (Algorithm 2)\n", static_cast<long long>(request.n),
-              static_cast<long long>(m->diffusion.timesteps()));
-  const auto counter = evaluation_progress("sample", m->diffusion.timesteps(), request.quiet);
-  const diffusion::StepCallback progress = [&](int64_t, const Tensor&) { counter->advance(); };
+  std::printf("sampling %lld images: %s\n", static_cast<long long>(request.n), sampler.summary.c_str());
+  const auto counter = evaluation_progress("sample", sampler.evaluations, request.quiet);
+  // x0_hat at every evaluation whose count from the last is a multiple of --every (the last always), when
+  // --progressive; the ancestral sampler keeps sample_progressive's steps (ddpm_sampler.hpp).
+  std::vector<Tensor> x0_hats;
+  int64_t evaluation = 0;
+  const diffusion::StepCallback on_step = [&](int64_t, const Tensor& x0_hat) {
+    counter->advance();
+    const int64_t from_last = sampler.evaluations - 1 - evaluation++;
+    if (request.progressive && fast && from_last % request.every == 0) x0_hats.push_back(x0_hat.contiguous());
+  };
+  const Shape shape = m->image_shape(request.n);
+  const diffusion::EpsModel model = m->eps_model(unused);
+  const auto started = std::chrono::steady_clock::now();
   Tensor x;
-  if (request.progressive) {
-    if (request.every < 1 || request.every > m->diffusion.timesteps())
-      throw std::invalid_argument("--every: must be in 1.." + std::to_string(m->diffusion.timesteps()));
-    const auto p = diffusion::sample_progressive(m->eps_model(unused), m->diffusion, m->image_shape(request.n), rng, request.every, clip,
-                                                 DType::F32, progress);
+  if (sampler.name == "ddim") {
+    x = diffusion::ddim_sample(model, m->diffusion, shape, sampler.ddim, rng, DType::F32, on_step);
+  } else if (sampler.name == "dpm-solver") {
+    x = diffusion::dpm_solver_sample(model, m->diffusion, shape, sampler.dpm, rng, DType::F32, on_step);
+  } else if (request.progressive) {
+    const auto p = diffusion::sample_progressive(model, m->diffusion, shape, rng, request.every, clip, DType::F32, on_step);
     x = p.x0;
+    for (const auto& r : p.x0_hats) x0_hats.push_back(r.x0_hat);
+  } else {
+    x = diffusion::sample(model, m->diffusion, shape, rng, clip, DType::F32, on_step);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (request.progressive) {
     // One row per sample: its x0_hat at every recorded step, from t = T down.
     std::vector<Tensor> columns;
-    for (const auto& r : p.x0_hats) columns.push_back(r.x0_hat.unsqueeze(1));
+    for (const Tensor& r : x0_hats) columns.push_back(r.unsqueeze(1));
     const Tensor rows = concat(columns, 1);  // [N, steps, C, H, W]
     const int64_t k = static_cast<int64_t>(columns.size());
     const fs::path traj = fs::path(request.out).replace_extension("").string() + "-progressive.png";
     write_image_grid(traj.string(), rows.reshape({request.n * k, x.size(1), x.size(2), x.size(3)}), k, request.scale);
     std::printf("wrote the x0_hat trajectory (%lld steps per row) to %s\n", static_cast<long long>(k), traj.c_str());
-  } else {
-    x = diffusion::sample(m->eps_model(unused), m->diffusion, m->image_shape(request.n), rng, clip, DType::F32, progress);
   }
   write_image_grid(request.out, x, square_columns(request.n), request.scale);
   const std::string npz = fs::path(request.out).replace_extension(".npz").string();
   write_image_npz(npz, x);
-  std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0')\n", static_cast<long long>(request.n),
-              request.out.c_str(), npz.c_str());
+  std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0'); sampling took %.2f s, %.3f s per image\n",
+              static_cast<long long>(request.n), request.out.c_str(), npz.c_str(), seconds, seconds / static_cast<double>(request.n));
   return 0;
 }
 
@@ -265,7 +342,7 @@ extern const ModelFamily kDdpmFamily = {
     .make_training = make_ddpm_training,
     .network_metadata = ddpm_network_metadata,
     .sample = run_ddpm_sample,
-    .sample_flags = {},
+    .sample_flags = {"--sampler", "--eta", "--grid"},
     .evaluate = run_ddpm_evaluate,
 };
 

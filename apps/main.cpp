@@ -3,6 +3,7 @@
 //   diffuse info --preset P [--set k=v]...   the resolved configuration and parameter count
 //   diffuse train --preset P [--data PATH] --out DIR [--steps N] [--resume] [--seed S]
 //   diffuse sample --checkpoint PATH [--n N] [--out FILE] [--progressive [--every K]] [--steps K] [--argmax]
+//                  [--sampler ancestral|ddim|dpm-solver [--eta E] [--grid G]]           (DDPM)
 //   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
 //   diffuse evaluate --task pairs (--checkpoint PATH | --copy-source) --data PAIRS [--chunks N] [--skip-long] [--candidates N] [--mbr]
@@ -89,10 +90,21 @@ int main(int argc, char** argv) {
                  "Images: draw each sample this many times larger in the PNG grid (default: the smallest that makes "
                  "the grid at least 512 pixels wide); the .npz keeps the raw samples")
       ->check(CLI::PositiveNumber);
-  sa->add_option("--steps", sample.steps, "D3PM: network evaluations, skipping steps (default: all T)")->check(CLI::PositiveNumber);
+  sa->add_option("--steps", sample.steps,
+                 "D3PM: network evaluations, skipping steps (default: all T); DDPM: the steps of --sampler ddim (default 50, "
+                 "at most T) or dpm-solver (default 20, at most T - 1)")
+      ->check(CLI::PositiveNumber);
+  sa->add_option("--sampler", sample.sampler,
+                 "DDPM: ancestral (default: Ho et al.'s Algorithm 2, all T steps), ddim (Song et al. 2021, --steps of them) "
+                 "or dpm-solver (DPM-Solver++(2M), Lu et al. 2022, --steps of them)")
+      ->check(CLI::IsMember({"ancestral", "ddim", "dpm-solver"}));
+  CLI::Option* eta_option =
+      sa->add_option("--eta", sample.eta, "DDIM: 0 (default) deterministic .. 1 the ancestral step's variance beta~_t (Song et al. eq. 16)");
   sa->add_flag("--argmax", sample.argmax, "D3PM: take the most likely state at each step instead of a draw");
-  sa->add_option("--grid", sample.grid, "Masked diffusion: the steps' times, uniform or cosine (default cosine)")
-      ->check(CLI::IsMember({"uniform", "cosine"}));
+  sa->add_option("--grid", sample.grid,
+                 "Masked diffusion: the steps' times, uniform or cosine (default cosine); DDPM's ddim: uniform (default) or "
+                 "quadratic; DDPM's dpm-solver: logsnr (default) or uniform (in time)")
+      ->check(CLI::IsMember({"uniform", "cosine", "quadratic", "logsnr"}));
   sa->add_option("--decoder", sample.decoder,
                  "Masked diffusion: ancestral (default) or maskgit (MaskGIT's confidence-ordered decoding in --steps steps)")
       ->check(CLI::IsMember({"ancestral", "maskgit"}));
@@ -267,6 +279,7 @@ int main(int argc, char** argv) {
       return diffuse::run_training(train, run, *task);
     }
     sample.ema = !sample_raw;
+    sample.eta_given = eta_option->count() > 0;
     evaluate.ema = !evaluate_raw;
     if (*sa) {
       const diffuse::ModelFamily& family = diffuse::model_family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint);

@@ -40,8 +40,9 @@ struct ModelFamily {
 
 // `sample`'s flags that only some families take.
 inline const std::vector<std::string> kSampleFamilyFlags = {
-    "--grid",    "--recompute",  "--decoder",          "--choice-temperature", "--template", "--temperature", "--control",
-    "--classifier", "--guidance-updates", "--guidance-step-size", "--fluency", "--guidance-skip-last"};
+    "--grid",       "--recompute",      "--decoder",            "--choice-temperature", "--template",
+    "--temperature", "--sampler",       "--eta",                "--control",            "--classifier",
+    "--guidance-updates", "--guidance-step-size", "--fluency", "--guidance-skip-last"};
 
 // The family of config["kind"]; an unknown kind is an std::invalid_argument naming `where` (the flag or the
 // file the configuration came from) and the known families.

@@ -39,7 +39,7 @@ const std::string kVerseRows =
 const std::string kVerseVocabulary =
     "a vocabulary of the training books' tokens seen at least data.min_count = 5 times, with <pad> <unk> <bos> <eos> (5,940 on "
     "the WEB); model.in_states and model.out_states are V + 1 and V, set when the run starts";
-constexpr int64_t kBibleDemoSteps = 1000;
+constexpr int64_t kBibleDemoSteps = 600;
 
 // What the pair presets change from the verse presets, in their deviations (docs/math.md §9).
 const std::string kPairRows =
@@ -366,7 +366,7 @@ const std::vector<Preset>& presets() {
        {{"model", {{"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
         {"train",
          {{"steps", kBibleDemoSteps}, {"batch", 32}, {"ema_decay", 0.99}, {"log_every", 50}, {"sample_every", 0},
-          {"sample_count", 2}, {"sample_steps", 64}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}, {"eval_every", 500},
+          {"sample_count", 2}, {"sample_steps", 64}, {"checkpoint_every", 200}, {"keep_checkpoints", 2}, {"eval_every", 200},
           {"eval_items", 64}}}},
        {"the mdlm-text-demo network (transformer 2 x 128, 4 heads, MLP 512) on words; batch 32, " +
         std::to_string(kBibleDemoSteps) + " steps: minutes, not days"}},
@@ -374,7 +374,7 @@ const std::vector<Preset>& presets() {
        {{"model", {{"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
         {"train",
          {{"steps", kBibleDemoSteps}, {"batch", 32}, {"ema_decay", 0.99}, {"log_every", 50}, {"sample_every", 0},
-          {"sample_count", 2}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}, {"eval_every", 500}, {"eval_items", 64}}}},
+          {"sample_count", 2}, {"checkpoint_every", 200}, {"keep_checkpoints", 2}, {"eval_every", 200}, {"eval_items", 64}}}},
        {"the ar-text-demo network (causal transformer 2 x 128, 4 heads, MLP 512) on words; batch 32, " +
         std::to_string(kBibleDemoSteps) + " steps: minutes, not days"}},
 

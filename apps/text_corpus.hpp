@@ -124,8 +124,8 @@ class TextVocabulary {
   virtual std::string identity() const = 0;
   // The files a run folder keeps beside config.json (words: vocabulary.txt; characters: none).
   virtual void write_run_files(const std::filesystem::path& dir) const = 0;
-  // Throws std::invalid_argument unless `other` is the same vocabulary: "<what>: <this_name> has ... but
-  // <other_name> has ...; they first differ at id I: 'a' and 'b'".
+  // Throws std::invalid_argument unless `other` is the same vocabulary: "<this_name> has 5,940 tokens,
+  // <other_name> 5,019; they first differ at id I: 'a' and 'b'" (or which kinds they are).
   virtual void require_same(const TextVocabulary& other, const std::string& this_name, const std::string& other_name) const = 0;
 };
 

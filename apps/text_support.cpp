@@ -28,7 +28,7 @@ TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_na
   const int64_t available = corpus.available_items(parse_text_split(split_name), length);
   if (count > available)
     throw std::invalid_argument("--chunks: " + std::to_string(count) + " requested but the " + split_name + " split of " +
-                                corpus.source() + " has " + std::to_string(available) + " " + corpus.item_noun() + " of " +
+                                corpus.source() + " has " + std::to_string(available) + " " + corpus.item_noun() + " for rows of " +
                                 std::to_string(length));
   TextItems items = corpus.items(parse_text_split(split_name), count, length,
                                  skip_long ? data::LongSequences::DropAndCount : data::LongSequences::Refuse);
@@ -46,7 +46,7 @@ TextItems held_out_items(const TextCorpus& corpus, const nlohmann::json& config,
   if (schedule.items > available)
     throw std::invalid_argument("train.eval_items: " + std::to_string(schedule.items) + " held-out " + corpus.item_noun() +
                                 " requested but the valid split of " + corpus.source() + " has " + std::to_string(available) +
-                                " " + corpus.item_noun() + " of " + std::to_string(length) +
+                                " " + corpus.item_noun() + " for rows of " + std::to_string(length) +
                                 " (lower it, or set train.eval_every=0)");
   return corpus.items(data::Text8Split::Valid, schedule.items, length, data::LongSequences::DropAndCount);
 }

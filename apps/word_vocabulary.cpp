@@ -75,7 +75,7 @@ Tensor WordVocabulary::parse_template(const std::string& text, int64_t length) c
       given.push_back(-1);
       continue;
     }
-    for (const int32_t id : encode_piece(piece, "--template: ")) given.push_back(id);
+    for (const int32_t id : encode_piece(piece, "--template: ", "; '_' marks a position to generate")) given.push_back(id);
   }
   if (static_cast<int64_t>(given.size()) > length)
     throw std::invalid_argument("--template: " + std::to_string(given.size() - row_start().size()) +
@@ -87,7 +87,7 @@ Tensor WordVocabulary::parse_template(const std::string& text, int64_t length) c
 std::vector<int32_t> WordVocabulary::encode_line(const std::string& line, const TextLocation& at) const {
   std::vector<int32_t> ids;
   for (const std::string& piece : space_separated(line))
-    for (const int32_t id : encode_piece(piece, at.file + (at.line > 0 ? ": line " + std::to_string(at.line) : "") + ": "))
+    for (const int32_t id : encode_piece(piece, at.file + (at.line > 0 ? ": line " + std::to_string(at.line) : "") + ": ", ""))
       ids.push_back(id);
   return ids;
 }
@@ -125,7 +125,7 @@ std::string WordVocabulary::file_text() const {
   return text;
 }
 
-std::vector<int32_t> WordVocabulary::encode_piece(const std::string& piece, const std::string& where) const {
+std::vector<int32_t> WordVocabulary::encode_piece(const std::string& piece, const std::string& where, const std::string& hint) const {
   if (is_special_token(piece)) return {words_.id(piece)};
   std::vector<std::string> tokens;
   try {
@@ -137,8 +137,7 @@ std::vector<int32_t> WordVocabulary::encode_piece(const std::string& piece, cons
   for (const std::string& t : tokens) {
     if (!words_.contains(t))
       throw std::invalid_argument(where + "the word '" + t + "' is not in the vocabulary (" + with_commas(size()) +
-                                  " tokens of the training books)" +
-                                  (where.rfind("--template", 0) == 0 ? "; '_' marks a position to generate" : ""));
+                                  " tokens of the training books)" + hint);
     ids.push_back(words_.id(t));
   }
   return ids;

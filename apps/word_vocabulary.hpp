@@ -42,7 +42,7 @@ class WordVocabulary : public TextVocabulary {
  private:
   // A space-separated piece: a special token as spelled, or the corpus's tokens of it, each in the
   // vocabulary (else std::invalid_argument prefixed with `where`).
-  std::vector<int32_t> encode_piece(const std::string& piece, const std::string& where) const;
+  std::vector<int32_t> encode_piece(const std::string& piece, const std::string& where, const std::string& hint) const;
 
   data::Vocabulary words_;
   std::string dataset_;

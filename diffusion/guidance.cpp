@@ -18,14 +18,7 @@ Tensor guide_mean(const VectorGuidance& guidance, const ClassLogProb& log_prob, 
   Tensor x = mean.detach().clone();
   Tensor accumulated = Tensor::zeros(mean.shape(), mean.dtype());  // G, the running sum of g^2
   for (int64_t i = 0; i < guidance.updates; ++i) {
-    Tensor g;
-    {
-      EnableGradGuard grad;  // the sampler around runs without a tape
-      Tensor leaf = x.detach().clone();
-      leaf.set_requires_grad(true);
-      (-sum(log_prob(leaf, step))).backward();
-      g = leaf.grad().detach();
-    }
+    const Tensor g = -class_log_prob_gradient(log_prob, x, step);  // the sampler around runs without a tape
     NoGradGuard no_grad;
     accumulated = accumulated + square(g);
     const Tensor eta = pow(sqrt(accumulated) + 1e-10, -1.0) * guidance.step_size;  // Adagrad's per-element step
@@ -33,6 +26,35 @@ Tensor guide_mean(const VectorGuidance& guidance, const ClassLogProb& log_prob, 
     x = (x - eta * g + c * mean) / (c + 1.0);
   }
   return x.detach();
+}
+
+EpsModel classifier_free_eps(ConditionalEpsModel model, Tensor labels, int32_t null_label, double w) {
+  return [model = std::move(model), labels = std::move(labels), null_label, w](const Tensor& x_t, const Tensor& step) {
+    if (w == 0.0) return model(x_t, step, labels);
+    const int64_t B = x_t.size(0);
+    const Tensor both = model(concat({x_t, x_t}, 0), concat({step, step}, 0),
+                              concat({labels, Tensor::full({B}, static_cast<double>(null_label), DType::I32)}, 0));
+    const Tensor conditional = both.narrow(0, 0, B), unconditional = both.narrow(0, B, B);
+    return conditional * (1.0 + w) - unconditional * w;  // Ho & Salimans eq. 6
+  };
+}
+
+Tensor class_log_prob_gradient(const ClassLogProb& log_prob, const Tensor& x, const Tensor& step) {
+  EnableGradGuard grad;
+  Tensor leaf = x.detach().clone();
+  leaf.set_requires_grad(true);
+  sum(log_prob(leaf, step)).backward();
+  return leaf.grad().detach();
+}
+
+Tensor classifier_guided_mean(const Tensor& mean, const Tensor& variance, const Tensor& gradient, double scale) {
+  return mean + variance * gradient * scale;  // Dhariwal & Nichol Algorithm 1: mu + s Sigma grad log p_phi(y | x_t)
+}
+
+Tensor classifier_guided_eps(const GaussianDiffusion& diffusion, const Tensor& eps, const Tensor& step, const Tensor& gradient,
+                             double scale) {
+  // Dhariwal & Nichol eq. 14: eps^ = eps_theta(x_t) - sqrt(1 - abar_t) grad log p_phi(y | x_t)
+  return eps - diffusion.extract(diffusion.schedule().sqrt_one_minus_alphas_cumprod, step, eps) * gradient * scale;
 }
 
 }  // namespace diffuse::diffusion

@@ -21,10 +21,18 @@
 //            = (x - eta g + c mu) / (1 + c),   c = 2 lambda eta / sigma_t^2,
 //     stable for any lambda. The reference creates a new Adagrad optimiser for each update, so each of its
 //     updates is step_size * sign(g) of the total gradient; here G accumulates over a step's updates.
+//
+// For images (the DDPM family):
+//   classifier-free guidance (Ho & Salimans 2021, eq. 6): one network trained with and without the label
+//   (the null class), eps~(x_t, c) = (1 + w) eps(x_t, c) - w eps(x_t, null);
+//   classifier guidance (Dhariwal & Nichol 2021): a noise-aware classifier's gradient g = grad_x log p_phi(c | x_t, t)
+//   shifts the ancestral step's mean, mu + s Sigma g (their Algorithm 1), or DDIM's eps, eps - s sqrt(1 - abar_t) g
+//   (their Algorithm 2, eq. 14).
 #pragma once
 #include <cstdint>
 #include <functional>
 
+#include "diffusion/gaussian_diffusion.hpp"
 #include "tensor/tensor.hpp"
 
 namespace diffuse::diffusion {
@@ -43,5 +51,25 @@ using ClassLogProb = std::function<Tensor(const Tensor& x, const Tensor& step)>;
 // variance sigma_t^2, the chain's 0-based step k of x_t, and the model step of x_s for the classifier.
 Tensor guide_mean(const VectorGuidance& guidance, const ClassLogProb& log_prob, const Tensor& mean, double variance,
                   int64_t chain_step, int64_t model_step);
+
+// ---- images ------------------------------------------------------------------------------------------
+
+// eps_theta(x_t, step, labels): a class-conditional network; labels int32 [B], the null class where unlabelled.
+using ConditionalEpsModel = std::function<Tensor(const Tensor& x_t, const Tensor& step, const Tensor& labels)>;
+
+// The classifier-free guided eps of `labels` at scale w (Ho & Salimans eq. 6), as an EpsModel for any sampler.
+// w = 0 is exactly the conditional model (one pass); otherwise the conditional and unconditional passes run as
+// one batch of 2B.
+EpsModel classifier_free_eps(ConditionalEpsModel model, Tensor labels, int32_t null_label, double w);
+
+// g = grad_x sum_b log p_phi(c_b | x_b, step) (no tape left behind): [B, ...] like x.
+Tensor class_log_prob_gradient(const ClassLogProb& log_prob, const Tensor& x, const Tensor& step);
+
+// Dhariwal & Nichol Algorithm 1: the ancestral step's mean shifted by s Sigma g, Sigma = sigma_t^2 (per example,
+// broadcast like GaussianDiffusion::extract).
+Tensor classifier_guided_mean(const Tensor& mean, const Tensor& variance, const Tensor& gradient, double scale);
+// Their Algorithm 2 (eq. 14): eps - s sqrt(1 - abar_t) g, for DDIM and DPM-Solver.
+Tensor classifier_guided_eps(const GaussianDiffusion& diffusion, const Tensor& eps, const Tensor& step, const Tensor& gradient,
+                             double scale);
 
 }  // namespace diffuse::diffusion

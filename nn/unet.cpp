@@ -12,7 +12,7 @@ namespace diffuse::nn {
 nlohmann::json UNetConfig::to_json() const {
   return {{"in_channels", in_channels}, {"out_channels", out_channels}, {"resolution", resolution},
           {"ch", ch}, {"ch_mult", ch_mult}, {"num_res_blocks", num_res_blocks},
-          {"attn_resolutions", attn_resolutions}, {"dropout", dropout}, {"groups", groups}};
+          {"attn_resolutions", attn_resolutions}, {"dropout", dropout}, {"groups", groups}, {"num_classes", num_classes}};
 }
 
 UNetConfig UNetConfig::from_json(const nlohmann::json& j) {
@@ -26,6 +26,7 @@ UNetConfig UNetConfig::from_json(const nlohmann::json& j) {
   json_field(j, "attn_resolutions", c.attn_resolutions);
   json_field(j, "dropout", c.dropout);
   json_field(j, "groups", c.groups);
+  if (j.contains("num_classes")) json_field(j, "num_classes", c.num_classes);  // absent: configurations before it
   c.validate();
   return c;
 }
@@ -39,6 +40,7 @@ void UNetConfig::validate() const {
   if (ch_mult.empty()) bad("ch_mult must list at least one level");
   if (dropout < 0 || dropout >= 1) bad("dropout must be in [0, 1)");
   if (groups < 1) bad("groups must be positive");
+  if (num_classes < 0) bad("num_classes must be 0 (unconditional) or the number of classes");
   for (int64_t m : ch_mult)
     if (m < 1 || (ch * m) % groups != 0)
       bad("ch_mult: every level's channels (ch * mult) must be a positive multiple of groups (" + std::to_string(groups) + ")");
@@ -76,6 +78,7 @@ UNet::UNet(const UNetConfig& config, Philox& rng) : config_(config) {
   };
   // Registration order fixes the parameter order: temb, conv_in, down, mid, up, norm_out, conv_out.
   temb_ = register_module("temb", std::make_shared<TimeEmbedding>(c.ch, rng));
+  if (c.num_classes > 0) class_emb_ = register_module("class_emb", std::make_shared<Embedding>(c.num_classes + 1, temb, 1.0, rng));
   conv_in_ = register_module("conv_in", std::make_shared<Conv2d>(c.in_channels, c.ch, 3, 1, 1, Init::VarianceScaling, rng));
 
   // Down path: track the channels of every kept activation, for the skips.
@@ -125,17 +128,23 @@ UNet::UNet(const UNetConfig& config, Philox& rng) : config_(config) {
 
 // ---- forward -------------------------------------------------------------------------------------
 
-Tensor UNet::forward(const Tensor& x, const Tensor& step, Philox& rng) const {
+Tensor UNet::forward(const Tensor& x, const Tensor& step, Philox& rng, const Tensor& labels) const {
   const UNetConfig& c = config_;
   if (x.dim() != 4 || x.size(1) != c.in_channels || x.size(2) != c.resolution || x.size(3) != c.resolution ||
       step.dtype() != DType::I32 || step.dim() != 1 || step.size(0) != x.size(0))
     shape_error("unet", "expected x [B, " + std::to_string(c.in_channels) + ", " + std::to_string(c.resolution) + ", " +
                             std::to_string(c.resolution) + "] and int32 step [B], got " + describe(x) + " and " +
                             describe(step));
+  if ((c.num_classes > 0) != labels.defined() ||
+      (labels.defined() && (labels.dtype() != DType::I32 || labels.dim() != 1 || labels.size(0) != x.size(0))))
+    shape_error("unet", c.num_classes > 0 ? "a class-conditional network needs int32 labels [B] in 0.." + std::to_string(c.num_classes) +
+                                                " (" + std::to_string(c.num_classes) + ": no label), got " + describe(labels)
+                                          : "an unconditional network takes no labels");
   const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
-  // Timestep embedding, then SiLU once: every ResBlock starts from SiLU(temb).
-  Tensor temb = (*temb_->dense)[0]->forward(timestep_embedding(step, c.ch));
-  const Tensor temb_silu = silu((*temb_->dense)[1]->forward(silu(temb)));
+  // Timestep embedding (plus the class's), then SiLU once: every ResBlock starts from SiLU(temb).
+  Tensor temb = (*temb_->dense)[1]->forward(silu((*temb_->dense)[0]->forward(timestep_embedding(step, c.ch))));
+  if (class_emb_) temb = temb + class_emb_->forward(labels);
+  const Tensor temb_silu = silu(temb);
 
   std::vector<Tensor> hs = {conv_in_->forward(x)};
   for (int64_t i = 0; i < levels; ++i) {

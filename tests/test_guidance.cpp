@@ -79,3 +79,45 @@ TEST_CASE("in the sampler: guidance moves the samples towards the class, and lam
   CHECK(mean_log_prob(f, guided) > mean_log_prob(f, plain) + 0.1);
   CHECK(max_abs_diff(run(1e12, true), plain) < 1e-5);
 }
+
+TEST_CASE("classifier-free guidance: w = 0 is the conditional model bit for bit; w mixes (1 + w) eps_c - w eps_null") {
+  Philox rng(5);
+  const Tensor weight = randn({4}, rng);
+  // A toy conditional eps model: depends on x, t and the label.
+  const ConditionalEpsModel model = [&](const Tensor& x, const Tensor& step, const Tensor& labels) {
+    return tanh(x * 0.5) + (labels.to(DType::F32) * 0.1 + step.to(DType::F32) * 0.01).view({x.size(0), 1, 1, 1});
+  };
+  const Tensor x = randn({3, 2, 2, 2}, rng);
+  const Tensor step = Tensor::from_vector(std::vector<int32_t>{1, 50, 99}, {3});
+  const Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 3, 7}, {3});
+  CHECK(max_abs_diff(classifier_free_eps(model, labels, 10, 0.0)(x, step), model(x, step, labels)) == 0.0);
+  const Tensor null_labels = Tensor::full({3}, 10, DType::I32);
+  const Tensor expected = model(x, step, labels) * 3.0 - model(x, step, null_labels) * 2.0;
+  CHECK(max_abs_diff(classifier_free_eps(model, labels, 10, 2.0)(x, step), expected) < 1e-6);
+}
+
+TEST_CASE("classifier guidance: the mean's shift is s Sigma times the gradient of log p_phi, checked by finite differences") {
+  Philox rng(6);
+  const Tensor w = randn({3}, rng).to(DType::F64);
+  const ClassLogProb f = [&](const Tensor& x, const Tensor&) { return log(sigmoid(sum(mean(x, {1}) * w, {1}) - 0.3)); };
+  const Tensor x = randn({2, 4, 3}, rng).to(DType::F64);
+  const Tensor step = step_tensor(2, 0);
+  const Tensor g = class_log_prob_gradient(f, x, step);
+  // Central differences of sum_b log p(c_b | x_b), element by element.
+  Tensor xp = x.clone();
+  double worst = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double h = 1e-6, v = x.data<double>()[i];
+    xp.data<double>()[i] = v + h;
+    const double up = sum(f(xp, step)).item();
+    xp.data<double>()[i] = v - h;
+    const double down = sum(f(xp, step)).item();
+    xp.data<double>()[i] = v;
+    worst = std::max(worst, std::abs((up - down) / (2 * h) - g.data<double>()[i]));
+  }
+  CHECK(worst < 1e-8);
+  const Tensor mean = randn({2, 4, 3}, rng).to(DType::F64);
+  const Tensor variance = Tensor::from_vector(std::vector<double>{0.1, 0.02}, {2, 1, 1});
+  const Tensor shifted = classifier_guided_mean(mean, variance, g, 5.0);
+  CHECK(max_abs_diff(shifted - mean, variance * g * 5.0) < 1e-15);
+}

@@ -149,6 +149,14 @@ TEST_CASE("evaluation rows: the split's verses in file order; a verse too long i
   CHECK(v.decode(two.rows.narrow(0, 0, 1)) == "and the people said unto the lord .");
   CHECK(v.decode(two.rows.narrow(0, 1, 1)) == "the land was good .");
   CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 0, 12), contains("verses.tsv:11 (Judges 2:1): 13 tokens"), std::runtime_error);
+  // Evaluation leaves the long verse out and counts it; the books stay with their rows, and first() of a set
+  // shorter than asked gives what there is.
+  const TextItems kept = corpus->items(Text8Split::Test, 0, 12, data::LongSequences::DropAndCount);
+  CHECK(kept.count() == 3);
+  CHECK(kept.dropped == 1);
+  CHECK(kept.books.size() == 3);
+  CHECK(kept.first(100).count() == 3);
+  CHECK(kept.first(100).books == kept.books);
   CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 3, 12),
                        contains("longer than the maximum of 10 (rows of 12 with <bos> and <eos>); a verse is never cut. The first 2 "
                                 "verses of the test split fit; all of them need rows of 15 (model.seq_len)"),

@@ -79,3 +79,36 @@ TEST_CASE("a tiny U-Net: shapes, zero output at initialisation, and gradients ev
   net.eval();
   CHECK(max_abs_diff(net.forward(x, t, rng), net.forward(x, t, rng)) == 0);
 }
+
+TEST_CASE("a class-conditional U-Net: the class embedding's parameters, the label changes the output, the null class") {
+  nn::UNetConfig c;
+  c.in_channels = 1;
+  c.out_channels = 1;
+  c.resolution = 8;
+  c.ch = 8;
+  c.ch_mult = {1, 2};
+  c.num_res_blocks = 1;
+  c.attn_resolutions = {};
+  c.groups = 4;
+  c.dropout = 0.0;
+  Philox rng_a(2), rng_b(2);
+  const int64_t unconditional = nn::UNet(c, rng_a).parameter_count();
+  c.num_classes = 10;
+  nn::UNet net(c, rng_b);
+  CHECK(net.parameter_count() == unconditional + 11 * 4 * c.ch);  // K + 1 rows (the null class) of 4 ch
+  CHECK(nn::UNetConfig::from_json(c.to_json()).num_classes == 10);
+  nn::ParameterArena arena(net);
+  Philox rng(3);
+  arena.values().copy_(mul(randn({arena.size()}, rng), 0.2));  // conv_out starts at zero: make the output depend on temb
+  net.eval();
+  const Tensor x = randn({2, 1, 8, 8}, rng);
+  const Tensor t = Tensor::from_vector(std::vector<int32_t>{10, 10}, {2});
+  auto labels = [](int32_t a, int32_t b) { return Tensor::from_vector(std::vector<int32_t>{a, b}, {2}); };
+  const Tensor y = net.forward(x, t, rng, labels(3, 10));  // the second: no label
+  CHECK(max_abs_diff(y, net.forward(x, t, rng, labels(3, 10))) == 0);
+  CHECK(max_abs_diff(y.narrow(0, 0, 1), net.forward(x, t, rng, labels(4, 10)).narrow(0, 0, 1)) > 1e-4);
+  CHECK(max_abs_diff(y.narrow(0, 1, 1), net.forward(x, t, rng, labels(4, 10)).narrow(0, 1, 1)) == 0);  // rows are independent
+  CHECK_THROWS_WITH_AS(net.forward(x, t, rng), doctest::Contains("needs int32 labels [B] in 0..10 (10: no label)"),
+                       std::invalid_argument);
+  CHECK_THROWS(net.forward(x, t, rng, labels(3, 11)));
+}

@@ -10,8 +10,8 @@
 #     GELU form, timestep input, character map, mask id); sample and evaluate (exact, strided, estimate,
 #     JSON) work on the checkpoint; an evaluation cut short resumes from its --journal to the same figure.
 #   - DDPM and D3PM on images: train (with periodic evaluation on the test images; a SIGINT during it stops
-#     the run at the next network evaluation), sample (.png and .npz) and evaluate --json on generated
-#     CIFAR-10-format files.
+#     the run at the next network evaluation), sample (.png and .npz; DDPM also with --sampler ddim and
+#     dpm-solver, and their refusals) and evaluate --json on generated CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
 #   - Bad input: an unknown or misspelt flag or verb (named first, with a suggestion), an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
 #     --chunks, a truncated checkpoint, a config.json, an empty file or an .npz as the checkpoint: each exits
@@ -21,19 +21,8 @@
 #     asked size; bad run folders are warnings naming the file and line; another family's terms are refused.
 # Usage: test_cli.sh path/to/diffuse
 set -uo pipefail
-diffuse=$(realpath "$1")
 root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-# expect_error "what must appear in stderr" command...: non-zero exit and the text in stderr.
-expect_error() {
-  local want=$1; shift
-  if "$@" > out.txt 2> err.txt; then fail "expected an error from: $*"; return; fi
-  grep -qF -- "$want" err.txt || fail "stderr of '$*' lacks '$want': $(cat err.txt)"
-}
+source "$(dirname "$0")/harness.sh"
 
 # ---- D3PM text ------------------------------------------------------------------------------------
 yes "the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly" | head -c 200000 | tr -d '\n' > corpus.txt
@@ -47,7 +36,6 @@ cmp -s straight/ckpt-000000200.safetensors split/ckpt-000000200.safetensors ||
   fail "stop at 20 + resume differs from the straight run"
 # metrics.jsonl: a line per logged step (every 10th) and an evaluation object every 50th, the resumed run's
 # equal to the straight run's line by line apart from the timings (wall_time, ms_per_step, items_per_second).
-timeless() { sed -E 's/"(wall_time|ms_per_step|items_per_second)":[^,}]*,?//g' "$1"; }
 same_metrics() {  # same_metrics RUN [REFERENCE]
   local a=${2:-straight}/metrics.jsonl b=$1/metrics.jsonl
   [ -f "$b" ] && [ "$(wc -l < "$a")" -eq "$(wc -l < "$b")" ] && cmp -s <(timeless "$a") <(timeless "$b") ||
@@ -249,6 +237,39 @@ png_width() { od -An -tu1 -j16 -N4 "$1" | awk '{ print ($1 * 16777216) + ($2 * 6
   fail "ddpm sample --scale 1"
 [ "$(png_width s1.png)" -eq 70 ] || fail "--scale 1 grid is $(png_width s1.png) pixels wide, not 70"
 cmp -s s.npz s1.npz || fail "--scale changed the .npz (it keeps the raw samples)"
+# The fast samplers (docs/math.md §8): DDIM and DPM-Solver++(2M) in 10 of the T = 20 steps write a grid and an
+# .npz, the summary line naming the sampler, the steps and eta; a progress line per tenth of the 10 evaluations.
+# --steps beyond T (T - 1 for DPM-Solver++, which needs K + 1 distinct times), --steps for the ancestral sampler,
+# --eta outside [0, 1] or for another sampler, and --sampler for another family are refused, naming the flag.
+ddpm_ckpt=ddpm/ckpt-000000003.safetensors
+for sampler in ddim dpm-solver; do
+  "$diffuse" sample --checkpoint $ddpm_ckpt --n 2 --sampler $sampler --steps 10 --out "fast-$sampler.png" --threads 1 \
+    > "fast-$sampler.log" 2> "fast-$sampler.err" || fail "ddpm sample --sampler $sampler: $(tail -2 "fast-$sampler.err")"
+  [ -f "fast-$sampler.png" ] && [ -f "fast-$sampler.npz" ] || fail "--sampler $sampler wrote no .png/.npz"
+  [ "$(png_width "fast-$sampler.png")" -eq 518 ] || fail "--sampler $sampler: the grid is $(png_width "fast-$sampler.png") pixels wide"
+  [ "$(grep -c '^sample: [0-9]*/10 network evaluations' "fast-$sampler.err")" -eq 10 ] ||
+    fail "--sampler $sampler: the progress should count 10 evaluations: $(cat "fast-$sampler.err")"
+done
+grep -q '^sampling 2 images: sampler ddim (Song et al. 2021), 10 of T = 20 steps (uniform), eta 0, ' fast-ddim.log ||
+  fail "the ddim summary line: $(head -1 fast-ddim.log)"
+grep -q '^sampling 2 images: sampler dpm-solver (DPM-Solver++(2M), Lu et al. 2022), 10 of T = 20 steps (logsnr), eta 0 ' \
+  fast-dpm-solver.log || fail "the dpm-solver summary line: $(head -1 fast-dpm-solver.log)"
+grep -q '^sampling 1 images: sampler ancestral (Ho et al. Algorithm 2), 20 steps, variance large' < <("$diffuse" sample --checkpoint $ddpm_ckpt \
+  --n 1 --out anc.png --threads 1 --quiet) || fail "the ancestral summary line"
+"$diffuse" sample --checkpoint $ddpm_ckpt --n 2 --sampler ddim --steps 5 --eta 1 --grid quadratic --progressive --out q.png \
+  --threads 1 --quiet > q.log || fail "ddim --eta 1 --grid quadratic --progressive: $(tail -2 q.log)"
+[ -f q-progressive.png ] && grep -q "(5 steps per row)" q.log || fail "ddim --progressive: $(cat q.log)"
+cmp -s fast-ddim.npz q.npz && fail "--eta 1 and --grid quadratic changed nothing"
+expect_error "--steps: DDIM takes 1..T = 20 steps" "$diffuse" sample --checkpoint $ddpm_ckpt --sampler ddim --steps 30 --out x.png
+expect_error "--steps: DPM-Solver++ takes 1..T - 1 = 19 steps" \
+  "$diffuse" sample --checkpoint $ddpm_ckpt --sampler dpm-solver --steps 20 --out x.png
+expect_error "--steps: the ancestral sampler takes all T = 20 steps" "$diffuse" sample --checkpoint $ddpm_ckpt --steps 10 --out x.png
+expect_error "--eta: DDIM's eta must be in [0, 1]" "$diffuse" sample --checkpoint $ddpm_ckpt --sampler ddim --eta 1.5 --out x.png
+expect_error "--eta: only for --sampler ddim" "$diffuse" sample --checkpoint $ddpm_ckpt --sampler dpm-solver --eta 0.5 --out x.png
+expect_error "--grid: DDIM's spacing is 'uniform' or 'quadratic'" \
+  "$diffuse" sample --checkpoint $ddpm_ckpt --sampler ddim --grid logsnr --out x.png
+expect_error "--sampler: not an option of d3pm-text checkpoints" "$diffuse" sample --checkpoint "$ckpt" --sampler ddim
+[ ! -e x.png ] || fail "a refused sample wrote x.png"
 "$diffuse" evaluate --checkpoint ddpm/ckpt-000000003.safetensors --data cifar --images 4 --json --threads 1 > ddpm.json ||
   fail "ddpm evaluate"
 grep -q '"bits_per_dim":[0-9.]*,.*"images":4,.*"method":"exact"' ddpm.json || fail "ddpm evaluate JSON: $(cat ddpm.json)"
@@ -357,5 +378,4 @@ grep -q "checkpoint zero/ckpt-000000000.safetensors" zero.log || fail "--steps 0
 "$diffuse" evaluate --checkpoint zero/ckpt-000000000.safetensors --data corpus.txt --chunks 2 --threads 1 --json > zero.json ||
   fail "evaluating the step-0 checkpoint"
 
-echo "$failures failure(s)"
-[ "$failures" -eq 0 ]
+finish "the command line"

@@ -12,17 +12,7 @@
 #     control without its classifier, a judge that reads noisy embeddings, an empty verse file.
 # Usage: test_diffusion_lm.sh path/to/diffuse
 set -uo pipefail
-diffuse=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect_error() {
-  local want=$1; shift
-  if "$@" > out.txt 2> err.txt; then fail "expected an error from: $*"; return; fi
-  grep -qF -- "$want" err.txt || fail "stderr of '$*' lacks '$want': $(cat err.txt)"
-}
+source "$(dirname "$0")/harness.sh"
 
 # Verses from two small grammars, drawn with a Park-Miller generator (the same file on every awk).
 make_verses() {
@@ -49,9 +39,6 @@ tiny=(--threads 1 --seed 5 --set model.seq_len=16 --set model.width=32 --set mod
       --set train.batch=16 --set train.log_every=10 --set train.checkpoint_every=40 --set train.eval_every=40 --set train.eval_items=8
       --set train.warmup=10)
 dlm=("${tiny[@]}" --data verses.tsv --set diffusion.timesteps=40)
-first_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | head -1 | cut -d: -f2; }
-last_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | tail -1 | cut -d: -f2; }
-timeless() { sed -E 's/"(wall_time|ms_per_step|items_per_second)":[^,}]*,?//g' "$1"; }
 
 # ---- Diffusion-LM: training, evaluation in training, resume ----
 "$diffuse" train --preset diffusion-lm-bible-demo "${dlm[@]}" --out dlm --steps 80 > dlm.log 2>&1 || fail "train: $(tail -3 dlm.log)"
@@ -127,5 +114,4 @@ expect_error "they first differ at id" "$diffuse" sample --checkpoint other/ckpt
 : > empty.tsv
 expect_error "empty.tsv" "$diffuse" train --preset diffusion-lm-bible-demo "${tiny[@]}" --data empty.tsv --out bad --steps 1
 
-if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "diffusion-lm: all passed"
+finish "diffusion-lm"

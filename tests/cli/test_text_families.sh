@@ -13,24 +13,11 @@
 #     autoregressive model: each exits non-zero naming the key, file or offset.
 # Usage: test_text_families.sh path/to/diffuse
 set -uo pipefail
-diffuse=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect_error() {
-  local want=$1; shift
-  if "$@" > out.txt 2> err.txt; then fail "expected an error from: $*"; return; fi
-  grep -qF -- "$want" err.txt || fail "stderr of '$*' lacks '$want': $(cat err.txt)"
-}
+source "$(dirname "$0")/harness.sh"
 yes "the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly" | head -c 200000 | tr -d '\n' > corpus.txt
 small=(--data corpus.txt --threads 1 --seed 5 --set model.seq_len=32 --set model.width=32 --set model.layers=1
        --set model.heads=2 --set model.mlp=64 --set train.batch=16 --set train.log_every=10 --set train.checkpoint_every=40
        --set train.eval_every=40 --set train.eval_items=16)
-first_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | head -1 | cut -d: -f2; }
-last_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | tail -1 | cut -d: -f2; }
-timeless() { sed -E 's/"(wall_time|ms_per_step|items_per_second)":[^,}]*,?//g' "$1"; }
 
 for family in mdlm ar; do
   "$diffuse" train --preset $family-text-demo "${small[@]}" --out $family --steps 120 > $family.log 2>&1 || fail "$family: train"
@@ -104,5 +91,4 @@ cp m.txt words.txt && echo '{"vocabulary": "words of vocab.txt"}' > words.txt.js
 expect_error "in the vocabulary words of vocab.txt" "$diffuse" evaluate --samples words.txt --teacher $ckpt_a
 grep -qF "reads characters 'abcdefghijklmnopqrstuvwxyz '" err.txt || fail "the refusal does not name the teacher's vocabulary: $(cat err.txt)"
 
-if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "text families: all passed"
+finish "text families"

@@ -7,23 +7,13 @@
 #     and resumes exactly (checkpoint and metrics.jsonl);
 #   - samples decode to words of the vocabulary and keep their template (ancestral and MaskGIT decoding of
 #     the masked model, a prefix for the autoregressive one);
-#   - `evaluate` prints bits_per_token on verses and refuses a test verse too long, naming it;
+#   - `evaluate` prints bits_per_token on verses and leaves a test verse too long out, counted;
 #   - `evaluate --samples --teacher` scores word samples under the autoregressive model;
 #   - refusals: d3pm-text on words, resuming on a corpus with another vocabulary, a template word outside the
 #     vocabulary, samples in another vocabulary than the teacher's.
 # Usage: test_word_families.sh path/to/diffuse
 set -uo pipefail
-diffuse=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect_error() {
-  local want=$1; shift
-  if "$@" > out.txt 2> err.txt; then fail "expected an error from: $*"; return; fi
-  grep -qF -- "$want" err.txt || fail "stderr of '$*' lacks '$want': $(cat err.txt)"
-}
+source "$(dirname "$0")/harness.sh"
 
 # Verses from a small grammar, drawn with a Park-Miller generator (the same file on every awk).
 make_verses() {
@@ -48,9 +38,6 @@ make_verses 8 | sed 's/river/sea/' > other.tsv
 small=(--data verses.tsv --threads 1 --seed 5 --set model.seq_len=16 --set model.width=32 --set model.layers=1 --set model.heads=2
        --set model.mlp=64 --set train.batch=16 --set train.log_every=10 --set train.checkpoint_every=40 --set train.eval_every=40
        --set train.eval_items=8 --set train.warmup=10)
-first_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | head -1 | cut -d: -f2; }
-last_loss() { grep -o '"loss":[0-9.e+-]*' "$1/metrics.jsonl" | tail -1 | cut -d: -f2; }
-timeless() { sed -E 's/"(wall_time|ms_per_step|items_per_second)":[^,}]*,?//g' "$1"; }
 
 for family in mdlm ar; do
   "$diffuse" train --preset $family-bible-demo "${small[@]}" --out $family --steps 80 > $family.log 2>&1 || fail "$family: train: $(tail -3 $family.log)"
@@ -94,12 +81,15 @@ grep -q "^t=1.000 | \[MASK\] \[MASK\]" p.log || fail "the trajectory does not sh
 [ -z "$(in_vocabulary a.txt)" ] || fail "ar samples hold words outside the vocabulary: $(in_vocabulary a.txt)"
 grep -q '"vocabulary": "words: 2[0-9] tokens, FNV-1a 64 [0-9a-f]\{16\}"' m.txt.json || fail "the samples' .json: $(cat m.txt.json)"
 
-# Evaluation in bits per token on verses; a test verse longer than the model's rows is refused by name.
+# Evaluation in bits per token on verses; a test verse longer than the model's rows is refused, or with --skip-long left
+# out and counted.
 for ckpt in $ckpt_m $ckpt_a; do
   "$diffuse" --threads 1 evaluate --checkpoint $ckpt --data verses.tsv --split valid --json --quiet > e.json || fail "evaluate $ckpt"
   grep -q '"bits_per_token":[0-9]' e.json && grep -q '"verses":16' e.json || fail "evaluate JSON of $ckpt: $(cat e.json)"
-  expect_error "verses.tsv:153 (Judges 2:1): 21 tokens, longer than the maximum of 14 (rows of 16 with <bos> and <eos>); a verse is never cut. The first 16 verses of the test split fit" \
-    "$diffuse" --threads 1 evaluate --checkpoint $ckpt --data verses.tsv --quiet
+  expect_error "the test split's long verse" "longer than the maximum of 14" "$diffuse" --threads 1 evaluate --checkpoint $ckpt --data verses.tsv
+  "$diffuse" --threads 1 evaluate --checkpoint $ckpt --data verses.tsv --skip-long --json --quiet > t.json 2> t.err || fail "evaluate test $ckpt"
+  grep -qF "evaluate: 1 verses of the test split longer than rows of 16 left out (--skip-long); 16 evaluated" t.err || fail "no note of the long verse: $(cat t.err)"
+  grep -q '"verses":16' t.json || fail "evaluate JSON of the test split: $(cat t.json)"
 done
 "$diffuse" --threads 1 evaluate --checkpoint $ckpt_a --data verses.tsv --chunks 10 --quiet > et.log || fail "evaluate the first 10 test verses"
 grep -q "^bits/token [0-9.]* (exact; +- [0-9.]* standard error over verses) on 10 test verses" et.log || fail "evaluate: $(cat et.log)"
@@ -126,5 +116,4 @@ grep -qF "reads words: " err.txt || fail "the refusal does not name the teacher'
 "$diffuse" info --preset mdlm-bible-small > info.txt || fail "info mdlm-bible-small"
 grep -q "parameters set by the vocabulary" info.txt || fail "info: $(head -1 info.txt)"
 
-if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "word families: all passed"
+finish "word families"
