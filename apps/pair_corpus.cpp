@@ -97,8 +97,13 @@ class PairCorpus : public TextCorpus {
     const data::PairRowOptions rows{.length = length};
     if (long_rows == data::LongSequences::Refuse) refuse_long(split, sources, targets, rows);
     const data::EncodedPairs encoded = data::encode_pairs(sources, targets, vocabulary_->words(), rows, long_rows);
-    TextItems r{.rows = encoded.sequences.ids, .given = encoded.given, .noun = item_noun(), .dropped = encoded.too_long,
-                .tokens = encoded.tokens, .unknown = encoded.unknown};
+    TextItems r;
+    r.rows = encoded.sequences.ids;
+    r.given = encoded.given;
+    r.noun = item_noun();
+    r.dropped = encoded.too_long;
+    r.tokens = encoded.tokens;
+    r.unknown = encoded.unknown;
     for (size_t row = 0; row < encoded.items.size(); ++row) {
       const size_t i = static_cast<size_t>(encoded.items[row]);
       r.units.push_back(encoded.target_tokens[row] + 1);  // the target's tokens and its <eos>

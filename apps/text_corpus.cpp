@@ -113,7 +113,9 @@ class CharacterCorpus : public TextCorpus {
     return data::text8_num_chunks(static_cast<int64_t>(text_->split(split).size()), length);
   }
   TextItems items(Text8Split split, int64_t count, int64_t length, data::LongSequences) const override {
-    TextItems r{.rows = data::text8_chunks(text_->split(split), length, count > 0 ? count : -1), .units = {}, .noun = item_noun()};
+    TextItems r;
+    r.rows = data::text8_chunks(text_->split(split), length, count > 0 ? count : -1);
+    r.noun = item_noun();
     r.units.assign(static_cast<size_t>(r.count()), length);
     return r;
   }
@@ -190,8 +192,12 @@ class VerseCorpus : public TextCorpus {
                                " (model.seq_len)");
     }
     const data::EncodedSequences encoded = data::encode_sequences(chosen, vocabulary_->words(), rows, long_rows);
-    TextItems r{.rows = encoded.sequences.ids, .noun = item_noun(), .dropped = encoded.too_long, .tokens = encoded.tokens,
-                .unknown = encoded.unknown};
+    TextItems r;
+    r.rows = encoded.sequences.ids;
+    r.noun = item_noun();
+    r.dropped = encoded.too_long;
+    r.tokens = encoded.tokens;
+    r.unknown = encoded.unknown;
     for (const int64_t positions : encoded.sequences.lengths) r.units.push_back(positions - 1);  // <bos> not counted
     for (const int64_t i : encoded.items) {
       r.books.push_back(books_[index(split)][static_cast<size_t>(i)]);
@@ -364,9 +370,12 @@ double TextItems::mean_to_bits() const {
 }
 
 TextItems TextItems::first(int64_t n) const {
-  n = std::min(n, count());
-  TextItems r{.rows = rows.slice(0, 0, n), .given = given.defined() ? given.slice(0, 0, n) : Tensor(),
-              .units = std::vector<int64_t>(units.begin(), units.begin() + n), .noun = noun};
+  n = std::min(n, count());  // a held-out set may hold fewer: its long verses were left out
+  TextItems r;
+  r.rows = rows.slice(0, 0, n);
+  r.given = given.defined() ? given.slice(0, 0, n) : Tensor();
+  r.units.assign(units.begin(), units.begin() + n);
+  r.noun = noun;
   const auto head = [n](const std::vector<std::string>& v) {
     return v.empty() ? v : std::vector<std::string>(v.begin(), v.begin() + n);
   };
