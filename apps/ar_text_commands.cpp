@@ -43,13 +43,13 @@ Tensor template_prefix(const std::string& text, int64_t length, const TextVocabu
   return Tensor::from_vector(prefix, {static_cast<int64_t>(prefix.size())});
 }
 
-// Each item's exact bits per unit (all L positions scored): what `diffuse evaluate` and a training run's
-// periodic evaluation compute. A stop signal ends it before the next network evaluation (StopRequested), as
-// stoppable does.
+// Each item's exact bits per unit (all L positions scored, or those not given: a pair's target given its
+// source, docs/math.md §9.3): what `diffuse evaluate` and a training run's periodic evaluation compute. A stop
+// signal ends it before the next network evaluation (StopRequested), as stoppable does.
 ChunkBits ar_chunk_bits(const ArTextModel& m, const TextItems& items, int64_t batch, const EvaluateOptions& options) {
-  return evaluate_chunk_bits(items, batch, options, 1, [&](const Tensor& x, Philox&) {
+  return evaluate_chunk_bits(items, batch, options, 1, [&](const Tensor& x, const Tensor& given, Philox&) {
     if (stop_requested()) throw StopRequested();
-    const Tensor nll = m.nll(x).to(DType::F64).contiguous();
+    const Tensor nll = m.nll(x, 0, given).to(DType::F64).contiguous();
     return std::vector<double>(nll.data<double>(), nll.data<double>() + nll.numel());
   });
 }
@@ -64,18 +64,25 @@ class ArTextTraining : public TextTrainingTask {
   }
 
   nn::ParameterArena& arena() override { return setup_.arena; }
-  void draw_batch(int64_t b) override { x_ = rows_->next(b); }
+  void draw_batch(int64_t b) override { batch_ = rows_->next(b); }
+  // A conditional corpus's given positions (a pair's source, read through the causal mask) are not scored:
+  // the loss is the target's.
   MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
-    const Tensor loss = diffusion::next_token_loss(model_, x_.slice(0, begin, end), setup_.start_id()).loss;
+    const Tensor given = batch_.given.defined() ? batch_.given.slice(0, begin, end) : Tensor();
+    const Tensor loss = diffusion::next_token_loss(model_, batch_.rows.slice(0, begin, end), setup_.start_id(), given).loss;
     (loss * weight).backward();
     return {loss.item(), {loss.item()}};
   }
-  // The loss is the exact negative log-likelihood in bits per position of the row.
+  // The loss is the exact negative log-likelihood in bits per scored position (every position of the row, or
+  // the target's).
   std::vector<std::string> loss_part_names() const override { return {"NLL"}; }
   SamplesFile write_samples(const fs::path& dir, int64_t step) override {
     setup_.net.eval();
     Philox rng(seed_, kSamples);
-    const Tensor x = setup_.sample(sample_count_, rng, {});
+    diffusion::AutoregressiveSampleOptions options;
+    options.given = sample_given();
+    if (options.given.defined()) options.stop_id = vocabulary_->row_end().back();  // a target ends at its <eos>
+    const Tensor x = setup_.sample(options.given.defined() ? options.given.size(0) : sample_count_, rng, options);
     setup_.net.train();
     return write_training_text_samples(dir, step, x, *vocabulary_);
   }
@@ -91,7 +98,7 @@ class ArTextTraining : public TextTrainingTask {
  private:
   ArTextModel setup_;
   diffusion::NextTokenModel model_;
-  Tensor x_;  // the drawn batch
+  TextRows batch_;  // the drawn batch
 };
 
 }  // namespace
@@ -116,6 +123,7 @@ static std::unique_ptr<TrainingTask> make_ar_text_training(json& config, const s
 static int run_ar_text_sample(const SampleOptions& options) {
   const int64_t n = options.n == 0 ? 4 : options.n;
   auto m = load_model_for_inference<ArTextModel>(options.checkpoint, options.ema);
+  require_source_template(*m->vocabulary, options.template_text);
   diffusion::AutoregressiveSampleOptions sampling;
   sampling.temperature = options.temperature;
   if (!options.template_text.empty()) sampling.prefix = template_prefix(options.template_text, m->seq_len(), *m->vocabulary);
@@ -147,7 +155,7 @@ static int run_ar_text_evaluate(const EvaluateOptions& options) {
                                 ": the autoregressive likelihood is exact (no steps, no estimate)");
   const auto corpus = load_text_corpus(options.data_dir, m->config, options.checkpoint);
   const int64_t L = m->seq_len();
-  const TextItems items = evaluation_items(*corpus, options.split, options.items, L);
+  const TextItems items = evaluation_items(*corpus, options.split, options.items, L, options.skip_long);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   const TextVocabulary& v = *m->vocabulary;
   const auto start = std::chrono::steady_clock::now();
@@ -168,6 +176,32 @@ static int run_ar_text_evaluate(const EvaluateOptions& options) {
   return 0;
 }
 
+// `evaluate --task pairs`: the target after the source ("x SEP y", the source's <eos> the separator), greedy
+// by default or drawn at --temperature, each row ending at its target's <eos> (the rest <pad>).
+static TargetGenerator ar_text_target_generator(const EvaluateOptions& options) {
+  if (!options.decoder.empty()) throw std::invalid_argument("--decoder: masked-text's; the autoregressive model decodes left to right");
+  if (options.steps != 0) throw std::invalid_argument("--steps: the autoregressive model writes one token a network evaluation");
+  std::shared_ptr<const ArTextModel> m = load_model_for_inference<ArTextModel>(options.checkpoint, options.ema);
+  TargetGenerator g;
+  g.config = m->config;
+  g.states = kMaskOrStartStates;
+  diffusion::AutoregressiveSampleOptions sampling;
+  sampling.greedy = options.temperature == 0;
+  sampling.temperature = sampling.greedy ? 1.0 : options.temperature;
+  sampling.stop_id = m->vocabulary->row_end().back();
+  sampling.fill_id = data::kPadId;
+  g.decoding = sampling.greedy ? "greedy, left to right" : "drawn at temperature " + format_number(sampling.temperature) + ", left to right";
+  g.generate = [m, sampling](const Tensor& given, Philox& rng, int64_t* evaluations) {
+    diffusion::AutoregressiveSampleOptions o = sampling;
+    o.given = given;
+    int64_t calls = 0;
+    const Tensor x = m->sample(given.size(0), rng, o, &calls);
+    *evaluations += calls * given.size(0);
+    return x;
+  };
+  return g;
+}
+
 // This family's entry in the table of model_family.cpp.
 extern const ModelFamily kArTextFamily = {
     .kind = "ar-text",
@@ -178,6 +212,7 @@ extern const ModelFamily kArTextFamily = {
     .sample = run_ar_text_sample,
     .sample_flags = {"--template", "--temperature"},
     .evaluate = run_ar_text_evaluate,
+    .target_generator = ar_text_target_generator,
 };
 
 }  // namespace diffuse

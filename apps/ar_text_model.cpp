@@ -26,11 +26,12 @@ diffusion::NextTokenModel ArTextModel::next_token_model(Philox& dropout_rng) con
   return [this, &dropout_rng](const Tensor& inputs) { return net.forward(inputs, Tensor(), dropout_rng); };
 }
 
-Tensor ArTextModel::nll(const Tensor& x, int64_t skip) const {
+Tensor ArTextModel::nll(const Tensor& x, int64_t skip, const Tensor& given) const {
   NoGradGuard no_grad;
   Philox unused(0);
   const Tensor logits = next_token_model(unused)(diffusion::shifted_inputs(x, start_id()));
-  if (skip == 0) return diffusion::sequence_nll(logits, x);
+  if (given.defined() && skip != 0) throw std::invalid_argument("ArTextModel::nll: a given mask or skipped positions, not both");
+  if (skip == 0) return diffusion::sequence_nll(logits, x, given);
   const int64_t scored = x.size(1) - skip;
   return diffusion::sequence_nll(logits.narrow(1, skip, scored).contiguous(), x.narrow(1, skip, scored).contiguous());
 }

@@ -31,8 +31,9 @@ struct ArTextModel {
   int32_t start_id() const { return vocabulary->mask_id(); }  // the one input id outside the data: V
   diffusion::NextTokenModel next_token_model(Philox& dropout_rng) const;
   // -log p(x^n | x^{<n}) summed over the positions n >= skip of each row, nats, without a tape: x int32
-  // [B, L <= seq_len] -> float [B]. The positions before `skip` are context only.
-  Tensor nll(const Tensor& x, int64_t skip = 0) const;
+  // [B, L <= seq_len] -> float [B]. The positions before `skip` are context only, and so are the given ones
+  // (given int32 [B, L], 1 where given: a pair's source; undefined: none).
+  Tensor nll(const Tensor& x, int64_t skip = 0, const Tensor& given = Tensor()) const;
   // progress (may be null) advances once per network evaluation.
   Tensor sample(int64_t n, Philox& rng, const diffusion::AutoregressiveSampleOptions& options, int64_t* evaluations = nullptr,
                 Progress* progress = nullptr) const;

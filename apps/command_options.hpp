@@ -72,6 +72,16 @@ struct EvaluateOptions {
   std::string control;    // ... and the share that meets this Diffusion-LM control (KIND=VALUE)
   std::string judge;      // ... judged by this clean text-classifier checkpoint (testament, group)
   bool alone = false;     // this process by itself, no collectives (a training run's periodic evaluation)
+  bool skip_long = false; // words: leave out (and count) held-out verses or pairs too long, instead of refusing
+  // --task pairs (apps/pair_evaluation.hpp): generate each held-out pair's target given its source and score it.
+  std::string task;              // "" (the bound) or "pairs"
+  int64_t candidates = 5;        // targets generated per source (self-BLEU among them; MBR picks one)
+  bool mbr = false;              // the hypothesis is the candidate of least Bayes risk by BLEU, not the first
+  bool copy_source = false;      // no model: each hypothesis is its source
+  std::string decoder;           // masked-text: "ancestral" ("") or "maskgit"
+  double temperature = 0;        // ar-text: 0 greedy (the default), > 0 sampled at this temperature
+  double choice_temperature = 4.5;  // MaskGIT's Gumbel noise on the confidences
+  std::string out;               // write the sources, references, hypotheses and candidates here
 };
 
 }  // namespace diffuse

@@ -79,7 +79,7 @@ class D3pmTextTraining : public TextTrainingTask {
 
   nn::ParameterArena& arena() override { return setup_.arena; }
   void draw_batch(int64_t b) override {
-    x0_ = rows_->next(b);
+    x0_ = rows_->next(b).rows;
     t_batch_ = setup_.d3pm.sample_t(b, streams_.diffusion);
     x_t_ = setup_.d3pm.q_sample(x0_, t_batch_, streams_.diffusion);
   }

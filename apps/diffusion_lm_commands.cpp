@@ -44,24 +44,25 @@ Tensor stratified_steps(int64_t batch, int64_t timesteps, Philox& rng) {
 // Each item's bits per unit by the bound of docs/math.md §7.5: with `estimate`, L_T + T L_{t-1} at one t per
 // item (stratified within the batch: what a training run's periodic evaluation computes); otherwise every
 // term, L_T + sum_{t=1}^T L_{t-1}, each at its own draw of x_t from one x0 per item (T network evaluations per
-// batch). What `diffuse evaluate` computes.
+// batch). What `diffuse evaluate` computes. A conditional corpus's given positions are clean (partial
+// noising) and not counted: the bound of the target given the source (docs/math.md §9.1).
 ChunkBits diffusion_lm_bits(const DiffusionLmModel& m, const diffusion::EmbeddingX0Model& model, const TextItems& items,
                             int64_t batch, const EvaluateOptions& options) {
   const int64_t T = m.diffusion.timesteps(), L = items.rows.size(1), d = m.dim();
   const bool estimate = options.estimate;
-  return evaluate_chunk_bits(items, batch, options, estimate ? 1 : T, [&](const Tensor& w, Philox& rng) {
+  return evaluate_chunk_bits(items, batch, options, estimate ? 1 : T, [&](const Tensor& w, const Tensor& given, Philox& rng) {
     NoGradGuard no_grad;
     const int64_t B = w.size(0);
     const Tensor noise0 = randn({B, L, d}, rng);
     Tensor nats;
     if (estimate) {
       const diffusion::EmbeddingBoundTerms terms =
-          m.diffusion.bound_terms(model, m.net.embedding(), w, stratified_steps(B, T, rng), noise0, randn({B, L, d}, rng));
+          m.diffusion.bound_terms(model, m.net.embedding(), w, stratified_steps(B, T, rng), noise0, randn({B, L, d}, rng), given);
       nats = terms.prior + terms.term * static_cast<double>(T);
     } else {
       for (int64_t s = 0; s < T; ++s) {
         const diffusion::EmbeddingBoundTerms terms =
-            m.diffusion.bound_terms(model, m.net.embedding(), w, diffusion::step_tensor(B, s), noise0, randn({B, L, d}, rng));
+            m.diffusion.bound_terms(model, m.net.embedding(), w, diffusion::step_tensor(B, s), noise0, randn({B, L, d}, rng), given);
         nats = s == 0 ? terms.prior + terms.term : nats + terms.term;
       }
     }
@@ -97,8 +98,12 @@ class DiffusionLmTraining : public TextTrainingTask {
   }
 
   nn::ParameterArena& arena() override { return setup_.arena; }
+  // A conditional corpus's given positions (a pair's source) are clean at every t and outside the loss:
+  // DiffuSeq's partial noising (docs/math.md §9.1).
   void draw_batch(int64_t b) override {
-    w_ = rows_->next(b);
+    const TextRows batch = rows_->next(b);
+    w_ = batch.rows;
+    clean_ = batch.given;
     step_ = diffusion::sample_steps(b, setup_.diffusion.timesteps(), streams_.diffusion);
     noise0_ = randn({b, length_, setup_.dim()}, streams_.diffusion);
     noise_ = randn({b, length_, setup_.dim()}, streams_.diffusion);
@@ -106,7 +111,8 @@ class DiffusionLmTraining : public TextTrainingTask {
   MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
     const diffusion::EmbeddingLoss l =
         setup_.diffusion.training_loss(model_, setup_.net.embedding(), w_.slice(0, begin, end), step_.slice(0, begin, end),
-                                       noise0_.slice(0, begin, end), noise_.slice(0, begin, end));
+                                       noise0_.slice(0, begin, end), noise_.slice(0, begin, end),
+                                       clean_.defined() ? clean_.slice(0, begin, end) : Tensor());
     (l.loss * weight).backward();
     return {l.loss.item(), {mean(l.mse).item(), mean(l.prior).item(), mean(l.rounding).item()}};
   }
@@ -118,8 +124,10 @@ class DiffusionLmTraining : public TextTrainingTask {
     Philox rng(seed_, kSamples), unused(0);
     diffusion::EmbeddingSampleOptions options;
     options.steps = std::min(sample_steps_, setup_.diffusion.timesteps());
+    options.given = sample_given();
+    const int64_t n = options.given.defined() ? options.given.size(0) : sample_count_;
     const diffusion::EmbeddingSampleResult r =
-        setup_.diffusion.sample(setup_.x0_model(unused), setup_.net.embedding(), sample_count_, length_, rng, options);
+        setup_.diffusion.sample(setup_.x0_model(unused), setup_.net.embedding(), n, length_, rng, options);
     setup_.net.train();
     return write_training_text_samples(dir, step, r.words, *vocabulary_);
   }
@@ -137,7 +145,7 @@ class DiffusionLmTraining : public TextTrainingTask {
   DiffusionLmModel setup_;
   diffusion::EmbeddingX0Model model_;
   int64_t sample_steps_;
-  Tensor w_, step_, noise0_, noise_;  // the drawn batch
+  Tensor w_, clean_, step_, noise0_, noise_;  // the drawn batch
 };
 
 }  // namespace
@@ -162,6 +170,7 @@ static std::unique_ptr<TrainingTask> make_diffusion_lm_training(json& config, co
 static int run_diffusion_lm_sample(const SampleOptions& options) {
   const int64_t n = options.n == 0 ? 4 : options.n;
   auto m = load_model_for_inference<DiffusionLmModel>(options.checkpoint, options.ema);
+  require_source_template(*m->vocabulary, options.template_text);
   const int64_t T = m->diffusion.timesteps(), L = m->seq_len();
   diffusion::EmbeddingSampleOptions sampling;
   sampling.steps = options.steps > 0 ? options.steps : std::min<int64_t>(T, 200);
@@ -200,7 +209,7 @@ static int run_diffusion_lm_evaluate(const EvaluateOptions& options) {
   auto m = load_model_for_inference<DiffusionLmModel>(options.checkpoint, options.ema);
   const auto corpus = load_text_corpus(options.data_dir, m->config, options.checkpoint, kEmbeddingRowStates);
   const int64_t L = m->seq_len();
-  const TextItems items = evaluation_items(*corpus, options.split, options.items, L);
+  const TextItems items = evaluation_items(*corpus, options.split, options.items, L, options.skip_long);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   const TextVocabulary& v = *m->vocabulary;
   Philox unused(0);
@@ -230,6 +239,31 @@ static int run_diffusion_lm_evaluate(const EvaluateOptions& options) {
   return 0;
 }
 
+// `evaluate --task pairs` (DiffuSeq): the target given the source by --steps evenly spaced steps of the T
+// (default min(T, 200)) with clamping, the source held at EMB(x) at every step, then rounding.
+static TargetGenerator diffusion_lm_target_generator(const EvaluateOptions& options) {
+  if (!options.decoder.empty()) throw std::invalid_argument("--decoder: masked-text's; Diffusion-LM decodes by its reverse process");
+  if (options.temperature != 0) throw std::invalid_argument("--temperature: the autoregressive model's (ar-text)");
+  std::shared_ptr<const DiffusionLmModel> m = load_model_for_inference<DiffusionLmModel>(options.checkpoint, options.ema);
+  TargetGenerator g;
+  g.config = m->config;
+  g.states = kEmbeddingRowStates;
+  const int64_t T = m->diffusion.timesteps(), L = m->seq_len();
+  diffusion::EmbeddingSampleOptions sampling;
+  sampling.steps = g.steps = options.steps > 0 ? options.steps : std::min<int64_t>(T, 200);
+  g.decoding = std::to_string(sampling.steps) + " of T = " + std::to_string(T) + " steps with clamping";
+  g.generate = [m, sampling, L](const Tensor& given, Philox& rng, int64_t* evaluations) {
+    diffusion::EmbeddingSampleOptions o = sampling;
+    o.given = given;
+    Philox unused(0);
+    const diffusion::EmbeddingSampleResult r =
+        m->diffusion.sample(stoppable(m->x0_model(unused)), m->net.embedding(), given.size(0), L, rng, o);
+    *evaluations += r.network_evaluations * given.size(0);
+    return r.words;
+  };
+  return g;
+}
+
 // This family's entry in the table of model_family.cpp.
 extern const ModelFamily kDiffusionLmFamily = {
     .kind = "diffusion-lm",
@@ -241,6 +275,7 @@ extern const ModelFamily kDiffusionLmFamily = {
     .sample_flags = {"--template", "--control", "--classifier", "--guidance-updates", "--guidance-step-size", "--fluency",
                      "--guidance-skip-last"},
     .evaluate = run_diffusion_lm_evaluate,
+    .target_generator = diffusion_lm_target_generator,
 };
 
 }  // namespace diffuse

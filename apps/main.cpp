@@ -6,6 +6,8 @@
 //                  [--sampler ancestral|ddim|dpm-solver [--eta E] [--grid G]]           (DDPM)
 //   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
+//   diffuse evaluate --task pairs (--checkpoint PATH | --copy-source) --data PAIRS [--chunks N] [--skip-long] [--candidates N] [--mbr]
+//                    [--decoder maskgit] [--steps K] [--temperature T] [--out FILE] [--json]
 //   diffuse plot (--runs DIR... | --terms FILE [--family F] | --progressive PATH) --out FILE.png [--width W --height H]
 //   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
@@ -163,7 +165,8 @@ int main(int argc, char** argv) {
                  "Text: the first N items of the split, chunks of model.seq_len characters or verses (default: all)")
       ->check(CLI::PositiveNumber)
       ->excludes(images);
-  ev->add_option("--steps", evaluate.steps, "D3PM: the bound of the reverse process with K steps (default: all T)")
+  ev->add_option("--steps", evaluate.steps,
+                 "D3PM: the bound of the reverse process with K steps (default: all T); --task pairs: the decoder's steps")
       ->check(CLI::PositiveNumber);
   ev->add_flag("--estimate", evaluate.estimate, "Monte-Carlo estimate (L_T and L_0 exactly, one random t in 2..T per item) instead of every term");
   ev->add_option("--batch", evaluate.batch, "Images per network evaluation")->check(CLI::PositiveNumber);
@@ -177,6 +180,33 @@ int main(int argc, char** argv) {
   ev->add_flag("--json", evaluate.json, "Print one JSON object");
   ev->add_option("--seed", evaluate.seed, "Random seed");
   ev->add_flag("--raw-weights", evaluate_raw, "Use the trained weights, not their EMA");
+  CLI::Option* task = ev->add_option("--task", evaluate.task,
+                                     "pairs: write each held-out pair's target given its source and score it (BLEU, ROUGE-L, "
+                                     "self-BLEU, dist-1/2, seconds per sentence) instead of the bound")
+                          ->check(CLI::IsMember({"pairs"}))
+                          ->excludes(ev_samples);
+  ev->add_flag("--copy-source", evaluate.copy_source, "--task pairs without a model: each hypothesis is its source (the baseline)")
+      ->needs(task)
+      ->excludes(ev_checkpoint);
+  ev->add_flag("--skip-long", evaluate.skip_long,
+               "Words: leave out the held-out verses or pairs longer than the model's rows allow, and count them (by "
+               "default the first is refused, naming it)");
+  ev->add_option("--candidates", evaluate.candidates, "--task pairs: targets written per source (default 5; self-BLEU among them)")
+      ->check(CLI::PositiveNumber)
+      ->needs(task);
+  ev->add_flag("--mbr", evaluate.mbr, "--task pairs: the hypothesis is the candidate of least Bayes risk by BLEU (DiffuSeq's MBR)")
+      ->needs(task);
+  ev->add_option("--decoder", evaluate.decoder, "--task pairs, masked-text: ancestral (default) or maskgit")
+      ->check(CLI::IsMember({"ancestral", "maskgit"}))
+      ->needs(task);
+  ev->add_option("--temperature", evaluate.temperature, "--task pairs, ar-text: draw at this temperature (default: greedy)")
+      ->check(CLI::PositiveNumber)
+      ->needs(task);
+  ev->add_option("--choice-temperature", evaluate.choice_temperature, "--task pairs, MaskGIT: the Gumbel noise on the confidences (4.5)")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(task);
+  ev->add_option("--out", evaluate.out, "--task pairs: write the sources, references, hypotheses and candidates here (TSV)")
+      ->needs(task);
 
   diffuse::PlotOptions plot;
   CLI::App* pl = app.add_subcommand("plot", "Draw figures as PNG: runs' loss curves, the bound's per-t terms, DDPM's rate-distortion");
@@ -259,6 +289,12 @@ int main(int argc, char** argv) {
       return family.sample(sample);
     }
     if (*ev && !evaluate.samples.empty()) return diffuse::run_text_sample_scores(evaluate);
+    if (*ev && evaluate.task == "pairs") {
+      if (evaluate.checkpoint.empty() && !evaluate.copy_source)
+        throw std::invalid_argument("evaluate --task pairs: --checkpoint is required (or --copy-source for the baseline)");
+      if (evaluate.data_dir.empty()) throw std::invalid_argument("evaluate --task pairs: --data, the pair file, is required");
+      return diffuse::run_pair_evaluation(evaluate);
+    }
     if (*ev) {
       if (evaluate.checkpoint.empty()) throw std::invalid_argument("evaluate: --checkpoint is required (or --samples with --teacher)");
       const json config = diffuse::checkpoint_config(evaluate.checkpoint);

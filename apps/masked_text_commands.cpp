@@ -79,22 +79,42 @@ diffusion::MaskedSampleResult sample_text(const MaskedTextModel& m, int64_t n, P
   return m.masked.sample(stoppable(m.x0_model(unused)), n, m.seq_len(), rng, options);
 }
 
-// Each item's bits per unit by the one-t estimate of the continuous-time bound over its L positions with its
-// end terms (t low-discrepancy within each batch): what `diffuse evaluate` and a training run's periodic
-// evaluation compute.
+// The positions of row b that a model writes: all L, less the given ones (given int32 [B, L] or undefined).
+int64_t written_positions(const Tensor& given, int64_t b, int64_t length) {
+  if (!given.defined()) return length;
+  int64_t n = length;
+  for (int64_t i = 0; i < length; ++i) n -= given.data<int32_t>()[b * length + i] != 0;
+  return n;
+}
+
+// Each item's bits per unit by the one-t estimate of the continuous-time bound over the positions it writes
+// (all L, or a pair's target: the given source is never masked, docs/math.md §9.2) with their end terms (t
+// low-discrepancy within each batch): what `diffuse evaluate` and a training run's periodic evaluation compute.
 ChunkBits masked_chunk_bits(const diffusion::MaskedDiffusion& masked, const diffusion::MaskedX0Model& model, const TextItems& items,
                             int64_t batch, const EvaluateOptions& options) {
   const int64_t L = items.rows.size(1);
-  const double constant = masked.prior_nats(L) + masked.reconstruction_nats(L);
-  return evaluate_chunk_bits(items, batch, options, 1, [&](const Tensor& x0, Philox& rng) {
+  return evaluate_chunk_bits(items, batch, options, 1, [&](const Tensor& x0, const Tensor& given, Philox& rng) {
     NoGradGuard no_grad;
     const Tensor t = diffusion::MaskedDiffusion::sample_t(x0.size(0), rng);
-    const Tensor x_t = masked.q_sample(x0, t, rng);
+    const Tensor x_t = masked.q_sample(x0, t, rng, given_ids(x0, given));
     const Tensor diff = masked.loss_from_logits(model(x_t, t), x0, x_t, t).per_example.to(DType::F64).contiguous();
+    const Tensor g = given.defined() ? given.contiguous() : Tensor();
     std::vector<double> nats;
-    for (int64_t i = 0; i < diff.numel(); ++i) nats.push_back(diff.data<double>()[i] + constant);
+    for (int64_t i = 0; i < diff.numel(); ++i) {
+      const int64_t written = written_positions(g, i, L);
+      nats.push_back(diff.data<double>()[i] + masked.prior_nats(written) + masked.reconstruction_nats(written));
+    }
     return nats;
   });
+}
+
+// The mean over items of an end term of per_position nats at each written position, in bits per unit.
+double end_term_bits(const TextItems& items, double per_position) {
+  const int64_t L = items.rows.size(1);
+  const Tensor g = items.given.defined() ? items.given.contiguous() : Tensor();
+  double sum = 0;
+  for (int64_t b = 0; b < items.count(); ++b) sum += per_position * static_cast<double>(written_positions(g, b, L)) * items.to_bits(b);
+  return sum / static_cast<double>(items.count());
 }
 
 class MaskedTextTraining : public TextTrainingTask {
@@ -108,10 +128,13 @@ class MaskedTextTraining : public TextTrainingTask {
   }
 
   nn::ParameterArena& arena() override { return setup_.arena; }
+  // A conditional corpus's given positions (a pair's source) are never masked, so the loss, which counts the
+  // masked positions, covers the target alone.
   void draw_batch(int64_t b) override {
-    x0_ = rows_->next(b);
+    const TextRows batch = rows_->next(b);
+    x0_ = batch.rows;
     t_ = diffusion::MaskedDiffusion::sample_t(b, streams_.diffusion);
-    x_t_ = setup_.masked.q_sample(x0_, t_, streams_.diffusion);
+    x_t_ = setup_.masked.q_sample(x0_, t_, streams_.diffusion, given_ids(x0_, batch.given));
   }
   MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
     const Tensor x0 = x0_.slice(0, begin, end), x_t = x_t_.slice(0, begin, end);
@@ -132,7 +155,9 @@ class MaskedTextTraining : public TextTrainingTask {
     Philox rng(seed_, kSamples);
     diffusion::MaskedSampleOptions options;
     options.steps = sample_steps_;
-    const diffusion::MaskedSampleResult r = sample_text(setup_, sample_count_, rng, options);
+    options.given = sample_given();
+    const int64_t n = options.given.defined() ? options.given.size(0) : sample_count_;
+    const diffusion::MaskedSampleResult r = sample_text(setup_, n, rng, options);
     setup_.net.train();
     return write_training_text_samples(dir, step, r.x0, *vocabulary_);
   }
@@ -174,24 +199,23 @@ static std::unique_ptr<TrainingTask> make_masked_text_training(json& config, con
   return std::make_unique<MaskedTextTraining>(config, corpus);
 }
 
-// MaskGIT decoding (run_maskgit_sample) asks a network that reads t at the t where alpha_t equals the row's
-// share of unmasked positions (MaskedSchedule::time_of_alpha).
-static int run_masked_text_maskgit(const SampleOptions& options, const MaskedTextModel& m, int64_t n) {
-  Philox unused(0);
-  const diffusion::MaskedX0Model x0_model = stoppable(m.x0_model(unused));
-  const diffusion::MaskedTokenModel model = [&](const Tensor& x) {
+// The network as MaskGIT decoding asks it: a network that reads t is given the t where alpha_t equals the
+// row's share of unmasked positions (MaskedSchedule::time_of_alpha).
+static diffusion::MaskedTokenModel maskgit_model(const MaskedTextModel& m) {
+  auto unused = std::make_shared<Philox>(0);  // dropout's stream, unused in eval mode
+  return [&m, unused](const Tensor& x) {
     Tensor t = Tensor::empty({x.size(0)}, DType::F64);
     for (int64_t b = 0; b < x.size(0); ++b)
       t.data<double>()[b] = m.masked.schedule().time_of_alpha(1.0 - masked_share(x, b, m.masked.mask_id()));
-    return x0_model(x, t);
+    return stoppable(m.x0_model(*unused))(x, t);
   };
-  return run_maskgit_sample(options, model, *m.vocabulary, n, m.seq_len(), "masked-text");
 }
 
 static int run_masked_text_sample(const SampleOptions& options) {
   const int64_t n = options.n == 0 ? 4 : options.n;
   auto m = load_model_for_inference<MaskedTextModel>(options.checkpoint, options.ema);
-  if (options.decoder == "maskgit") return run_masked_text_maskgit(options, *m, n);
+  require_source_template(*m->vocabulary, options.template_text);
+  if (options.decoder == "maskgit") return run_maskgit_sample(options, maskgit_model(*m), *m->vocabulary, n, m->seq_len(), "masked-text");
   diffusion::MaskedSampleOptions sampling;
   sampling.steps = options.steps > 0 ? options.steps : 1000;
   sampling.grid = parse_grid(options.grid);
@@ -235,11 +259,11 @@ static int run_masked_text_evaluate(const EvaluateOptions& options) {
   if (options.steps != 0) throw std::invalid_argument("--steps: masked diffusion's bound is in continuous time (no steps)");
   const auto corpus = load_text_corpus(options.data_dir, m->config, options.checkpoint);
   const int64_t L = m->seq_len();
-  const TextItems items = evaluation_items(*corpus, options.split, options.items, L);
+  const TextItems items = evaluation_items(*corpus, options.split, options.items, L, options.skip_long);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   const diffusion::MaskedDiffusion& masked = m->masked;
   const TextVocabulary& v = *m->vocabulary;
-  const double to_bits = items.mean_to_bits();  // for the end terms, constant per row
+  const double prior_bits = end_term_bits(items, masked.prior_nats(1)), recon_bits = end_term_bits(items, masked.reconstruction_nats(1));
   Philox unused(0);
   const auto start = std::chrono::steady_clock::now();
   const ChunkBits r = masked_chunk_bits(masked, m->x0_model(unused), items, batch, options);
@@ -247,8 +271,8 @@ static int run_masked_text_evaluate(const EvaluateOptions& options) {
   const double seconds = seconds_since(start);
   if (options.json) {
     std::cout << json{{v.figure(), r.mean()}, {"stderr", r.standard_error()}, {items.noun, r.chunks}, {"method", "estimate"},
-                      {"schedule", masked.schedule().name()}, {"prior_" + v.figure(), masked.prior_nats(L) * to_bits},
-                      {"reconstruction_" + v.figure(), masked.reconstruction_nats(L) * to_bits},
+                      {"schedule", masked.schedule().name()}, {"prior_" + v.figure(), prior_bits},
+                      {"reconstruction_" + v.figure(), recon_bits},
                       {"network_evaluations", r.network_evaluations}, {"seconds", seconds}, {"checkpoint", options.checkpoint},
                       {"split", options.split}, {"chunk_length", L}}
                      .dump()
@@ -260,8 +284,49 @@ static int run_masked_text_evaluate(const EvaluateOptions& options) {
               v.unit().c_str(), r.mean(), r.standard_error(), static_cast<long long>(r.chunks), options.split.c_str(),
               items.noun.c_str(), static_cast<long long>(L), static_cast<long long>(batch), seconds);
   std::printf("  schedule %s, eps %g: prior %.6f and reconstruction %.6f bits/%s included\n", masked.schedule().name().c_str(),
-              masked.schedule().eps, masked.prior_nats(L) * to_bits, masked.reconstruction_nats(L) * to_bits, v.unit().c_str());
+              masked.schedule().eps, prior_bits, recon_bits, v.unit().c_str());
+  if (items.given.defined())
+    std::printf("  the bound of the target given the source: the given positions are never masked and not counted\n");
   return 0;
+}
+
+// `evaluate --task pairs`: the target given the source, by ancestral sampling (--steps, default 1000, reusing
+// the outputs of rows none of whose tokens changed) or MaskGIT (--decoder maskgit, --steps default 16,
+// --choice-temperature); the source's positions are given, never masked.
+static TargetGenerator masked_text_target_generator(const EvaluateOptions& options) {
+  if (options.temperature != 0) throw std::invalid_argument("--temperature: the autoregressive model's (ar-text); masked-text draws at 1");
+  std::shared_ptr<const MaskedTextModel> m = load_model_for_inference<MaskedTextModel>(options.checkpoint, options.ema);
+  TargetGenerator g;
+  g.config = m->config;
+  g.states = kMaskOrStartStates;
+  const int64_t L = m->seq_len(), V = m->vocabulary->size();
+  if (options.decoder == "maskgit") {
+    diffusion::MaskGitOptions decoding;
+    decoding.steps = g.steps = options.steps > 0 ? options.steps : 16;
+    decoding.choice_temperature = options.choice_temperature;
+    g.decoding = "MaskGIT, " + std::to_string(decoding.steps) + " steps, choice temperature " + format_number(decoding.choice_temperature);
+    g.generate = [m, decoding, L, V](const Tensor& given, Philox& rng, int64_t* evaluations) {
+      diffusion::MaskGitOptions o = decoding;
+      o.given = given;
+      const diffusion::MaskGitResult r = diffusion::maskgit_decode(maskgit_model(*m), given.size(0), L, V, rng, o);
+      *evaluations += r.network_evaluations * given.size(0);
+      return r.x0;
+    };
+    return g;
+  }
+  if (!options.decoder.empty() && options.decoder != "ancestral")
+    throw std::invalid_argument("--decoder: 'ancestral' or 'maskgit' for masked-text, got '" + options.decoder + "'");
+  diffusion::MaskedSampleOptions sampling;
+  sampling.steps = g.steps = options.steps > 0 ? options.steps : 1000;
+  g.decoding = "ancestral, " + std::to_string(sampling.steps) + " steps on the cosine grid";
+  g.generate = [m, sampling](const Tensor& given, Philox& rng, int64_t* evaluations) {
+    diffusion::MaskedSampleOptions o = sampling;
+    o.given = given;
+    const diffusion::MaskedSampleResult r = sample_text(*m, given.size(0), rng, o);
+    *evaluations += r.network_evaluations;
+    return r.x0;
+  };
+  return g;
 }
 
 // This family's entry in the table of model_family.cpp.
@@ -274,6 +339,7 @@ extern const ModelFamily kMaskedTextFamily = {
     .sample = run_masked_text_sample,
     .sample_flags = {"--grid", "--recompute", "--decoder", "--choice-temperature", "--template"},
     .evaluate = run_masked_text_evaluate,
+    .target_generator = masked_text_target_generator,
 };
 
 }  // namespace diffuse

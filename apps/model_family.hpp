@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/command_options.hpp"
+#include "apps/pair_evaluation.hpp"
 #include "apps/training_loop.hpp"
 
 namespace diffuse {
@@ -32,6 +33,9 @@ struct ModelFamily {
   // The family-specific flags of `sample` it takes, of kSampleFamilyFlags; the others are refused for it.
   std::vector<std::string> sample_flags;
   int (*evaluate)(const EvaluateOptions& options);
+  // `evaluate --task pairs`: the checkpoint's model as a writer of targets given sources (apps/pair_evaluation.hpp),
+  // for a family that conditions on a pair corpus's given mask; null for the others.
+  TargetGenerator (*target_generator)(const EvaluateOptions& options) = nullptr;
 };
 
 // `sample`'s flags that only some families take.

@@ -112,9 +112,10 @@ json text_tokens() {
           {"mask_logit", mask_logit(s)}};
 }
 
-// A word-level text configuration (data.dataset "verses", apps/text_corpus.hpp).
+// A word-level text configuration (data.dataset "verses" or "pairs", apps/text_corpus.hpp).
 bool reads_words(const nlohmann::json& config) {
-  return config.contains("data") && config.at("data").value("dataset", "") == "verses";
+  const std::string dataset = config.contains("data") ? config.at("data").value("dataset", "") : "";
+  return dataset == "verses" || dataset == "pairs";
 }
 
 // The word vocabulary of a text model, as apps/text_corpus.hpp records it; its size is model.`size_key`.
@@ -122,9 +123,10 @@ json word_tokens(const nlohmann::json& config, const std::string& size_key = "ou
   return {{"vocabulary", "the configuration's data.vocabulary: the tokens in id order, separated by single spaces"},
           {"num_tokens", config.at("model").at(size_key)},
           {"special_ids", {{"<pad>", data::kPadId}, {"<unk>", data::kUnkId}, {"<bos>", data::kBosId}, {"<eos>", data::kEosId}}},
-          {"encoding", "a verse is one row [<bos>, its tokens, <eos>, <pad>...] of model.seq_len positions; tokens as "
-                       "data/words.hpp's tokenize_words (lower case; words, digits and punctuation apart; apostrophes and "
-                       "hyphens inside words kept); a word outside the vocabulary is <unk>"}};
+          {"encoding", "a verse is one row [<bos>, its tokens, <eos>, <pad>...] of model.seq_len positions (a pair: "
+                       "[<bos>, source, <eos>, target, <eos>, <pad>...], the model given <bos>, the source and its <eos>); "
+                       "tokens as data/words.hpp's tokenize_words (lower case; words, digits and punctuation apart; "
+                       "apostrophes and hyphens inside words kept); a word outside the vocabulary is <unk>"}};
 }
 
 json image_tokens(const nlohmann::json& diffusion) {

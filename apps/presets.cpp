@@ -41,6 +41,21 @@ const std::string kVerseVocabulary =
     "the WEB); model.in_states and model.out_states are V + 1 and V, set when the run starts";
 constexpr int64_t kBibleDemoSteps = 600;
 
+// What the pair presets change from the verse presets, in their deviations (docs/math.md §9).
+const std::string kPairRows =
+    "pairs of aligned verses instead of single verses: a pair file (scripts/export_bible.sh pairs KJV WEB kjv_web.tsv), one "
+    "pair a row of 128 positions [<bos> source <eos> target <eos> <pad>...], split by whole books; a side holds at most 62 "
+    "tokens (a training pair with a longer side is dropped and counted, a held-out one refused or, with evaluate --task pairs "
+    "--skip-long, left out and counted); the model is given <bos>, "
+    "the source and its <eos>, and its loss, bound (bits per target token, counting the target's <eos>) and samples cover "
+    "the rest";
+const std::string kPairVocabulary =
+    "one vocabulary for both sides: the training books' source and target tokens seen at least data.min_count = 5 times, "
+    "with <pad> <unk> <bos> <eos> (7,215 on KJV -> WEB); the vocabulary sizes the embedding (and the output layer of the "
+    "masked and autoregressive models) when the run starts";
+const json kPairData = {{"dataset", "pairs"}, {"min_count", 5}};
+constexpr int64_t kPairDemoSteps = 1000;
+
 // The table of presets. A new preset is one entry.
 const std::vector<Preset>& presets() {
   static const std::vector<Preset> table = {
@@ -362,6 +377,58 @@ const std::vector<Preset>& presets() {
           {"sample_count", 2}, {"checkpoint_every", 200}, {"keep_checkpoints", 2}, {"eval_every", 200}, {"eval_items", 64}}}},
        {"the ar-text-demo network (causal transformer 2 x 128, 4 heads, MLP 512) on words; batch 32, " +
         std::to_string(kBibleDemoSteps) + " steps: minutes, not days"}},
+
+      // ---- A target given its source: KJV -> WEB paraphrase pairs (issue 23; docs/math.md §9) -----------------
+      // The three models share the 6 x 256 transformer, rows of 128 and batch 64; their demos the 2 x 128 one.
+      {"diffuseq-kjv-web-small",
+       "DiffuSeq (Gong et al. 2022) on KJV -> WEB pairs: Diffusion-LM on [x; y] with the source kept clean (partial "
+       "noising), the 6 x 256 transformer, d = 128, T = 2000 sqrt, rows of 128, batch 64",
+       "diffusion-lm-bible-small",
+       {{"model", {{"seq_len", 128}, {"input_dim", 128}, {"out_states", 128}}}, {"data", kPairData}},
+       {"the deviations above are those of the Diffusion-LM presets this one derives from (E2E is Diffusion-LM's data); "
+        "DiffuSeq's own follow",
+        kPairRows, kPairVocabulary,
+        "DiffuSeq's embedding of d = 128 (its hidden_dim) and T = 2000 with the sqrt schedule; its transformer is BERT-base "
+        "(12 x 768, post-LN), here the 6 x 256 pre-LN one of the other small text presets",
+        "t drawn uniformly (DiffuSeq draws it by loss-aware importance sampling); batch 64 and lr 1e-3 (DiffuSeq: 2048 and "
+        "1e-4 for 50k-140k steps)",
+        "DiffuSeq's x0 of the source is its embedding plus sigma0 noise in training and its embedding alone in sampling; "
+        "so here (docs/math.md §9.1)"}},
+      {"mdlm-kjv-web-small",
+       "Masked diffusion on KJV -> WEB pairs with the source never masked: the 6 x 256 transformer, rows of 128, batch 64; "
+       "ancestral or MaskGIT decoding",
+       "mdlm-text8-small",
+       {{"model", {{"in_states", nullptr}, {"out_states", nullptr}, {"seq_len", 128}}}, {"train", {{"batch", 64}}}, {"data", kPairData}},
+       {kPairRows, kPairVocabulary, "batch 64 rows of 128 positions (8,192 a step, as d3pm-text8-small's 32 windows of 256)"}},
+      {"ar-kjv-web-small",
+       "Autoregressive baseline on KJV -> WEB pairs, \"x SEP y\" (the source's <eos> the separator) with the loss on the "
+       "target: the causal transformer 6 x 256, rows of 128, batch 64",
+       "ar-text8-small",
+       {{"model", {{"in_states", nullptr}, {"out_states", nullptr}, {"seq_len", 128}}}, {"train", {{"batch", 64}}}, {"data", kPairData}},
+       {kPairRows, kPairVocabulary, "batch 64 rows of 128 positions (8,192 a step, as d3pm-text8-small's 32 windows of 256)"}},
+      {"diffuseq-kjv-web-demo", "DiffuSeq on KJV -> WEB pairs, minutes on 2 cores: transformer 2 x 128, d = 128, T = 200",
+       "diffuseq-kjv-web-small",
+       {{"model", {{"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
+        {"diffusion", {{"timesteps", 200}}},
+        {"train",
+         {{"steps", kPairDemoSteps}, {"batch", 32}, {"ema_decay", 0.99}, {"log_every", 50}, {"sample_every", 0}, {"sample_count", 2},
+          {"sample_steps", 50}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}, {"eval_every", 500}, {"eval_items", 64}}}},
+       {"transformer 2 x 128 and T = 200 (the sqrt schedule at T = 200), batch 32, " + std::to_string(kPairDemoSteps) +
+        " steps: minutes, not days"}},
+      {"mdlm-kjv-web-demo", "Masked diffusion on KJV -> WEB pairs, minutes on 2 cores: transformer 2 x 128", "mdlm-kjv-web-small",
+       {{"model", {{"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
+        {"train",
+         {{"steps", kPairDemoSteps}, {"batch", 32}, {"ema_decay", 0.99}, {"log_every", 50}, {"sample_every", 0}, {"sample_count", 2},
+          {"sample_steps", 64}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}, {"eval_every", 500}, {"eval_items", 64}}}},
+       {"the mdlm-bible-demo network (transformer 2 x 128, 4 heads, MLP 512) on pairs; batch 32, " + std::to_string(kPairDemoSteps) +
+        " steps: minutes, not days"}},
+      {"ar-kjv-web-demo", "Autoregressive baseline on KJV -> WEB pairs, minutes on 2 cores: causal transformer 2 x 128", "ar-kjv-web-small",
+       {{"model", {{"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}}},
+        {"train",
+         {{"steps", kPairDemoSteps}, {"batch", 32}, {"ema_decay", 0.99}, {"log_every", 50}, {"sample_every", 0}, {"sample_count", 2},
+          {"checkpoint_every", 500}, {"keep_checkpoints", 2}, {"eval_every", 500}, {"eval_items", 64}}}},
+       {"the ar-bible-demo network (causal transformer 2 x 128, 4 heads, MLP 512) on pairs; batch 32, " + std::to_string(kPairDemoSteps) +
+        " steps: minutes, not days"}},
   };
   return table;
 }

@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
+#include "apps/pair_corpus.hpp"
+#include "apps/word_vocabulary.hpp"
 #include "data/file_io.hpp"
 #include "data/verses.hpp"
 #include "data/words.hpp"
@@ -18,9 +22,7 @@ namespace fs = std::filesystem;
 using data::Text8Split;
 using data::with_commas;
 
-constexpr const char* kMaskShown = "[MASK]";  // how a word row shows the mask
-
-// ---- the two vocabularies ------------------------------------------------------------------------
+// ---- characters ------------------------------------------------------------------------------------
 
 class CharacterVocabulary : public TextVocabulary {
  public:
@@ -80,173 +82,11 @@ class CharacterVocabulary : public TextVocabulary {
   }
 };
 
-// FNV-1a, 64 bits, as 16 hex digits: the fingerprint of a vocabulary file in a samples file's .json.
-std::string fnv1a_64(const std::string& bytes) {
-  uint64_t h = 1469598103934665603ull;
-  for (const unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return hex;
-}
-
-// The pieces of `text` between spaces (no empty ones).
-std::vector<std::string> space_separated(const std::string& text) {
-  std::vector<std::string> pieces;
-  size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
-    const size_t start = i;
-    while (i < text.size() && text[i] != ' ' && text[i] != '\t') ++i;
-    if (i > start) pieces.push_back(text.substr(start, i - start));
-  }
-  return pieces;
-}
-
-bool is_special_token(const std::string& piece) {
-  for (const char* special : data::kSpecialTokens)
-    if (piece == special) return true;
-  return false;
-}
-
-class WordVocabulary : public TextVocabulary {
- public:
-  explicit WordVocabulary(data::Vocabulary words) : words_(std::move(words)) {}
-  const data::Vocabulary& words() const { return words_; }
-
-  std::string dataset() const override { return "verses"; }
-  int64_t size() const override { return words_.size(); }
-  std::string unit() const override { return "token"; }
-  std::string units() const override { return "tokens"; }
-  std::string mask_shown() const override { return kMaskShown; }
-
-  // The row's frame is left out: a <bos> at its start, and at its end the <pad>s with the <eos> before them.
-  // Whatever a sampler wrote elsewhere is shown, special tokens as spelled ("<pad>"), the mask as [MASK].
-  std::string decode(const Tensor& row) const override {
-    if (row.dtype() != DType::I32) throw std::invalid_argument("decode: expected int32 ids, got " + describe(row));
-    const Tensor c = row.contiguous();
-    const int32_t* ids = c.data<int32_t>();
-    int64_t begin = 0, end = c.numel();
-    if (end > 0 && ids[0] == data::kBosId) begin = 1;
-    while (end > begin && ids[end - 1] == data::kPadId) --end;
-    if (end > begin && ids[end - 1] == data::kEosId) --end;
-    std::string text;
-    for (int64_t i = begin; i < end; ++i) {
-      if (!text.empty()) text += ' ';
-      text += ids[i] == mask_id() ? std::string(kMaskShown) : words_.token(ids[i]);  // token() refuses ids outside 0..V-1
-    }
-    return text;
-  }
-  std::vector<int32_t> row_start() const override { return {data::kBosId}; }
-  std::vector<int32_t> row_end() const override { return {data::kEosId}; }
-
-  Tensor parse_template(const std::string& text, int64_t length) const override {
-    std::vector<int32_t> given = row_start();
-    for (const std::string& piece : space_separated(text)) {
-      if (piece == "_") {
-        given.push_back(-1);
-        continue;
-      }
-      for (const int32_t id : encode_piece(piece, "--template: ", "; '_' marks a position to generate")) given.push_back(id);
-    }
-    if (static_cast<int64_t>(given.size()) > length)
-      throw std::invalid_argument("--template: " + std::to_string(given.size() - row_start().size()) +
-                                  " tokens, but the model writes " + std::to_string(length - 1) + " after <bos>");
-    given.resize(static_cast<size_t>(length), -1);
-    return Tensor::from_vector(given, {length});
-  }
-
-  std::vector<int32_t> encode_line(const std::string& line, const TextLocation& at) const override {
-    std::vector<int32_t> ids;
-    for (const std::string& piece : space_separated(line))
-      for (const int32_t id : encode_piece(piece, at.file + (at.line > 0 ? ": line " + std::to_string(at.line) : "") + ": ", ""))
-        ids.push_back(id);
-    return ids;
-  }
-
-  double unigram_entropy_bits(const std::vector<std::string>& lines) const override {
-    std::vector<std::vector<int32_t>> ids;
-    for (const std::string& line : lines) ids.push_back(encode_line(line, {.file = "a sample line"}));
-    return metrics::id_entropy_bits(ids);
-  }
-
-  std::string identity() const override {
-    return "words: " + std::to_string(size()) + " tokens, FNV-1a 64 " + fnv1a_64(file_text());
-  }
-  void write_run_files(const fs::path& dir) const override { data::save_vocabulary(words_, (dir / "vocabulary.txt").string()); }
-
-  void require_same(const TextVocabulary& other, const std::string& this_name, const std::string& other_name) const override {
-    const auto* theirs = dynamic_cast<const WordVocabulary*>(&other);
-    if (!theirs) throw std::invalid_argument(this_name + " is " + identity() + ", " + other_name + " is the " + other.identity());
-    const std::vector<std::string>& a = words_.tokens();
-    const std::vector<std::string>& b = theirs->words_.tokens();
-    if (a == b) return;
-    size_t i = 0;
-    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-    const auto at = [](const std::vector<std::string>& t, size_t k) { return k < t.size() ? "'" + t[k] + "'" : std::string("nothing"); };
-    throw std::invalid_argument(this_name + " has " + with_commas(size()) + " tokens, " + other_name + " " +
-                                with_commas(other.size()) + "; they first differ at id " + std::to_string(i) + ": " + at(a, i) +
-                                " and " + at(b, i));
-  }
-
-  // The tokens of the vocabulary file, one a line: what data.vocabulary records with spaces for newlines.
-  std::string file_text() const {
-    std::string text;
-    for (const std::string& t : words_.tokens()) text += t + "\n";
-    return text;
-  }
-
- private:
-  // A space-separated piece: a special token as spelled, or the corpus's tokens of it, each in the
-  // vocabulary (else std::invalid_argument between `where` and `hint`).
-  std::vector<int32_t> encode_piece(const std::string& piece, const std::string& where, const std::string& hint) const {
-    if (is_special_token(piece)) return {words_.id(piece)};
-    std::vector<std::string> tokens;
-    try {
-      tokens = data::tokenize_words(piece);
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(where + "'" + piece + "': " + e.what());
-    }
-    std::vector<int32_t> ids;
-    for (const std::string& t : tokens) {
-      if (!words_.contains(t))
-        throw std::invalid_argument(where + "the word '" + t + "' is not in the vocabulary (" + with_commas(size()) +
-                                    " tokens of the training books)" + hint);
-      ids.push_back(words_.id(t));
-    }
-    return ids;
-  }
-
-  data::Vocabulary words_;
-};
-
-// data.vocabulary: the tokens in id order separated by single spaces.
-std::string joined_tokens(const data::Vocabulary& v) {
-  std::string s;
-  for (const std::string& t : v.tokens()) s += (s.empty() ? "" : " ") + t;
-  return s;
-}
-
-data::Vocabulary vocabulary_from_config(const json& data_section, const std::string& where) {
-  if (!data_section.at("vocabulary").is_string())
-    throw std::invalid_argument(where + ": data.vocabulary must be a string: the tokens in id order, separated by spaces");
-  const std::vector<std::string> tokens = space_separated(data_section.at("vocabulary").get<std::string>());
-  for (int32_t k = 0; k < data::kNumSpecialTokens; ++k)
-    if (static_cast<int32_t>(tokens.size()) <= k || tokens[static_cast<size_t>(k)] != data::kSpecialTokens[k])
-      throw std::invalid_argument(where + ": data.vocabulary must start with <pad> <unk> <bos> <eos>");
-  try {
-    return data::Vocabulary::from_words(std::vector<std::string>(tokens.begin() + data::kNumSpecialTokens, tokens.end()));
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(where + ": data.vocabulary: " + e.what());
-  }
-}
-
-// ---- the two corpora -------------------------------------------------------------------------------
-
 class WindowRows : public TextRowSampler {
  public:
   WindowRows(std::shared_ptr<const data::Text8Corpus> text, int64_t length, uint64_t seed)
       : text_(text), windows_(std::move(text), Text8Split::Train, length, seed) {}
-  Tensor next(int64_t batch) override { return windows_.next(batch); }
+  TextRows next(int64_t batch) override { return {windows_.next(batch), Tensor()}; }
   std::string state() const override { return json(windows_.state().to_strings()).dump(); }
   void restore(const std::string& state) override {
     windows_.restore(data::Text8SamplerState::from_strings(json::parse(state)));
@@ -273,7 +113,9 @@ class CharacterCorpus : public TextCorpus {
     return data::text8_num_chunks(static_cast<int64_t>(text_->split(split).size()), length);
   }
   TextItems items(Text8Split split, int64_t count, int64_t length, data::LongSequences) const override {
-    TextItems r{.rows = data::text8_chunks(text_->split(split), length, count > 0 ? count : -1), .units = {}, .noun = item_noun()};
+    TextItems r;
+    r.rows = data::text8_chunks(text_->split(split), length, count > 0 ? count : -1);
+    r.noun = item_noun();
     r.units.assign(static_cast<size_t>(r.count()), length);
     return r;
   }
@@ -284,11 +126,13 @@ class CharacterCorpus : public TextCorpus {
   std::shared_ptr<const data::Text8Corpus> text_;
 };
 
+// ---- verses of words ----------------------------------------------------------------------------------
+
 class VerseRows : public TextRowSampler {
  public:
   VerseRows(std::shared_ptr<const data::TokenSequences> rows, uint64_t seed, std::string summary)
       : rows_(std::move(rows), seed), summary_(std::move(summary)) {}
-  Tensor next(int64_t batch) override { return rows_.next(batch); }
+  TextRows next(int64_t batch) override { return {rows_.next(batch), Tensor()}; }
   std::string state() const override { return json(rows_.state().to_strings()).dump(); }
   void restore(const std::string& state) override { rows_.restore(data::SequenceSamplerState::from_strings(json::parse(state))); }
   std::string summary() const override { return summary_; }
@@ -306,10 +150,13 @@ class VerseCorpus : public TextCorpus {
     for (const data::Verse& v : file.verses) verses[index(books.of(v.book))].push_back(v);
     for (size_t s = 0; s < 3; ++s) {
       splits_[s] = data::tokenize_verses(verses[s], file.path);
-      for (const data::Verse& v : verses[s]) books_[s].push_back(v.book);
+      for (const data::Verse& v : verses[s]) {
+        books_[s].push_back(v.book);
+        names_[s].push_back(v.reference());
+      }
     }
     vocabulary_ = std::make_shared<const WordVocabulary>(
-        data::Vocabulary::build(data::count_tokens(verses_of(Text8Split::Train)), min_count));
+        data::Vocabulary::build(data::count_tokens(verses_of(Text8Split::Train)), min_count), "verses", /*conditional=*/false);
   }
 
   std::shared_ptr<const TextVocabulary> vocabulary() const override { return vocabulary_; }
@@ -345,9 +192,17 @@ class VerseCorpus : public TextCorpus {
                                " (model.seq_len)");
     }
     const data::EncodedSequences encoded = data::encode_sequences(chosen, vocabulary_->words(), rows, long_rows);
-    TextItems r{.rows = encoded.sequences.ids, .units = {}, .noun = item_noun(), .books = {}, .dropped = encoded.too_long};
+    TextItems r;
+    r.rows = encoded.sequences.ids;
+    r.noun = item_noun();
+    r.dropped = encoded.too_long;
+    r.tokens = encoded.tokens;
+    r.unknown = encoded.unknown;
     for (const int64_t positions : encoded.sequences.lengths) r.units.push_back(positions - 1);  // <bos> not counted
-    for (const int64_t i : encoded.items) r.books.push_back(books_[index(split)][static_cast<size_t>(i)]);
+    for (const int64_t i : encoded.items) {
+      r.books.push_back(books_[index(split)][static_cast<size_t>(i)]);
+      r.names.push_back(names_[index(split)][static_cast<size_t>(i)]);
+    }
     return r;
   }
 
@@ -381,20 +236,22 @@ class VerseCorpus : public TextCorpus {
   int64_t min_count_;
   std::array<std::vector<data::TokenizedText>, 3> splits_;  // train, valid, test (Text8Split order)
   std::array<std::vector<std::string>, 3> books_;            // the book of each of splits_' verses
+  std::array<std::vector<std::string>, 3> names_;            // and its reference
   std::shared_ptr<const WordVocabulary> vocabulary_;
 };
 
-// ---- --data ----------------------------------------------------------------------------------------
+// ---- --data: the kinds of corpus, one table --------------------------------------------------------
 
 // What --data holds: its text, read once, and the file it came from.
 struct DataFile {
   std::string path;
   std::string text;
-  bool verses = false;  // its first line is a verse line
+  std::string first_line() const { return text.substr(0, text.find('\n')); }
 };
 
 DataFile read_data_file(const std::string& path) {
-  if (path.empty()) throw std::invalid_argument("--data: a text8-format file, a directory holding `text8`, or a verse file is required");
+  if (path.empty())
+    throw std::invalid_argument("--data: a text8-format file, a directory holding `text8`, a verse file or a pair file is required");
   DataFile f;
   f.path = path;
   if (fs::is_directory(path)) {
@@ -405,7 +262,6 @@ DataFile read_data_file(const std::string& path) {
   }
   const std::vector<uint8_t> bytes = data::read_file_bytes(f.path, "text file");
   f.text.assign(bytes.begin(), bytes.end());
-  f.verses = data::is_verse_line(std::string_view(f.text).substr(0, f.text.find('\n')));
   return f;
 }
 
@@ -413,16 +269,63 @@ std::shared_ptr<const data::Text8Corpus> text8_of(DataFile f) {
   try {
     return std::make_shared<const data::Text8Corpus>(data::make_text8_corpus(std::move(f.text), f.path));
   } catch (const std::runtime_error& e) {
-    throw std::invalid_argument("--data: " + f.path + " is neither a verse file (its first line is not 'Book C:V<TAB>text') nor a "
-                                "text8-format file: " + e.what());
+    throw std::invalid_argument("--data: " + f.path + " is neither a verse file (its first line is not 'Book C:V<TAB>text'), a pair "
+                                "file ('Book C:V<TAB>source<TAB>target') nor a text8-format file: " + e.what());
   }
 }
 
-std::string dataset_of(const json& config) {
+std::shared_ptr<const TextVocabulary> word_vocabulary_of(const json& config, const std::string& where, const std::string& dataset,
+                                                         bool conditional) {
+  if (!config.at("data").contains("vocabulary")) return nullptr;
+  return std::make_shared<const WordVocabulary>(vocabulary_from_config(config.at("data"), where), dataset, conditional);
+}
+
+// One kind of corpus: its data.dataset, how a file of it is recognised and named, what a message suggests
+// instead, its vocabulary as a configuration records it (null before the run records one), and its corpus.
+struct CorpusKind {
+  const char* dataset;
+  const char* file_kind;  // "a verse file (words)"
+  const char* give;       // what to give when a configuration names this kind and --data is another
+  const char* train;      // what to train when --data is this kind and the configuration names another
+  bool words;             // a word vocabulary, built from the training books at data.min_count
+  bool (*recognises)(std::string_view first_line);
+  std::shared_ptr<const TextVocabulary> (*recorded_vocabulary)(const json& config, const std::string& where);
+  std::shared_ptr<const TextCorpus> (*load)(DataFile file, int64_t min_count);
+};
+
+// The table: the first kind whose `recognises` accepts a file's first line is its kind (text8 takes the rest).
+const CorpusKind kCorpusKinds[] = {
+    {"pairs", "a pair file (aligned source and target)",
+     "give a pair file (scripts/export_bible.sh pairs KJV WEB kjv_web.tsv)",
+     "train a preset for pairs (diffuseq-kjv-web-demo, mdlm-kjv-web-demo, ar-kjv-web-demo)", true, data::is_pair_line,
+     [](const json& config, const std::string& where) { return word_vocabulary_of(config, where, "pairs", /*conditional=*/true); },
+     [](DataFile f, int64_t min_count) { return make_pair_corpus(data::parse_pairs(f.text, f.path), min_count); }},
+    {"verses", "a verse file (words)", "give a verse file (scripts/export_bible.sh verses WEB web.tsv)",
+     "train a preset for verses (mdlm-bible-demo, ar-bible-demo)", true, data::is_verse_line,
+     [](const json& config, const std::string& where) { return word_vocabulary_of(config, where, "verses", /*conditional=*/false); },
+     [](DataFile f, int64_t min_count) -> std::shared_ptr<const TextCorpus> {
+       return std::make_shared<const VerseCorpus>(data::parse_verses(f.text, f.path), min_count);
+     }},
+    {"text8", "a text8-format file (characters)", "give a text8-format file", "train a text8 preset", false,
+     [](std::string_view) { return true; },
+     [](const json&, const std::string&) { return character_vocabulary(); },
+     [](DataFile f, int64_t) { return character_corpus(text8_of(std::move(f))); }},
+};
+
+const CorpusKind& kind_of_file(const DataFile& f) {
+  for (const CorpusKind& kind : kCorpusKinds)
+    if (kind.recognises(f.first_line())) return kind;
+  return kCorpusKinds[std::size(kCorpusKinds) - 1];
+}
+
+const CorpusKind& kind_of_config(const json& config) {
   const std::string dataset = config.contains("data") ? config.at("data").value("dataset", "text8") : "text8";
-  if (dataset != "text8" && dataset != "verses")
-    throw std::invalid_argument("data.dataset: '" + dataset + "' is not a text dataset ('text8': characters, 'verses': words)");
-  return dataset;
+  std::string known;
+  for (const CorpusKind& kind : kCorpusKinds) {
+    if (dataset == kind.dataset) return kind;
+    known += (known.empty() ? "'" : ", '") + std::string(kind.dataset) + "': " + kind.file_kind;
+  }
+  throw std::invalid_argument("data.dataset: '" + dataset + "' is not a text dataset (" + known + ")");
 }
 
 int64_t min_count_of(const json& config) {
@@ -445,12 +348,10 @@ void check_states(const json& config, const TextVocabulary& v, const std::string
                               states.what);
 }
 
-// The vocabulary a configuration records: the characters, a verses configuration's data.vocabulary, or
-// null for a verses configuration whose run has not started.
+// The vocabulary a configuration records: the characters, a word configuration's data.vocabulary, or null
+// for a word configuration whose run has not started.
 std::shared_ptr<const TextVocabulary> recorded_vocabulary(const json& config, const std::string& where) {
-  if (dataset_of(config) == "text8") return character_vocabulary();
-  if (!config.at("data").contains("vocabulary")) return nullptr;
-  return std::make_shared<const WordVocabulary>(vocabulary_from_config(config.at("data"), where));
+  return kind_of_config(config).recorded_vocabulary(config, where);
 }
 
 }  // namespace
@@ -470,8 +371,18 @@ double TextItems::mean_to_bits() const {
 
 TextItems TextItems::first(int64_t n) const {
   n = std::min(n, count());  // a held-out set may hold fewer: its long verses were left out
-  TextItems r{.rows = rows.slice(0, 0, n), .units = std::vector<int64_t>(units.begin(), units.begin() + n), .noun = noun};
-  if (!books.empty()) r.books.assign(books.begin(), books.begin() + n);
+  TextItems r;
+  r.rows = rows.slice(0, 0, n);
+  r.given = given.defined() ? given.slice(0, 0, n) : Tensor();
+  r.units.assign(units.begin(), units.begin() + n);
+  r.noun = noun;
+  const auto head = [n](const std::vector<std::string>& v) {
+    return v.empty() ? v : std::vector<std::string>(v.begin(), v.begin() + n);
+  };
+  r.books = head(books);
+  r.names = head(names);
+  r.sources = head(sources);
+  r.references = head(references);
   return r;
 }
 
@@ -497,27 +408,24 @@ std::shared_ptr<const TextCorpus> character_corpus(std::shared_ptr<const data::T
 
 std::shared_ptr<const data::Text8Corpus> load_text8_data(const std::string& path, const std::string& words_refused) {
   DataFile f = read_data_file(path);
-  if (f.verses) throw std::invalid_argument("--data: " + f.path + " is a verse file (words); " + words_refused);
+  const CorpusKind& kind = kind_of_file(f);
+  if (kind.words) throw std::invalid_argument("--data: " + f.path + " is " + kind.file_kind + "; " + words_refused);
   return text8_of(std::move(f));
 }
 
 std::shared_ptr<const TextCorpus> load_text_corpus(const std::string& path, const json& config, const std::string& recorded_by,
                                                    const TextStates& states) {
-  const std::string dataset = dataset_of(config);
+  const CorpusKind& wanted = kind_of_config(config);
   DataFile f = read_data_file(path);
   const std::string file = f.path;
-  const bool verses = f.verses;
-  std::shared_ptr<const TextCorpus> corpus;
-  if (verses) corpus = std::make_shared<const VerseCorpus>(data::parse_verses(f.text, f.path), min_count_of(config));
-  else corpus = character_corpus(text8_of(std::move(f)));
-  if (corpus->vocabulary()->dataset() != dataset)
-    throw std::invalid_argument(
-        "--data: " + file + (verses ? " is a verse file (words)" : " is a text8-format file (characters)") + ", but " + recorded_by +
-        " has data.dataset '" + dataset + "'" +
-        (verses ? ": give a text8-format file, or train a preset for verses (mdlm-bible-demo, ar-bible-demo)"
-                : ": give a verse file (scripts/export_bible.sh verses WEB web.tsv), or train a text8 preset"));
+  const CorpusKind& found = kind_of_file(f);
+  // Loaded before the kinds are compared, so that a file of no kind at all is named as such.
+  const std::shared_ptr<const TextCorpus> corpus = found.load(std::move(f), found.words ? min_count_of(config) : 0);
+  if (&found != &wanted)
+    throw std::invalid_argument("--data: " + file + " is " + found.file_kind + ", but " + recorded_by + " has data.dataset '" +
+                                wanted.dataset + "': " + wanted.give + ", or " + found.train);
   const std::string built = "the vocabulary of " + corpus->source() +
-                            (verses ? " (its training books at data.min_count " + std::to_string(min_count_of(config)) + ")" : "");
+                            (found.words ? " (its training books at data.min_count " + std::to_string(min_count_of(config)) + ")" : "");
   if (const auto recorded = recorded_vocabulary(config, recorded_by))
     corpus->vocabulary()->require_same(*recorded, built, "the one " + recorded_by + " records (data.vocabulary)");
   check_states(config, *corpus->vocabulary(), recorded_by, built, states);
@@ -536,7 +444,7 @@ void record_text_corpus(json& config, const TextCorpus& corpus, const TextStates
 std::shared_ptr<const TextVocabulary> text_vocabulary(const json& config, const std::string& where, const TextStates& states) {
   const std::shared_ptr<const TextVocabulary> v = recorded_vocabulary(config, where);
   if (!v)
-    throw std::invalid_argument(where + ": data.vocabulary is missing: a verses configuration records its vocabulary when its "
+    throw std::invalid_argument(where + ": data.vocabulary is missing: a word configuration records its vocabulary when its "
                                 "run starts");
   check_states(config, *v, where, "its vocabulary", states);
   return v;

@@ -1,15 +1,23 @@
-// The corpus of the text families (masked-text, ar-text, d3pm-text, and the word-level families to come):
-// one interface over two kinds of data, so that a family never asks which one it has.
+// The corpus of the text families (masked-text, ar-text, diffusion-lm, d3pm-text, text-classifier): one
+// interface over three kinds of data, so that a family never asks which one it has. Each kind is one entry
+// of the table kCorpusKinds in text_corpus.cpp (its data.dataset, how its files are recognised, its
+// vocabulary, its corpus).
 //
 //   characters  a text8-format file (data/text8.hpp): 27 ids, 'a'..'z' -> 0..25, ' ' -> 26.
 //               The configuration's data.dataset is "text8".
 //   words       a verse file (data/verses.hpp: "Book C:V<TAB>text" lines): the ids of a word vocabulary
 //               (data/words.hpp: <pad> 0, <unk> 1, <bos> 2, <eos> 3, then the words of the training books
-//               seen at least data.min_count times, default 5). data.dataset is "verses".
+//               seen at least data.min_count times, default 5; apps/word_vocabulary.hpp). data.dataset is
+//               "verses".
+//   pairs       a pair file ("Book C:V<TAB>source<TAB>target" lines, scripts/export_bible.sh pairs KJV WEB):
+//               one word vocabulary built from both sides of the training books, and rows that give the
+//               source and leave the target to the model (apps/pair_corpus.hpp, data/pair_rows.hpp).
+//               data.dataset is "pairs".
 //
-// --data. A directory is read as the text8 file inside it (`text8`). A file whose first line is a verse line
-// ("Book C:V<TAB>text") is a verse file; any other file must be text8-clean (only 'a'..'z' and ' '). Either
-// kind must be the one the configuration's data.dataset names; anything else is refused, naming the file.
+// --data. A directory is read as the text8 file inside it (`text8`). A file whose first line is a pair line
+// (a reference and two tab-separated texts) is a pair file; one whose first line is a verse line is a verse
+// file; any other file must be text8-clean (only 'a'..'z' and ' '). Either kind must be the one the
+// configuration's data.dataset names; anything else is refused, naming the file.
 //
 // Ids. V is the vocabulary's size (27, or the word vocabulary's). Id V lies outside the data: it is the
 // absorbing mask of masked diffusion and the start id the autoregressive model reads before a row's first
@@ -27,27 +35,39 @@
 //               data::SequenceSamplerState's strings.
 //               evaluation: the rows of a split's books in file order; a verse of more than L - 2 tokens is
 //               refused with its file, line and reference, never cut and never skipped.
+//   pairs       one pair a row, [<bos>, source, <eos>, target, <eos>, <pad> ...] (data::encode_pairs), each side
+//               at most (L - 3) / 2 tokens; drawn and evaluated as verses are (a longer side: dropped and
+//               counted in training, refused in evaluation).
 //
-// Bits per unit. The models score every position of a row, pads included. A row's bits are divided by its
-// units: a chunk's L characters (bits/char), or a verse's text tokens plus one for <eos> (bits/token: <bos>,
-// which opens every row, and the pads after <eos> are not counted; a trained model predicts them at almost
-// no cost). The reported figure is the mean over rows of each row's bits per unit, with its standard error.
-// JSON and metrics.jsonl name it "bits_per_char" or "bits_per_token" (TextVocabulary::figure).
+// The given mask. A conditional corpus (pairs) hands out, beside its rows, `given`: int32 [N, L], 1 at the
+// positions a model is given (<bos>, the source and its <eos>) and 0 at those it writes. Unconditional
+// corpora leave it undefined. A family that honours it never noises or masks the given positions, puts its
+// loss and its bound on the others only, and keeps them fixed when it samples: each family does so
+// without asking which corpus it has (docs/math.md §9).
 //
-// A run's vocabulary. Words: built from the training books' token counts with data.min_count, and recorded
-// in the configuration as data.vocabulary, every token in id order separated by single spaces (the four
-// special tokens first; no token holds white space). So every checkpoint holds it in its "config" metadata,
-// and `sample` and `evaluate --samples` need no --data. The run folder also gets it as vocabulary.txt
-// (data::save_vocabulary's format). A run resumed, or a checkpoint evaluated, on a corpus whose rebuilt
-// vocabulary differs is refused, naming both sizes and the first token where they differ. Characters: the
-// vocabulary is fixed and recorded nowhere (as before words existed).
+// Bits per unit. The models score every position of a row that is not given, pads included. A row's bits are
+// divided by its units: a chunk's L characters (bits/char), a verse's text tokens plus one for <eos>, or a
+// pair's target tokens plus one for its <eos> (bits/token: <bos>, which opens every row, the given source and
+// the pads after <eos> are not counted; a trained model predicts the pads at almost no cost). The reported
+// figure is the mean over rows of each row's bits per unit, with its standard error. JSON and
+// metrics.jsonl name it "bits_per_char" or "bits_per_token" (TextVocabulary::figure).
+//
+// A run's vocabulary. Words: built from the training books' token counts (both sides of pairs) with
+// data.min_count, and recorded in the configuration as data.vocabulary, every token in id order separated by
+// single spaces (the four special tokens first; no token holds white space). So every checkpoint holds it in
+// its "config" metadata, and `sample` and `evaluate --samples` need no --data. The run folder also gets it as
+// vocabulary.txt (data::save_vocabulary's format). A run resumed, or a checkpoint evaluated, on a corpus whose
+// rebuilt vocabulary differs is refused, naming both sizes and the first token where they differ.
+// Characters: the vocabulary is fixed and recorded nowhere (as before words existed).
 //
 // Text. decode: characters one byte an id, the mask as '_'; words the tokens joined by single spaces, the
 // mask as "[MASK]", the row's frame left out (a <bos> at its start; at its end the <pad>s and the <eos>
-// before them) and any other special token a sampler wrote shown as spelled ("<pad>"). --template: characters as they are, '_' a position to
+// before them) and any other special token a sampler wrote shown as spelled ("<pad>"; a pair row reads
+// "source <eos> target"). --template: characters as they are, '_' a position to
 // generate; words separated by spaces, each piece tokenized as the corpus is (lower case, punctuation apart:
 // "God," is "god" ","), a lone "_" a position to generate, a special token such as <eos> spelled as it is;
-// the template starts after <bos>, and positions past its end are generated. A word outside the vocabulary
+// the template starts after <bos>, and positions past its end are generated (a pair model's source is the
+// template "SOURCE <eos>"). A word outside the vocabulary
 // is refused, naming it. A samples file's .json records the vocabulary as "characters 'abc...z '" or as
 // "words: V tokens, FNV-1a 64 <16 hex digits>" (the hash of vocabulary.txt's bytes).
 #pragma once
@@ -76,7 +96,10 @@ struct TextLocation {
 class TextVocabulary {
  public:
   virtual ~TextVocabulary() = default;
-  virtual std::string dataset() const = 0;  // data.dataset: "text8", "verses"
+  virtual std::string dataset() const = 0;  // data.dataset: "text8", "verses", "pairs"
+  // Whether a row holds a given source before the target a model writes (pairs): its models generate given a
+  // source, and `sample` needs one (--template "SOURCE <eos>").
+  virtual bool conditional() const { return false; }
   virtual int64_t size() const = 0;         // V
   int32_t mask_id() const { return static_cast<int32_t>(size()); }  // also the autoregressive start id
   virtual std::string unit() const = 0;   // "char", "token"
@@ -109,10 +132,17 @@ class TextVocabulary {
 // Rows of a corpus to score, and the units each row's bits are divided by.
 struct TextItems {
   Tensor rows;                 // int32 [N, L]
-  std::vector<int64_t> units;  // per row: L (characters), or its text tokens + 1 for <eos> (words)
-  std::string noun;            // "chunks", "verses"
+  Tensor given;                // int32 [N, L]: 1 at the given positions (pairs); undefined for unconditional corpora
+  std::vector<int64_t> units;  // per row: L (characters), its text tokens + 1 for <eos> (verses), its target's (pairs)
+  std::string noun;            // "chunks", "verses", "pairs"
   std::vector<std::string> books;  // words: per row, the verse's book (the classifiers' labels); characters: empty
-  int64_t dropped = 0;             // verses longer than the rows, dropped (LongSequences::DropAndCount)
+  std::vector<std::string> names;  // words: per row, the verse's reference "Book C:V"; characters: empty
+  // pairs: per row, the source and the target as tokenized text (the tokens joined by single spaces, words
+  // outside the vocabulary as written, not <unk>): what a hypothesis is scored against, and the copy-the-source
+  // baseline. Empty for unconditional corpora.
+  std::vector<std::string> sources, references;
+  int64_t dropped = 0;             // verses or pairs longer than the rows, dropped (LongSequences::DropAndCount)
+  int64_t tokens = 0, unknown = 0;  // words: the text tokens of the rows, and how many of them became <unk>
   int64_t count() const { return rows.defined() ? rows.size(0) : 0; }
   // 1 / (units ln 2): nats of row i -> bits per unit.
   double to_bits(int64_t i) const { return 1.0 / (static_cast<double>(units[static_cast<size_t>(i)]) * std::numbers::ln2); }
@@ -121,11 +151,17 @@ struct TextItems {
   TextItems first(int64_t n) const;  // rows [0, min(n, count()))
 };
 
+// A batch of training rows.
+struct TextRows {
+  Tensor rows;   // int32 [B, L]
+  Tensor given;  // int32 [B, L]: 1 at the given positions (pairs); undefined for unconditional corpora
+};
+
 // The training rows' draw, resumable.
 class TextRowSampler {
  public:
   virtual ~TextRowSampler() = default;
-  virtual Tensor next(int64_t batch) = 0;  // int32 [batch, L]
+  virtual TextRows next(int64_t batch) = 0;
   virtual std::string state() const = 0;   // the checkpoint's "data.position"
   virtual void restore(const std::string& state) = 0;
   virtual std::string summary() const = 0;  // the training log's description of the data
@@ -136,12 +172,13 @@ class TextCorpus {
   virtual ~TextCorpus() = default;
   virtual std::shared_ptr<const TextVocabulary> vocabulary() const = 0;
   virtual const std::string& source() const = 0;  // the file
-  virtual std::string item_noun() const = 0;      // "chunks", "verses"
+  virtual std::string item_noun() const = 0;      // "chunks", "verses", "pairs"
   virtual std::unique_ptr<TextRowSampler> training_rows(int64_t length, uint64_t seed) const = 0;
   // How many evaluation items the split holds for rows of `length`, and the first `count` of them (0: all;
   // at most available_items).
   virtual int64_t available_items(data::Text8Split split, int64_t length) const = 0;
-  // Words: a verse longer than the rows is refused (naming it), or with DropAndCount left out and counted.
+  // Words: a verse or pair longer than the rows is refused (naming it), or with DropAndCount left out and
+  // counted.
   virtual TextItems items(data::Text8Split split, int64_t count, int64_t length,
                           data::LongSequences long_rows = data::LongSequences::Refuse) const = 0;
   // The unigram entropy of the split's text (bytes; or token ids, unknown words as <unk>), bits.

@@ -22,17 +22,19 @@ data::Text8Split parse_text_split(const std::string& name) {
   throw std::invalid_argument("--split: 'train', 'valid' or 'test', got '" + name + "'");
 }
 
-TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length) {
+TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length,
+                           bool skip_long) {
   if (count < 0) throw std::invalid_argument("--chunks: must be at least 1");
   const int64_t available = corpus.available_items(parse_text_split(split_name), length);
   if (count > available)
     throw std::invalid_argument("--chunks: " + std::to_string(count) + " requested but the " + split_name + " split of " +
                                 corpus.source() + " has " + std::to_string(available) + " " + corpus.item_noun() + " for rows of " +
                                 std::to_string(length));
-  TextItems items = corpus.items(parse_text_split(split_name), count, length, data::LongSequences::DropAndCount);
+  TextItems items = corpus.items(parse_text_split(split_name), count, length,
+                                 skip_long ? data::LongSequences::DropAndCount : data::LongSequences::Refuse);
   if (items.dropped > 0)
-    std::fprintf(stderr, "note: %lld %s %s longer than a row of %lld are not scored (never cut): %lld scored\n",
-                 static_cast<long long>(items.dropped), split_name.c_str(), corpus.item_noun().c_str(), static_cast<long long>(length),
+    std::fprintf(stderr, "evaluate: %lld %s of the %s split longer than rows of %lld left out (--skip-long); %lld evaluated\n",
+                 static_cast<long long>(items.dropped), items.noun.c_str(), split_name.c_str(), static_cast<long long>(length),
                  static_cast<long long>(items.count()));
   return items;
 }
@@ -63,7 +65,28 @@ TextTrainingTask::TextTrainingTask(const nlohmann::json& config, std::shared_ptr
       vocabulary_(corpus_->vocabulary()),
       rows_(corpus_->training_rows(length_, seed_)),
       streams_(seed_),
-      held_out_(held_out_items(*corpus_, config, length_)) {}
+      held_out_(held_out_items(*corpus_, config, length_)) {
+  if (vocabulary_->conditional()) {
+    const TextItems conditions = corpus_->items(data::Text8Split::Valid, sample_count_, length_, data::LongSequences::DropAndCount);
+    sample_given_ = given_ids(conditions.rows, conditions.given);
+  }
+}
+
+Tensor given_ids(const Tensor& rows, const Tensor& given) {
+  if (!given.defined()) return Tensor();
+  if (rows.dtype() != DType::I32 || given.dtype() != DType::I32 || rows.shape() != given.shape())
+    throw std::invalid_argument("given_ids: expected int32 rows and mask of one shape, got " + describe(rows) + " and " + describe(given));
+  const Tensor r = rows.contiguous(), g = given.contiguous();
+  Tensor out = Tensor::empty(r.shape(), DType::I32);
+  for (int64_t i = 0; i < r.numel(); ++i) out.data<int32_t>()[i] = g.data<int32_t>()[i] != 0 ? r.data<int32_t>()[i] : -1;
+  return out;
+}
+
+void require_source_template(const TextVocabulary& vocabulary, const std::string& template_text) {
+  if (vocabulary.conditional() && template_text.empty())
+    throw std::invalid_argument("--template: this model writes a target given its source (data.dataset '" + vocabulary.dataset() +
+                                "'): give the source as --template \"SOURCE <eos>\", or score a split with evaluate --task pairs");
+}
 
 std::map<std::string, std::string> TextTrainingTask::state() const {
   std::map<std::string, std::string> s = streams_.state();
@@ -156,14 +179,15 @@ ChunkBits ChunkBits::merge(const ChunkBits& a, const ChunkBits& b) {
 }
 
 ChunkBits evaluate_chunk_bits(const TextItems& items, int64_t batch, const EvaluateOptions& options, int64_t evaluations_per_batch,
-                              const std::function<std::vector<double>(const Tensor& x, Philox& rng)>& nats_of) {
+                              const std::function<std::vector<double>(const Tensor& x, const Tensor& given, Philox& rng)>& nats_of) {
   const int64_t n = items.count();
   std::unique_ptr<Progress> progress;
   return evaluate_sharded<ChunkBits>(
       n, batch, options.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
         ChunkBits r;
-        const std::vector<double> nats = nats_of(items.rows.slice(0, begin, end), rng);
+        const std::vector<double> nats =
+            nats_of(items.rows.slice(0, begin, end), items.given.defined() ? items.given.slice(0, begin, end) : Tensor(), rng);
         for (int64_t i = begin; i < end; ++i) r.add(nats[static_cast<size_t>(i - begin)] * items.to_bits(i));
         r.network_evaluations = evaluations_per_batch;
         if (progress) progress->advance(evaluations_per_batch);

@@ -1,8 +1,8 @@
-// What the text families (D3PM text, masked diffusion, the autoregressive baseline) share around their
-// corpus (apps/text_corpus.hpp: characters or words): the --split names, the evaluation items of --chunks
-// and of a run's periodic evaluation, the training task's rows and state, samples files with their
-// vocabulary, MaskGIT decoding, and the evaluation of a per-item figure (bits/char, bits/token) with its
-// standard error, journaled and shared over MPI.
+// What the text families (D3PM text, masked diffusion, the autoregressive baseline, Diffusion-LM) share
+// around their corpus (apps/text_corpus.hpp: characters, verses or pairs): the --split names, the evaluation
+// items of --chunks and of a run's periodic evaluation, the training task's rows and state, the given tokens
+// of a conditional corpus, samples files with their vocabulary, MaskGIT decoding, and the evaluation of a
+// per-item figure (bits/char, bits/token) with its standard error, journaled and shared over MPI.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -27,18 +27,30 @@ namespace diffuse {
 data::Text8Split parse_text_split(const std::string& name);  // --split: train, valid, test
 
 // The first `count` (0: all) evaluation items of the split for rows of `length` (apps/text_corpus.hpp: chunks
-// of characters, or verses); throws naming --chunks when the split has fewer. A verse longer than the rows is
-// never cut: it is left out, and a note on stderr counts them (the WEB's test split has 16 at rows of 64).
-TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length);
+// of characters, verses or pairs); throws naming --chunks when the split has fewer. An item longer than the
+// rows is refused, naming it, or with --skip-long (skip_long) left out and counted (TextItems::dropped, and a
+// note on stderr).
+TextItems evaluation_items(const TextCorpus& corpus, const std::string& split_name, int64_t count, int64_t length,
+                           bool skip_long = false);
 
 // A training run's held-out items: the first train.eval_items items of the valid split for rows of `length`
-// when the run evaluates (train.eval_every > 0), else none. Throws naming train.eval_items when the split
-// has fewer.
+// when the run evaluates (train.eval_every > 0), else none; a verse or pair among them longer than the rows is
+// left out (so the evaluation's record counts fewer items), never the reason a run stops. Throws naming
+// train.eval_items when the split has fewer.
 TextItems held_out_items(const TextCorpus& corpus, const nlohmann::json& config, int64_t length);
 
 // A periodic evaluation's record of bits per unit (bits_per_char, bits_per_token) on valid items.
 EvaluationRecord held_out_record(const TextVocabulary& vocabulary, const std::string& noun, int64_t items, double bits_per_unit,
                                  double standard_error, const std::string& method);
+
+// The given tokens of rows (int32 [B, L]) under their given mask (int32 [B, L], 1 where given): the row's id
+// where given, -1 elsewhere, as the samplers take them (MaskedSampleOptions, MaskGitOptions,
+// EmbeddingSampleOptions, AutoregressiveSampleOptions: `given`). Undefined when the mask is.
+Tensor given_ids(const Tensor& rows, const Tensor& given);
+
+// A conditional model (TextVocabulary::conditional: pairs) writes a target given its source: `sample` of one
+// needs the source as --template ("SOURCE <eos>"). Throws naming --template otherwise; no-op for others.
+void require_source_template(const TextVocabulary& vocabulary, const std::string& template_text);
 
 // What every text family's training task shares: the corpus's training rows (as long as the configuration's
 // model.seq_len: random windows of characters, or verses), the random streams, their state in checkpoints,
@@ -54,6 +66,10 @@ class TextTrainingTask : public TrainingTask {
   std::string item_name() const override { return "tokens"; }
   int64_t items_per_example() const override { return length_; }
 
+  // The given tokens of the training samples (given_ids): for a conditional corpus, the sources of the first
+  // train.sample_count valid pairs, so that a run's samples are targets of real sources; undefined otherwise.
+  const Tensor& sample_given() const { return sample_given_; }
+
  protected:
   uint64_t seed_;
   int64_t sample_count_;  // train.sample_count
@@ -63,6 +79,7 @@ class TextTrainingTask : public TrainingTask {
   std::unique_ptr<TextRowSampler> rows_;
   TrainingStreams streams_;
   TextItems held_out_;  // the first train.eval_items valid items, when the run evaluates (held_out_items)
+  Tensor sample_given_;
 };
 
 // A training run's samples (int32 ids [N, L]): dir/step-S.txt, one sample a line, atomically; the first
@@ -104,9 +121,9 @@ struct ChunkBits {
 };
 
 // Evaluates items [0, N) in batches (sharded_evaluation.hpp: journal, MPI, one stream per batch): nats_of(x
-// [b, L], rng) returns each row's nats, which become bits per unit (TextItems::to_bits), and counts its
-// network evaluations in the result.
+// [b, L], given [b, L] or undefined, rng) returns each row's nats (of the positions not given), which become
+// bits per unit (TextItems::to_bits), and counts its network evaluations in the result.
 ChunkBits evaluate_chunk_bits(const TextItems& items, int64_t batch, const EvaluateOptions& options, int64_t evaluations_per_batch,
-                              const std::function<std::vector<double>(const Tensor& x, Philox& rng)>& nats_of);
+                              const std::function<std::vector<double>(const Tensor& x, const Tensor& given, Philox& rng)>& nats_of);
 
 }  // namespace diffuse

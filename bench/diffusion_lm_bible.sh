@@ -56,9 +56,9 @@ q=(--threads "$threads" --quiet)
 : > "$out/table.jsonl"
 for r in ar masked dlm; do
   c=$(last_ckpt "$out/$r")
-  bound=$("$diffuse" "${q[@]}" evaluate --checkpoint "$c" --data "$verses" --batch 64 --json $([ $r = ar ] || echo --estimate))
+  bound=$("$diffuse" "${q[@]}" evaluate --checkpoint "$c" --data "$verses" --skip-long --batch 64 --json $([ $r = ar ] || echo --estimate))
   exact=null
-  [ $r = dlm ] && exact=$("$diffuse" "${q[@]}" evaluate --checkpoint "$c" --data "$verses" --chunks 64 --batch 64 --json --journal "$out/dlm-exact-journal")
+  [ $r = dlm ] && exact=$("$diffuse" "${q[@]}" evaluate --checkpoint "$c" --data "$verses" --skip-long --chunks 64 --batch 64 --json --journal "$out/dlm-exact-journal")
   "$diffuse" "${q[@]}" sample --checkpoint "$c" --n 16 --seed 7 $([ $r = ar ] || echo --steps 200) --out "$out/$r-samples.txt" > /dev/null
   scores=$("$diffuse" "${q[@]}" evaluate --samples "$out/$r-samples.txt" --teacher "$teacher" --data "$verses" --json)
   echo "{\"run\":\"$r\",\"checkpoint\":\"$c\",\"bound\":$bound,\"exact_64_verses\":$exact,\"samples\":$scores}" >> "$out/table.jsonl"

@@ -106,6 +106,14 @@ bool is_verse_line(std::string_view line) {
          fields[1].find_first_not_of(' ') != std::string_view::npos;
 }
 
+bool is_pair_line(std::string_view line) {
+  const std::vector<std::string_view> fields = split_tabs(line);
+  std::string book;
+  int32_t chapter = 0, verse = 0;
+  return fields.size() == 3 && parse_reference(fields[0], book, chapter, verse) &&
+         fields[1].find_first_not_of(' ') != std::string_view::npos && fields[2].find_first_not_of(' ') != std::string_view::npos;
+}
+
 VerseFile parse_verses(std::string_view text, const std::string& path) {
   if (text.empty()) file_error(path, "empty (0 bytes); a verse file has one verse a line: 'Book C:V<TAB>text'");
   VerseFile file;

@@ -54,6 +54,9 @@ struct VerseFile {
 // Whether `line` (without its '\n') is a verse line: a reference 'Book C:V', one tab, non-empty text. What
 // the text families look at to tell a verse file from a text8-format one.
 bool is_verse_line(std::string_view line);
+// Whether `line` is a pair line with a reference: 'Book C:V<TAB>source<TAB>target', both texts non-empty.
+// What the text families look at to tell a pair file from a verse file.
+bool is_pair_line(std::string_view line);
 
 // Reads a verse file (see the header comment); std::runtime_error "<path>: line N: ..." when it is not one.
 VerseFile load_verses(const std::string& path);

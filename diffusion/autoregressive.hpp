@@ -22,24 +22,36 @@ using NextTokenModel = std::function<Tensor(const Tensor& inputs)>;
 // [bos, x^0, ..., x^{L-2}]: int32 [B, L].
 Tensor shifted_inputs(const Tensor& x, int32_t bos);
 
-// -log p_theta(x) = sum over n of -log softmax(logits)[n][x^n]: [B], nats, differentiable in logits.
-Tensor sequence_nll(const Tensor& logits, const Tensor& x);
+// -log p_theta(x) = sum over n of -log softmax(logits)[n][x^n]: [B], nats, differentiable in logits. With
+// `given` (int32 [B, L], 1 where given, or undefined) the sum leaves the given positions out: the NLL of the
+// rest given them (a pair's target given its source, docs/math.md §9.3).
+Tensor sequence_nll(const Tensor& logits, const Tensor& x, const Tensor& given = Tensor());
 
 struct NextTokenLoss {
-  Tensor loss;  // scalar: the batch mean of nll over L ln 2 (bits per token), differentiable
-  Tensor nll;   // [B], nats
+  Tensor loss;  // scalar: the batch's nats over its scored positions and ln 2 (bits per scored token), differentiable
+  Tensor nll;   // [B], nats of each row's scored positions
 };
-NextTokenLoss next_token_loss(const NextTokenModel& model, const Tensor& x, int32_t bos);
+// The loss of every position, or of the positions not given (given int32 [B, L], 1 where given).
+NextTokenLoss next_token_loss(const NextTokenModel& model, const Tensor& x, int32_t bos, const Tensor& given = Tensor());
 
 struct AutoregressiveSampleOptions {
   double temperature = 1.0;  // the logits are divided by it
+  bool greedy = false;       // take the most likely token (the first on ties) instead of a draw
   Tensor prefix;             // int32 [P] tokens every sample starts with (undefined: none)
+  // int32 [B, L]: a row's token where it is given (a pair's source), -1 where it is drawn. A given position
+  // takes its token whatever the network says (teacher forcing); rows may give different positions.
+  Tensor given;
+  // When >= 0: once a row has drawn this id (the target's <eos>), its later positions are fill_id and it is
+  // done; sampling ends when every row is done.
+  int32_t stop_id = -1;
+  int32_t fill_id = 0;
 };
 
-// Ancestral sampling, one token at a time from position P (the prefix's length) to L - 1: the network runs
-// on the prefix so far (causal, so the longer input does not change earlier outputs) and the token is drawn
-// from softmax(logits / temperature) by inverse CDF on one double uniform per row per position from rng.
-// Returns int32 [batch, length]; `evaluations` (if given) counts the network runs.
+// Ancestral sampling, one token at a time from the first position some row does not give (P, the prefix's
+// length, without `given`) to L - 1: the network runs on the positions so far (causal, so the longer input
+// does not change earlier outputs) and the token is drawn from softmax(logits / temperature) by inverse CDF
+// on one double uniform per row per position from rng (drawn whether or not a row uses it), or taken as the
+// argmax (greedy). Returns int32 [batch, length]; `evaluations` (if given) counts the network runs.
 Tensor autoregressive_sample(const NextTokenModel& model, int64_t batch, int64_t length, int64_t vocab, int32_t bos, Philox& rng,
                              const AutoregressiveSampleOptions& options = {}, int64_t* evaluations = nullptr);
 

@@ -225,4 +225,21 @@ double self_bleu(const std::vector<std::vector<std::string>>& samples) {
   return count == 0 ? 0.0 : sum / static_cast<double>(count);
 }
 
+int64_t mbr_select(const std::vector<std::string>& candidates) {
+  if (candidates.empty()) throw std::invalid_argument("MBR: no candidate to choose from");
+  const size_t n = candidates.size();
+  int64_t best = 0;
+  double best_gain = -1;
+  for (size_t i = 0; i < n; ++i) {
+    double gain = 0;
+    for (size_t j = 0; j < n; ++j)
+      if (j != i) gain += corpus_bleu({candidates[i]}, std::vector<std::string>{candidates[j]}).score;
+    if (gain > best_gain) {  // the sum over the same n - 1 others: the mean's argmax
+      best_gain = gain;
+      best = static_cast<int64_t>(i);
+    }
+  }
+  return best;
+}
+
 }  // namespace diffuse::metrics

@@ -14,6 +14,10 @@
 // Self-BLEU (Zhu et al. 2018): for each source's n samples, each sample's sentence BLEU (the same
 // definition on one segment) against the other n - 1 as references, averaged over samples and sources;
 // high means the samples repeat each other.
+// Minimum-Bayes-risk selection (DiffuSeq's, Gong et al. 2022 §4.3; Kumar & Byrne 2004): among n candidates
+// for one source, the one whose mean sentence BLEU against each other candidate as the reference is highest:
+//   argmax_i (1 / (n - 1)) sum_{j != i} BLEU(c_i; c_j),
+// the expected BLEU of c_i when the model's n draws stand for its distribution (risk = -BLEU).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -44,5 +48,8 @@ double rouge_l(const std::vector<std::string>& hypotheses, const std::vector<std
 
 // samples[s] holds the n >= 2 samples of source s. 0..100.
 double self_bleu(const std::vector<std::vector<std::string>>& samples);
+
+// The index of the minimum-Bayes-risk candidate (the first on ties); 0 for a single candidate. Throws on none.
+int64_t mbr_select(const std::vector<std::string>& candidates);
 
 }  // namespace diffuse::metrics

@@ -123,3 +123,47 @@ TEST_CASE("ancestral sampling keeps the prefix and follows the model's condition
   CHECK_THROWS_WITH_AS(autoregressive_sample(counter, 1, 6, V, kBos, rng, options), doctest::Contains("--temperature"),
                        std::invalid_argument);
 }
+
+TEST_CASE("a pair's source is given: its positions are forced and not scored; greedy decoding stops at <eos>") {
+  // The counter model again: (previous input + 1) mod V, certain.
+  const NextTokenModel counter = [](const Tensor& in) {
+    const int64_t B = in.size(0), L = in.size(1);
+    Tensor logits = Tensor::full({B, L, V}, -1e9);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t n = 0; n < L; ++n) {
+        const int32_t prev = in.data<int32_t>()[b * L + n];
+        logits.data<float>()[(b * L + n) * V + (prev == kBos ? 0 : (prev + 1) % V)] = 0;
+      }
+    return logits;
+  };
+  // Row 0 gives 3 positions, row 1 gives 1 and one more later (teacher forcing anywhere).
+  AutoregressiveSampleOptions options;
+  options.greedy = true;
+  options.given = Tensor::from_vector(std::vector<int32_t>{5, 9, 20, -1, -1, -1, 7, -1, -1, 0, -1, -1}, {2, 6});
+  Philox rng(2);
+  int64_t evaluations = 0;
+  const Tensor x = autoregressive_sample(counter, 2, 6, V, kBos, rng, options, &evaluations);
+  CHECK(x.to_vector() == std::vector<double>{5, 9, 20, 21, 22, 23, 7, 8, 9, 0, 1, 2});
+  CHECK(evaluations == 5);  // positions 1..5: row 1 draws from position 1
+  // Stop at id 22: row 0 draws 21, 22 then pads with fill_id; row 1 never draws 22 and runs to the end.
+  options.stop_id = 22;
+  options.fill_id = 26;
+  CHECK(autoregressive_sample(counter, 2, 6, V, kBos, rng, options).to_vector() ==
+        std::vector<double>{5, 9, 20, 21, 22, 26, 7, 8, 9, 0, 1, 2});
+  // Both rows stop: sampling ends early and fills the rest.
+  options.stop_id = 21;
+  options.given = Tensor::from_vector(std::vector<int32_t>{19, -1, -1, -1, -1, -1, 20, -1, -1, -1, -1, -1}, {2, 6});
+  evaluations = 0;
+  CHECK(autoregressive_sample(counter, 2, 6, V, kBos, rng, options, &evaluations).to_vector() ==
+        std::vector<double>{19, 20, 21, 26, 26, 26, 20, 21, 26, 26, 26, 26});
+  CHECK(evaluations == 2);
+
+  // The NLL leaves the given positions out: only the target's terms count.
+  Philox lr(9);
+  const Tensor logits = randn({1, 4, V}, lr).to(DType::F64);
+  const Tensor seq = Tensor::from_vector(std::vector<int32_t>{3, 1, 4, 1}, {1, 4});
+  const Tensor given = Tensor::from_vector(std::vector<int32_t>{1, 1, 0, 0}, {1, 4});
+  const Tensor all = sequence_nll(logits, seq);
+  const Tensor head = sequence_nll(logits.narrow(1, 0, 2).contiguous(), seq.narrow(1, 0, 2).contiguous());
+  CHECK(sequence_nll(logits, seq, given).item() == doctest::Approx(all.item() - head.item()).epsilon(1e-12));
+}

@@ -56,3 +56,13 @@ TEST_CASE("ROUGE-L F1 by hand, and self-BLEU of identical and disjoint samples")
   CHECK(self_bleu({{"a b c d", "e f g h"}}) == 0.0);
   CHECK_THROWS_AS(self_bleu({{"alone"}}), std::invalid_argument);
 }
+
+TEST_CASE("MBR by BLEU picks the candidate closest to the others; the first on ties; one candidate is itself") {
+  // "the cat sat on the mat" has BLEU 100 against its twin and 37.99 against the variant: the largest sum.
+  // The variant scores 37.99 twice (BLEU is symmetric here: equal lengths), the twins 137.99 each: the first
+  // twin wins.
+  CHECK(mbr_select({"the cat is on the mat", "the cat sat on the mat", "the cat sat on the mat"}) == 1);
+  CHECK(mbr_select({"a b c d", "e f g h"}) == 0);  // every sum 0: the first
+  CHECK(mbr_select({"only one"}) == 0);
+  CHECK_THROWS_AS(mbr_select({}), std::invalid_argument);
+}

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "diffusion/embedding_diffusion.hpp"
 #include "diffusion/gaussian_diffusion.hpp"
@@ -114,6 +115,55 @@ TEST_CASE("clean positions are x0 at every t, and the loss does not look at the 
   // Without the mask the bump counts.
   CHECK(max_abs_diff(diffusion.training_loss(plain, emb, w, step, n0, noise).mse,
                      diffusion.training_loss(bumped, emb, w, step, n0, noise).mse) > 100);
+}
+
+TEST_CASE("partial noising (DiffuSeq): the source's embeddings are bit-identical after q_sample at every t, and the loss's "
+          "gradient in the source part of x_t and of the prediction is zero") {
+  const int64_t T = 50, B = 2, L = 6, V = 7, d = 3;
+  const EmbeddingDiffusion diffusion(sqrt_schedule(T));
+  // Pair rows [<bos> x <eos> y <eos> <pad>]: sources of 2 and 1 tokens (given: 4 and 3 positions).
+  const Tensor w = ids({2, 4, 5, 3, 6, 3, 2, 5, 3, 4, 6, 3}, B, L);
+  const Tensor clean = ids({1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0}, B, L);
+  const Tensor emb = random_input({V, d}, 21);
+  const Tensor noise0 = random_input({B, L, d}, 22), noise = random_input({B, L, d}, 23);
+  const Tensor x0 = diffusion.embed(emb, w, noise0);
+  for (int64_t step = 0; step < T; ++step) {
+    const Tensor x_t = diffusion.q_sample(x0, diffusion::step_tensor(B, step), noise, clean).contiguous();
+    const Tensor x0c = x0.contiguous();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t n = 0; n < L; ++n)
+        if (clean.data<int32_t>()[b * L + n] == 1)
+          for (int64_t k = 0; k < d; ++k) {
+            const int64_t i = (b * L + n) * d + k;
+            CHECK(std::memcmp(x_t.data<double>() + i, x0c.data<double>() + i, sizeof(double)) == 0);
+          }
+  }
+  // A network that works position by position, f(x_t) = (x_t + p_in) A + c + p_out, with probes p_in and p_out
+  // of zeros: the gradient in p_in is the loss's gradient in the network's input x_t, in p_out its gradient in
+  // the prediction. Neither is anything but zero at a given position, at the t = 1 target and any other t.
+  for (int32_t first : {0, 30}) {
+    CAPTURE(first);
+    Tensor p_in = Tensor::zeros({B, L, d}, DType::F64).set_requires_grad();
+    Tensor p_out = Tensor::zeros({B, L, d}, DType::F64).set_requires_grad();
+    const Tensor a = random_input({d, d}, 24, 0.5), c = random_input({d}, 25);
+    const EmbeddingX0Model model = [&](const Tensor& x_t, const Tensor&) { return matmul(x_t + p_in, a) + c + p_out; };
+    const Tensor step = Tensor::from_vector(std::vector<int32_t>{first, 17}, {B});
+    diffusion.training_loss(model, emb, w, step, noise0, noise, clean).loss.backward();
+    const Tensor g_in = p_in.grad().contiguous(), g_out = p_out.grad().contiguous();
+    double target_gradient = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t n = 0; n < L; ++n)
+        for (int64_t k = 0; k < d; ++k) {
+          const int64_t i = (b * L + n) * d + k;
+          if (clean.data<int32_t>()[b * L + n] == 1) {
+            CHECK(g_in.data<double>()[i] == 0.0);
+            CHECK(g_out.data<double>()[i] == 0.0);
+          } else {
+            target_gradient += std::abs(g_out.data<double>()[i]);
+          }
+        }
+    CHECK(target_gradient > 1e-3);  // the target's positions do carry the loss
+  }
 }
 
 TEST_CASE("embeddings far apart and a perfect x0 predictor: decoding with clamping returns the words exactly") {

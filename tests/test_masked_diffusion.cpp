@@ -279,3 +279,32 @@ TEST_CASE("with an oracle for a two-sequence distribution, ancestral sampling dr
   }
   CHECK(std::abs(counts[0] - 100) < 30);  // binomial(200, 1/2): sd 7
 }
+
+TEST_CASE("a pair's source is never masked at any t, so the loss counts the target's positions only") {
+  const MaskedDiffusion masked(MaskedSchedule::make("linear", 1e-4, 1), V);
+  // Rows [<bos> x <eos> y <eos>] with ids < V; 1 where given (the source).
+  const Tensor x0 = Tensor::from_vector(std::vector<int32_t>{2, 10, 11, 3, 12, 13, 3, 2, 14, 3, 15, 3, 0, 0}, {2, 7});
+  const std::vector<int32_t> mask = {1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0};
+  std::vector<int32_t> given_ids(mask.size());
+  for (size_t i = 0; i < mask.size(); ++i) given_ids[i] = mask[i] ? x0.data<int32_t>()[i] : -1;
+  const Tensor given = Tensor::from_vector(given_ids, {2, 7});
+  Philox rng(3);
+  int64_t target_masked = 0;
+  for (double t : {0.0, 0.3, 0.7, 0.999, 1.0}) {
+    const Tensor x_t = masked.q_sample(x0, MaskedDiffusion::t_tensor(2, t), rng, given);
+    for (size_t i = 0; i < mask.size(); ++i) {
+      if (mask[i]) CHECK(x_t.data<int32_t>()[i] == x0.data<int32_t>()[i]);
+      else target_masked += x_t.data<int32_t>()[i] == masked.mask_id();
+    }
+    // The cross-entropy does not look at the logits of the source's positions.
+    Philox lr(4);
+    Tensor logits = randn({2, 7, V}, lr);
+    const Tensor ce = masked.masked_cross_entropy(logits, x0, x_t);
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t n = 0; n < 7; ++n)
+        if (mask[static_cast<size_t>(b * 7 + n)])
+          for (int64_t v = 0; v < V; ++v) logits.data<float>()[(b * 7 + n) * V + v] += 100.0f * static_cast<float>(v % 3);
+    CHECK(masked.masked_cross_entropy(logits, x0, x_t).to_vector() == ce.to_vector());
+  }
+  CHECK(target_masked >= 7);  // at t = 1 every target position is masked
+}

@@ -91,3 +91,32 @@ TEST_CASE("given positions are never changed, and --steps beyond the positions t
   CHECK_THROWS_WITH_AS(maskgit_decode(random_model(7), 1, L, V, rng, options), doctest::Contains("more than the 9 positions"),
                        std::invalid_argument);
 }
+
+TEST_CASE("per-row given tokens (pairs' sources of different lengths): kept, and each row's count follows its own schedule") {
+  std::vector<int32_t> given(2 * L, -1);
+  for (int64_t n = 0; n < 3; ++n) given[static_cast<size_t>(n)] = static_cast<int32_t>(n + 1);      // row 0 gives 3
+  for (int64_t n = 0; n < 7; ++n) given[static_cast<size_t>(L + n)] = static_cast<int32_t>(n + 10);  // row 1 gives 7
+  for (int64_t K = 1; K <= L - 3; ++K) {
+    CAPTURE(K);
+    Philox rng(static_cast<uint64_t>(K));
+    MaskGitOptions options;
+    options.steps = K;
+    options.given = Tensor::from_vector(given, {2, L});
+    const MaskGitResult r = maskgit_decode(random_model(3), 2, L, V, rng, options);
+    for (int64_t i = 0; i < 2 * L; ++i) {
+      if (given[static_cast<size_t>(i)] >= 0) CHECK(r.x0.data<int32_t>()[i] == given[static_cast<size_t>(i)]);
+      CHECK(r.x0.data<int32_t>()[i] < V);  // nothing left masked
+    }
+    // Row b generates N_b = L - given; its count after step k is min(floor(N_b cos(pi/2 k/K)), before - 1),
+    // never below 0 (a row with fewer positions than steps finishes early), 0 after K.
+    const int64_t N[2] = {L - 3, L - 7};
+    for (int64_t b = 0; b < 2; ++b) {
+      int64_t before = N[b];
+      for (int64_t k = 1; k <= K; ++k) {
+        const int64_t expected = k == K ? 0 : std::max<int64_t>(std::min(maskgit_schedule(N[b], k, K), before - 1), 0);
+        CHECK(r.masked_after_step[static_cast<size_t>(k - 1)][static_cast<size_t>(b)] == expected);
+        before = expected;
+      }
+    }
+  }
+}

@@ -1,13 +1,17 @@
 // The text families' corpus (apps/text_corpus.hpp) on a made-up verse file: --data's kind, the word
 // training rows (uniform over the rows, resumable), the evaluation rows (file order, a long verse refused
 // with its reference), the units of bits per token, the vocabulary a run records and the refusal of
-// another, templates and sample lines, and decoding; characters through the same interface.
+// another, templates and sample lines, and decoding; characters through the same interface. The pair kind
+// (apps/pair_corpus.hpp) on a made-up pair file: one vocabulary of both sides, the rows and their given
+// mask, long pairs dropped and counted in training and refused in evaluation, <unk> counted.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
 #include "apps/text_corpus.hpp"
+#include "apps/word_vocabulary.hpp"
 #include "data/verses.hpp"
 #include "data/words.hpp"
 #include "data_testing.hpp"
@@ -126,10 +130,11 @@ TEST_CASE("word rows: training drops and counts long verses; draws resume from t
   CHECK(rows->summary().find("3 sequences of 10; 3 longer than the maximum dropped (longest 10 tokens)") != std::string::npos);
   rows->next(5);
   const std::string state = rows->state();
-  const std::vector<double> next = rows->next(4).to_vector();
+  const std::vector<double> next = rows->next(4).rows.to_vector();
   auto resumed = corpus->training_rows(10, 0);
   resumed->restore(state);
-  CHECK(resumed->next(4).to_vector() == next);
+  CHECK(resumed->next(4).rows.to_vector() == next);
+  CHECK(!resumed->next(1).given.defined());  // an unconditional corpus gives no mask
   CHECK_THROWS_WITH_AS(corpus->training_rows(12, 3)->restore(state), contains("saved for 3 rows of 10"), std::runtime_error);
 }
 
@@ -282,4 +287,109 @@ TEST_CASE("characters through the same interface: decode, templates, sample line
                        std::invalid_argument);
   CHECK(v->row_start().empty());
   CHECK(v->units() == "characters");
+}
+
+namespace {
+
+// Genesis and Exodus train; Joshua is valid; Judges and John are test. Judges 2:1's source has 7 tokens, too
+// many for rows of 16 (at most (16 - 3) / 2 = 6 a side); Exodus 1:2's target has 7 (dropped in training).
+const char* kPairs =
+    "Genesis 1:1\tIn the beginning God created.\tIn the beginning God made.\n"
+    "Genesis 1:2\tAnd God saw the light.\tGod saw the light.\n"
+    "Exodus 1:1\tAnd the people went.\tThe people left.\n"
+    "Exodus 1:2\tAnd Moses spake.\tMoses said to the people, go out.\n"
+    "Joshua 1:1\tThe Lord spake unto Joshua.\tYahweh spoke to Joshua.\n"
+    "Judges 1:1\tAnd the people saw.\tThe people saw Zion.\n"
+    "Judges 2:1\tAnd the people saw the light of God.\tThe people saw.\n"
+    "John 1:1\tIn the beginning.\tIn the beginning.\n";
+
+json pair_config(int64_t min_count = 1) {
+  return {{"preset", "test"}, {"model", {{"seq_len", 16}}}, {"data", {{"dataset", "pairs"}, {"min_count", min_count}}}};
+}
+
+}  // namespace
+
+TEST_CASE("pairs: a pair file is its own kind; one vocabulary of both sides of the training books") {
+  TempDir dir("text_corpus");
+  write_text(dir.file("pairs.tsv"), kPairs);
+  write_text(dir.file("verses.tsv"), kVerses);
+  const auto corpus = load_text_corpus(dir.file("pairs.tsv"), pair_config(), "the test");
+  const TextVocabulary& v = *corpus->vocabulary();
+  CHECK(v.dataset() == "pairs");
+  CHECK(v.conditional());
+  CHECK(!load_text_corpus(dir.file("verses.tsv"), verse_config(), "the test")->vocabulary()->conditional());
+  CHECK(corpus->item_noun() == "pairs");
+  json config = pair_config(2);
+  const auto k2 = load_text_corpus(dir.file("pairs.tsv"), config, "the test");
+  record_text_corpus(config, *k2);
+  // Seen at least twice over the four training pairs, both sides: "spake" only in the sources (once), "saw"
+  // twice (a source and a target), "moses" twice (both sides of Exodus 1:2).
+  const data::Vocabulary words = vocabulary_from_config(config["data"], "x");
+  CHECK(words.contains("saw"));
+  CHECK(words.contains("moses"));
+  CHECK(!words.contains("spake"));
+  CHECK(!words.contains("zion"));  // test books never count
+  CHECK(text_vocabulary(config, "ckpt")->conditional());
+  CHECK(text_vocabulary(config, "ckpt")->identity() == k2->vocabulary()->identity());
+
+  CHECK_THROWS_WITH_AS(load_text_corpus(dir.file("pairs.tsv"), verse_config(), "the test"),
+                       contains("pairs.tsv is a pair file (aligned source and target), but the test has data.dataset 'verses': give "
+                                "a verse file"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_text_corpus(dir.file("verses.tsv"), pair_config(), "the test"),
+                       contains("is a verse file (words), but the test has data.dataset 'pairs': give a pair file"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(load_text8_data(dir.file("pairs.tsv"), "characters only"),
+                       contains("is a pair file (aligned source and target); characters only"), std::invalid_argument);
+  // A pair file that is not three tab-separated columns throughout is refused with its line.
+  write_text(dir.file("bad.tsv"), std::string(kPairs) + "John 1:2\tonly a source\n");
+  CHECK_THROWS_WITH_AS(load_text_corpus(dir.file("bad.tsv"), pair_config(), "the test"),
+                       contains("bad.tsv: line 9: 2 tab-separated columns where line 1 has 3"), std::runtime_error);
+}
+
+TEST_CASE("pair rows: [<bos> x <eos> y <eos> <pad>...] with the given mask; training drops long pairs and resumes") {
+  TempDir dir("text_corpus");
+  write_text(dir.file("pairs.tsv"), kPairs);
+  const auto corpus = load_text_corpus(dir.file("pairs.tsv"), pair_config(), "the test");
+  auto rows = corpus->training_rows(16, 3);
+  CHECK(rows->summary().find("3 pairs of 16; 1 with a side longer than the maximum dropped (0 sources, 1 targets; longest 9 "
+                             "tokens); 0 of 32 tokens unknown") != std::string::npos);
+  const TextRows batch = rows->next(6);
+  REQUIRE(batch.given.defined());
+  REQUIRE(batch.given.shape() == Shape{6, 16});
+  for (int64_t b = 0; b < 6; ++b) {
+    const int32_t* x = batch.rows.data<int32_t>() + b * 16;
+    const int32_t* g = batch.given.data<int32_t>() + b * 16;
+    CHECK(x[0] == data::kBosId);
+    const int64_t sep = std::find(x, x + 16, data::kEosId) - x;  // the source's <eos>
+    for (int64_t n = 0; n < 16; ++n) CHECK(g[n] == (n <= sep ? 1 : 0));
+    CHECK(std::find(x + sep + 1, x + 16, data::kEosId) != x + 16);  // the target's <eos>
+  }
+  const std::string state = rows->state();
+  const std::vector<double> next = rows->next(4).rows.to_vector();
+  auto resumed = corpus->training_rows(16, 0);
+  resumed->restore(state);
+  CHECK(resumed->next(4).rows.to_vector() == next);
+
+  // Evaluation: the split in file order; units are the target's tokens and its <eos>; the source and the
+  // reference as tokenized text, a word outside the vocabulary as written (and counted as <unk> in the rows).
+  const TextItems one = corpus->items(Text8Split::Test, 1, 16);
+  const TextVocabulary& v = *corpus->vocabulary();
+  CHECK(v.decode(one.rows) == "and the people saw . <eos> the people saw <unk> .");
+  CHECK(one.given.to_vector() == std::vector<double>{1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(one.units == std::vector<int64_t>{6});
+  CHECK(one.sources == std::vector<std::string>{"and the people saw ."});
+  CHECK(one.references == std::vector<std::string>{"the people saw zion ."});
+  CHECK(one.names == std::vector<std::string>{"Judges 1:1"});
+  CHECK(one.unknown == 1);
+  CHECK(one.tokens == 10);
+  CHECK(one.first(1).given.to_vector() == one.given.to_vector());
+  CHECK(one.first(1).references == one.references);
+  CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 0, 16),
+                       contains("pairs.tsv:7 (Judges 2:1), source: 9 tokens, longer than the maximum of 6 a side (rows of 16: "
+                                "<bos> source <eos> target <eos>); a pair is never cut. The first 1 pairs of the test split fit; "
+                                "all of them need rows of 21 (model.seq_len)"),
+                       std::runtime_error);
+  CHECK(corpus->items(Text8Split::Test, 0, 21).count() == 3);
+  CHECK(corpus->items(Text8Split::Test, 0, 16, data::LongSequences::DropAndCount).dropped == 1);
 }

@@ -81,12 +81,14 @@ grep -q "^t=1.000 | \[MASK\] \[MASK\]" p.log || fail "the trajectory does not sh
 [ -z "$(in_vocabulary a.txt)" ] || fail "ar samples hold words outside the vocabulary: $(in_vocabulary a.txt)"
 grep -q '"vocabulary": "words: 2[0-9] tokens, FNV-1a 64 [0-9a-f]\{16\}"' m.txt.json || fail "the samples' .json: $(cat m.txt.json)"
 
-# Evaluation in bits per token on verses; a test verse longer than the model's rows is left out and counted.
+# Evaluation in bits per token on verses; a test verse longer than the model's rows is refused, or with --skip-long left
+# out and counted.
 for ckpt in $ckpt_m $ckpt_a; do
   "$diffuse" --threads 1 evaluate --checkpoint $ckpt --data verses.tsv --split valid --json --quiet > e.json || fail "evaluate $ckpt"
   grep -q '"bits_per_token":[0-9]' e.json && grep -q '"verses":16' e.json || fail "evaluate JSON of $ckpt: $(cat e.json)"
-  "$diffuse" --threads 1 evaluate --checkpoint $ckpt --data verses.tsv --json --quiet > t.json 2> t.err || fail "evaluate test $ckpt"
-  grep -qF "note: 1 test verses longer than a row of 16 are not scored (never cut): 16 scored" t.err || fail "no note of the long verse: $(cat t.err)"
+  expect_error "longer than the maximum of 14" "$diffuse" --threads 1 evaluate --checkpoint $ckpt --data verses.tsv
+  "$diffuse" --threads 1 evaluate --checkpoint $ckpt --data verses.tsv --skip-long --json --quiet > t.json 2> t.err || fail "evaluate test $ckpt"
+  grep -qF "evaluate: 1 verses of the test split longer than rows of 16 left out (--skip-long); 16 evaluated" t.err || fail "no note of the long verse: $(cat t.err)"
   grep -q '"verses":16' t.json || fail "evaluate JSON of the test split: $(cat t.json)"
 done
 "$diffuse" --threads 1 evaluate --checkpoint $ckpt_a --data verses.tsv --chunks 10 --quiet > et.log || fail "evaluate the first 10 test verses"

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# A target given its source on the King James -> World English Bible pairs (issue 23; docs/math.md §9): DiffuSeq,
+# the source-conditioned masked model and the autoregressive baseline with the same transformer (6 x 256), rows
+# (128), batch (64), optimiser, threads and number of steps, against copying the source.
+#
+#   bench/pairs_kjv_web.sh PAIRS OUT [STEPS] [THREADS] [TEST_PAIRS]
+#
+# PAIRS is `scripts/export_bible.sh pairs KJV WEB kjv_web.tsv`. Stage 1 trains, one after the other (each resumes
+# where it stopped; a finished one is not repeated):
+#   dlm     diffuseq-kjv-web-small: Diffusion-LM on [x; y] with the source clean (partial noising)
+#   masked  mdlm-kjv-web-small: masked diffusion with the source never masked
+#   ar      ar-kjv-web-small: the causal transformer on "x SEP y", its loss on y
+# Stage 2 writes OUT/table.jsonl, one line per row of the issue's table, each `evaluate --task pairs --json` on
+# the first TEST_PAIRS pairs of the test books (default 256, all from Judges: decoding is the costly part on a
+# CPU; 0 takes all 2,516), those with a side longer than 62 tokens left out and counted (--skip-long: 19 of the
+# 2,516), 5 candidates per source (self-BLEU among them) except greedy decoding's one:
+#   copy the source; DiffuSeq with 2000 steps, 200 with skipping, 200 with MBR over the 5; masked ancestral with
+#   256 steps, MaskGIT with 8 and 16; autoregressive greedy and sampled (temperature 1);
+# then five test verses with every model's output beside the source and the reference ("quote" lines). Each
+# row's hypotheses are in OUT/<row>.tsv; each evaluation keeps a journal (OUT/journal-<row>), so an interrupted
+# stage 2 resumes too.
+set -euo pipefail
+pairs=$1
+out=$2
+steps=${3:-3000}
+threads=${4:-2}
+test_pairs=${5:-256}
+diffuse=${DIFFUSE:-$(dirname "$0")/../build/diffuse}
+mkdir -p "$out"
+common=(--threads "$threads" --seed 1 --set train.checkpoint_every=100 --set train.keep_checkpoints=3 --set train.sample_every=500
+        --set train.eval_every=500 --set train.eval_items=256)
+last_ckpt() { ls "$1"/ckpt-*.safetensors 2>/dev/null | sort | tail -1; }
+
+# train NAME PRESET: a run that resumes.
+train() {
+  local name=$1 preset=$2
+  if [ -n "$(last_ckpt "$out/$name")" ]; then
+    "$diffuse" train --resume --out "$out/$name" --data "$pairs" --threads "$threads" --steps "$steps" >> "$out/$name.log" 2>&1
+  else
+    "$diffuse" train --preset "$preset" "${common[@]}" --out "$out/$name" --data "$pairs" --steps "$steps" >> "$out/$name.log" 2>&1
+  fi
+}
+train dlm diffuseq-kjv-web-small
+train masked mdlm-kjv-web-small
+train ar ar-kjv-web-small
+
+# Stage 2: row NAME MODEL DECODING [evaluate flags...]: one evaluation into table.jsonl and OUT/NAME.tsv.
+: > "$out/table.jsonl"
+chunks=()
+[ "$test_pairs" -gt 0 ] && chunks=(--chunks "$test_pairs")
+row() {
+  local name=$1 model=$2 decoding=$3; shift 3
+  local scores
+  scores=$("$diffuse" --threads "$threads" evaluate --quiet --task pairs --data "$pairs" --split test "${chunks[@]}" --skip-long --seed 3 --batch 64 \
+    --journal "$out/journal-$name" --out "$out/$name.tsv" --json "$@")
+  echo "{\"row\":\"$name\",\"model\":\"$model\",\"decoder\":\"$decoding\",\"scores\":$scores}" >> "$out/table.jsonl"
+}
+dlm=$(last_ckpt "$out/dlm") masked=$(last_ckpt "$out/masked") ar=$(last_ckpt "$out/ar")
+row copy "copy the source unchanged" "-" --copy-source
+row diffuseq-2000 DiffuSeq "2000 steps" --checkpoint "$dlm" --steps 2000 --candidates 5
+row diffuseq-200 DiffuSeq "200 steps (skipping)" --checkpoint "$dlm" --steps 200 --candidates 5
+row diffuseq-200-mbr DiffuSeq "200 steps, MBR over 5" --checkpoint "$dlm" --steps 200 --candidates 5 --mbr
+row masked-256 "masked, source-conditioned" "ancestral, 256 steps" --checkpoint "$masked" --steps 256 --candidates 5
+row maskgit-8 "masked, source-conditioned" "MaskGIT, 8 steps" --checkpoint "$masked" --decoder maskgit --steps 8 --candidates 5
+row maskgit-16 "masked, source-conditioned" "MaskGIT, 16 steps" --checkpoint "$masked" --decoder maskgit --steps 16 --candidates 5
+row ar-greedy autoregressive greedy --checkpoint "$ar" --candidates 1
+row ar-sampled autoregressive "sampled, temperature 1" --checkpoint "$ar" --temperature 1 --candidates 5
+
+# Five test verses (rows spread over the evaluated pairs) with every model's hypothesis.
+names=(copy diffuseq-2000 diffuseq-200 diffuseq-200-mbr masked-256 maskgit-8 maskgit-16 ar-greedy ar-sampled)
+files=()
+for n in "${names[@]}"; do files+=("$out/$n.tsv"); done
+awk -F'\t' -v names="${names[*]}" '
+  function esc(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return s }
+  BEGIN { split(names, name, " ") }
+  FNR == 1 { ++f; next }
+  { total[f] = FNR - 1; verse[FNR] = $1; source[FNR] = $2; reference[FNR] = $3; hyp[f, FNR] = $4 }
+  END {
+    rows = total[1]
+    for (k = 0; k < 5; ++k) {
+      r = 2 + int(k * (rows - 1) / 4)
+      line = "{\"quote\":\"" esc(verse[r]) "\",\"source\":\"" esc(source[r]) "\",\"reference\":\"" esc(reference[r]) "\",\"outputs\":{"
+      for (i = 1; i <= f; ++i) line = line (i > 1 ? "," : "") "\"" name[i] "\":\"" esc(hyp[i, r]) "\""
+      print line "}}"
+    }
+  }' "${files[@]}" >> "$out/table.jsonl"
+echo "wrote $out/table.jsonl"

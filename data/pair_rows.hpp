@@ -1,0 +1,57 @@
+// Rows of aligned pairs (data/verses.hpp's pair files) for a model of the target given the source: DiffuSeq's
+// [x; y] (Gong et al. 2022), the source-conditioned masked model and the autoregressive "x SEP y". docs/math.md §9.
+//
+// A pair is one row of L positions (model.seq_len, 128 by default),
+//     [<bos>, x^1 .. x^n, <eos>, y^1 .. y^m, <eos>, <pad> ...]
+// the source's <eos> doing the autoregressive model's SEP. The given mask, int32 [N, L], is 1 at <bos>, the
+// source and its <eos> (what the model is given) and 0 at the target, its <eos> and the pads (what it
+// writes and what its loss and bound cover).
+//
+// Either side holds at most max_side_tokens = floor((L - 3) / 2) tokens (62 of L = 128), so that two sides at
+// their maximum fit. A pair with a longer side is never cut: training drops it and counts it
+// (LongSequences::DropAndCount, counting long sources and long targets apart); evaluation refuses it with
+// its line, side and length (LongSequences::Refuse). A word outside the vocabulary becomes <unk>, counted.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/words.hpp"
+#include "tensor/tensor.hpp"
+
+namespace diffuse::data {
+
+constexpr int64_t kDefaultPairLength = 128;
+
+struct PairRowOptions {
+  int64_t length = kDefaultPairLength;  // L
+  // The most tokens of one side: L less <bos> and the two <eos>, halved.
+  int64_t max_side_tokens() const { return (length - 3) / 2; }
+};
+
+struct EncodedPairs {
+  TokenSequences sequences;            // int32 [N, L]; lengths: the positions before padding
+  Tensor given;                        // int32 [N, L]: 1 at <bos>, the source and its <eos>
+  std::vector<int64_t> items;          // per row, the index of its pair
+  std::vector<int64_t> target_tokens;  // per row, the target's tokens (its bits are divided by these + 1, its <eos>)
+  int64_t too_long = 0;                // pairs dropped (DropAndCount) ...
+  int64_t long_sources = 0, long_targets = 0;  // ... with a source, a target too long (a pair may have both)
+  int64_t longest = 0;                 // the most tokens of any side, dropped ones included
+  int64_t tokens = 0;                  // tokens of both sides encoded (markers and padding not counted)
+  int64_t unknown = 0;                 // of them, mapped to <unk>
+  // "27,023 pairs of 128; 419 with a side longer than 62 tokens dropped (401 sources, 33 targets; longest 97);
+  //  1,234 of 1,600,000 tokens unknown (0.08%)"
+  std::string summary() const;
+};
+
+// Encodes sources[i] and targets[i] (the same number) into rows (see the header comment). Throws
+// std::runtime_error "<where>: 70 tokens, longer than the maximum of 62 a side (rows of 128: <bos> source
+// <eos> target <eos>); a pair is never cut" under Refuse; when no row remains; when L leaves no room.
+EncodedPairs encode_pairs(const std::vector<TokenizedText>& sources, const std::vector<TokenizedText>& targets,
+                          const Vocabulary& vocab, const PairRowOptions& options, LongSequences policy);
+
+// The given mask of pair rows (int32 [N, L]): 1 from position 0 through the row's first <eos>, 0 after.
+// Throws when a row has no <eos>.
+Tensor pair_given(const Tensor& rows);
+
+}  // namespace diffuse::data
