@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/training_loop.hpp"
+#include "apps/ddpm_config.hpp"
 #include "apps/image_data.hpp"
+#include "apps/image_guidance.hpp"
 #include "apps/sharded_evaluation.hpp"
 #include "apps/run_support.hpp"
 #include "data/cifar10.hpp"
@@ -33,18 +35,6 @@ namespace diffuse {
 namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-
-diffusion::DiffusionConfig diffusion_config(const json& d) {
-  diffusion::DiffusionConfig c;
-  c.schedule.kind = diffusion::parse_beta_schedule(d.at("beta_schedule").get<std::string>());
-  c.schedule.timesteps = d.at("timesteps").get<int64_t>();
-  c.schedule.beta_start = d.at("beta_start").get<double>();
-  c.schedule.beta_end = d.at("beta_end").get<double>();
-  c.variance = diffusion::parse_variance_type(d.at("variance").get<std::string>());
-  c.loss = diffusion::parse_loss_type(d.at("loss").get<std::string>());
-  c.clip_denoised = d.at("clip_denoised").get<bool>();
-  return c;
-}
 
 // The model, its arena and the diffusion, built from a resolved configuration.
 struct DdpmModel {
@@ -236,11 +226,15 @@ static int run_ddpm_sample(const SampleOptions& options) {
   auto m = load_model_for_inference<DdpmModel>(request.checkpoint, request.ema);
   Philox rng(request.seed, kSamples), unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
-  const DdpmSampler sampler = ddpm_sampler(request, m->diffusion, clip);
+  DdpmSampler sampler = ddpm_sampler(request, m->diffusion, clip);
+  const std::optional<ClassifierGuidance> guidance = sample_guidance(request, m->config, m->diffusion, request.n);
+  if (guidance) sampler.ddim.guidance = sampler.dpm.guidance = guidance->eps;
+  const diffusion::MeanGuidance mean_guidance = guidance ? guidance->mean : diffusion::MeanGuidance();
   if (request.progressive && (request.every < 1 || request.every > sampler.evaluations))
     throw std::invalid_argument("--every: must be in 1.." + std::to_string(sampler.evaluations));
   NoGradGuard no_grad;
-  std::printf("sampling %lld images: %s\n", static_cast<long long>(request.n), sampler.summary.c_str());
+  std::printf("sampling %lld images: %s%s\n", static_cast<long long>(request.n), sampler.summary.c_str(),
+              guidance ? ("; " + guidance->summary).c_str() : "");
   const auto counter = evaluation_progress("sample", sampler.evaluations, request.quiet);
   // x0_hat at every evaluation whose count from the last is a multiple of --every (the last always), when
   // --progressive; the ancestral sampler keeps sample_progressive's steps (ddpm_sampler.hpp).
@@ -260,11 +254,11 @@ static int run_ddpm_sample(const SampleOptions& options) {
   } else if (sampler.name == "dpm-solver") {
     x = diffusion::dpm_solver_sample(model, m->diffusion, shape, sampler.dpm, rng, DType::F32, on_step);
   } else if (request.progressive) {
-    const auto p = diffusion::sample_progressive(model, m->diffusion, shape, rng, request.every, clip, DType::F32, on_step);
+    const auto p = diffusion::sample_progressive(model, m->diffusion, shape, rng, request.every, clip, DType::F32, on_step, mean_guidance);
     x = p.x0;
     for (const auto& r : p.x0_hats) x0_hats.push_back(r.x0_hat);
   } else {
-    x = diffusion::sample(model, m->diffusion, shape, rng, clip, DType::F32, on_step);
+    x = diffusion::sample(model, m->diffusion, shape, rng, clip, DType::F32, on_step, mean_guidance);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (request.progressive) {
@@ -342,7 +336,7 @@ extern const ModelFamily kDdpmFamily = {
     .make_training = make_ddpm_training,
     .network_metadata = ddpm_network_metadata,
     .sample = run_ddpm_sample,
-    .sample_flags = {"--sampler", "--eta", "--grid"},
+    .sample_flags = {"--sampler", "--eta", "--grid", "--classifier", "--classifier-scale", "--class"},
     .evaluate = run_ddpm_evaluate,
 };
 
