@@ -47,12 +47,13 @@ struct Accuracy {
 };
 
 // Accuracy on images in batches: a clean classifier reads them; a noisy one reads x_t at t uniform on 1..T,
-// drawn from rng batch by batch (noisy_batch).
+// drawn from rng batch by batch (noisy_batch). A stop signal (inside a training run) ends it before the next batch.
 Accuracy classifier_accuracy(const ImageClassifierModel& m, const LabeledImages& data, int64_t batch, Philox& rng, Progress* progress) {
   NoGradGuard no_grad;
   Accuracy a;
   const int64_t n = data.images.size(0);
   for (int64_t begin = 0; begin < n; begin += batch) {
+    if (stop_requested()) throw StopRequested();
     const int64_t end = std::min(n, begin + batch);
     Tensor x = data.images.slice(0, begin, end), step;
     if (m.noisy) {
@@ -137,7 +138,10 @@ class ImageClassifierTraining : public ImageTrainingTask {
       text = std::string("confusion matrix of ") + std::to_string(n) + " test images" + (model_.noisy ? " at t = 1" : "") +
              " (row: true class, column: predicted)\n";
       for (int64_t r = 0; r < K; ++r) {
-        for (int64_t c = 0; c < K; ++c) text += (c ? " " : "") + std::to_string(counts[static_cast<size_t>(r * K + c)]);
+        for (int64_t c = 0; c < K; ++c) {
+          if (c > 0) text += ' ';
+          text += std::to_string(counts[static_cast<size_t>(r * K + c)]);
+        }
         text += "\n";
       }
     }
