@@ -9,7 +9,7 @@
 //   diffuse evaluate --task pairs (--checkpoint PATH | --copy-source) --data PAIRS [--chunks N] [--skip-long] [--candidates N] [--mbr]
 //                    [--decoder maskgit] [--steps K] [--temperature T] [--out FILE] [--json]
 //   diffuse plot (--runs DIR... | --terms FILE [--family F] | --progressive PATH) --out FILE.png [--width W --height H]
-//   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--json]
+//   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--profile N] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
 // The family a preset or checkpoint records under "kind" runs the verb: the table of model families
 // (model_family.cpp) maps it to the family's commands.
@@ -235,6 +235,10 @@ int main(int argc, char** argv) {
   bm->add_option("--steps", bench.steps, "Timed steps")->check(CLI::PositiveNumber);
   bm->add_option("--warmup", bench.warmup, "Untimed steps first")->check(CLI::NonNegativeNumber);
   bm->add_flag("--peak", bench.peak, "Also measure the machine's FMA peak and the share of it reached");
+  bm->add_option("--profile", bench.profile_steps,
+                 "Then profile N more steps: a table of the ops (forward and backward apart) by self time, with calls, "
+                 "GFLOP/s, GB/s and allocations per step")
+      ->check(CLI::PositiveNumber);
   bm->add_flag("--json", bench.json, "Print one JSON object");
 
   diffuse::SelfcheckOptions selfcheck;
