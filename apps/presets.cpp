@@ -108,7 +108,7 @@ const std::vector<Preset>& presets() {
         "only, GroupNorm 8 groups, no dropout (1.1M parameters)",
         "batch 64, lr 1e-3, warmup 50, 600 steps, EMA 0.995 with warm-up: minutes, not days"}},
 
-      // ---- Class-conditional DDPM with classifier-free guidance (Ho & Salimans 2021; docs/math.md §10) ----------
+      // ---- Class-conditional DDPM with classifier-free guidance (Ho & Salimans 2021; docs/math.md §11) ----------
       {"ddpm-cifar10-cond-small",
        "Class-conditional DDPM on CIFAR-10 for classifier-free guidance: the ddpm-cifar10-small U-Net (ch 64) with 10 "
        "classes, labels dropped with p_uncond 0.1",

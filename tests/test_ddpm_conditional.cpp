@@ -1,4 +1,4 @@
-// The class-conditional DDPM (Ho & Salimans 2021; docs/math.md §10) on a tiny U-Net with K classes:
+// The class-conditional DDPM (Ho & Salimans 2021; docs/math.md §11) on a tiny U-Net with K classes:
 //   - classifier-free guidance at w = 0 samples exactly what the conditional network samples, bit for bit at a fixed
 //     seed, with each sampler (ancestral, DDIM, DPM-Solver++(2M)); at w = 2 the guided eps, computed as one batch of
 //     2B, samples what (1 + w) eps(x, c) - w eps(x, null) computed in two passes samples, to float rounding;

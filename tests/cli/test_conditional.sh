@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The class-conditional DDPM through the command line (docs/math.md §10), on generated CIFAR-10-format files:
+# The class-conditional DDPM through the command line (docs/math.md §11), on generated CIFAR-10-format files:
 #   - train: a conditional run (model.num_classes = 10, labels dropped with train.p_uncond = 0.5) stopped after 2
 #     steps and resumed equals the uninterrupted run byte for byte, its metrics.jsonl (periodic evaluations given
 #     the labels included) too; p_uncond changes the run; the training-time grid is a row per class;
