@@ -4,6 +4,7 @@
 //   diffuse train --preset P [--data PATH] --out DIR [--steps N] [--resume] [--seed S]
 //   diffuse sample --checkpoint PATH [--n N] [--out FILE] [--progressive [--every K]] [--steps K] [--argmax]
 //                  [--sampler ancestral|ddim|dpm-solver [--eta E] [--grid G]]           (DDPM)
+//                  [--class C... [--per-class N] [--guidance-scale W]]                     (class-conditional DDPM)
 //   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
 //   diffuse evaluate --task pairs (--checkpoint PATH | --copy-source) --data PAIRS [--chunks N] [--skip-long] [--candidates N] [--mbr]
@@ -101,6 +102,15 @@ int main(int argc, char** argv) {
   CLI::Option* eta_option =
       sa->add_option("--eta", sample.eta, "DDIM: 0 (default) deterministic .. 1 the ancestral step's variance beta~_t (Song et al. eq. 16)");
   sa->add_flag("--argmax", sample.argmax, "D3PM: take the most likely state at each step instead of a draw");
+  sa->add_option("--class", sample.classes,
+                 "Class-conditional DDPM: the class to draw, a number 0..K-1 or the dataset's name (sneaker, \"ankle boot\", "
+                 "airplane); repeatable or a comma list (default: every class); a grid row per class");
+  sa->add_option("--per-class", sample.per_class, "Class-conditional DDPM: images of each class (default 8)")
+      ->check(CLI::PositiveNumber);
+  CLI::Option* guidance_scale_option = sa->add_option(
+      "--guidance-scale", sample.guidance_scale,
+      "Class-conditional DDPM: classifier-free guidance's w (Ho & Salimans eq. 6), (1 + w) eps(x, c) - w eps(x, null); "
+      "0 (default): the conditional model alone");
   sa->add_option("--grid", sample.grid,
                  "Masked diffusion: the steps' times, uniform or cosine (default cosine); DDPM's ddim: uniform (default) or "
                  "quadratic; DDPM's dpm-solver: logsnr (default) or uniform (in time)")
@@ -284,6 +294,7 @@ int main(int argc, char** argv) {
     }
     sample.ema = !sample_raw;
     sample.eta_given = eta_option->count() > 0;
+    sample.guidance_scale_given = guidance_scale_option->count() > 0;
     evaluate.ema = !evaluate_raw;
     if (*sa) {
       const diffuse::ModelFamily& family = diffuse::model_family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint);
