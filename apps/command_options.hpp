@@ -46,7 +46,10 @@ struct SampleOptions {
   std::string template_text;  // text: given characters, '_' where to generate (prefix and infill)
   double temperature = 1.0;   // autoregressive: the logits are divided by it
   std::string control;        // Diffusion-LM: KIND=VALUE (apps/text_control.hpp)
-  std::string classifier;     // Diffusion-LM: the noisy text-classifier checkpoint that guides --control
+  std::string classifier;     // Diffusion-LM: the noisy text-classifier checkpoint that guides --control; DDPM: the
+                              // noisy image-classifier checkpoint of classifier guidance (apps/image_guidance.hpp)
+  double classifier_scale = 1.0;        // DDPM classifier guidance: s, the gradient's scale
+  bool classifier_scale_given = false;  // --classifier-scale was on the command line (refused without --classifier)
   int64_t guidance_updates = 3;       // Diffusion-LM guidance: Adagrad updates per step
   double guidance_step_size = 0.1;    // ... their step size
   double fluency = 0.01;              // ... lambda, the weight of log p(x_{t-1} | x_t)
@@ -75,6 +78,9 @@ struct EvaluateOptions {
   std::string teacher;    // ... under this autoregressive checkpoint
   std::string control;    // ... and the share that meets this Diffusion-LM control (KIND=VALUE)
   std::string judge;      // ... judged by this clean text-classifier checkpoint (testament, group)
+  std::string classifier; // images: --samples S.npz (or --fd-floor) scored in this clean image classifier's features
+  bool fd_floor = false;  // images: FD-classifier between train and test images instead of samples
+  int64_t neighbours = 3; // images: the k of precision and recall's k-NN radii (--k)
   bool alone = false;     // this process by itself, no collectives (a training run's periodic evaluation)
   bool skip_long = false; // words: leave out (and count) held-out verses or pairs too long, instead of refusing
   // --task pairs (apps/pair_evaluation.hpp): generate each held-out pair's target given its source and score it.

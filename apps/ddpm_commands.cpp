@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/training_loop.hpp"
+#include "apps/ddpm_config.hpp"
 #include "apps/image_data.hpp"
+#include "apps/image_guidance.hpp"
 #include "apps/sharded_evaluation.hpp"
 #include "apps/run_support.hpp"
 #include "data/cifar10.hpp"
@@ -34,18 +36,6 @@ namespace diffuse {
 namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-
-diffusion::DiffusionConfig diffusion_config(const json& d) {
-  diffusion::DiffusionConfig c;
-  c.schedule.kind = diffusion::parse_beta_schedule(d.at("beta_schedule").get<std::string>());
-  c.schedule.timesteps = d.at("timesteps").get<int64_t>();
-  c.schedule.beta_start = d.at("beta_start").get<double>();
-  c.schedule.beta_end = d.at("beta_end").get<double>();
-  c.variance = diffusion::parse_variance_type(d.at("variance").get<std::string>());
-  c.loss = diffusion::parse_loss_type(d.at("loss").get<std::string>());
-  c.clip_denoised = d.at("clip_denoised").get<bool>();
-  return c;
-}
 
 // The model, its arena and the diffusion, built from a resolved configuration.
 struct DdpmModel {
@@ -310,49 +300,60 @@ DdpmSampler ddpm_sampler(const SampleOptions& request, const diffusion::Gaussian
 struct DdpmConditioning {
   int64_t n = 0;        // images
   int64_t columns = 0;  // of the PNG grid
-  Tensor labels;        // int32 [n], or undefined (unconditional)
+  Tensor labels;        // int32 [n], the classes asked for; undefined when none are
+  bool conditional = false;  // the U-Net takes the labels (else only classifier guidance does)
   double guidance_scale = 0.0;
   std::string summary;  // for the summary line: "", or the classes and the guidance
 };
 
 DdpmConditioning ddpm_conditioning(const SampleOptions& request, const DdpmModel& m) {
   DdpmConditioning c;
-  const int64_t K = m.num_classes();
+  const bool classifier_guided = !request.classifier.empty();  // the classes may then be the classifier's alone
+  const std::string dataset = m.config.at("data").at("dataset").get<std::string>();
+  const int64_t K = m.num_classes() > 0 || !classifier_guided ? m.num_classes() : static_cast<int64_t>(image_class_names(dataset).size());
   if (K == 0) {
     const std::string none = ": this checkpoint's U-Net has no classes (model.num_classes = 0)";
-    if (!request.classes.empty()) throw std::invalid_argument("--class" + none);
+    if (!request.classes.empty()) throw std::invalid_argument("--class" + none + "; with --classifier, classifier guidance asks for classes");
     if (request.guidance_scale_given) throw std::invalid_argument("--guidance-scale" + none);
     if (request.per_class != 0) throw std::invalid_argument("--per-class" + none);
     c.n = request.n != 0 ? request.n : 64;
     c.columns = square_columns(c.n);
     return c;
   }
+  const bool conditional = m.num_classes() > 0;  // else the classes are classifier guidance's alone
+  if (!conditional && request.guidance_scale_given)
+    throw std::invalid_argument("--guidance-scale: this checkpoint's U-Net has no classes (model.num_classes = 0): classifier-free "
+                                "guidance needs a class-conditional one");
   if (request.n != 0)
-    throw std::invalid_argument("--n: this checkpoint is class-conditional (" + std::to_string(K) +
-                                " classes): it draws --per-class images of each --class, a grid row per class");
+    throw std::invalid_argument("--n: " +
+                                (conditional ? "this checkpoint is class-conditional (" + std::to_string(K) + " classes)"
+                                             : std::string("classifier guidance asks for classes")) +
+                                ": it draws --per-class images of each --class, a grid row per class");
   char w[32];
   std::snprintf(w, sizeof w, "%g", request.guidance_scale);
   if (!(request.guidance_scale >= 0.0) || !std::isfinite(request.guidance_scale))
     throw std::invalid_argument(std::string("--guidance-scale: w must be finite and >= 0 (0: the conditional model alone), got ") + w);
-  const std::vector<std::string> names = image_class_names(m.config.at("data").at("dataset").get<std::string>());
+  const std::vector<std::string> names = image_class_names(dataset);
   const std::vector<int32_t> classes = request.classes.empty() ? all_classes(K) : parse_classes(request.classes, K, names, "--class");
   const int64_t per_class = request.per_class != 0 ? request.per_class : 8;
   c.labels = class_rows(classes, per_class);
   c.n = c.labels.size(0);
   c.columns = per_class;
+  c.conditional = conditional;
   c.guidance_scale = request.guidance_scale;
   std::string which;
   for (const int32_t id : classes) which += (which.empty() ? "" : ", ") + std::to_string(id) + " " + names[static_cast<size_t>(id)];
-  c.summary = "; " + std::to_string(per_class) + " of each class (" + which + "), a row each; " +
-              (c.guidance_scale == 0.0 ? std::string("no guidance (w = 0, the conditional model)")
-                                       : std::string("classifier-free guidance w = ") + w + " (Ho & Salimans eq. 6)");
+  c.summary = "; " + std::to_string(per_class) + " of each class (" + which + "), a row each";
+  if (conditional)
+    c.summary += c.guidance_scale == 0.0 ? std::string("; no classifier-free guidance (w = 0, the conditional model)")
+                                         : std::string("; classifier-free guidance w = ") + w + " (Ho & Salimans eq. 6)";
   return c;
 }
 
 // The eps-model the sampler asks: the network itself, or for a class-conditional one eq. 6's mix of the labels'
 // and the null class's predictions (one pass at w = 0).
 diffusion::EpsModel ddpm_sampling_eps(DdpmModel& m, const DdpmConditioning& c, Philox& dropout_rng) {
-  if (!c.labels.defined()) return m.eps_model(dropout_rng);
+  if (!c.conditional) return m.eps_model(dropout_rng);
   return diffusion::classifier_free_eps(m.conditional_eps_model(dropout_rng), c.labels, static_cast<int32_t>(m.num_classes()),
                                         c.guidance_scale);
 }
@@ -370,12 +371,15 @@ static int run_ddpm_sample(const SampleOptions& options) {
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
   const DdpmConditioning conditioning = ddpm_conditioning(request, *m);
   request.n = conditioning.n;
-  const DdpmSampler sampler = ddpm_sampler(request, m->diffusion, clip);
+  DdpmSampler sampler = ddpm_sampler(request, m->diffusion, clip);
+  const std::optional<ClassifierGuidance> guidance = sample_guidance(request, m->config, m->diffusion, conditioning.labels);
+  if (guidance) sampler.ddim.guidance = sampler.dpm.guidance = guidance->eps;
+  const diffusion::MeanGuidance mean_guidance = guidance ? guidance->mean : diffusion::MeanGuidance();
   if (request.progressive && (request.every < 1 || request.every > sampler.evaluations))
     throw std::invalid_argument("--every: must be in 1.." + std::to_string(sampler.evaluations));
   NoGradGuard no_grad;
   std::printf("sampling %lld images: %s%s\n", static_cast<long long>(request.n), sampler.summary.c_str(),
-              conditioning.summary.c_str());
+              (conditioning.summary + (guidance ? "; " + guidance->summary : std::string())).c_str());
   const auto counter = evaluation_progress("sample", sampler.evaluations, request.quiet);
   // x0_hat at every evaluation whose count from the last is a multiple of --every (the last always), when
   // --progressive; the ancestral sampler keeps sample_progressive's steps (ddpm_sampler.hpp).
@@ -395,11 +399,11 @@ static int run_ddpm_sample(const SampleOptions& options) {
   } else if (sampler.name == "dpm-solver") {
     x = diffusion::dpm_solver_sample(model, m->diffusion, shape, sampler.dpm, rng, DType::F32, on_step);
   } else if (request.progressive) {
-    const auto p = diffusion::sample_progressive(model, m->diffusion, shape, rng, request.every, clip, DType::F32, on_step);
+    const auto p = diffusion::sample_progressive(model, m->diffusion, shape, rng, request.every, clip, DType::F32, on_step, mean_guidance);
     x = p.x0;
     for (const auto& r : p.x0_hats) x0_hats.push_back(r.x0_hat);
   } else {
-    x = diffusion::sample(model, m->diffusion, shape, rng, clip, DType::F32, on_step);
+    x = diffusion::sample(model, m->diffusion, shape, rng, clip, DType::F32, on_step, mean_guidance);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (request.progressive) {
@@ -482,7 +486,7 @@ extern const ModelFamily kDdpmFamily = {
     .make_training = make_ddpm_training,
     .network_metadata = ddpm_network_metadata,
     .sample = run_ddpm_sample,
-    .sample_flags = {"--sampler", "--eta", "--grid", "--class", "--per-class", "--guidance-scale"},
+    .sample_flags = {"--sampler", "--eta", "--grid", "--class", "--per-class", "--guidance-scale", "--classifier", "--classifier-scale"},
     .evaluate = run_ddpm_evaluate,
 };
 

@@ -5,8 +5,10 @@
 //   diffuse sample --checkpoint PATH [--n N] [--out FILE] [--progressive [--every K]] [--steps K] [--argmax]
 //                  [--sampler ancestral|ddim|dpm-solver [--eta E] [--grid G]]           (DDPM)
 //                  [--class C... [--per-class N] [--guidance-scale W]]                     (class-conditional DDPM)
+//                  [--classifier NOISY [--classifier-scale S]]                            (DDPM classifier guidance)
 //   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
+//   diffuse evaluate (--samples S.npz | --fd-floor) --classifier C [--data PATH] [--n N] [--k K] [--json]   (images)
 //   diffuse evaluate --task pairs (--checkpoint PATH | --copy-source) --data PAIRS [--chunks N] [--skip-long] [--candidates N] [--mbr]
 //                    [--decoder maskgit] [--steps K] [--temperature T] [--out FILE] [--json]
 //   diffuse plot (--runs DIR... | --terms FILE [--family F] | --progressive PATH) --out FILE.png [--width W --height H]
@@ -27,6 +29,8 @@
 #include "apps/process_group.hpp"
 #include "apps/selfcheck.hpp"
 #include "apps/text_sample_scores.hpp"
+#include "apps/image_sample_scores.hpp"
+#include "data/npz_reader.hpp"
 #include "apps/run_support.hpp"
 #include "tensor/blas_kernels.hpp"
 #include "tensor/threads.hpp"
@@ -131,8 +135,15 @@ int main(int argc, char** argv) {
   sa->add_option("--control", sample.control,
                  "Diffusion-LM: word=W, testament=old|new, group=law|history|poetry|prophets|gospels|letters (guided by "
                  "--classifier), or length=N (exactly N tokens)");
-  sa->add_option("--classifier", sample.classifier, "Diffusion-LM: the noisy text-classifier checkpoint that guides --control")
+  sa->add_option("--classifier", sample.classifier,
+                 "Diffusion-LM: the noisy text-classifier checkpoint that guides --control; DDPM: the noise-aware image-classifier "
+                 "checkpoint of classifier guidance (Dhariwal & Nichol), towards --class")
       ->check(CLI::ExistingFile);
+  CLI::Option* classifier_scale_option =
+      sa->add_option("--classifier-scale", sample.classifier_scale,
+                     "DDPM classifier guidance: s, the scale of grad log p(c | x_t) (default 1; ancestral: the mean moves by s Sigma "
+                     "grad, ddim and dpm-solver: eps by -s sqrt(1 - abar_t) grad)")
+          ->check(CLI::NonNegativeNumber);
   sa->add_option("--guidance-updates", sample.guidance_updates, "Diffusion-LM guidance: Adagrad updates per step (default 3)")
       ->check(CLI::NonNegativeNumber);
   sa->add_option("--guidance-step-size", sample.guidance_step_size, "Diffusion-LM guidance: Adagrad's step size (default 0.1)")
@@ -154,7 +165,8 @@ int main(int argc, char** argv) {
   CLI::Option* ev_checkpoint =
       ev->add_option("--checkpoint", evaluate.checkpoint, "Checkpoint (.safetensors)")->check(CLI::ExistingFile);
   CLI::Option* ev_samples = ev->add_option("--samples", evaluate.samples,
-                                           "Text samples, one per line (`sample --out`): score them instead of a checkpoint")
+                                           "Text samples, one per line (`sample --out`), or image samples (the .npz of `sample`, "
+                                           "with --classifier): score them instead of a checkpoint")
                                 ->check(CLI::ExistingFile)
                                 ->excludes(ev_checkpoint);
   ev->add_option("--teacher", evaluate.teacher, "With --samples: the autoregressive checkpoint (ar-text) that scores them")
@@ -167,14 +179,34 @@ int main(int argc, char** argv) {
   ev->add_option("--judge", evaluate.judge, "With --control: the clean text-classifier checkpoint that judges testament and group")
       ->check(CLI::ExistingFile)
       ->needs(ev_samples);
+  CLI::Option* ev_classifier =
+      ev->add_option("--classifier", evaluate.classifier,
+                     "Images: the clean image-classifier checkpoint whose penultimate features score --samples S.npz (FD-classifier, "
+                     "precision, recall; class accuracy when S.npz holds labels) or --fd-floor")
+          ->check(CLI::ExistingFile)
+          ->excludes(ev_checkpoint);
+  ev->add_flag("--fd-floor", evaluate.fd_floor,
+               "Images: the scores of the first --n training images against the first --n test images (the floor of FD-classifier)")
+      ->needs(ev_classifier)
+      ->excludes(ev_samples);
+  ev->add_option("--k", evaluate.neighbours, "Images: the k of precision and recall's k-nearest-neighbour radii (default 3)")
+      ->check(CLI::PositiveNumber)
+      ->needs(ev_classifier);
   ev->add_option("--data", evaluate.data_dir, "Dataset directory (CIFAR-10, Fashion-MNIST), text8-format file or verse file");
   ev->add_option("--split", evaluate.split, "test or train (text: valid too)");
   CLI::Option* images = ev->add_option("--images", evaluate.items, "Images: the first N of the split (default 1000)")
                             ->check(CLI::PositiveNumber);
-  ev->add_option("--chunks", evaluate.items,
-                 "Text: the first N items of the split, chunks of model.seq_len characters or verses (default: all)")
+  CLI::Option* chunks = ev->add_option("--chunks", evaluate.items,
+                                       "Text: the first N items of the split, chunks of model.seq_len characters or verses (default: all)")
+                            ->check(CLI::PositiveNumber)
+                            ->excludes(images);
+  ev->add_option("--n", evaluate.items,
+                 "With --classifier: the first N samples (default all) and as many test images; --fd-floor: N training images "
+                 "(default 10,000)")
       ->check(CLI::PositiveNumber)
-      ->excludes(images);
+      ->needs(ev_classifier)
+      ->excludes(images)
+      ->excludes(chunks);
   ev->add_option("--steps", evaluate.steps,
                  "D3PM: the bound of the reverse process with K steps (default: all T); --task pairs: the decoder's steps")
       ->check(CLI::PositiveNumber);
@@ -295,6 +327,7 @@ int main(int argc, char** argv) {
     sample.ema = !sample_raw;
     sample.eta_given = eta_option->count() > 0;
     sample.guidance_scale_given = guidance_scale_option->count() > 0;
+    sample.classifier_scale_given = classifier_scale_option->count() > 0;
     evaluate.ema = !evaluate_raw;
     if (*sa) {
       const diffuse::ModelFamily& family = diffuse::model_family(diffuse::checkpoint_config(sample.checkpoint), sample.checkpoint);
@@ -303,6 +336,10 @@ int main(int argc, char** argv) {
           throw std::invalid_argument(flag + ": not an option of " + family.kind + " checkpoints (" + sample.checkpoint + ")");
       return family.sample(sample);
     }
+    if (*ev && (evaluate.fd_floor || (!evaluate.samples.empty() && diffuse::data::is_npz(evaluate.samples))))
+      return diffuse::run_image_sample_scores(evaluate);
+    if (*ev && !evaluate.classifier.empty())
+      throw std::invalid_argument("--classifier: scores image samples: give --samples S.npz (the .npz of `sample`) or --fd-floor");
     if (*ev && !evaluate.samples.empty()) return diffuse::run_text_sample_scores(evaluate);
     if (*ev && evaluate.task == "pairs") {
       if (evaluate.checkpoint.empty() && !evaluate.copy_source)

@@ -12,10 +12,12 @@ extern const ModelFamily kMaskedTextFamily; // masked_text_commands.cpp
 extern const ModelFamily kArTextFamily;     // ar_text_commands.cpp
 extern const ModelFamily kDiffusionLmFamily;      // diffusion_lm_commands.cpp
 extern const ModelFamily kTextClassifierFamily;   // text_classifier_commands.cpp
+extern const ModelFamily kImageClassifierFamily;  // image_classifier_commands.cpp
 
 namespace {
 const ModelFamily* const kFamilies[] = {&kDdpmFamily,        &kD3pmTextFamily,    &kD3pmImageFamily,     &kMaskedTextFamily,
-                                           &kArTextFamily,      &kDiffusionLmFamily, &kTextClassifierFamily};
+                                           &kArTextFamily,      &kDiffusionLmFamily, &kTextClassifierFamily,
+                                           &kImageClassifierFamily};
 }  // namespace
 
 const ModelFamily& model_family(const nlohmann::json& config, const std::string& where) {

@@ -243,4 +243,23 @@ std::map<std::string, std::string> text_classifier_network_metadata(const nlohma
           {"tokens", tokens.dump()}};
 }
 
+// nn/unet_encoder.hpp: the U-Net's down path and middle (its facts as unet_architecture states them), pooled.
+std::map<std::string, std::string> image_classifier_network_metadata(const nlohmann::json& config) {
+  const bool noisy = config.at("classifier").at("input") == "noisy";
+  json a = unet_architecture("x: images on the grid " + kImageInput + (noisy ? " (x_t of the diffusion section's q(x_t | x0))" : ""),
+                             "logits [B, model.classes]; the penultimate features are the pooled [B, ch * ch_mult[-1]]");
+  a["network"] = "unet-encoder";
+  if (!noisy) a["timestep"] = "none: the network reads no time (no temb.* parameters, no temb_proj in the ResBlocks)";
+  a.erase("upsample");
+  a["skips"] = "none: the U-Net's down path (conv_in, levels, stride-2 convs) and middle only";
+  a["head"] = "logits = head(mean over positions of silu(norm_out(h))), head a Linear [classes, C]";
+  json classes = {{"ids", "the dataset's labels 0..classes-1 (Fashion-MNIST, CIFAR-10: their files' order)"},
+                  {"dataset", config.at("data").at("dataset")}};
+  std::map<std::string, std::string> m = {{"architecture", a.dump()}, {"tokens", classes.dump()}};
+  if (noisy)
+    m["schedule_resolved"] =
+        diffusion::beta_schedule_name(diffusion::parse_beta_schedule(config.at("diffusion").at("beta_schedule").get<std::string>()));
+  return m;
+}
+
 }  // namespace diffuse

@@ -29,5 +29,6 @@ std::map<std::string, std::string> masked_text_network_metadata(const nlohmann::
 std::map<std::string, std::string> ar_text_network_metadata(const nlohmann::json& config);
 std::map<std::string, std::string> diffusion_lm_network_metadata(const nlohmann::json& config);
 std::map<std::string, std::string> text_classifier_network_metadata(const nlohmann::json& config);
+std::map<std::string, std::string> image_classifier_network_metadata(const nlohmann::json& config);
 
 }  // namespace diffuse

@@ -57,6 +57,10 @@ const std::string kPairVocabulary =
 const json kPairData = {{"dataset", "pairs"}, {"min_count", 5}};
 constexpr int64_t kPairDemoSteps = 1000;
 
+// The DDPM presets' diffusion section (Ho et al.'s), which a noisy image classifier starts from.
+const json kDdpmDiffusion = {{"timesteps", 1000}, {"beta_schedule", "linear"}, {"beta_start", 1e-4}, {"beta_end", 0.02},
+                             {"loss", "simple"},  {"variance", "large"},      {"clip_denoised", true}};
+
 // The table of presets. A new preset is one entry.
 const std::vector<Preset>& presets() {
   static const std::vector<Preset> table = {
@@ -353,6 +357,63 @@ const std::vector<Preset>& presets() {
        "verse-classifier-noisy",
        {{"classifier", {{"input", "clean"}}}, {"model", {{"time_embedding", false}}}},
        {"reads token ids and no t: an independent judge of guided samples"}},
+
+      // ---- Image classifiers: the U-Net's encoder half, pooled (nn/unet_encoder.hpp) ---------------------
+      // Clean: the judge whose penultimate features FD-classifier, precision and recall use; noisy: the guide
+      // p_phi(c | x_t, t) of classifier guidance, on the x_t of the DDPM run named by classifier.ddpm.
+      {"classifier-fashion-mnist",
+       "Clean classifier of Fashion-MNIST (the judge of samples): U-Net encoder ch 32 x (1,2,4), 2 res blocks, 128 features",
+       "",
+       {{"kind", "image-classifier"},
+        {"classifier", {{"input", "clean"}, {"ddpm", ""}}},
+        {"model",
+         {{"in_channels", 1}, {"resolution", 28}, {"ch", 32}, {"ch_mult", {1, 2, 4}}, {"num_res_blocks", 2},
+          {"attn_resolutions", json::array()}, {"dropout", 0.1}, {"groups", 8}, {"classes", 10}, {"time_embedding", false}}},
+        {"train",
+         {{"steps", 4000}, {"batch", 64}, {"micro_batch", 0}, {"lr", 2e-3}, {"lr_schedule", "cosine"}, {"warmup", 200},
+          {"grad_clip", 1.0}, {"ema_decay", 0.999}, {"ema_warmup", true}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999},
+          {"adam_eps", 1e-8}, {"tf_adam_epsilon", false}, {"random_flip", true}, {"log_every", 50}, {"sample_every", 0},
+          {"sample_count", 0}, {"checkpoint_every", 500}, {"keep_checkpoints", 2}, {"replica_check_every", 100},
+          {"eval_every", 500}, {"eval_items", 2000}}},
+        {"data", {{"dataset", "fashion-mnist"}}}},
+       {"not a paper's classifier: a pre-activation ResNet with GroupNorm (the U-Net's ResBlocks, its down path and middle), "
+        "global average pooling and a linear head; Adam at 2e-3 with a cosine decay, random flips, dropout 0.1"}},
+      {"classifier-cifar10", "Clean classifier of CIFAR-10 (the judge of samples): U-Net encoder ch 64 x (1,2,2), 2 res blocks, 128 features",
+       "classifier-fashion-mnist",
+       {{"model", {{"in_channels", 3}, {"resolution", 32}, {"ch", 64}, {"ch_mult", {1, 2, 2}}, {"groups", 16}}},
+        {"train", {{"steps", 20000}, {"eval_every", 1000}}},
+        {"data", {{"dataset", "cifar10"}}}},
+       {"CIFAR-10 32x32x3: ch 64, ch_mult (1,2,2), GroupNorm 16 groups, 20k steps of 64"}},
+      {"classifier-cifar10-tiny", "Clean image classifier for smoke tests: ch 8 x (1,2), one res block, batch 16",
+       "classifier-cifar10",
+       {{"model", {{"ch", 8}, {"ch_mult", {1, 2}}, {"num_res_blocks", 1}, {"groups", 4}, {"dropout", 0.0}}},
+        {"train", {{"steps", 100}, {"batch", 16}, {"warmup", 10}, {"log_every", 10}, {"checkpoint_every", 50},
+                   {"eval_every", 50}, {"eval_items", 64}}}},
+       {"ch 8, ch_mult (1,2), 1 res block, GroupNorm 4 groups, batch 16, 100 steps: a smoke-test model"}},
+      {"noisy-classifier-fashion-mnist",
+       "Noise-aware classifier p(c | x_t, t) of Fashion-MNIST (the guide): the judge's network with the timestep embedding, "
+       "on the x_t of the DDPM run named by classifier.ddpm",
+       "classifier-fashion-mnist",
+       {{"classifier", {{"input", "noisy"}}},
+        {"model", {{"time_embedding", true}}},
+        {"diffusion", kDdpmDiffusion},
+        {"train", {{"steps", 8000}}}},
+       {"Dhariwal & Nichol's classifier is the U-Net's downsampling trunk with an attention pool at 8x8; here global "
+        "average pooling (their 'adaptive' pool) on a CPU-sized trunk",
+        "classifier.ddpm names the DDPM checkpoint it guides: a new run copies its diffusion section (T and betas) and refuses "
+        "one of another dataset, resolution or channels; without it the section above (the DDPM presets') is used"}},
+      {"noisy-classifier-cifar10", "Noise-aware classifier p(c | x_t, t) of CIFAR-10 (the guide): the CIFAR-10 judge's network with t",
+       "classifier-cifar10",
+       {{"classifier", {{"input", "noisy"}}},
+        {"model", {{"time_embedding", true}}},
+        {"diffusion", kDdpmDiffusion}},
+       {"as noisy-classifier-fashion-mnist, on CIFAR-10"}},
+      {"noisy-classifier-cifar10-tiny", "Noise-aware image classifier for smoke tests: the tiny judge's network with t, T = 20",
+       "classifier-cifar10-tiny",
+       {{"classifier", {{"input", "noisy"}}},
+        {"model", {{"time_embedding", true}}},
+        {"diffusion", with(kDdpmDiffusion, {{"timesteps", 20}})}},
+       {"T = 20: the smoke tests' DDPM runs use diffusion.timesteps=20"}},
 
       // ---- The autoregressive baseline (a causal transformer, next-character cross-entropy), text8 --------
       {"ar-text8-small", "Autoregressive baseline on text8: the d3pm-text8-small transformer 6 x 256, causal, batch 32", "",

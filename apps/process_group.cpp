@@ -13,7 +13,7 @@ namespace diffuse {
 
 namespace {
 ProcessGroup g_world;
-bool g_mpi_initialized = false;
+[[maybe_unused]] bool g_mpi_initialized = false;  // unused in a build without MPI
 
 bool launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})

@@ -11,7 +11,7 @@
 namespace diffuse::diffusion {
 
 Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& x_t, int64_t t_start,
-                       Philox& rng, bool clip_denoised, const StepCallback& on_step) {
+                       Philox& rng, bool clip_denoised, const StepCallback& on_step, const MeanGuidance& guidance) {
   const int64_t T = diffusion.timesteps();
   if (t_start < 1 || t_start > T)
     throw std::invalid_argument("reverse_process: t = " + std::to_string(t_start) + " is outside 1.." + std::to_string(T));
@@ -28,11 +28,12 @@ Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion
     const Tensor step = step_tensor(B, t - 1);
     const Tensor eps = model(x, step);
     const ReverseMoments p = diffusion.p_mean_variance(eps, x, step, clip_denoised);
+    const Tensor mean = guidance ? guidance(p, x, step) : p.mean;
     if (t > 1) {
       const Tensor z = randn(x.shape(), rng, x.dtype());
-      x = p.mean + diffusion.extract(sigma, step, x) * z;
+      x = mean + diffusion.extract(sigma, step, x) * z;
     } else {
-      x = p.mean;  // z = 0 at t = 1: the output is the decoder's mean
+      x = mean;  // z = 0 at t = 1: the output is the decoder's mean
     }
     if (on_step) on_step(t, p.x0_hat);
   }
@@ -40,16 +41,16 @@ Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion
 }
 
 Tensor sample(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape, Philox& rng,
-              bool clip_denoised, DType dtype, const StepCallback& on_step) {
+              bool clip_denoised, DType dtype, const StepCallback& on_step, const MeanGuidance& guidance) {
   NoGradGuard no_grad;
   FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
   const Tensor x_T = randn(shape, rng, dtype);
-  return reverse_process(model, diffusion, x_T, diffusion.timesteps(), rng, clip_denoised, on_step);
+  return reverse_process(model, diffusion, x_T, diffusion.timesteps(), rng, clip_denoised, on_step, guidance);
 }
 
 ProgressiveSample sample_progressive(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape,
                                      Philox& rng, int64_t every, bool clip_denoised, DType dtype,
-                                     const StepCallback& on_step) {
+                                     const StepCallback& on_step, const MeanGuidance& guidance) {
   const int64_t T = diffusion.timesteps();
   if (every < 1 || every > T)
     throw std::invalid_argument("sample_progressive: every = " + std::to_string(every) + " is outside 1.." +
@@ -64,7 +65,7 @@ ProgressiveSample sample_progressive(const EpsModel& model, const GaussianDiffus
     const int64_t step = t - 1;
     if (step % every == 0 && step / every < records) out.x0_hats.push_back({t, x0_hat.contiguous()});
     if (on_step) on_step(t, x0_hat);
-  });
+  }, guidance);
   return out;
 }
 

@@ -21,15 +21,22 @@ namespace diffuse::diffusion {
 // x_t) and that step's x0_hat.
 using StepCallback = std::function<void(int64_t t, const Tensor& x0_hat)>;
 
+// The hook that lets guidance move the mean x_{t-1} is drawn around: given the step's moments p (p.mean =
+// mu_theta(x_t, t), p.variance = Sigma = sigma_t^2), x_t and the int32 [B] step t - 1, it returns the mean to use.
+// Classifier guidance (Dhariwal & Nichol 2021, Algorithm 1) is p.mean + s Sigma grad_{x_t} log p_phi(y | x_t)
+// (diffusion/guidance.hpp classifier_guided_mean); the classifier is not part of this unit. Empty: p.mean.
+using MeanGuidance = std::function<Tensor(const ReverseMoments& p, const Tensor& x_t, const Tensor& step)>;
+
 // Runs the reverse process from x_t at the paper's t = t_start (1..T) down to x_0 and returns x_0: Ho et al.
 // Algorithm 2, lines 2-6, started at t_start.
 Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion, const Tensor& x_t, int64_t t_start,
-                       Philox& rng, bool clip_denoised = true, const StepCallback& on_step = {});
+                       Philox& rng, bool clip_denoised = true, const StepCallback& on_step = {}, const MeanGuidance& guidance = {});
 
 // A batch of samples of `shape` ([B, C, H, W]): x_T ~ N(0, I) in `dtype`, then reverse_process from T.
 // Ho et al. Algorithm 2.
 Tensor sample(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape, Philox& rng,
-              bool clip_denoised = true, DType dtype = DType::F32, const StepCallback& on_step = {});
+              bool clip_denoised = true, DType dtype = DType::F32, const StepCallback& on_step = {},
+              const MeanGuidance& guidance = {});
 
 struct RecordedX0 {
   int64_t t;      // the paper's t of the step whose x0_hat this is
@@ -46,7 +53,8 @@ struct ProgressiveSample {
 // reference code's p_sample_loop_progressive keeps the same steps). every = 1 records all T steps.
 ProgressiveSample sample_progressive(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape,
                                      Philox& rng, int64_t every, bool clip_denoised = true,
-                                     DType dtype = DType::F32, const StepCallback& on_step = {});
+                                     DType dtype = DType::F32, const StepCallback& on_step = {},
+                                     const MeanGuidance& guidance = {});
 
 // Interpolation in the latent space of the forward process (§4.3): encode both images stochastically,
 // x_t = q_sample(x0_a, t, eps_a) and x'_t = q_sample(x0_b, t, eps_b), mix the latents

@@ -52,21 +52,9 @@ void UNetConfig::validate() const {
 
 // ---- construction --------------------------------------------------------------------------------
 
-UNet::TimeEmbedding::TimeEmbedding(int64_t ch, Philox& rng) {
-  dense = register_module("dense", std::make_shared<ModuleList<Linear>>());
-  dense->push_back(std::make_shared<Linear>(ch, 4 * ch, Init::VarianceScaling, rng));
-  dense->push_back(std::make_shared<Linear>(4 * ch, 4 * ch, Init::VarianceScaling, rng));
-}
-
-UNet::Level::Level() {
-  block = register_module("block", std::make_shared<ModuleList<ResBlock>>());
-  attn = register_module("attn", std::make_shared<ModuleList<SpatialSelfAttention>>());
-}
-
-UNet::Middle::Middle(int64_t channels, int64_t temb, const UNetConfig& c, Philox& rng) {
-  block_1 = register_module("block_1", std::make_shared<ResBlock>(channels, channels, temb, c.groups, c.dropout, rng));
-  attn_1 = register_module("attn_1", std::make_shared<SpatialSelfAttention>(channels, c.groups, rng));
-  block_2 = register_module("block_2", std::make_shared<ResBlock>(channels, channels, temb, c.groups, c.dropout, rng));
+DownPathShape UNetConfig::down_path() const {
+  return {.ch = ch, .num_res_blocks = num_res_blocks, .resolution = resolution, .groups = groups, .ch_mult = ch_mult,
+          .attn_resolutions = attn_resolutions, .dropout = dropout};
 }
 
 UNet::UNet(const UNetConfig& config, Philox& rng) : config_(config) {
@@ -81,31 +69,16 @@ UNet::UNet(const UNetConfig& config, Philox& rng) : config_(config) {
   if (c.num_classes > 0) class_emb_ = register_module("class_emb", std::make_shared<Embedding>(c.num_classes + 1, temb, 1.0, rng));
   conv_in_ = register_module("conv_in", std::make_shared<Conv2d>(c.in_channels, c.ch, 3, 1, 1, Init::VarianceScaling, rng));
 
-  // Down path: track the channels of every kept activation, for the skips.
-  down_ = register_module("down", std::make_shared<ModuleList<Level>>());
-  std::vector<int64_t> skip_channels = {c.ch};
-  int64_t channels = c.ch, res = c.resolution;
-  for (int64_t i = 0; i < levels; ++i) {
-    auto level = down_->push_back(std::make_shared<Level>());
-    const int64_t out = c.ch * c.ch_mult[i];
-    for (int64_t b = 0; b < c.num_res_blocks; ++b) {
-      level->block->push_back(std::make_shared<ResBlock>(channels, out, temb, c.groups, c.dropout, rng));
-      channels = out;
-      if (has_attn(res)) level->attn->push_back(std::make_shared<SpatialSelfAttention>(channels, c.groups, rng));
-      skip_channels.push_back(channels);
-    }
-    if (i != levels - 1) {
-      level->add_down(std::make_shared<Downsample>(channels, rng));
-      skip_channels.push_back(channels);
-      res /= 2;
-    }
-  }
-  mid_ = register_module("mid", std::make_shared<Middle>(channels, temb, c, rng));
+  // Down path: the channels of every kept activation, for the skips.
+  down_ = register_module("down", std::make_shared<ModuleList<UNetLevel>>());
+  std::vector<int64_t> skip_channels = build_down_path(*down_, c.down_path(), temb, rng);
+  int64_t channels = skip_channels.back(), res = c.resolution >> (levels - 1);
+  mid_ = register_module("mid", std::make_shared<UNetMiddle>(channels, temb, c.groups, c.dropout, rng));
 
   // Up path, built from the deepest level up, but named by level (up.0 is the full resolution).
-  std::vector<std::shared_ptr<Level>> up_levels(levels);
+  std::vector<std::shared_ptr<UNetLevel>> up_levels(levels);
   for (int64_t i = levels - 1; i >= 0; --i) {
-    auto level = std::make_shared<Level>();
+    auto level = std::make_shared<UNetLevel>();
     const int64_t out = c.ch * c.ch_mult[i];
     for (int64_t b = 0; b < c.num_res_blocks + 1; ++b) {
       const int64_t skip = skip_channels.back();
@@ -120,7 +93,7 @@ UNet::UNet(const UNetConfig& config, Philox& rng) : config_(config) {
     }
     up_levels[i] = level;
   }
-  up_ = register_module("up", std::make_shared<ModuleList<Level>>());
+  up_ = register_module("up", std::make_shared<ModuleList<UNetLevel>>());
   for (auto& level : up_levels) up_->push_back(level);
   norm_out_ = register_module("norm_out", std::make_shared<GroupNorm>(c.groups, channels, kGroupNormEps));
   conv_out_ = register_module("conv_out", std::make_shared<Conv2d>(channels, c.out_channels, 3, 1, 1, Init::Zero, rng));
@@ -142,25 +115,14 @@ Tensor UNet::forward(const Tensor& x, const Tensor& step, Philox& rng, const Ten
                                           : "an unconditional network takes no labels");
   const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
   // Timestep embedding (plus the class's), then SiLU once: every ResBlock starts from SiLU(temb).
-  Tensor temb = (*temb_->dense)[1]->forward(silu((*temb_->dense)[0]->forward(timestep_embedding(step, c.ch))));
+  Tensor temb = temb_->forward(step);
   if (class_emb_) temb = temb + class_emb_->forward(labels);
   const Tensor temb_silu = silu(temb);
 
-  std::vector<Tensor> hs = {conv_in_->forward(x)};
-  for (int64_t i = 0; i < levels; ++i) {
-    const Level& level = *(*down_)[i];
-    for (int64_t b = 0; b < c.num_res_blocks; ++b) {
-      Tensor h = (*level.block)[b]->forward(hs.back(), temb_silu, rng);
-      if (level.attn->size() > 0) h = (*level.attn)[b]->forward(h);
-      hs.push_back(h);
-    }
-    if (level.downsample) hs.push_back(level.downsample->forward(hs.back()));
-  }
-  Tensor h = mid_->block_1->forward(hs.back(), temb_silu, rng);
-  h = mid_->attn_1->forward(h);
-  h = mid_->block_2->forward(h, temb_silu, rng);
+  std::vector<Tensor> hs;
+  Tensor h = down_path_and_middle(*down_, *mid_, c.num_res_blocks, conv_in_->forward(x), temb_silu, rng, &hs);
   for (int64_t i = levels - 1; i >= 0; --i) {
-    const Level& level = *(*up_)[i];
+    const UNetLevel& level = *(*up_)[i];
     for (int64_t b = 0; b < c.num_res_blocks + 1; ++b) {
       h = (*level.block)[b]->forward(concat({h, hs.back()}, 1), temb_silu, rng);
       hs.pop_back();

@@ -40,6 +40,7 @@ struct UNetConfig {
   nlohmann::json to_json() const;
   static UNetConfig from_json(const nlohmann::json& j);  // throws naming the bad field
   void validate() const;                                 // throws naming the bad field
+  DownPathShape down_path() const;                       // the down path's shape (unet_blocks.hpp)
 };
 
 class UNet : public Module {
@@ -51,31 +52,12 @@ class UNet : public Module {
   const UNetConfig& config() const { return config_; }
 
  private:
-  struct TimeEmbedding : Module {
-    TimeEmbedding(int64_t ch, Philox& rng);
-    std::shared_ptr<ModuleList<Linear>> dense;
-  };
-  struct Level : Module {
-    std::shared_ptr<ModuleList<ResBlock>> block;
-    std::shared_ptr<ModuleList<SpatialSelfAttention>> attn;
-    std::shared_ptr<Downsample> downsample;
-    std::shared_ptr<Upsample> upsample;
-    Level();
-    void add_down(std::shared_ptr<Downsample> d) { downsample = register_module("downsample", std::move(d)); }
-    void add_up(std::shared_ptr<Upsample> u) { upsample = register_module("upsample", std::move(u)); }
-  };
-  struct Middle : Module {
-    Middle(int64_t channels, int64_t temb, const UNetConfig& c, Philox& rng);
-    std::shared_ptr<ResBlock> block_1, block_2;
-    std::shared_ptr<SpatialSelfAttention> attn_1;
-  };
-
   UNetConfig config_;
   std::shared_ptr<TimeEmbedding> temb_;
   std::shared_ptr<Embedding> class_emb_;  // num_classes > 0
   std::shared_ptr<Conv2d> conv_in_, conv_out_;
-  std::shared_ptr<ModuleList<Level>> down_, up_;
-  std::shared_ptr<Middle> mid_;
+  std::shared_ptr<ModuleList<UNetLevel>> down_, up_;
+  std::shared_ptr<UNetMiddle> mid_;
   std::shared_ptr<GroupNorm> norm_out_;
 };
 
