@@ -342,7 +342,9 @@ DdpmConditioning ddpm_conditioning(const SampleOptions& request, const DdpmModel
   c.conditional = conditional;
   c.guidance_scale = request.guidance_scale;
   std::string which;
-  for (const int32_t id : classes) which += (which.empty() ? "" : ", ") + std::to_string(id) + " " + names[static_cast<size_t>(id)];
+  const bool named = static_cast<int64_t>(names.size()) == K;
+  for (const int32_t id : classes)
+    which += (which.empty() ? "" : ", ") + std::to_string(id) + (named ? " " + names[static_cast<size_t>(id)] : "");
   c.summary = "; " + std::to_string(per_class) + " of each class (" + which + "), a row each";
   if (conditional)
     c.summary += c.guidance_scale == 0.0 ? std::string("; no classifier-free guidance (w = 0, the conditional model)")

@@ -28,11 +28,11 @@ using namespace diffuse::diffusion;
 using namespace diffuse::testing;
 
 namespace {
-GaussianDiffusion tiny_diffusion() {
+GaussianDiffusion tiny_diffusion(int64_t timesteps = 50) {
   BetaScheduleConfig s;
-  s.timesteps = 50;
+  s.timesteps = timesteps;
   s.beta_start = 1e-3;
-  s.beta_end = 0.2;
+  s.beta_end = 0.2 * 50 / static_cast<double>(timesteps);
   return GaussianDiffusion(make_schedule(s), VarianceType::Large);
 }
 
@@ -62,7 +62,7 @@ TEST_CASE("classifier-free guidance at w = 0 is conditional sampling bit for bit
   nn::UNet net(conditional_unet(K), init);
   perturb(net, init);
   net.eval();
-  const GaussianDiffusion d = tiny_diffusion();
+  const GaussianDiffusion d = tiny_diffusion(20);
   const Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 2}, {4});
   const Tensor other = Tensor::from_vector(std::vector<int32_t>{1, 2, 0, 0}, {4});
   const Tensor null = Tensor::full({4}, K, DType::I32);

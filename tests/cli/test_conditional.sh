@@ -55,7 +55,7 @@ ckpt=straight/ckpt-000000004.safetensors
 [ "$(npz_labels all.npz 20)" = "0 0 1 1 2 2 3 3 4 4 5 5 6 6 7 7 8 8 9 9" ] || fail "all.npz labels: $(npz_labels all.npz 20)"
 [ "$(png_width all.png)" -eq 518 ] && [ "$(png_height all.png)" -eq 2582 ] ||
   fail "the per-class grid is $(png_width all.png) x $(png_height all.png), not 518 x 2582 (10 rows of 2)"
-grep -q "^sampling 20 images: sampler ddim .*; 2 of each class (0 airplane, 1 automobile, .*, 9 truck), a row each; no guidance (w = 0, the conditional model)$" all.log ||
+grep -q "^sampling 20 images: sampler ddim .*; 2 of each class (0 airplane, 1 automobile, .*, 9 truck), a row each; no classifier-free guidance (w = 0, the conditional model)$" all.log ||
   fail "the summary line: $(head -1 all.log)"
 grep -q "their classes as int64 \[N\] under 'labels'" all.log || fail "the written line names no labels: $(tail -1 all.log)"
 "$diffuse" sample --checkpoint $ckpt --class 3,airplane --class Truck --per-class 1 --sampler ddim --steps 5 --out some.png \
