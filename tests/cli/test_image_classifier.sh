@@ -110,7 +110,7 @@ if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ -f /u
   "$diffuse" train --preset noisy-classifier-fashion-mnist --out fm-noisy --steps 1 --threads 1 --set train.batch=4 \
     --set train.eval_every=0 --set train.checkpoint_every=1 > fm-noisy.log || fail "train noisy on Fashion-MNIST: $(tail -3 fm-noisy.log)"
   expect_error "--classifier: the DDPM checkpoint holds 32x32x3 images, but fm-noisy/ckpt-000000001.safetensors classifies 28x28x1 images" \
-    "$diffuse" sample --checkpoint "$ddpm" --n 2 --classifier fm-noisy/ckpt-000000001.safetensors --class 1 --out x.png
+    "$diffuse" sample --checkpoint "$ddpm" --per-class 1 --classifier fm-noisy/ckpt-000000001.safetensors --class 1 --out x.png
 else
   echo "note: Fashion-MNIST is not installed; the checks of another resolution are skipped"
 fi
