@@ -20,6 +20,7 @@
 #include "tensor/conv2d.hpp"
 #include "tensor/flop_counter.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 #include "tensor/threads.hpp"
 
 namespace diffuse {
@@ -130,6 +131,37 @@ Workload transformer_workload(bool train, int64_t batch, Philox& rng) {
               train, net, 0.25, [=] { return net->forward(x, t, *dropout); },
               [=](const Tensor& logits) { return cross_entropy(logits, y); })};
 }
+// The profile's rows per step, as JSON.
+json profile_json(const StepProfile& p) {
+  const double n = static_cast<double>(p.steps);
+  json rows = json::array();
+  for (const ProfileRow& r : p.rows)
+    rows.push_back({{"op", r.op}, {"phase", profile_phase_name(r.phase)}, {"calls", static_cast<double>(r.calls) / n},
+                    {"ms", r.self_seconds * 1e3 / n}, {"share", r.self_seconds / p.seconds}, {"gflop", static_cast<double>(r.flops) / 1e9 / n},
+                    {"bytes", static_cast<double>(r.bytes) / n}, {"allocations", static_cast<double>(r.allocations) / n}});
+  return {{"steps", p.steps}, {"ms_per_step", p.seconds * 1e3 / n}, {"rows_ms_per_step", p.rows_seconds() * 1e3 / n}, {"rows", rows}};
+}
+
+// The table: one line per op and phase, the largest self time first.
+void print_profile(const StepProfile& p) {
+  const double n = static_cast<double>(p.steps);
+  int64_t allocations = 0;
+  std::printf("\n  profile of %lld step%s (self time: each op's own, less the ops it calls; per step)\n", static_cast<long long>(p.steps),
+              p.steps == 1 ? "" : "s");
+  std::printf("  %-22s %-8s %8s %10s %7s %9s %8s %8s\n", "op", "phase", "calls", "ms", "share", "GFLOP/s", "GB/s", "allocs");
+  for (const ProfileRow& r : p.rows) {
+    allocations += r.allocations;
+    const double ms = r.self_seconds * 1e3 / n;
+    char gflops[16] = "", gbs[16] = "";
+    if (r.flops > 0 && r.self_seconds > 0) std::snprintf(gflops, sizeof gflops, "%.1f", static_cast<double>(r.flops) / r.self_seconds / 1e9);
+    if (r.bytes > 0 && r.self_seconds > 0) std::snprintf(gbs, sizeof gbs, "%.1f", static_cast<double>(r.bytes) / r.self_seconds / 1e9);
+    std::printf("  %-22s %-8s %8.1f %10.2f %6.1f%% %9s %8s %8.1f\n", r.op.c_str(), profile_phase_name(r.phase),
+                static_cast<double>(r.calls) / n, ms, 100.0 * r.self_seconds / p.seconds, gflops, gbs,
+                static_cast<double>(r.allocations) / n);
+  }
+  std::printf("  the rows add up to %.1f ms of the profiled step's %.1f ms (%.1f%%); %.0f allocations per step\n",
+              p.rows_seconds() * 1e3 / n, p.seconds * 1e3 / n, 100.0 * p.rows_seconds() / p.seconds, static_cast<double>(allocations) / n);
+}
 }  // namespace
 
 int run_benchmark(const BenchmarkOptions& options) {
@@ -160,6 +192,7 @@ int run_benchmark(const BenchmarkOptions& options) {
   const double median = sorted[sorted.size() / 2], best = sorted.front();
   const double gflops = static_cast<double>(flops) / (median * 1e-3) / 1e9;
   const double peak = options.peak ? measure_fma_peak() : 0.0;
+  const StepProfile profile = options.profile_steps > 0 ? profile_steps(w.step, options.profile_steps) : StepProfile{};
   json r{{"workload", options.workload},
          {"batch", batch},
          {"threads", num_threads()},
@@ -175,6 +208,7 @@ int run_benchmark(const BenchmarkOptions& options) {
     r["fma_peak_gflop_per_second"] = peak;
     r["share_of_peak"] = gflops / peak;
   }
+  if (options.profile_steps > 0) r["profile"] = profile_json(profile);
   if (options.json) {
     std::cout << r.dump() << "\n";
     return 0;
@@ -187,6 +221,7 @@ int run_benchmark(const BenchmarkOptions& options) {
               static_cast<double>(w.items_per_batch) / (median * 1e-3), w.items.c_str(), static_cast<double>(flops) / 1e9,
               gflops, peak_rss_mib());
   if (options.peak) std::printf("  FMA peak %.1f GFLOP/s: %.0f%% of it\n", peak, 100.0 * gflops / peak);
+  if (options.profile_steps > 0) print_profile(profile);
   return 0;
 }
 

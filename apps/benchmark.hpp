@@ -12,6 +12,10 @@
 //                       the 28 logits against random characters, clip 0.25, Adam
 //   transformer-sample  the same transformer, batch 32, one forward
 // Inputs are random (Philox, fixed seed); the time does not depend on their values.
+//
+// --profile N runs N more steps under the per-op profile (tensor/profile.hpp) after the timed ones, and prints
+// its rows per step: op and phase, calls, self ms and share of the profiled step, GFLOP/s where FLOPs are
+// counted, GB/s where an op declares its bytes, allocations; then the rows' sum against the step's wall time.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -24,6 +28,7 @@ struct BenchmarkOptions {
   int64_t steps = 5;   // timed steps, after `warmup` untimed ones
   int64_t warmup = 2;
   bool peak = false;   // also measure the FMA peak (about a second)
+  int64_t profile_steps = 0;  // > 0: then profile that many more steps (tensor/profile.hpp) and print the table
   bool json = false;
 };
 int run_benchmark(const BenchmarkOptions& options);

@@ -34,6 +34,10 @@ struct SampleOptions {
   double eta = 0.0;         // DDIM: 0 deterministic .. 1 the ancestral step's variance
   bool eta_given = false;   // --eta was on the command line (refused for the other samplers)
   bool argmax = false;      // D3PM: the most likely state at each step instead of a draw
+  std::vector<std::string> classes;  // DDPM, class-conditional: ids or names, each possibly a comma list (none: all)
+  int64_t per_class = 0;             // ... images of each class (0: 8)
+  double guidance_scale = 0.0;       // ... classifier-free guidance's w (Ho & Salimans eq. 6); 0: the conditional model
+  bool guidance_scale_given = false; // --guidance-scale was on the command line (refused for unconditional checkpoints)
   std::string grid;         // masked diffusion: the time grid, uniform or cosine ("" : cosine); DDPM's ddim: uniform
                             // ("") or quadratic; DDPM's dpm-solver: logsnr ("") or uniform
   std::string decoder;      // masked diffusion: "ancestral" ("" ) or "maskgit" (confidence-ordered)
@@ -46,7 +50,6 @@ struct SampleOptions {
                               // noisy image-classifier checkpoint of classifier guidance (apps/image_guidance.hpp)
   double classifier_scale = 1.0;        // DDPM classifier guidance: s, the gradient's scale
   bool classifier_scale_given = false;  // --classifier-scale was on the command line (refused without --classifier)
-  std::string class_labels;             // DDPM: --class, the classes asked for (apps/image_guidance.hpp parse_class_labels)
   int64_t guidance_updates = 3;       // Diffusion-LM guidance: Adagrad updates per step
   double guidance_step_size = 0.1;    // ... their step size
   double fluency = 0.01;              // ... lambda, the weight of log p(x_{t-1} | x_t)

@@ -24,6 +24,7 @@
 #include "diffusion/ddim_sampler.hpp"
 #include "diffusion/ddpm_sampler.hpp"
 #include "diffusion/dpm_solver.hpp"
+#include "diffusion/guidance.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/unet.hpp"
 #include "tensor/autograd.hpp"
@@ -47,8 +48,17 @@ struct DdpmModel {
   nn::ParameterArena arena;
   diffusion::GaussianDiffusion diffusion;
 
-  diffusion::EpsModel eps_model(Philox& dropout_rng) {
-    return [this, &dropout_rng](const Tensor& x_t, const Tensor& step) { return net.forward(x_t, step, dropout_rng); };
+  int64_t num_classes() const { return net.config().num_classes; }  // K > 0: class-conditional, K the null class
+  // eps_theta(x_t, step), given labels int32 [B] for a class-conditional network (undefined for an unconditional one).
+  diffusion::EpsModel eps_model(Philox& dropout_rng, const Tensor& labels = Tensor()) {
+    return [this, &dropout_rng, labels](const Tensor& x_t, const Tensor& step) {
+      return net.forward(x_t, step, dropout_rng, labels);
+    };
+  }
+  diffusion::ConditionalEpsModel conditional_eps_model(Philox& dropout_rng) {
+    return [this, &dropout_rng](const Tensor& x_t, const Tensor& step, const Tensor& labels) {
+      return net.forward(x_t, step, dropout_rng, labels);
+    };
   }
   Shape image_shape(int64_t n) const {
     const json& m = config.at("model");
@@ -56,11 +66,16 @@ struct DdpmModel {
   }
 };
 
+// The eps-model of a batch of images given their labels (int32 [B]; undefined for an unconditional network).
+using LabelledEpsModel = std::function<diffusion::EpsModel(const Tensor& labels)>;
+
 // bits/dim of images [N, C, H, W]: every term of the bound, or the estimate (options.estimate), in batches
-// shared, journaled and seeded as sharded_evaluation.hpp says. What `diffuse evaluate` computes, and a
-// training run's periodic evaluation.
-diffusion::BpdResult ddpm_bits_per_dim(const diffusion::EpsModel& model, const diffusion::GaussianDiffusion& diffusion,
-                                       const Tensor& images, int64_t batch, bool clip, const EvaluateOptions& options) {
+// shared, journaled and seeded as sharded_evaluation.hpp says; a class-conditional network is given each image's
+// label (labels int32 [N]; undefined: none), so the figure bounds -log p(x | c). What `diffuse evaluate`
+// computes, and a training run's periodic evaluation.
+diffusion::BpdResult ddpm_bits_per_dim(const LabelledEpsModel& model_for, const diffusion::GaussianDiffusion& diffusion,
+                                       const Tensor& images, const Tensor& labels, int64_t batch, bool clip,
+                                       const EvaluateOptions& options) {
   const int64_t n = images.size(0), per_batch = options.estimate ? 1 : diffusion.timesteps();
   std::unique_ptr<Progress> progress;
   const diffusion::BpdProgress counter = [&](int64_t, int64_t) { progress->advance(); };
@@ -68,6 +83,7 @@ diffusion::BpdResult ddpm_bits_per_dim(const diffusion::EpsModel& model, const d
       n, batch, options.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
         const Tensor x = images.slice(0, begin, end);
+        const diffusion::EpsModel model = model_for(labels.defined() ? labels.slice(0, begin, end) : Tensor());
         return options.estimate ? diffusion::bpd_estimate(model, diffusion, x, rng, 1, 0, clip, counter)
                                 : diffusion::bpd_exact(model, diffusion, x, rng, 0, clip, counter);
       },
@@ -78,15 +94,63 @@ diffusion::BpdResult ddpm_bits_per_dim(const diffusion::EpsModel& model, const d
   return r;
 }
 
-// Samples n images with the current weights (the caller swaps the EMA in) and writes a PNG grid.
+// Labels int32 [classes x per_class]: per_class copies of each class in turn, a grid row each.
+Tensor class_rows(const std::vector<int32_t>& classes, int64_t per_class) {
+  std::vector<int32_t> labels;
+  for (const int32_t c : classes) labels.insert(labels.end(), static_cast<size_t>(per_class), c);
+  return Tensor::from_vector(labels, {static_cast<int64_t>(labels.size())});
+}
+std::vector<int32_t> all_classes(int64_t num_classes) {
+  std::vector<int32_t> ids(static_cast<size_t>(num_classes));
+  for (int64_t c = 0; c < num_classes; ++c) ids[static_cast<size_t>(c)] = static_cast<int32_t>(c);
+  return ids;
+}
+
+// Samples n images with the current weights (the caller swaps the EMA in) and writes a PNG grid; a
+// class-conditional network draws ceil(n / K) of each class, a row per class, unguided (w = 0).
 void write_sample_grid(DdpmModel& m, int64_t n, Philox rng, const fs::path& path) {
   NoGradGuard no_grad;
   m.net.eval();
   Philox unused(0);
-  const Tensor x = diffusion::sample(stoppable(m.eps_model(unused)), m.diffusion, m.image_shape(n), rng,
+  const int64_t K = m.num_classes(), per_class = K > 0 ? (n + K - 1) / K : n;
+  const Tensor labels = K > 0 ? class_rows(all_classes(K), per_class) : Tensor();
+  const Tensor x = diffusion::sample(stoppable(m.eps_model(unused, labels)), m.diffusion,
+                                     m.image_shape(K > 0 ? K * per_class : n), rng,
                                      m.config.at("diffusion").at("clip_denoised").get<bool>());
   m.net.train();
-  write_image_grid(path.string(), x, square_columns(n));
+  write_image_grid(path.string(), x, K > 0 ? per_class : square_columns(n));
+}
+
+// train.p_uncond of a class-conditional run: the probability of dropping a label to the null class (Ho & Salimans
+// Algorithm 1). Throws naming the key when it is missing or outside [0, 1].
+double p_uncond(const json& config) {
+  const json& train = config.at("train");
+  if (!train.contains("p_uncond") || !train.at("p_uncond").is_number())
+    throw std::invalid_argument("train.p_uncond: a class-conditional U-Net (model.num_classes > 0) needs the probability "
+                                "of training without the label (0.1 in Ho & Salimans)");
+  const double p = train.at("p_uncond").get<double>();
+  if (!(p >= 0.0 && p <= 1.0)) {
+    char got[32];
+    std::snprintf(got, sizeof got, "%g", p);
+    throw std::invalid_argument(std::string("train.p_uncond: must be in [0, 1], got ") + got);
+  }
+  return p;
+}
+
+// Checks a configuration's classes against its dataset: model.num_classes is 0 or the dataset's number of classes,
+// and train.p_uncond (needed by a conditional U-Net) is in [0, 1] wherever it is given.
+void check_classes(const json& config) {
+  const int64_t K = nn::UNetConfig::from_json(config.at("model")).num_classes;
+  if (K == 0) {
+    if (config.at("train").contains("p_uncond")) p_uncond(config);
+    return;
+  }
+  const std::string dataset = config.at("data").at("dataset").get<std::string>();
+  const int64_t classes = static_cast<int64_t>(image_class_names(dataset).size());
+  if (K != classes)
+    throw std::invalid_argument("model.num_classes: " + std::to_string(K) + ", but " + dataset + " has " +
+                                std::to_string(classes) + " classes (0: an unconditional U-Net)");
+  p_uncond(config);
 }
 }  // namespace
 
@@ -99,20 +163,31 @@ class DdpmTraining : public ImageTrainingTask {
       : ImageTrainingTask(config, data_dir),
         seed_(config.at("seed").get<uint64_t>()),
         setup_(config, seed_),
-        model_(setup_.eps_model(data_.streams.dropout)),
+        p_uncond_(setup_.num_classes() > 0 ? p_uncond(config) : 0.0),
         loss_type_(diffusion::parse_loss_type(config.at("diffusion").at("loss").get<std::string>())),
         clip_(config.at("diffusion").at("clip_denoised").get<bool>()),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
-        held_out_(held_out_images(config, data_dir)) {}
+        held_out_(held_out_image_batch(config, data_dir)) {
+    check_classes(config);
+  }
 
   nn::ParameterArena& arena() override { return setup_.arena; }
+  // The batch's images, t and noise; for a class-conditional network also its labels, each dropped to the null
+  // class K with probability train.p_uncond by a draw from the same stream (after the noise), so a resumed run
+  // drops what an uninterrupted one does. An unconditional run draws nothing more.
   void draw_batch(int64_t b) override {
-    x0_ = data_.batches.next(b).images;
+    const data::ImageBatch batch = data_.batches.next(b);
+    x0_ = batch.images;
     step_ = diffusion::sample_steps(b, setup_.diffusion.timesteps(), data_.streams.diffusion);
     noise_ = randn(x0_.shape(), data_.streams.diffusion);
+    if (setup_.num_classes() > 0)
+      labels_ = diffusion::drop_labels(batch.labels, static_cast<int32_t>(setup_.num_classes()), p_uncond_,
+                                       data_.streams.diffusion);
   }
   MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
-    const Tensor loss = setup_.diffusion.training_loss(model_, x0_.slice(0, begin, end), step_.slice(0, begin, end),
+    const diffusion::EpsModel model =
+        setup_.eps_model(data_.streams.dropout, labels_.defined() ? labels_.slice(0, begin, end) : Tensor());
+    const Tensor loss = setup_.diffusion.training_loss(model, x0_.slice(0, begin, end), step_.slice(0, begin, end),
                                                    noise_.slice(0, begin, end), loss_type_, clip_).loss;
     (loss * weight).backward();
     return {loss.item(), {loss.item()}};
@@ -127,13 +202,16 @@ class DdpmTraining : public ImageTrainingTask {
     write_sample_grid(setup_, sample_count_, Philox(seed_, kSamples), grid);
     return {grid, ""};
   }
-  // bits/dim of the first test images by the Monte-Carlo estimate, as `diffuse evaluate --estimate`.
+  // bits/dim of the first test images by the Monte-Carlo estimate, as `diffuse evaluate --estimate` (given their
+  // labels when the network is class-conditional).
   EvaluationRecord evaluate(int64_t items) override {
     setup_.net.eval();
     Philox unused(0);
-    const diffusion::BpdResult r = ddpm_bits_per_dim(stoppable(setup_.eps_model(unused)), setup_.diffusion, held_out_.slice(0, 0, items),
-                                                     setup_.config.at("train").at("batch").get<int64_t>(), clip_,
-                                                     periodic_evaluation_options(setup_.config, "test", /*estimate=*/true));
+    const Tensor labels = setup_.num_classes() > 0 ? held_out_.labels.slice(0, 0, items) : Tensor();
+    const diffusion::BpdResult r = ddpm_bits_per_dim(
+        [&](const Tensor& y) { return stoppable(setup_.eps_model(unused, y)); }, setup_.diffusion,
+        held_out_.images.slice(0, 0, items), labels, setup_.config.at("train").at("batch").get<int64_t>(), clip_,
+        periodic_evaluation_options(setup_.config, "test", /*estimate=*/true));
     setup_.net.train();
     return test_images_record(r.num_images, r.total_bpd, r.total_stderr, r.method);
   }
@@ -141,16 +219,17 @@ class DdpmTraining : public ImageTrainingTask {
  private:
   uint64_t seed_;
   DdpmModel setup_;  // the network, its arena and the diffusion
-  diffusion::EpsModel model_;
+  double p_uncond_;  // a class-conditional run's probability of dropping a label (train.p_uncond)
   diffusion::LossType loss_type_;
   bool clip_;
   int64_t sample_count_;
-  Tensor held_out_;  // the first train.eval_items test images, when the run evaluates
-  Tensor x0_, step_, noise_;  // the drawn batch (step_: the 0-based t - 1)
+  data::ImageBatch held_out_;  // the first train.eval_items test images and labels, when the run evaluates
+  Tensor x0_, step_, noise_, labels_;  // the drawn batch (step_: the 0-based t - 1; labels_: conditional runs)
 };
 }  // namespace
 
 static std::optional<int64_t> ddpm_read_config(const json& config) {
+  check_classes(config);
   Philox rng(0);
   return nn::UNet(nn::UNetConfig::from_json(config.at("model")), rng).parameter_count();
 }
@@ -213,28 +292,96 @@ DdpmSampler ddpm_sampler(const SampleOptions& request, const diffusion::Gaussian
   s.summary += clip ? ", x0_hat clipped to [-1, 1]" : ", x0_hat not clipped";
   return s;
 }
+
+// What `sample` draws and the eps-model the sampler asks. A class-conditional checkpoint draws --per-class images
+// (default 8) of each --class (default: every class), a grid row per class, guided by classifier-free guidance at
+// --guidance-scale w (Ho & Salimans eq. 6; 0, the default, is the conditional model alone); an unconditional one
+// draws --n images (default 64) in a square grid and refuses the class flags, naming what it lacks.
+struct DdpmConditioning {
+  int64_t n = 0;        // images
+  int64_t columns = 0;  // of the PNG grid
+  Tensor labels;        // int32 [n], the classes asked for; undefined when none are
+  bool conditional = false;  // the U-Net takes the labels (else only classifier guidance does)
+  double guidance_scale = 0.0;
+  std::string summary;  // for the summary line: "", or the classes and the guidance
+};
+
+DdpmConditioning ddpm_conditioning(const SampleOptions& request, const DdpmModel& m) {
+  DdpmConditioning c;
+  const bool classifier_guided = !request.classifier.empty();  // the classes may then be the classifier's alone
+  const std::string dataset = m.config.at("data").at("dataset").get<std::string>();
+  const int64_t K = m.num_classes() > 0 || !classifier_guided ? m.num_classes() : static_cast<int64_t>(image_class_names(dataset).size());
+  if (K == 0) {
+    const std::string none = ": this checkpoint's U-Net has no classes (model.num_classes = 0)";
+    if (!request.classes.empty()) throw std::invalid_argument("--class" + none + "; with --classifier, classifier guidance asks for classes");
+    if (request.guidance_scale_given) throw std::invalid_argument("--guidance-scale" + none);
+    if (request.per_class != 0) throw std::invalid_argument("--per-class" + none);
+    c.n = request.n != 0 ? request.n : 64;
+    c.columns = square_columns(c.n);
+    return c;
+  }
+  const bool conditional = m.num_classes() > 0;  // else the classes are classifier guidance's alone
+  if (!conditional && request.guidance_scale_given)
+    throw std::invalid_argument("--guidance-scale: this checkpoint's U-Net has no classes (model.num_classes = 0): classifier-free "
+                                "guidance needs a class-conditional one");
+  if (request.n != 0)
+    throw std::invalid_argument("--n: " +
+                                (conditional ? "this checkpoint is class-conditional (" + std::to_string(K) + " classes)"
+                                             : std::string("classifier guidance asks for classes")) +
+                                ": it draws --per-class images of each --class, a grid row per class");
+  char w[32];
+  std::snprintf(w, sizeof w, "%g", request.guidance_scale);
+  if (!(request.guidance_scale >= 0.0) || !std::isfinite(request.guidance_scale))
+    throw std::invalid_argument(std::string("--guidance-scale: w must be finite and >= 0 (0: the conditional model alone), got ") + w);
+  const std::vector<std::string> names = image_class_names(dataset);
+  const std::vector<int32_t> classes = request.classes.empty() ? all_classes(K) : parse_classes(request.classes, K, names, "--class");
+  const int64_t per_class = request.per_class != 0 ? request.per_class : 8;
+  c.labels = class_rows(classes, per_class);
+  c.n = c.labels.size(0);
+  c.columns = per_class;
+  c.conditional = conditional;
+  c.guidance_scale = request.guidance_scale;
+  std::string which;
+  const bool named = static_cast<int64_t>(names.size()) == K;
+  for (const int32_t id : classes)
+    which += (which.empty() ? "" : ", ") + std::to_string(id) + (named ? " " + names[static_cast<size_t>(id)] : "");
+  c.summary = "; " + std::to_string(per_class) + " of each class (" + which + "), a row each";
+  if (conditional)
+    c.summary += c.guidance_scale == 0.0 ? std::string("; no classifier-free guidance (w = 0, the conditional model)")
+                                         : std::string("; classifier-free guidance w = ") + w + " (Ho & Salimans eq. 6)";
+  return c;
+}
+
+// The eps-model the sampler asks: the network itself, or for a class-conditional one eq. 6's mix of the labels'
+// and the null class's predictions (one pass at w = 0).
+diffusion::EpsModel ddpm_sampling_eps(DdpmModel& m, const DdpmConditioning& c, Philox& dropout_rng) {
+  if (!c.conditional) return m.eps_model(dropout_rng);
+  return diffusion::classifier_free_eps(m.conditional_eps_model(dropout_rng), c.labels, static_cast<int32_t>(m.num_classes()),
+                                        c.guidance_scale);
+}
 }  // namespace
 
 static int run_ddpm_sample(const SampleOptions& options) {
   SampleOptions request = options;  // with the DDPM defaults filled in
   const bool fast = !request.sampler.empty() && request.sampler != "ancestral";
-  if (request.n == 0) request.n = 64;
   if (request.every == 0) request.every = fast ? 1 : 100;
-  if (request.n < 1) throw std::invalid_argument("--n: must be at least 1");
+  if (request.n < 0) throw std::invalid_argument("--n: must be at least 1");
   if (request.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
   if (request.argmax) throw std::invalid_argument("--argmax: only for D3PM checkpoints");
   auto m = load_model_for_inference<DdpmModel>(request.checkpoint, request.ema);
   Philox rng(request.seed, kSamples), unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
+  const DdpmConditioning conditioning = ddpm_conditioning(request, *m);
+  request.n = conditioning.n;
   DdpmSampler sampler = ddpm_sampler(request, m->diffusion, clip);
-  const std::optional<ClassifierGuidance> guidance = sample_guidance(request, m->config, m->diffusion, request.n);
+  const std::optional<ClassifierGuidance> guidance = sample_guidance(request, m->config, m->diffusion, conditioning.labels);
   if (guidance) sampler.ddim.guidance = sampler.dpm.guidance = guidance->eps;
   const diffusion::MeanGuidance mean_guidance = guidance ? guidance->mean : diffusion::MeanGuidance();
   if (request.progressive && (request.every < 1 || request.every > sampler.evaluations))
     throw std::invalid_argument("--every: must be in 1.." + std::to_string(sampler.evaluations));
   NoGradGuard no_grad;
   std::printf("sampling %lld images: %s%s\n", static_cast<long long>(request.n), sampler.summary.c_str(),
-              guidance ? ("; " + guidance->summary).c_str() : "");
+              (conditioning.summary + (guidance ? "; " + guidance->summary : std::string())).c_str());
   const auto counter = evaluation_progress("sample", sampler.evaluations, request.quiet);
   // x0_hat at every evaluation whose count from the last is a multiple of --every (the last always), when
   // --progressive; the ancestral sampler keeps sample_progressive's steps (ddpm_sampler.hpp).
@@ -246,7 +393,7 @@ static int run_ddpm_sample(const SampleOptions& options) {
     if (request.progressive && fast && from_last % request.every == 0) x0_hats.push_back(x0_hat.contiguous());
   };
   const Shape shape = m->image_shape(request.n);
-  const diffusion::EpsModel model = m->eps_model(unused);
+  const diffusion::EpsModel model = ddpm_sampling_eps(*m, conditioning, unused);
   const auto started = std::chrono::steady_clock::now();
   Tensor x;
   if (sampler.name == "ddim") {
@@ -271,11 +418,13 @@ static int run_ddpm_sample(const SampleOptions& options) {
     write_image_grid(traj.string(), rows.reshape({request.n * k, x.size(1), x.size(2), x.size(3)}), k, request.scale);
     std::printf("wrote the x0_hat trajectory (%lld steps per row) to %s\n", static_cast<long long>(k), traj.c_str());
   }
-  write_image_grid(request.out, x, square_columns(request.n), request.scale);
+  write_image_grid(request.out, x, conditioning.columns, request.scale);
   const std::string npz = fs::path(request.out).replace_extension(".npz").string();
-  write_image_npz(npz, x);
-  std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0'); sampling took %.2f s, %.3f s per image\n",
-              static_cast<long long>(request.n), request.out.c_str(), npz.c_str(), seconds, seconds / static_cast<double>(request.n));
+  write_image_npz(npz, x, conditioning.labels);
+  std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0'%s); sampling took %.2f s, %.3f s per image\n",
+              static_cast<long long>(request.n), request.out.c_str(), npz.c_str(),
+              conditioning.labels.defined() ? ", their classes as int64 [N] under 'labels'" : "", seconds,
+              seconds / static_cast<double>(request.n));
   return 0;
 }
 
@@ -291,11 +440,13 @@ static int run_ddpm_evaluate(const EvaluateOptions& options) {
   if (request.split != "test" && request.split != "train") throw std::invalid_argument("--split: 'test' or 'train', got '" + request.split + "'");
   auto m = load_model_for_inference<DdpmModel>(request.checkpoint, request.ema);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), request.data_dir, request.split);
-  const Tensor images = first_images(*set, request.split, request.items, "--images");
+  const data::ImageBatch images = first_image_batch(*set, request.split, request.items, "--images");
+  const bool conditional = m->num_classes() > 0;  // then each image is given its label: -log p(x | c)
   const int64_t batch = request.batch > 0 ? request.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
-  const diffusion::BpdResult r = ddpm_bits_per_dim(m->eps_model(unused), m->diffusion, images, batch, clip, request);
+  const diffusion::BpdResult r = ddpm_bits_per_dim([&](const Tensor& y) { return m->eps_model(unused, y); }, m->diffusion,
+                                                   images.images, conditional ? images.labels : Tensor(), batch, clip, request);
   if (!ProcessGroup::world().is_root()) return 0;  // process 0 reports
   if (!request.terms_out.empty()) {
     json terms = r.to_json();
@@ -310,14 +461,15 @@ static int run_ddpm_evaluate(const EvaluateOptions& options) {
   if (request.json) {
     std::cout << json{{"bits_per_dim", r.total_bpd}, {"images", r.num_images}, {"method", r.method},
                       {"prior_bpd", r.prior_bpd}, {"stderr", r.total_stderr}, {"timesteps", r.timesteps},
-                      {"checkpoint", request.checkpoint}, {"split", request.split}}
+                      {"checkpoint", request.checkpoint}, {"split", request.split}, {"given_labels", conditional}}
                      .dump()
               << "\n";
   } else {
-    std::printf("bits/dim %.4f (+- %.4f standard error) on %lld %s images, method %s (%s)\n", r.total_bpd, r.total_stderr,
+    std::printf("bits/dim %.4f (+- %.4f standard error) on %lld %s images, method %s (%s)%s\n", r.total_bpd, r.total_stderr,
                 static_cast<long long>(r.num_images), request.split.c_str(), r.method.c_str(),
                 r.method == "exact" ? "every term L_T, L_{T-1}, ..., L_0 of the bound"
-                                    : "L_T + L_0 + (T - 1) L_{t-1} at one random t in 2..T per image");
+                                    : "L_T + L_0 + (T - 1) L_{t-1} at one random t in 2..T per image",
+                conditional ? ", each image given its class: the bound on -log p(x | c)" : "");
     std::printf("  prior L_T %.6f bits/dim\n", r.prior_bpd);
     if (!r.terms_bpd.empty()) {
       double decoder = r.terms_bpd[0], kl = 0;
@@ -336,7 +488,7 @@ extern const ModelFamily kDdpmFamily = {
     .make_training = make_ddpm_training,
     .network_metadata = ddpm_network_metadata,
     .sample = run_ddpm_sample,
-    .sample_flags = {"--sampler", "--eta", "--grid", "--classifier", "--classifier-scale", "--class"},
+    .sample_flags = {"--sampler", "--eta", "--grid", "--class", "--per-class", "--guidance-scale", "--classifier", "--classifier-scale"},
     .evaluate = run_ddpm_evaluate,
 };
 

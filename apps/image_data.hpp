@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "apps/training_loop.hpp"
 #include "data/image_batches.hpp"
@@ -18,13 +19,31 @@ namespace diffuse {
 // "cifar10" from dir, or "fashion-mnist" (dir empty: the Debian package's directory). split: "train" or "test".
 std::shared_ptr<const data::ImageSet> load_images(const std::string& dataset, const std::string& dir, const std::string& split);
 
-// The first n images of a split, [n, C, H, W] in [-1, 1]; throws naming `what` (the flag or key that asked)
-// when the split has fewer.
+// The first n images of a split, [n, C, H, W] in [-1, 1] (and their labels, int32 [n]); throws naming `what`
+// (the flag or key that asked) when the split has fewer.
+data::ImageBatch first_image_batch(const data::ImageSet& set, const std::string& split, int64_t n, const std::string& what);
 Tensor first_images(const data::ImageSet& set, const std::string& split, int64_t n, const std::string& what);
 
-// A training run's held-out images: the first train.eval_items test images when the run evaluates
-// (train.eval_every > 0), else an undefined tensor.
+// A training run's held-out images: the first train.eval_items test images (with their labels) when the run
+// evaluates (train.eval_every > 0), else an empty batch (undefined tensors).
+data::ImageBatch held_out_image_batch(const nlohmann::json& config, const std::string& data_dir);
 Tensor held_out_images(const nlohmann::json& config, const std::string& data_dir);
+
+// ---- classes ---------------------------------------------------------------------------------------
+
+// The class names of a dataset ("cifar10": airplane .. truck; "fashion-mnist": T-shirt/top .. Ankle boot), by id.
+std::vector<std::string> image_class_names(const std::string& dataset);
+
+// "0 airplane, 1 automobile, ..., 9 truck": the classes as a refusal lists them (names may be empty: ids alone).
+std::string list_classes(int64_t num_classes, const std::vector<std::string>& names);
+
+// The ids of `specs`, in order: each a number 0..num_classes-1 or a name of `names` (used when it holds
+// num_classes names), matched without regard to case or to anything but letters and digits ("Ankle boot",
+// "ankle-boot", "ankleboot"), a name with '/' also by each of its parts ("t-shirt", "top"). A spec may be a
+// comma list ("sneaker,bag"). Throws std::invalid_argument naming `flag` and listing the classes for a number
+// outside the range or an unknown name.
+std::vector<int32_t> parse_classes(const std::vector<std::string>& specs, int64_t num_classes,
+                                   const std::vector<std::string>& names, const std::string& flag);
 
 // A periodic evaluation's record of bits/dim on test images.
 EvaluationRecord test_images_record(int64_t images, double bits_per_dim, double standard_error, const std::string& method);
@@ -34,7 +53,9 @@ EvaluationRecord test_images_record(int64_t images, double bits_per_dim, double 
 // The .npz (write_image_npz) keeps the raw samples.
 constexpr int64_t kReadableGridWidth = 512;
 void write_image_grid(const std::string& path, const Tensor& x, int64_t columns, int64_t scale = 0);
-void write_image_npz(const std::string& path, const Tensor& x);  // key arr_0
+// The samples as uint8 N x H x W x C under 'arr_0', and with labels (int32 [N], defined for a conditional model)
+// their classes as int64 [N] under 'labels'.
+void write_image_npz(const std::string& path, const Tensor& x, const Tensor& labels = Tensor());
 int64_t square_columns(int64_t n);                                // ceil(sqrt(n)): a square-ish grid
 
 // What the image families' training tasks share: the configured dataset's training images in a shuffled,

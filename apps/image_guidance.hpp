@@ -37,13 +37,10 @@ ClassifierGuidance classifier_guidance(std::shared_ptr<const ImageClassifierMode
                                        const nlohmann::json& ddpm_config, const diffusion::GaussianDiffusion& diffusion,
                                        const Tensor& labels, double scale);
 
-// From `sample`'s options for n samples: none without --classifier (refusing --classifier-scale alone); else the
-// classifier loaded from options.classifier (its EMA weights unless --raw-weights) and the labels of --class.
+// From `sample`'s options: none without --classifier (refusing --classifier-scale alone); else the classifier
+// loaded from options.classifier (its EMA weights unless --raw-weights) guiding towards `labels` (int32 [n], the
+// classes of --class, one per sample).
 std::optional<ClassifierGuidance> sample_guidance(const SampleOptions& options, const nlohmann::json& ddpm_config,
-                                                  const diffusion::GaussianDiffusion& diffusion, int64_t n);
-
-// --class for n samples: one class id, or ids separated by commas, each in 0..classes-1; with L ids, sample i asks
-// for id i * L / n (the ids in equal blocks, in order). int32 [n]. Throws naming --class and the valid range.
-Tensor parse_class_labels(const std::string& spec, int64_t n, int64_t classes);
+                                                  const diffusion::GaussianDiffusion& diffusion, const Tensor& labels);
 
 }  // namespace diffuse

@@ -4,14 +4,15 @@
 //   diffuse train --preset P [--data PATH] --out DIR [--steps N] [--resume] [--seed S]
 //   diffuse sample --checkpoint PATH [--n N] [--out FILE] [--progressive [--every K]] [--steps K] [--argmax]
 //                  [--sampler ancestral|ddim|dpm-solver [--eta E] [--grid G]]           (DDPM)
-//                  [--classifier NOISY --classifier-scale S --class C]                   (DDPM classifier guidance)
+//                  [--class C... [--per-class N] [--guidance-scale W]]                     (class-conditional DDPM)
+//                  [--classifier NOISY [--classifier-scale S]]                            (DDPM classifier guidance)
 //   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
 //   diffuse evaluate (--samples S.npz | --fd-floor) --classifier C [--data PATH] [--n N] [--k K] [--json]   (images)
 //   diffuse evaluate --task pairs (--checkpoint PATH | --copy-source) --data PAIRS [--chunks N] [--skip-long] [--candidates N] [--mbr]
 //                    [--decoder maskgit] [--steps K] [--temperature T] [--out FILE] [--json]
 //   diffuse plot (--runs DIR... | --terms FILE [--family F] | --progressive PATH) --out FILE.png [--width W --height H]
-//   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--json]
+//   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--profile N] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
 // The family a preset or checkpoint records under "kind" runs the verb: the table of model families
 // (model_family.cpp) maps it to the family's commands.
@@ -105,6 +106,15 @@ int main(int argc, char** argv) {
   CLI::Option* eta_option =
       sa->add_option("--eta", sample.eta, "DDIM: 0 (default) deterministic .. 1 the ancestral step's variance beta~_t (Song et al. eq. 16)");
   sa->add_flag("--argmax", sample.argmax, "D3PM: take the most likely state at each step instead of a draw");
+  sa->add_option("--class", sample.classes,
+                 "Class-conditional DDPM: the class to draw, a number 0..K-1 or the dataset's name (sneaker, \"ankle boot\", "
+                 "airplane); repeatable or a comma list (default: every class); a grid row per class");
+  sa->add_option("--per-class", sample.per_class, "Class-conditional DDPM: images of each class (default 8)")
+      ->check(CLI::PositiveNumber);
+  CLI::Option* guidance_scale_option = sa->add_option(
+      "--guidance-scale", sample.guidance_scale,
+      "Class-conditional DDPM: classifier-free guidance's w (Ho & Salimans eq. 6), (1 + w) eps(x, c) - w eps(x, null); "
+      "0 (default): the conditional model alone");
   sa->add_option("--grid", sample.grid,
                  "Masked diffusion: the steps' times, uniform or cosine (default cosine); DDPM's ddim: uniform (default) or "
                  "quadratic; DDPM's dpm-solver: logsnr (default) or uniform (in time)")
@@ -134,8 +144,6 @@ int main(int argc, char** argv) {
                      "DDPM classifier guidance: s, the scale of grad log p(c | x_t) (default 1; ancestral: the mean moves by s Sigma "
                      "grad, ddim and dpm-solver: eps by -s sqrt(1 - abar_t) grad)")
           ->check(CLI::NonNegativeNumber);
-  sa->add_option("--class", sample.class_labels,
-                 "DDPM classifier guidance: the class asked for, an id 0..K-1, or ids separated by commas (in equal blocks of --n)");
   sa->add_option("--guidance-updates", sample.guidance_updates, "Diffusion-LM guidance: Adagrad updates per step (default 3)")
       ->check(CLI::NonNegativeNumber);
   sa->add_option("--guidance-step-size", sample.guidance_step_size, "Diffusion-LM guidance: Adagrad's step size (default 0.1)")
@@ -269,6 +277,10 @@ int main(int argc, char** argv) {
   bm->add_option("--steps", bench.steps, "Timed steps")->check(CLI::PositiveNumber);
   bm->add_option("--warmup", bench.warmup, "Untimed steps first")->check(CLI::NonNegativeNumber);
   bm->add_flag("--peak", bench.peak, "Also measure the machine's FMA peak and the share of it reached");
+  bm->add_option("--profile", bench.profile_steps,
+                 "Then profile N more steps: a table of the ops (forward and backward apart) by self time, with calls, "
+                 "GFLOP/s, GB/s and allocations per step")
+      ->check(CLI::PositiveNumber);
   bm->add_flag("--json", bench.json, "Print one JSON object");
 
   diffuse::SelfcheckOptions selfcheck;
@@ -314,6 +326,7 @@ int main(int argc, char** argv) {
     }
     sample.ema = !sample_raw;
     sample.eta_given = eta_option->count() > 0;
+    sample.guidance_scale_given = guidance_scale_option->count() > 0;
     sample.classifier_scale_given = classifier_scale_option->count() > 0;
     evaluate.ema = !evaluate_raw;
     if (*sa) {

@@ -42,7 +42,8 @@ struct ModelFamily {
 inline const std::vector<std::string> kSampleFamilyFlags = {
     "--grid",       "--recompute",      "--decoder",            "--choice-temperature", "--template",
     "--temperature", "--sampler",       "--eta",                "--control",            "--classifier",
-    "--guidance-updates", "--guidance-step-size", "--fluency", "--guidance-skip-last", "--classifier-scale", "--class"};
+    "--guidance-updates", "--guidance-step-size", "--fluency", "--guidance-skip-last", "--class", "--per-class",
+    "--guidance-scale", "--classifier-scale"};
 
 // The family of config["kind"]; an unknown kind is an std::invalid_argument naming `where` (the flag or the
 // file the configuration came from) and the known families.

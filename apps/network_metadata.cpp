@@ -151,9 +151,18 @@ const std::string kImageInput = "v / 127.5 - 1 for byte values v (0 -> -1, 255 -
 
 std::map<std::string, std::string> ddpm_network_metadata(const nlohmann::json& config) {
   const nlohmann::json& d = config.at("diffusion");
-  return {{"architecture", unet_architecture("x_t: images on the grid " + kImageInput,
-                                             "eps_theta(x_t, t - 1), the predicted noise [B, in_channels, H, W]")
-                               .dump()},
+  json architecture = unet_architecture("x_t: images on the grid " + kImageInput,
+                                        "eps_theta(x_t, t - 1), the predicted noise [B, in_channels, H, W]");
+  const int64_t classes = config.at("model").value("num_classes", int64_t{0});
+  if (classes > 0)
+    architecture["classes"] = {
+        {"num_classes", classes},
+        {"null_class", classes},
+        {"input", "labels int64 or int32 [B], the dataset's class ids 0..num_classes-1, or null_class for no label"},
+        {"embedding", "class_emb.weight [num_classes + 1, 4 model.ch]; temb = temb.dense.1(silu(temb.dense.0(emb))) + "
+                      "class_emb.weight[label], before the SiLU every ResBlock takes"},
+        {"guidance", "classifier-free (Ho & Salimans eq. 6): (1 + w) eps(x_t, t, c) - w eps(x_t, t, null_class)"}};
+  return {{"architecture", architecture.dump()},
           {"schedule_resolved", diffusion::beta_schedule_name(
                                     diffusion::parse_beta_schedule(d.at("beta_schedule").get<std::string>()))}};
 }

@@ -119,12 +119,31 @@ void write_png_grid(const std::string& path, const U8Array& images, int64_t colu
 
 // ---- .npy / .npz ---------------------------------------------------------------------------------
 
-std::string npy_header(const Shape& shape) {
+void NpyArray::check(const char* who) const {
+  for (const int64_t d : shape)
+    if (d < 0) throw std::invalid_argument(std::string(who) + ": negative dimension in shape " + to_string(shape));
+  const int64_t item = descr == "|u1" ? 1 : descr == "<i8" ? 8 : 0;
+  if (item == 0) throw std::invalid_argument(std::string(who) + ": unsupported numpy type '" + descr + "' ('|u1' or '<i8')");
+  if (static_cast<int64_t>(bytes.size()) != numel(shape) * item)
+    throw std::invalid_argument(std::string(who) + ": shape " + to_string(shape) + " of '" + descr + "' needs " +
+                                std::to_string(numel(shape) * item) + " bytes but the array holds " + std::to_string(bytes.size()));
+}
+
+NpyArray npy_int64(const std::vector<int64_t>& values) {
+  NpyArray a;
+  a.shape = {static_cast<int64_t>(values.size())};
+  a.descr = "<i8";
+  for (const int64_t v : values)
+    for (int byte = 0; byte < 8; ++byte) a.bytes.push_back(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * byte)));
+  return a;
+}
+
+std::string npy_header(const Shape& shape, const std::string& descr) {
   // The shape as a Python tuple: "()", "(5,)", "(5, 32, 32, 3)".
   std::string tuple = "(";
   for (size_t i = 0; i < shape.size(); ++i) tuple += (i ? ", " : "") + std::to_string(shape[i]);
   tuple += shape.size() == 1 ? ",)" : ")";
-  std::string dict = "{'descr': '|u1', 'fortran_order': False, 'shape': " + tuple + ", }";
+  std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + tuple + ", }";
   // magic (6) + version (2) + HEADER_LEN (2) + dict + spaces + '\n' must be a multiple of 64.
   const size_t unpadded = 10 + dict.size() + 1;
   dict.append((64 - unpadded % 64) % 64, ' ');
@@ -210,7 +229,7 @@ std::vector<uint8_t> central_entry(const ZipMember& m) {
 }
 }  // namespace
 
-void write_npz(const std::string& path, const std::vector<std::pair<std::string, U8Array>>& arrays) {
+void write_npz(const std::string& path, const std::vector<std::pair<std::string, NpyArray>>& arrays) {
   if (arrays.empty()) file_error(path, "write_npz: no arrays to write");
   if (arrays.size() > 0xfffe) file_error(path, "write_npz: too many arrays for a ZIP without ZIP64");
   std::set<std::string> names;
@@ -229,7 +248,7 @@ void write_npz(const std::string& path, const std::vector<std::pair<std::string,
   std::vector<ZipMember> members;
   for (const auto& [name, a] : arrays) {
     // The member is the .npy header followed by the array's bytes; its CRC runs over both, in order.
-    const std::string header = npy_header(a.shape);
+    const std::string header = npy_header(a.shape, a.descr);
     const uint64_t size = header.size() + a.bytes.size();
     if (size > 0xffffffffull || f.bytes_written() + size + 30 + name.size() + 4 > 0xffffffffull)
       file_error(path, "write_npz: array '" + name + "' would take the archive past 4 GiB, which needs ZIP64 (not supported)");

@@ -25,7 +25,8 @@
 //
 // HEADER is a Python dict literal, {'descr': '|u1', 'fortran_order': False, 'shape': (N, 32, 32, 3), }
 // padded with spaces and ended with '\n' so that 10 + HEADER_LEN is a multiple of 64 (numpy's own
-// alignment); the data follow in C order. '|u1' is uint8 (byte order irrelevant).
+// alignment); the data follow in C order. '|u1' is uint8 (byte order irrelevant): the images; '<i8' is
+// little-endian int64, numpy's default integer: the class labels of conditional samples.
 //
 // Channels. The engine works channels first, [N, C, H, W]; image files and FID tools are channels last,
 // [N, H, W, C] (the shape (N, 32, 32, 3) above). nchw_to_nhwc converts.
@@ -53,12 +54,26 @@ U8Array make_image_grid(const U8Array& images, int64_t columns = 8, int64_t padd
 // The smallest scale >= 1 at which a grid of `columns` images of width W is at least min_width pixels wide.
 int64_t grid_scale_for_width(int64_t columns, int64_t width, int64_t padding, int64_t min_width);
 
-// Writes arrays into one .npz, each as "<name>.npy". Names must be non-empty, unique and free of '/'.
-void write_npz(const std::string& path, const std::vector<std::pair<std::string, U8Array>>& arrays);
+// One member of an .npz: its shape, numpy's type string ('|u1' uint8 or '<i8' little-endian int64) and its
+// bytes in C order. A U8Array converts to one ('|u1'); npy_int64 makes an int64 one.
+struct NpyArray {
+  Shape shape;
+  std::string descr = "|u1";
+  std::vector<uint8_t> bytes;
+  NpyArray() = default;
+  NpyArray(U8Array a) : shape(std::move(a.shape)), bytes(std::move(a.bytes)) {}  // NOLINT: implicit, as uint8
+  // Throws std::invalid_argument naming `who` for another descr, or bytes that are not numel(shape) items.
+  void check(const char* who) const;
+};
+NpyArray npy_int64(const std::vector<int64_t>& values);  // shape [n]
 
-// The bytes of one .npy (version 1.0, '|u1'), and its header alone (magic through the '\n').
+// Writes arrays into one .npz, each as "<name>.npy". Names must be non-empty, unique and free of '/'.
+void write_npz(const std::string& path, const std::vector<std::pair<std::string, NpyArray>>& arrays);
+
+// The bytes of one .npy (version 1.0, '|u1'), and the header alone (magic through the '\n') of an array of
+// numpy type `descr`.
 std::vector<uint8_t> encode_npy(const U8Array& array);
-std::string npy_header(const Shape& shape);
+std::string npy_header(const Shape& shape, const std::string& descr = "|u1");
 
 // [N, C, H, W] -> [N, H, W, C], and back.
 U8Array nchw_to_nhwc(const U8Array& images);

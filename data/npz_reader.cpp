@@ -60,7 +60,7 @@ Shape parse_shape(const std::string& tuple, const std::string& where) {
 
 }  // namespace
 
-int64_t NpyArray::at(int64_t i) const {
+int64_t NpyIntegers::at(int64_t i) const {
   const uint8_t* p = data.data() + i * item_size;
   uint64_t u = 0;
   for (int b = item_size - 1; b >= 0; --b) u = (u << 8) | p[b];
@@ -73,7 +73,7 @@ int64_t NpyArray::at(int64_t i) const {
   return static_cast<int64_t>(u);
 }
 
-NpyArray parse_npy(const std::vector<uint8_t>& b, const std::string& where) {
+NpyIntegers parse_npy(const std::vector<uint8_t>& b, const std::string& where) {
   static const uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (b.size() < 10 || !std::equal(magic, magic + 6, b.begin())) file_error(where, "not an .npy file (no \\x93NUMPY magic)");
   const int major = b[6];
@@ -83,7 +83,7 @@ NpyArray parse_npy(const std::vector<uint8_t>& b, const std::string& where) {
   const size_t data_start = 8 + length_bytes + header_length;
   if (b.size() < data_start) file_error(where, ".npy header runs past the end of the member");
   const std::string header(b.begin() + 8 + static_cast<int64_t>(length_bytes), b.begin() + static_cast<int64_t>(data_start));
-  NpyArray a;
+  NpyIntegers a;
   std::string descr = header_value(header, "descr", where);
   if (descr.size() < 2 || (descr.front() != '\'' && descr.front() != '"')) file_error(where, ".npy descr is not a string: " + descr);
   a.descr = descr = descr.substr(1, descr.size() - 2);
@@ -112,7 +112,7 @@ bool is_npz(const std::string& path) {
   return got == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
 }
 
-std::map<std::string, NpyArray> read_npz(const std::string& path) {
+std::map<std::string, NpyIntegers> read_npz(const std::string& path) {
   const std::vector<uint8_t> b = read_file_bytes(path, ".npz archive");
   // The end-of-central-directory record: 22 bytes plus a comment of at most 65535, at the end.
   size_t eocd = std::string::npos;
@@ -125,7 +125,7 @@ std::map<std::string, NpyArray> read_npz(const std::string& path) {
   if (eocd == std::string::npos) file_error(path, "not a ZIP archive (.npz): no end-of-central-directory record");
   const uint32_t entries = get16(b, eocd + 10), cd_offset = get32(b, eocd + 16);
   if (entries == 0xffff || cd_offset == 0xffffffffu) file_error(path, "a ZIP64 archive (over 4 GiB): not read");
-  std::map<std::string, NpyArray> arrays;
+  std::map<std::string, NpyIntegers> arrays;
   size_t at = cd_offset;
   for (uint32_t e = 0; e < entries; ++e) {
     if (at + 46 > b.size() || get32(b, at) != 0x02014b50) file_error(path, "corrupt ZIP central directory (entry " + std::to_string(e) + ")");
@@ -150,14 +150,14 @@ std::map<std::string, NpyArray> read_npz(const std::string& path) {
 }
 
 SampleArchive read_sample_npz(const std::string& path) {
-  std::map<std::string, NpyArray> arrays = read_npz(path);
+  std::map<std::string, NpyIntegers> arrays = read_npz(path);
   auto images = arrays.find("arr_0");
   if (images == arrays.end()) {
     std::string keys;
     for (const auto& [k, v] : arrays) keys += (keys.empty() ? "" : ", ") + k;
     file_error(path, "holds no 'arr_0' (the samples, uint8 [N, H, W, C]); its arrays: " + (keys.empty() ? "none" : keys));
   }
-  const NpyArray& x = images->second;
+  const NpyIntegers& x = images->second;
   if (x.kind != 'u' || x.item_size != 1 || (x.shape.size() != 3 && x.shape.size() != 4))
     file_error(path, "'arr_0' is '" + x.descr + "' " + to_string(x.shape) + ": samples must be uint8 [N, H, W, C] or [N, H, W]");
   SampleArchive s;
@@ -167,7 +167,7 @@ SampleArchive read_sample_npz(const std::string& path) {
   s.images = nhwc_to_nchw(nhwc);
   const auto labels = arrays.find("labels");
   if (labels != arrays.end()) {
-    const NpyArray& l = labels->second;
+    const NpyIntegers& l = labels->second;
     if (l.shape.size() != 1 || l.shape[0] != nhwc.shape[0])
       file_error(path, "'labels' is " + to_string(l.shape) + ", not [N] for the " + std::to_string(nhwc.shape[0]) + " samples");
     for (int64_t i = 0; i < l.numel(); ++i) {

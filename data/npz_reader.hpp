@@ -20,7 +20,7 @@
 namespace diffuse::data {
 
 // One .npy array of integers.
-struct NpyArray {
+struct NpyIntegers {
   Shape shape;
   char kind = 'u';      // 'u' unsigned, 'i' signed
   int item_size = 1;    // bytes per element: 1, 2, 4 or 8
@@ -32,13 +32,13 @@ struct NpyArray {
 };
 
 // Parses one .npy file's bytes; `where` names it in errors ("S.npz: member labels.npy").
-NpyArray parse_npy(const std::vector<uint8_t>& bytes, const std::string& where);
+NpyIntegers parse_npy(const std::vector<uint8_t>& bytes, const std::string& where);
 
 // Whether the file starts as a ZIP archive (an .npz) does: "PK\3\4". False for a missing or short file.
 bool is_npz(const std::string& path);
 
 // Every member of an .npz, by array name (the member's name without ".npy").
-std::map<std::string, NpyArray> read_npz(const std::string& path);
+std::map<std::string, NpyIntegers> read_npz(const std::string& path);
 
 // Samples as `diffuse sample` writes them: 'arr_0' uint8 [N, H, W, C] (or [N, H, W], one channel) as images
 // [N, C, H, W], and 'labels' [N] (any integer dtype, each >= 0) when the archive holds it.

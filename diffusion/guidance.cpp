@@ -1,7 +1,9 @@
 #include "diffusion/guidance.hpp"
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "diffusion/gaussian_diffusion.hpp"
 #include "tensor/autograd.hpp"
@@ -26,6 +28,24 @@ Tensor guide_mean(const VectorGuidance& guidance, const ClassLogProb& log_prob, 
     x = (x - eta * g + c * mean) / (c + 1.0);
   }
   return x.detach();
+}
+
+Tensor drop_labels(const Tensor& labels, int32_t null_label, double p_uncond, Philox& rng) {
+  if (!(p_uncond >= 0.0 && p_uncond <= 1.0)) {
+    char got[32];
+    std::snprintf(got, sizeof got, "%g", p_uncond);
+    throw std::invalid_argument(std::string("train.p_uncond: the probability of dropping a label must be in [0, 1], got ") + got);
+  }
+  if (labels.dtype() != DType::I32 || labels.dim() != 1)
+    throw std::invalid_argument("drop_labels: expected int32 labels [B], got " + describe(labels));
+  const int64_t B = labels.size(0);
+  std::vector<double> u(static_cast<size_t>(B));
+  rng.fill_uniform(u.data(), B);
+  const Tensor in = labels.contiguous();
+  std::vector<int32_t> out(in.data<int32_t>(), in.data<int32_t>() + B);
+  for (int64_t b = 0; b < B; ++b)
+    if (u[static_cast<size_t>(b)] < p_uncond) out[static_cast<size_t>(b)] = null_label;
+  return Tensor::from_vector(out, {B});
 }
 
 EpsModel classifier_free_eps(ConditionalEpsModel model, Tensor labels, int32_t null_label, double w) {

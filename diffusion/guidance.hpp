@@ -33,6 +33,7 @@
 #include <functional>
 
 #include "diffusion/gaussian_diffusion.hpp"
+#include "tensor/random.hpp"
 #include "tensor/tensor.hpp"
 
 namespace diffuse::diffusion {
@@ -56,6 +57,13 @@ Tensor guide_mean(const VectorGuidance& guidance, const ClassLogProb& log_prob, 
 
 // eps_theta(x_t, step, labels): a class-conditional network; labels int32 [B], the null class where unlabelled.
 using ConditionalEpsModel = std::function<Tensor(const Tensor& x_t, const Tensor& step, const Tensor& labels)>;
+
+// Classifier-free guidance's training (Ho & Salimans Algorithm 1, line 3: c <- null with probability p_uncond):
+// labels int32 [B] with each one replaced by null_label where its uniform draw u_b (in (0, 1), one per label in
+// order from rng, whatever p_uncond) is below p_uncond, so that the stream moves by B draws every call and a
+// run resumed from its stream's counter drops exactly the labels an uninterrupted one drops. Throws unless
+// 0 <= p_uncond <= 1 (p_uncond 0: none dropped, 1: all).
+Tensor drop_labels(const Tensor& labels, int32_t null_label, double p_uncond, Philox& rng);
 
 // The classifier-free guided eps of `labels` at scale w (Ho & Salimans eq. 6), as an EpsModel for any sampler.
 // w = 0 is exactly the conditional model (one pass); otherwise the conditional and unconditional passes run as

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nn/module.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse::nn {
 
@@ -28,7 +29,10 @@ class ParameterArena {
   const std::vector<ArenaEntry>& entries() const { return entries_; }
   int64_t size() const { return values_.numel(); }
   int64_t parameter_count() const { return count_; }
-  void zero_grad() const { grads_.fill_(0.0); }
+  void zero_grad() const {
+    ProfileScope scope("zero_grad", ProfilePhase::Update);
+    grads_.fill_(0.0);
+  }
   // The view of a flat arena-shaped buffer (values, grads, optimizer moments, EMA) for one entry.
   Tensor view_of(const Tensor& flat, const ArenaEntry& e) const;
 

@@ -7,6 +7,7 @@
 
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse::nn {
 
@@ -17,6 +18,7 @@ Adam::Adam(const ParameterArena& arena, AdamConfig config)
       second_moment_(Tensor::zeros({arena.size()})) {}
 
 void Adam::step(double lr) {
+  ProfileScope scope("adam", ProfilePhase::Update);
   ++updates_;
   const AdamConfig c = config_;
   const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(updates_));
@@ -54,6 +56,7 @@ double LrSchedule::at(int64_t iteration) const {
 }
 
 double clip_grad_norm(const ParameterArena& arena, double max_norm) {
+  ProfileScope scope("clip_grad_norm", ProfilePhase::Update);
   // Partial sums over fixed blocks, added in block order: the same bits whatever the thread count.
   const float* g = arena.grads().data<float>();
   const int64_t n = arena.size(), block = 1 << 16, blocks = (n + block - 1) / block;
@@ -83,6 +86,7 @@ double Ema::decay_at(int64_t iteration) const {
 }
 
 void Ema::update(int64_t iteration) {
+  ProfileScope scope("ema", ProfilePhase::Update);
   const float d = static_cast<float>(decay_at(iteration));
   const float* p = arena_.values().data<float>();
   float* e = ema_.data<float>();

@@ -36,6 +36,7 @@
 #include "tensor/ops.hpp"
 #include "tensor/threads.hpp"
 #include "tensor/vec_math.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -247,6 +248,7 @@ Dims check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Te
 // q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv], mask broadcastable to [B, H, Tq, Tk] -> o [B, H, Tq, Dv].
 // Saves q, k, v (references, or the copies BLAS reads) and P.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask) {
+  ProfileScope scope("attention");
   const Dims d = check_attention(q, k, v, mask);
   const Tensor qb = blas_rows(q), kb = blas_rows(k), vb = blas_rows(v);
   const bool save = needs_grad({q, k, v, mask});

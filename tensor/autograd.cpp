@@ -3,6 +3,7 @@
 #include <unordered_set>
 
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -69,6 +70,7 @@ void run_backward(const Tensor& root, const Tensor& seed) {
                                 to_string(root.shape()));
 
   // Topological order by iterative depth-first search: a tensor comes after all of its inputs.
+  ProfileScope sweep_scope("autograd", ProfilePhase::Backward);  // the sort and the walk; the nodes have their own
   std::vector<std::shared_ptr<TensorImpl>> order;
   std::unordered_set<TensorImpl*> seen;
   std::vector<std::pair<std::shared_ptr<TensorImpl>, size_t>> stack{{root.impl_ptr(), 0}};
@@ -91,7 +93,10 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     TensorImpl* impl = it->get();
     if (!impl->grad_fn) continue;  // a leaf: its .grad is the result
     std::shared_ptr<Node> node = std::move(impl->grad_fn);  // frees the graph as we go
-    if (impl->grad) node->backward(Tensor(impl->grad));
+    if (impl->grad) {
+      ProfileScope scope(node->op, ProfilePhase::Backward);
+      node->backward(Tensor(impl->grad));
+    }
     impl->grad.reset();  // intermediate gradients are not kept
   }
 }

@@ -44,6 +44,7 @@
 #include "tensor/flop_counter.hpp"
 #include "tensor/onednn.hpp"
 #include "tensor/threads.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -289,6 +290,7 @@ FrozenWeights::~FrozenWeights() {
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
+  ProfileScope scope("conv2d");
   const Geometry g = conv2d_internal::check_conv2d(x, weight, bias, params);
   return x.dtype() == DType::F32 ? conv2d_onednn(g, x, weight, bias)
                                  : conv2d_internal::conv2d_im2col(g, x, weight, bias);

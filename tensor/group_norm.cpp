@@ -22,6 +22,7 @@
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/vec_math.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -258,6 +259,7 @@ void group_norm_backward(const GroupLayout& L, const T* x, const T* dy, const T*
 // statistics [N, G, 2]; nothing of the output's size.
 Tensor group_norm_op(const char* op, bool silu, const Tensor& x, int64_t groups, const Tensor& weight,
                      const Tensor& bias, double eps) {
+  ProfileScope scope(op);
   const GroupLayout L = check_group_norm(op, x, groups, weight, bias);
   Tensor xc, wc, bc;
   {
@@ -276,6 +278,7 @@ Tensor group_norm_op(const char* op, bool silu, const Tensor& x, int64_t groups,
     else
       group_norm_forward<T, false>(L, xc.data<T>(), w, b, eps, y.data<T>(), stats.data<double>());
   });
+  scope.bytes(2 * bytes_of(x) + bytes_of(y));  // the moments' pass over x, then x read and y written
   return record(op, y, {x, weight, bias}, [op, silu, L, x, xc, weight, wc, bias, bc, stats](const Tensor& g) {
     const Tensor gc = g.contiguous();
     Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), x.dtype()) : Tensor();

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tensor/storage.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse::onednn {
 
@@ -29,13 +30,18 @@ dnnl::memory wrap(const Tensor& t, const dnnl::memory::desc& md) {
   return dnnl::memory(md, engine(), static_cast<void*>(t.data<float>()));
 }
 
-dnnl::memory allocate(const dnnl::memory::desc& md) { return dnnl::memory(md, engine()); }
+dnnl::memory allocate(const dnnl::memory::desc& md) {
+  profile_allocation();
+  return dnnl::memory(md, engine());
+}
 
 Reorder::Reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) : from_(from), to_(to) {
   if (from != to) primitive_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), to));
 }
 
 void Reorder::operator()(const dnnl::memory& from, const dnnl::memory& to) const {
+  ProfileScope scope("reorder");
+  scope.bytes(static_cast<int64_t>(from_.get_size() + to_.get_size()));
   dnnl::memory src = from, dst = to;
   primitive_.execute(stream(), src, dst);
   stream().wait();

@@ -3,6 +3,7 @@
 #include "tensor/autograd.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -22,7 +23,9 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
 
 // y = a + b; da = dy, db = dy (each summed to its shape)
 Tensor add(const Tensor& a, const Tensor& b) {
+  ProfileScope scope("add");
   Tensor y = binary(a, b, "add", [](auto x, auto z) { return x + z; });
+  scope.bytes(bytes_of(a) + bytes_of(b) + bytes_of(y));
   return record("add", y, {a, b}, [a, b](const Tensor& g) {
     accumulate_grad(a, sum_to(g, a.shape()));
     accumulate_grad(b, sum_to(g, b.shape()));
@@ -31,7 +34,9 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 // y = a - b; da = dy, db = -dy
 Tensor sub(const Tensor& a, const Tensor& b) {
+  ProfileScope scope("sub");
   Tensor y = binary(a, b, "sub", [](auto x, auto z) { return x - z; });
+  scope.bytes(bytes_of(a) + bytes_of(b) + bytes_of(y));
   return record("sub", y, {a, b}, [a, b](const Tensor& g) {
     accumulate_grad(a, sum_to(g, a.shape()));
     if (b.requires_grad()) accumulate_grad(b, neg(sum_to(g, b.shape())));
@@ -41,7 +46,9 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 // y = a * b; da = dy * b, db = dy * a. The backward reads the values of detached a and b and accumulates
 // into the inputs themselves (a_input, b_input).
 Tensor mul(const Tensor& a, const Tensor& b) {
+  ProfileScope scope("mul");
   Tensor y = binary(a, b, "mul", [](auto x, auto z) { return x * z; });
+  scope.bytes(bytes_of(a) + bytes_of(b) + bytes_of(y));
   return record("mul", y, {a, b}, [a = a.detach(), b = b.detach(), a_input = a, b_input = b](const Tensor& g) {
     if (a_input.requires_grad()) accumulate_grad(a_input, sum_to(mul(g, b), a.shape()));
     if (b_input.requires_grad()) accumulate_grad(b_input, sum_to(mul(g, a), b.shape()));
@@ -50,7 +57,9 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 // y = a / b; da = dy / b, db = -dy * a / b^2 = -dy * y / b
 Tensor div(const Tensor& a, const Tensor& b) {
+  ProfileScope scope("div");
   Tensor y = binary(a, b, "div", [](auto x, auto z) { return x / z; });
+  scope.bytes(bytes_of(a) + bytes_of(b) + bytes_of(y));
   return record("div", y, {a, b}, [a_input = a, b_input = b, b = b.detach(), y = y.detach()](const Tensor& g) {
     const Tensor g_over_b = div(g, b);
     if (a_input.requires_grad()) accumulate_grad(a_input, sum_to(g_over_b, a_input.shape()));
@@ -60,19 +69,23 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 // y = a + s; da = dy
 Tensor add(const Tensor& a, double s) {
+  ProfileScope scope("add_scalar");
   Tensor y = dispatch_float(a.dtype(), "add", [&]<class T>() {
     const T c = static_cast<T>(s);
     return kernels::map_unary<T>(a, [c](T x) { return x + c; });
   });
+  scope.bytes(2 * bytes_of(y));
   return record("add_scalar", y, {a}, [a](const Tensor& g) { accumulate_grad(a, g); });
 }
 
 // y = a * s; da = dy * s
 Tensor mul(const Tensor& a, double s) {
+  ProfileScope scope("mul_scalar");
   Tensor y = dispatch_float(a.dtype(), "mul", [&]<class T>() {
     const T c = static_cast<T>(s);
     return kernels::map_unary<T>(a, [c](T x) { return x * c; });
   });
+  scope.bytes(2 * bytes_of(y));
   return record("mul_scalar", y, {a}, [a, s](const Tensor& g) { accumulate_grad(a, mul(g, s)); });
 }
 
@@ -90,6 +103,8 @@ Tensor operator/(const Tensor& a, double s) { return mul(a, 1.0 / s); }
 // ---- in place, outside the tape --------------------------------------------------------------------
 
 void add_(const Tensor& dst, const Tensor& src, double alpha) {
+  ProfileScope scope("add_");
+  scope.bytes(2 * bytes_of(dst) + bytes_of(src));
   check_same_dtype(dst, src, "add_");
   if (broadcast_shapes(dst.shape(), src.shape(), "add_") != dst.shape())
     shape_error("add_", "cannot add a tensor of shape " + to_string(src.shape()) + " into " + to_string(dst.shape()));
@@ -102,6 +117,8 @@ void add_(const Tensor& dst, const Tensor& src, double alpha) {
 }
 
 void scale_(const Tensor& dst, double s) {
+  ProfileScope scope("scale_");
+  scope.bytes(2 * bytes_of(dst));
   dispatch_float(dst.dtype(), "scale_", [&]<class T>() {
     const T c = static_cast<T>(s);
     kernels::strided_map<T, T, 1>(dst.data<T>(), dst.strides(), dst.shape(), {dst.data<T>()}, {dst.strides()},

@@ -2,12 +2,14 @@
 #include "tensor/autograd.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
 // weight [V, D], ids int32 [...] -> y [..., D] with y[i] = weight[ids[i]]
 // dweight[v] = sum of dy[i] over the positions i with ids[i] = v (scatter-add).
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
+  ProfileScope scope("embedding");
   if (weight.dim() != 2 || ids.dtype() != DType::I32)
     shape_error("embedding", "weight " + describe(weight) + " must be [V, D] and ids " + describe(ids) + " int32");
   const int64_t V = weight.shape()[0], D = weight.shape()[1], n = ids.numel();
@@ -44,6 +46,7 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
 
 // xs[k] [..., n_k, ...] along `axis` -> y [..., sum n_k, ...]; dxs[k] = the matching window of dy.
 Tensor concat(const std::vector<Tensor>& xs, int64_t axis_in) {
+  ProfileScope scope("concat");
   if (xs.empty()) shape_error("concat", "no tensors to concatenate");
   const int64_t axis = wrap_axis(axis_in, xs[0].dim(), "concat");
   Shape shape = xs[0].shape();
@@ -82,6 +85,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis_in) {
 
 // Views of consecutive windows of x along `axis` with the given sizes (narrow records their gradients).
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis_in) {
+  ProfileScope scope("split");
   const int64_t axis = wrap_axis(axis_in, x.dim(), "split");
   int64_t total = 0;
   for (int64_t s : sizes) total += s;
@@ -99,6 +103,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 
 // y = cond ? a : b, all three broadcast together; da = dy where cond, db = dy elsewhere.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  ProfileScope scope("where");
   if (a.dtype() != b.dtype()) shape_error("where", "dtype mismatch: " + describe(a) + " and " + describe(b));
   const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   const Tensor c = cond.to(a.dtype());  // non-zero = true
@@ -119,6 +124,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 
 // y = mask ? value : x
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  ProfileScope scope("masked_fill");
   return where(mask, Tensor::full({}, value, x.dtype()), x);
 }
 

@@ -5,12 +5,14 @@
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/random.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
 // x [...] -> y [...] = x * m, m_i = [u_i >= p] / (1 - p) with u_i uniform; dx = dy * m.
 // Saves only the mask. Identity (no draw, no node) when !training or p == 0.
 Tensor dropout(const Tensor& x, double p, bool training, Philox& rng) {
+  ProfileScope scope("dropout");
   if (p < 0 || p >= 1) shape_error("dropout", "probability " + std::to_string(p) + " is outside [0, 1)");
   if (!training || p == 0) return x;
   Tensor mask = rand_uniform(x.shape(), rng, x.dtype());
@@ -36,6 +38,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Philox& rng) {
 //   dweight = sum over rows of dy * xhat, dbias = sum over rows of dy.
 // Saves x (a reference), and the per-row mean and rstd.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  ProfileScope scope("layer_norm");
   if (x.dim() < 1) shape_error("layer_norm", "input " + describe(x) + " has no last axis");
   const int64_t C = x.shape().back(), rows = C ? x.numel() / C : 0;
   for (const Tensor* p : {&weight, &bias})
@@ -71,6 +74,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
       }
     });
   });
+  scope.bytes(bytes_of(x) + bytes_of(y));
   return record("layer_norm", y, {x, weight, bias}, [x, xc, weight, wc, bias, stats, C, rows](const Tensor& g) {
     const Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(x.shape(), x.dtype());

@@ -6,6 +6,7 @@
 #include "tensor/autograd.hpp"
 #include "tensor/flop_counter.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -74,6 +75,7 @@ void batched_gemm(const Tensor& A, const Tensor& B, Tensor& C) {
 // a [..., M, K] @ b [..., K, N] -> y [..., M, N]
 // da = dy @ b^T (summed over broadcast batch dims), db = a^T @ dy (likewise).
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  ProfileScope scope("matmul");
   if (a.dim() < 2 || b.dim() < 2 || a.shape().back() != b.shape()[b.dim() - 2] || a.dtype() != b.dtype())
     shape_error("matmul", "cannot multiply " + describe(a) + " by " + describe(b));
   const int64_t M = a.shape()[a.dim() - 2], K = a.shape().back(), N = b.shape().back();
@@ -104,6 +106,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 // x [..., in] , weight [out, in], bias [out] -> y [..., out] = x weight^T + bias
 // dx = dy weight, dweight = dy^T x (over all rows), dbias = sum of dy over all rows.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  ProfileScope scope("linear");
   if (x.dim() < 1 || weight.dim() != 2 || x.shape().back() != weight.shape()[1] || x.dtype() != weight.dtype() ||
       (bias.defined() && (bias.dim() != 1 || bias.shape()[0] != weight.shape()[0] || bias.dtype() != x.dtype())))
     shape_error("linear", "input " + describe(x) + ", weight " + describe(weight) + ", bias " + describe(bias) +

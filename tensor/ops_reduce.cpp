@@ -7,6 +7,7 @@
 #include "tensor/autograd.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -89,6 +90,7 @@ Tensor sum_kernel(const Tensor& x, const ReducePlan& p) {
 
 // y = sum of x over `axes`; dx = dy broadcast back over the reduced axes.
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
+  ProfileScope scope("sum");
   const ReducePlan p = plan_reduce(x, axes, "sum");
   Tensor y = sum_kernel(x, p);
   if (keepdim) y = y.detach().view(p.keep_shape);
@@ -99,6 +101,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
 
 // y = sum / count; dx = dy / count broadcast back.
 Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
+  ProfileScope scope("mean");
   const ReducePlan p = plan_reduce(x, axes, "mean");
   if (p.cols == 0) shape_error("mean", "mean over zero elements of shape " + to_string(x.shape()));
   Tensor y = sum_kernel(x, p);
@@ -111,6 +114,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
 
 // y = max of x over `axes`; dx = dy at the (first) maximising element, 0 elsewhere.
 Tensor max(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
+  ProfileScope scope("max");
   const ReducePlan p = plan_reduce(x, axes, "max");
   if (p.cols == 0) shape_error("max", "max over zero elements of shape " + to_string(x.shape()));
   const Tensor xr = rows_layout(x, p);
@@ -150,6 +154,7 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
 
 // Sums x over the axes that broadcasting added to (or expanded in) `shape`.
 Tensor sum_to(const Tensor& x, const Shape& shape) {
+  ProfileScope scope("sum_to");
   if (x.shape() == shape) return x;
   if (shape.size() > x.shape().size())
     shape_error("sum_to", "cannot reduce shape " + to_string(x.shape()) + " to " + to_string(shape));

@@ -8,6 +8,7 @@
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/vec_math.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -70,12 +71,14 @@ void softmax_backward_rows(const T* g, const T* y, T* dx, int64_t rows, int64_t 
 
 Tensor softmax_impl(const Tensor& x, int64_t axis_in, bool log_space) {
   const char* op = log_space ? "log_softmax" : "softmax";
+  ProfileScope scope(op);
   const int64_t axis = wrap_axis(axis_in, x.dim(), op);
   const Tensor xl = axis_last(x, axis);
   const int64_t cols = x.dim() ? x.shape()[axis] : 1, rows = cols ? x.numel() / cols : 0;
   Tensor yl = Tensor::empty(xl.shape(), x.dtype());
   dispatch_float(x.dtype(), op, [&]<class T>() { softmax_rows<T>(xl.data<T>(), yl.data<T>(), rows, cols, log_space); });
   Tensor y = axis_back(yl, axis);
+  scope.bytes(bytes_of(x) + bytes_of(y));
   return record(op, y, {x}, [x, yl, axis, rows, cols, log_space, op](const Tensor& g) {
     const Tensor gl = axis_last(g, axis);
     Tensor dl = Tensor::empty(gl.shape(), g.dtype());
@@ -96,6 +99,7 @@ Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_impl(x, axis,
 // Saves the logits (a reference) and each row's logsumexp; the softmax is recomputed in backward.
 // Mean with weights divides by sum(weight); when that is 0 the loss is 0 (nothing selected).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, const Tensor& weight) {
+  ProfileScope scope("cross_entropy");
   if (logits.dim() < 1 || targets.dtype() != DType::I32 ||
       Shape(logits.shape().begin(), logits.shape().end() - 1) != targets.shape())
     shape_error("cross_entropy", "logits " + describe(logits) + " need int32 targets of shape [...] matching [..., K]; got " +

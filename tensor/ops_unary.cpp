@@ -8,6 +8,7 @@
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/vec_math.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -30,7 +31,9 @@ Tensor with_derivative(const Tensor& x, Tensor y, const char* op, Deriv deriv) {
 // fwd(v) and deriv(s) are generic lambdas, instantiated for float and double.
 template <Saves S, class Fwd, class Deriv>
 Tensor unary_op(const Tensor& x, const char* op, Fwd fwd, Deriv deriv) {
+  ProfileScope scope(op);
   Tensor y = dispatch_float(x.dtype(), op, [&]<class T>() { return kernels::map_unary<T>(x, fwd); });
+  scope.bytes(bytes_of(x) + bytes_of(y));
   return with_derivative<S>(x, y, op, deriv);
 }
 
@@ -38,11 +41,13 @@ Tensor unary_op(const Tensor& x, const char* op, Fwd fwd, Deriv deriv) {
 // lambda calling a vec_math kernel, for float and double).
 template <Saves S, class Inplace, class Deriv>
 Tensor unary_op_lanes(const Tensor& x, const char* op, Inplace inplace, Deriv deriv) {
+  ProfileScope scope(op);
   Tensor y = dispatch_float(x.dtype(), op, [&]<class T>() {
     Tensor out = kernels::map_unary<T>(x, [](T v) { return v; });
     inplace(out.data<T>(), out.numel());
     return out;
   });
+  scope.bytes(bytes_of(x) + 2 * bytes_of(y));
   return with_derivative<S>(x, y, op, deriv);
 }
 
@@ -51,6 +56,7 @@ template <class T> T sigmoid_of(T v) { return T(1) / (T(1) + std::exp(-v)); }
 
 // y = -x; dx = -dy
 Tensor neg(const Tensor& x) {
+  ProfileScope scope("neg");
   Tensor y = dispatch_float(x.dtype(), "neg", [&]<class T>() { return kernels::map_unary<T>(x, [](T v) { return -v; }); });
   return record("neg", y, {x}, [x](const Tensor& g) { accumulate_grad(x, neg(g)); });
 }

@@ -14,6 +14,7 @@
 #include "tensor/autograd.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -67,6 +68,7 @@ Shape scaled(const Shape& s, bool fine) {
 
 // x [N, C, H, W] -> y [N, C, 2H, 2W]; y = repeat2x2(x), dx = sum2x2(dy).
 Tensor upsample_nearest2x(const Tensor& x) {
+  ProfileScope scope("upsample_nearest2x");
   check_4d("upsample_nearest2x", x);
   const int64_t R = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
   Tensor xc;
@@ -88,6 +90,7 @@ Tensor upsample_nearest2x(const Tensor& x) {
 
 // x [N, C, H, W] (H, W even) -> y [N, C, H/2, W/2]; y = sum2x2(x) / 4, dx = repeat2x2(dy) / 4.
 Tensor avg_pool2x2(const Tensor& x) {
+  ProfileScope scope("avg_pool2x2");
   check_4d("avg_pool2x2", x);
   if (x.shape()[2] % 2 != 0 || x.shape()[3] % 2 != 0)
     shape_error("avg_pool2x2", "input " + describe(x) + " needs an even height and width");

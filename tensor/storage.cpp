@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tensor/profile.hpp"
+
 namespace diffuse {
 
 namespace {
@@ -85,6 +87,7 @@ BlockCache& cache() {
 }  // namespace
 
 Storage::Storage(size_t nbytes) : nbytes_(nbytes) {
+  profile_allocation();
   // aligned_alloc needs a size that is a multiple of the alignment; never zero bytes.
   const size_t rounded = nbytes == 0 ? 64 : (nbytes + 63) / 64 * 64;
   block_ = rounded >= kCachedFrom ? (rounded + kPage - 1) / kPage * kPage : rounded;

@@ -9,6 +9,7 @@
 #include "tensor/autograd.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/profile.hpp"
 
 namespace diffuse {
 
@@ -353,15 +354,19 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
+  ProfileScope scope("clone");
   Tensor y = Tensor::empty(shape(), dtype());
   strided_copy(y, *this);
+  scope.bytes(2 * bytes_of(y));
   return record("clone", y, {*this}, [x = *this](const Tensor& g) { accumulate_grad(x, g); });
 }
 
 Tensor Tensor::to(DType target) const {
   if (dtype() == target) return *this;
+  ProfileScope scope("to");
   Tensor y = Tensor::empty(shape(), target);
   strided_copy(y, *this);
+  scope.bytes(bytes_of(*this) + bytes_of(y));
   return record("to", y, {*this}, [x = *this](const Tensor& g) { accumulate_grad(x, g.to(x.dtype())); });
 }
 

@@ -180,3 +180,28 @@ TEST_CASE("an .npz: stored ZIP members with correct CRC-32 and sizes, central di
   CHECK(read_bytes(p) == z);  // failed writes left the previous file untouched
   CHECK(list_dir(dir.path()).size() == 1);
 }
+
+TEST_CASE("an .npz member of int64 labels: '<i8' in its header, little-endian values after it; other types refused") {
+  const NpyArray labels = npy_int64({4, 0, -1, 300});
+  CHECK(labels.shape == Shape{4});
+  CHECK(labels.bytes == std::vector<uint8_t>{4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             255, 255, 255, 255, 255, 255, 255, 255, 44, 1, 0, 0, 0, 0, 0, 0});
+  const std::string h = npy_header({4}, "<i8");
+  CHECK(h.find("{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }") == 10);
+  CHECK(h.size() % 64 == 0);
+  TempDir dir("npz-labels");
+  const std::string p = dir.file("samples.npz");
+  write_npz(p, {{"arr_0", nchw_to_nhwc(make_images(4, 1, 2, 2))}, {"labels", labels}});
+  const std::vector<uint8_t> z = read_bytes(p);
+  const std::string text(z.begin(), z.end());
+  const size_t at = text.find(h);  // the labels' .npy header, then its 32 bytes, then the central directory
+  REQUIRE(at != std::string::npos);
+  CHECK(std::vector<uint8_t>(z.begin() + at + h.size(), z.begin() + at + h.size() + 32) == labels.bytes);
+  CHECK(get32(z, at + h.size() + 32) == 0x02014b50u);
+  NpyArray odd = labels;
+  odd.descr = "<f4";
+  CHECK_THROWS_WITH_AS(write_npz(p, {{"x", odd}}), contains("unsupported numpy type '<f4'"), std::runtime_error);
+  odd.descr = "<i8";
+  odd.bytes.pop_back();
+  CHECK_THROWS_WITH_AS(write_npz(p, {{"x", odd}}), contains("needs 32 bytes but the array holds 31"), std::runtime_error);
+}

@@ -261,16 +261,6 @@ TEST_CASE("classifier guidance refuses a clean classifier, other images, another
                     doctest::Contains("learnt on the x_t of T = 10, linear betas 0.001 .. 0.2, but the DDPM checkpoint's process is T = 20"));
 }
 
-TEST_CASE("--class: one id or ids in equal blocks; anything else refused with the range") {
-  CHECK(parse_class_labels("3", 4, 10).to_vector() == std::vector<double>{3, 3, 3, 3});
-  CHECK(parse_class_labels("0,1", 4, 10).to_vector() == std::vector<double>{0, 0, 1, 1});
-  CHECK(parse_class_labels("0,1,2", 4, 10).to_vector() == std::vector<double>{0, 0, 1, 2});
-  CHECK(parse_class_labels("9,0", 2, 10).dtype() == DType::I32);
-  for (const char* bad : {"10", "-1", "a", "1,,2", "", "2x"})
-    CHECK_THROWS_WITH_AS(parse_class_labels(bad, 4, 10), doctest::Contains("--class: class ids 0..9"), std::invalid_argument);
-  CHECK_THROWS_WITH(parse_class_labels("0,1,2", 2, 10), doctest::Contains("3 classes for 2 samples"));
-}
-
 TEST_CASE(".npz samples: images and labels back as written; integer dtypes; the refusals name the file") {
   const fs::path dir = fs::temp_directory_path() / ("diffuse-npz-" + std::to_string(::getpid()));
   fs::create_directories(dir);

@@ -15,6 +15,7 @@
 #include "diffusion/d3pm_diffusion.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/transformer_block.hpp"
+#include "nn/unet.hpp"
 #include "nn/unet_blocks.hpp"
 #include "tiny_model.hpp"
 
@@ -81,6 +82,31 @@ TEST_CASE("DDPM: the U-Net's eps, padding and timestep input, and the beta sched
   CHECK(a.at("output").get<std::string>().find("eps_theta") != std::string::npos);
   CHECK(meta.at("schedule_resolved") == "linear");
   CHECK(meta.count("tokens") == 0);  // continuous: no token ids
+}
+
+TEST_CASE("DDPM, class-conditional: the classes' entry names the null class and the embedding the U-Net holds") {
+  CHECK(field(ddpm_network_metadata(ddpm_config()), "architecture").count("classes") == 0);  // unconditional: none
+  json config = ddpm_config();
+  config["model"]["num_classes"] = 10;
+  const json c = field(ddpm_network_metadata(config), "architecture").at("classes");
+  CHECK(c.at("num_classes") == 10);
+  CHECK(c.at("null_class") == 10);
+  // "class_emb.weight [num_classes + 1, 4 model.ch]": the parameter of that name and shape.
+  nn::UNetConfig u;
+  u.resolution = 8;
+  u.ch = 16;
+  u.ch_mult = {1, 2};
+  u.num_res_blocks = 1;
+  u.attn_resolutions = {};
+  u.groups = 4;
+  u.num_classes = 10;
+  Philox rng(1);
+  const nn::UNet net(u, rng);
+  bool found = false;
+  for (const auto& [name, p] : net.named_parameters())
+    if (name == "class_emb.weight") found = p.shape() == Shape{11, 64};
+  CHECK(found);
+  CHECK(c.at("embedding").get<std::string>().rfind("class_emb.weight [num_classes + 1, 4 model.ch]", 0) == 0);
 }
 
 TEST_CASE("D3PM text: layer-norm eps, erf GELU, the character map, the mask id and its -inf logit") {

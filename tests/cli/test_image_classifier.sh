@@ -74,7 +74,7 @@ for sampler in ancestral ddim dpm-solver; do
   [ "$sampler" = ancestral ] || steps=(--steps 5)
   [ "$sampler" = ancestral ] || "$diffuse" sample --checkpoint "$ddpm" --n 4 --sampler "$sampler" "${steps[@]}" --out "plain-$sampler.png" \
     --threads 1 --quiet > /dev/null
-  "$diffuse" sample --checkpoint "$ddpm" --n 4 --sampler "$sampler" "${steps[@]}" --classifier "$noisy" --classifier-scale 20 --class 0,1 \
+  "$diffuse" sample --checkpoint "$ddpm" --per-class 2 --sampler "$sampler" "${steps[@]}" --classifier "$noisy" --classifier-scale 20 --class 0,1 \
     --out "guided-$sampler.png" --threads 1 --quiet > "guided-$sampler.txt" || fail "guided $sampler: $(cat "guided-$sampler.txt")"
   grep -q "; classifier guidance s = 20 by $noisy (noise-aware, 10 classes)" "guided-$sampler.txt" || fail "guided $sampler: $(cat "guided-$sampler.txt")"
   reference=plain-$sampler.npz
@@ -84,10 +84,12 @@ done
 
 # ---- refusals ----------------------------------------------------------------------------------------
 expect_error "--classifier-scale: needs --classifier" "$diffuse" sample --checkpoint "$ddpm" --n 2 --classifier-scale 2 --out x.png
-expect_error "is a clean classifier" "$diffuse" sample --checkpoint "$ddpm" --n 2 --classifier "$clf" --class 1 --out x.png
-expect_error "guidance needs --class" "$diffuse" sample --checkpoint "$ddpm" --n 2 --classifier "$noisy" --out x.png
-expect_error "--class: class ids 0..9, one or separated by commas, got '12'" "$diffuse" sample --checkpoint "$ddpm" --n 2 \
-  --classifier "$noisy" --class 12 --out x.png
+expect_error "is a clean classifier" "$diffuse" sample --checkpoint "$ddpm" --per-class 2 --classifier "$clf" --class 1 --out x.png
+expect_error "--n: classifier guidance asks for classes: it draws --per-class images of each --class" "$diffuse" sample \
+  --checkpoint "$ddpm" --n 2 --classifier "$noisy" --out x.png
+expect_error "--class 12: " "$diffuse" sample --checkpoint "$ddpm" --classifier "$noisy" --class 12 --out x.png
+expect_error "--guidance-scale: this checkpoint's U-Net has no classes" "$diffuse" sample --checkpoint "$ddpm" --classifier "$noisy" \
+  --guidance-scale 1 --out x.png
 expect_error "is a noise-aware classifier" "$diffuse" evaluate --samples s.npz --classifier "$noisy" --data data
 expect_error "is a ddpm checkpoint, not an image-classifier" "$diffuse" evaluate --samples s.npz --classifier "$ddpm" --data data
 expect_error "--n: 50 requested but s.npz holds 12 samples" "$diffuse" evaluate --samples s.npz --classifier "$clf" --data data --n 50
@@ -108,7 +110,7 @@ if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ -f /u
   "$diffuse" train --preset noisy-classifier-fashion-mnist --out fm-noisy --steps 1 --threads 1 --set train.batch=4 \
     --set train.eval_every=0 --set train.checkpoint_every=1 > fm-noisy.log || fail "train noisy on Fashion-MNIST: $(tail -3 fm-noisy.log)"
   expect_error "--classifier: the DDPM checkpoint holds 32x32x3 images, but fm-noisy/ckpt-000000001.safetensors classifies 28x28x1 images" \
-    "$diffuse" sample --checkpoint "$ddpm" --n 2 --classifier fm-noisy/ckpt-000000001.safetensors --class 1 --out x.png
+    "$diffuse" sample --checkpoint "$ddpm" --per-class 1 --classifier fm-noisy/ckpt-000000001.safetensors --class 1 --out x.png
 else
   echo "note: Fashion-MNIST is not installed; the checks of another resolution are skipped"
 fi

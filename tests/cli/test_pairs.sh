@@ -18,17 +18,7 @@
 #     another family.
 # Usage: test_pairs.sh path/to/diffuse
 set -uo pipefail
-diffuse=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect_error() {
-  local want=$1; shift
-  if "$@" > out.txt 2> err.txt; then fail "expected an error from: $*"; return; fi
-  grep -qF -- "$want" err.txt || fail "stderr of '$*' lacks '$want': $(cat err.txt)"
-}
+source "$(dirname "$0")/harness.sh"
 
 # Pairs from a small grammar, drawn with a Park-Miller generator (the same file on every awk).
 awk 'function r(n) { x = (x * 16807) % 2147483647; return int(x / 2147483647 * n) }
@@ -156,5 +146,4 @@ expect_error "is a pair file (aligned source and target), but the run's configur
   "$diffuse" train --preset mdlm-bible-demo --data pairs.tsv --out bad
 expect_error "d3pm-text reads characters only" "$diffuse" train --preset d3pm-text-demo --data pairs.tsv --out bad2
 
-if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "pairs: all passed"
+finish pairs
