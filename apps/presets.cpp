@@ -378,6 +378,13 @@ const std::vector<Preset>& presets() {
         {"data", {{"dataset", "fashion-mnist"}}}},
        {"not a paper's classifier: a pre-activation ResNet with GroupNorm (the U-Net's ResBlocks, its down path and middle), "
         "global average pooling and a linear head; Adam at 2e-3 with a cosine decay, random flips, dropout 0.1"}},
+      {"classifier-fashion-mnist-demo",
+       "The demo's judge of Fashion-MNIST samples: U-Net encoder ch 16 x (1,2,4), 1 res block, 600 steps (a minute or two)",
+       "classifier-fashion-mnist",
+       {{"model", {{"ch", 16}, {"num_res_blocks", 1}, {"groups", 4}}},
+        {"train", {{"steps", 600}, {"warmup", 50}, {"log_every", 50}, {"checkpoint_every", 200}, {"eval_every", 600}}}},
+       {"ch 16, 1 res block, GroupNorm 4 groups, 600 steps of 64: a weaker judge than classifier-fashion-mnist, "
+        "so its FD-classifier is comparable only with its own"}},
       {"classifier-cifar10", "Clean classifier of CIFAR-10 (the judge of samples): U-Net encoder ch 64 x (1,2,2), 2 res blocks, 128 features",
        "classifier-fashion-mnist",
        {{"model", {{"in_channels", 3}, {"resolution", 32}, {"ch", 64}, {"ch_mult", {1, 2, 2}}, {"groups", 16}}},

@@ -316,11 +316,20 @@ grep -q '"bits_per_dim":[0-9.]*,.*"images":2,.*"method":"exact"' d3pm-img.json |
 grep -q '"bits_per_char":[0-9.]*,.*"chunk_length":64,"chunks":2,' text-demo.json || fail "text demo JSON: $(cat text-demo.json)"
 if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then  # scripts/setup.sh installs it
   # No --data: Fashion-MNIST is read from where Debian's dataset-fashion-mnist puts it.
-  "$diffuse" train --preset ddpm-fashion-mnist-demo --out fashion --steps 2 --threads 1 > fashion.log ||
+  "$diffuse" train --preset ddpm-fashion-mnist-cond-demo --out fashion --steps 2 --threads 1 > fashion.log ||
     fail "fashion demo train: $(tail -3 fashion.log)"
   "$diffuse" evaluate --checkpoint fashion/ckpt-000000002.safetensors --images 8 --estimate --json --threads 1 \
     > fashion.json 2> /dev/null || fail "fashion demo evaluate"
   grep -q '"bits_per_dim":[0-9.]*,.*"images":8,.*"method":"estimate"' fashion.json || fail "fashion JSON: $(cat fashion.json)"
+  # The demo's grid and its judge: a row per class by DDIM with CFG, scored by the demo's classifier.
+  "$diffuse" train --preset classifier-fashion-mnist-demo --out judge --steps 2 --set train.eval_items=16 --threads 1 \
+    > judge.log || fail "the demo's judge: $(tail -3 judge.log)"
+  "$diffuse" sample --checkpoint fashion/ckpt-000000002.safetensors --per-class 2 --sampler ddim --steps 2 \
+    --guidance-scale 1 --out fm.png --threads 1 > /dev/null 2>&1 || fail "the demo's conditional sampling"
+  "$diffuse" evaluate --samples fm.npz --classifier judge/ckpt-000000002.safetensors --json --threads 1 > fm.json 2> /dev/null ||
+    fail "the demo's sample scores"
+  grep -q '"class_accuracy":[0-9.]*' fm.json && grep -q '"fd_classifier":[0-9.e+-]*' fm.json ||
+    fail "the demo's sample scores JSON: $(cat fm.json)"
 else
   echo "note: dataset-fashion-mnist is not installed; the Fashion-MNIST demo preset is not exercised"
 fi
