@@ -3,12 +3,26 @@
 python3-torch; the project never needs it). The U-Net is ddpm-cifar10-small's (8,952,067 parameters), the
 transformer d3pm-text8-small's (4,950,556); the script checks both counts against the engine's.
 
-    python3 bench/torch_benchmark.py --workload unet-train --threads 2 [--batch N --steps N --warmup N]
+    python3 bench/torch_benchmark.py --workload unet-train --threads 2 [--batch N --steps N --warmup N] [--fixed]
 
-Prints one JSON object with the same keys as `diffuse benchmark --json`. Peak RSS is the process's
-(resource.getrusage), as in the engine.
+PyTorch is run as its best users would run it on this machine: the script tries each knob and keeps the
+fastest configuration of the workload, and prints it beside the time. The knobs:
+  - OpenBLAS's own thread pool (Debian's torch calls libopenblas, whose pthreads build keeps a pool of all
+    cores beside torch's OpenMP pool: torch.set_num_threads does not reach it): 1 thread, or --threads;
+  - oneDNN (torch.backends.mkldnn) on or off: with it on, torch sends its convolutions to oneDNN;
+  - channels_last memory format for the U-Net;
+  - torch.inference_mode for sampling (no_grad otherwise).
+Each configuration gets --warmup steps and --steps timed steps; the fastest median wins. --fixed times only
+the first configuration (OpenBLAS at 1 thread, oneDNN on, contiguous, inference mode), for a quick check.
+
+Prints one JSON object with the same keys as `diffuse benchmark --json`, plus "config" (the knobs kept),
+"tried" (each configuration's median ms), the CPU model and OpenBLAS's kernel set (openblas_get_corename).
+Peak RSS is the process's (resource.getrusage), as in the engine: with several configurations tried, the
+largest of them.
 """
 import argparse
+import ctypes
+import itertools
 import json
 import math
 import resource
@@ -155,6 +169,31 @@ class Transformer(nn.Module):
         return self.head(self.ln_f(h))
 
 
+def openblas():
+    """The libopenblas this process has loaded (through torch's BLAS), found in /proc/self/maps; None if none."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "openblas" in line.split()[-1]}
+    if not paths:
+        return None
+    lib = ctypes.CDLL(sorted(paths)[0])
+    lib.openblas_get_corename.restype = ctypes.c_char_p
+    return lib
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as info:
+        return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown")
+
+
+def configurations(unet, train, threads):
+    """Every combination of the knobs that applies to the workload, the usual best guess first."""
+    blas = sorted({1, threads})
+    layouts = [False, True] if unet else [False]
+    modes = [True, False] if not train else [False]
+    for mkldnn, pool, last, inference in itertools.product([True, False], blas, layouts, modes):
+        yield {"openblas_threads": pool, "mkldnn": mkldnn, "channels_last": last, "inference_mode": inference}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workload", required=True,
@@ -163,48 +202,71 @@ def main():
     ap.add_argument("--batch", type=int, default=0)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--fixed", action="store_true", help="time only the first configuration")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(1)
+    blas = openblas()
     unet, train = a.workload.startswith("unet"), a.workload.endswith("train")
     batch = a.batch or (64 if unet and not train else 32)
-    if unet:
-        net, expected, items = UNet(), 8952067, batch
-        x, target = torch.randn(batch, 3, 32, 32), torch.randn(batch, 3, 32, 32)
-        t = torch.randint(0, 1000, (batch,))
-        loss_fn, clip = (lambda: F.mse_loss(net(x, t), target)), 1.0
-    else:
-        net, expected, items = Transformer(), 4950556, batch * 256
-        x, y = torch.randint(0, 28, (batch, 256)), torch.randint(0, 27, (batch, 256))
-        t = torch.randint(0, 1000, (batch,))
-        loss_fn, clip = (lambda: F.cross_entropy(net(x, t).reshape(-1, 28), y.reshape(-1))), 0.25
-    params = sum(p.numel() for p in net.parameters())
-    assert params == expected, f"the twin has {params} parameters, the engine {expected}"
-    opt = torch.optim.Adam(net.parameters(), lr=2e-4)
 
-    def step():
-        if train:
-            opt.zero_grad(set_to_none=False)
-            loss_fn().backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
-            opt.step()
+    def measure(config):
+        """Median and all step times of the workload under one configuration, from a fresh seed and network."""
+        if blas is not None:
+            blas.openblas_set_num_threads(config["openblas_threads"])
+        torch.backends.mkldnn.enabled = config["mkldnn"]
+        torch.manual_seed(1)
+        fmt = torch.channels_last if config["channels_last"] else torch.contiguous_format
+        if unet:
+            net, expected = UNet().to(memory_format=fmt), 8952067
+            x = torch.randn(batch, 3, 32, 32).to(memory_format=fmt)
+            target = torch.randn(batch, 3, 32, 32).to(memory_format=fmt)
+            t = torch.randint(0, 1000, (batch,))
+            loss_fn, clip = (lambda: F.mse_loss(net(x, t), target)), 1.0
         else:
-            with torch.no_grad():
-                net(x, t)
+            net, expected = Transformer(), 4950556
+            x, y = torch.randint(0, 28, (batch, 256)), torch.randint(0, 27, (batch, 256))
+            t = torch.randint(0, 1000, (batch,))
+            loss_fn, clip = (lambda: F.cross_entropy(net(x, t).reshape(-1, 28), y.reshape(-1))), 0.25
+        params = sum(p.numel() for p in net.parameters())
+        assert params == expected, f"the twin has {params} parameters, the engine {expected}"
+        opt = torch.optim.Adam(net.parameters(), lr=2e-4)
+        no_grad = torch.inference_mode if config["inference_mode"] else torch.no_grad
 
-    net.train(train)
-    for _ in range(a.warmup):
-        step()
-    ms = []
-    for _ in range(a.steps):
-        start = time.perf_counter()
-        step()
-        ms.append(1000 * (time.perf_counter() - start))
-    median = sorted(ms)[len(ms) // 2]
+        def step():
+            if train:
+                opt.zero_grad(set_to_none=False)
+                loss_fn().backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+                opt.step()
+            else:
+                with no_grad():
+                    net(x, t)
+
+        net.train(train)
+        for _ in range(a.warmup):
+            step()
+        ms = []
+        for _ in range(a.steps):
+            start = time.perf_counter()
+            step()
+            ms.append(1000 * (time.perf_counter() - start))
+        return sorted(ms)[len(ms) // 2], ms, params
+
+    tried = []
+    for config in configurations(unet, train, a.threads):
+        median, ms, params = measure(config)
+        tried.append((median, ms, config))
+        if a.fixed:
+            break
+    median, ms, config = min(tried, key=lambda m: m[0])
+    items = batch if unet else batch * 256
     print(json.dumps({"workload": a.workload, "batch": batch, "threads": a.threads, "parameters": params,
                       "ms_per_step_median": median, "ms_per_step_best": min(ms), "ms_per_step": ms,
                       ("images" if unet else "tokens") + "_per_second": items / (median / 1000),
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "config": config, "tried": [dict(c, ms=round(m, 1)) for m, _, c in tried],
+                      "cpu": cpu_model(), "mkldnn_available": torch.backends.mkldnn.is_available(),
+                      "openblas_core": blas.openblas_get_corename().decode() if blas is not None else None,
                       "torch": torch.__version__}))
 
 
