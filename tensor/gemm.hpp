@@ -1,0 +1,31 @@
+// The float32 GEMM every product of ours goes through (matmul, linear, the attention GEMMs), with the
+// precision of tensor/precision.hpp:
+//
+//   C [M, N] = alpha op(A) op(B) + beta C      op(A) [M, K], op(B) [K, N], row-major, op = as is or ^T
+//
+//   fp32           cblas_sgemm (OpenBLAS).
+//   bf16 native    op(A) and op(B) converted to bf16 (rounded to nearest even), then oneDNN's matmul with
+//                  bf16 inputs and a float32 destination (float32 accumulation; alpha as its output scale,
+//                  beta as a sum post-op). The primitives are created once per shape and kept.
+//   bf16 emulated  A and B rounded to bf16 values in float32 buffers, then cblas_sgemm.
+//
+// Why oneDNN's matmul and not OpenBLAS's cblas_sbgemm: Debian's libopenblas 0.3.21 is built without
+// BUILD_BFLOAT16, so cblas.h declares cblas_sbgemm but the library does not export it.
+//
+// Safe to call from several OpenMP threads at once (attention runs its (batch, head) pairs in parallel):
+// the conversion buffers and the oneDNN stream are per thread, the primitive cache is locked.
+#pragma once
+#include <cblas.h>
+
+#include <cstdint>
+
+namespace diffuse {
+
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// float64 is never mixed: cblas_dgemm.
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+
+}  // namespace diffuse
