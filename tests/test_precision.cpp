@@ -211,6 +211,14 @@ TEST_CASE("bf16 conv2d forward and backward within c(K) conv(|x|, |w|) of float6
       Tensor fwd_bound = conv2d(absd(x.f64), absd(w.f64), Tensor(), cs.stride, cs.pad);
       if (cs.bias) fwd_bound = fwd_bound + absd(bias.f64).reshape({-1, 1, 1});
       check_bound(y, y64, c(K + 1) * fwd_bound, what + " forward");
+      {
+        // Sampling's path: no tape, the weight kept as bf16 in the primitive's layout (used twice).
+        NoGradGuard no_grad;
+        FrozenWeights frozen;
+        PrecisionScope bf16(m.mode);
+        conv2d(x.f32, w.f32, b32, cs.stride, cs.pad);
+        check_bound(conv2d(x.f32, w.f32, b32, cs.stride, cs.pad), y64, c(K + 1) * fwd_bound, what + " forward, frozen weights");
+      }
 
       const Pair g = pair(y64.shape(), 11);
       {
