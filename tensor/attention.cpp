@@ -1,6 +1,7 @@
 // Scaled dot-product attention on cblas sgemm / dgemm (float32 through tensor/gemm.hpp, so in bf16 mode the
 // five GEMMs take bf16 operands, P and dS included, with float32 accumulation; the softmax and its backward
-// stay float32), forward and backward side by side.
+// stay float32; with a thread per (batch, head) pair the bf16 GEMMs are the rounding kind, see gemm.hpp),
+// forward and backward side by side.
 //
 // Per (batch, head) pair, with scale = 1 / sqrt(D):
 //   forward   S  = scale Q K^T + M            [Tq, Tk]   GEMM (alpha = scale)
@@ -36,7 +37,6 @@
 #include "tensor/gemm.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
-#include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
 #include "tensor/vec_math.hpp"
 #include "tensor/profile.hpp"
@@ -111,9 +111,7 @@ class BlasThreads {
 template <class T, class F>
 void for_each_pair(const Dims& d, int64_t scratch_size, F&& body) {
   const int threads = num_threads();
-  // bf16 on oneDNN runs the pairs in turn, each GEMM on oneDNN's threads: its primitives are built for the
-  // process's thread count and oneDNN 2.6 does not support running them inside an OpenMP parallel region.
-  if (d.pairs() >= threads && threads > 1 && !precision_mode().bf16_native()) {
+  if (d.pairs() >= threads && threads > 1) {
     BlasThreads single(1);
 #pragma omp parallel
     {

@@ -1,13 +1,14 @@
 #include "tensor/gemm.hpp"
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
-#include <mutex>
 #include <tuple>
 #include <vector>
 
 #include "tensor/flop_counter.hpp"
+#include "tensor/kernels.hpp"
 #include "tensor/onednn.hpp"
 #include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
@@ -23,21 +24,27 @@ template <class Out, class Convert>
 void pack(CBLAS_TRANSPOSE t, int64_t rows, int64_t cols, const float* X, int64_t ld, std::vector<Out>& out,
           Convert convert) {
   out.resize(static_cast<size_t>(rows * cols));
+  Out* o = out.data();
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(cols, 1));  // about 64K values a piece
   if (t == CblasNoTrans) {
-    for (int64_t i = 0; i < rows; ++i) convert(X + i * ld, out.data() + i * cols, cols);
+    kernels::parallel_for(rows, grain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) convert(X + i * ld, o + i * cols, cols);
+    });
     return;
   }
   // op(X)[i, j] = X[j, i]: read X's rows (unit stride), scatter them into columns, in tiles for the cache.
   constexpr int64_t tile = 32;
-  Out converted[tile];
-  for (int64_t j0 = 0; j0 < cols; j0 += tile)
-    for (int64_t i0 = 0; i0 < rows; i0 += tile) {
-      const int64_t j1 = std::min(cols, j0 + tile), i1 = std::min(rows, i0 + tile);
-      for (int64_t j = j0; j < j1; ++j) {
-        convert(X + j * ld + i0, converted, i1 - i0);
-        for (int64_t i = i0; i < i1; ++i) out[i * cols + j] = converted[i - i0];
+  kernels::parallel_for((cols + tile - 1) / tile, 1 + (1 << 16) / (tile * std::max<int64_t>(rows, 1)), [&](int64_t t0, int64_t t1) {
+    Out converted[tile];
+    for (int64_t j0 = t0 * tile; j0 < std::min(cols, t1 * tile); j0 += tile)
+      for (int64_t i0 = 0; i0 < rows; i0 += tile) {
+        const int64_t j1 = std::min(cols, j0 + tile), i1 = std::min(rows, i0 + tile);
+        for (int64_t j = j0; j < j1; ++j) {
+          convert(X + j * ld + i0, converted, i1 - i0);
+          for (int64_t i = i0; i < i1; ++i) o[i * cols + j] = converted[i - i0];
+        }
       }
-    }
+  });
 }
 
 // ---- bf16 native: oneDNN matmul ------------------------------------------------------------------
@@ -51,15 +58,13 @@ struct MatmulPlan {
 const MatmulPlan& matmul_plan(int64_t M, int64_t N, int64_t K, int64_t ldc, float alpha, float beta) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
-  static std::mutex mutex;
   static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, float, float, int>, MatmulPlan> cache;
   const auto key = std::make_tuple(M, N, K, ldc, alpha, beta, num_threads());
-  std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   if (cache.size() >= 512) cache.clear();  // a program sweeping through shapes; a network has a few dozen
   const dnnl::memory::desc a({M, K}, dt::bf16, tag::ab), b({K, N}, dt::bf16, tag::ab);
   const dnnl::memory::desc c({M, N}, dt::f32, dnnl::memory::dims{ldc, 1});
-  dnnl::primitive_attr attr;  // library scratchpad: per thread, so concurrent calls are safe
+  dnnl::primitive_attr attr = onednn::primitive_attr_with_user_scratchpad();
   if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
   if (beta != 0.0f) {
     dnnl::post_ops ops;
@@ -73,8 +78,7 @@ const MatmulPlan& matmul_plan(int64_t M, int64_t N, int64_t K, int64_t ldc, floa
 
 void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  thread_local std::vector<uint16_t> a16, b16;
-  thread_local dnnl::stream stream(onednn::engine());  // a stream per calling thread
+  static std::vector<uint16_t> a16, b16;  // one thread calls (never inside a parallel region: see gemm())
   const auto convert = [](const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); };
   pack(ta, M, K, A, lda, a16, convert);
   pack(tb, K, N, B, ldb, b16, convert);
@@ -82,8 +86,7 @@ void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t
   const dnnl::engine& engine = onednn::engine();
   dnnl::memory a(plan.pd.src_desc(), engine, a16.data()), b(plan.pd.weights_desc(), engine, b16.data());
   dnnl::memory c(plan.pd.dst_desc(), engine, C);
-  plan.primitive.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
-  stream.wait();
+  onednn::execute(plan.primitive, plan.pd, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
 }
 
 // ---- bf16 emulated: rounded copies, then sgemm -----------------------------------------------------
@@ -104,7 +107,7 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t 
   count_flops(2 * M * N * K);
   const PrecisionMode mode = precision_mode();
   if (mode.bf16() && M > 0 && N > 0 && K > 0) {
-    if (mode.emulated) return bf16_gemm_emulated(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (mode.emulated || omp_in_parallel()) return bf16_gemm_emulated(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return bf16_gemm_native(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
