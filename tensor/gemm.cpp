@@ -54,15 +54,18 @@ struct MatmulPlan {
   dnnl::matmul primitive;
 };
 
-// src [M, K] bf16, weights [K, N] bf16, dst [M, N] f32 with row stride ldc; dst = alpha src weights + beta dst.
-const MatmulPlan& matmul_plan(int64_t M, int64_t N, int64_t K, int64_t ldc, float alpha, float beta) {
+// src [M, K] bf16, weights [K, N] bf16, each dense and stored as is or transposed (ta, tb: the transpose of a
+// dense row-major matrix, described to oneDNN by its strides), dst [M, N] f32 with row stride ldc;
+// dst = alpha src weights + beta dst.
+const MatmulPlan& matmul_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t ldc, float alpha,
+                              float beta) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
-  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, float, float, int>, MatmulPlan> cache;
-  const auto key = std::make_tuple(M, N, K, ldc, alpha, beta, num_threads());
+  static std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, float, float, int>, MatmulPlan> cache;
+  const auto key = std::make_tuple(ta, tb, M, N, K, ldc, alpha, beta, num_threads());
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   if (cache.size() >= 512) cache.clear();  // a program sweeping through shapes; a network has a few dozen
-  const dnnl::memory::desc a({M, K}, dt::bf16, tag::ab), b({K, N}, dt::bf16, tag::ab);
+  const dnnl::memory::desc a({M, K}, dt::bf16, ta ? tag::ba : tag::ab), b({K, N}, dt::bf16, tb ? tag::ba : tag::ab);
   const dnnl::memory::desc c({M, N}, dt::f32, dnnl::memory::dims{ldc, 1});
   dnnl::primitive_attr attr = onednn::primitive_attr_with_user_scratchpad();
   if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
@@ -80,9 +83,11 @@ void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t
                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   static std::vector<uint16_t> a16, b16;  // one thread calls (never inside a parallel region: see gemm())
   const auto convert = [](const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); };
-  pack(ta, M, K, A, lda, a16, convert);
-  pack(tb, K, N, B, ldb, b16, convert);
-  const MatmulPlan& plan = matmul_plan(M, N, K, ldc, alpha, beta);
+  // Each operand converted as it is stored (rows of X), transposes left to oneDNN's layouts.
+  const bool ta_ = ta == CblasTrans, tb_ = tb == CblasTrans;
+  pack(CblasNoTrans, ta_ ? K : M, ta_ ? M : K, A, lda, a16, convert);
+  pack(CblasNoTrans, tb_ ? N : K, tb_ ? K : N, B, ldb, b16, convert);
+  const MatmulPlan& plan = matmul_plan(ta_, tb_, M, N, K, ldc, alpha, beta);
   const dnnl::engine& engine = onednn::engine();
   dnnl::memory a(plan.pd.src_desc(), engine, a16.data()), b(plan.pd.weights_desc(), engine, b16.data());
   dnnl::memory c(plan.pd.dst_desc(), engine, C);

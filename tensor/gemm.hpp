@@ -4,7 +4,8 @@
 //   C [M, N] = alpha op(A) op(B) + beta C      op(A) [M, K], op(B) [K, N], row-major, op = as is or ^T
 //
 //   fp32           cblas_sgemm (OpenBLAS).
-//   bf16 native    op(A) and op(B) converted to bf16 (rounded to nearest even), then oneDNN's matmul with
+//   bf16 native    A and B converted to bf16 as stored (rounded to nearest even; a transposed operand is
+//                  described to oneDNN by its layout, not copied transposed), then oneDNN's matmul with
 //                  bf16 inputs and a float32 destination (float32 accumulation; alpha as its output scale,
 //                  beta as a sum post-op). The primitives are created once per shape and kept.
 //   bf16 emulated  A and B rounded to bf16 values in float32 buffers, then cblas_sgemm.
