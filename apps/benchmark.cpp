@@ -20,6 +20,7 @@
 #include "tensor/conv2d.hpp"
 #include "tensor/flop_counter.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/precision.hpp"
 #include "tensor/profile.hpp"
 #include "tensor/threads.hpp"
 
@@ -196,6 +197,8 @@ int run_benchmark(const BenchmarkOptions& options) {
   json r{{"workload", options.workload},
          {"batch", batch},
          {"threads", num_threads()},
+         {"precision", precision_name(precision_mode().precision)},
+         {"bf16_emulated", precision_mode().bf16_emulated()},
          {"parameters", w.parameters},
          {"ms_per_step_median", median},
          {"ms_per_step_best", best},
@@ -213,10 +216,11 @@ int run_benchmark(const BenchmarkOptions& options) {
     std::cout << r.dump() << "\n";
     return 0;
   }
-  std::printf("%s: batch %lld, %d threads, %lld parameters\n  %.1f ms/step median (best %.1f) over %lld steps after %lld "
+  std::printf("%s: batch %lld, %d threads, %s%s, %lld parameters\n  %.1f ms/step median (best %.1f) over %lld steps after %lld "
               "warm-up\n  %.1f %s/s\n  %.2f GFLOP per step (GEMM and convolution FLOPs, counted as they run): %.1f GFLOP/s\n"
               "  peak RSS %.0f MiB\n",
-              options.workload.c_str(), static_cast<long long>(batch), num_threads(), static_cast<long long>(w.parameters), median,
+              options.workload.c_str(), static_cast<long long>(batch), num_threads(), precision_name(precision_mode().precision),
+              precision_mode().bf16_emulated() ? " (emulated)" : "", static_cast<long long>(w.parameters), median,
               best, static_cast<long long>(options.steps), static_cast<long long>(options.warmup),
               static_cast<double>(w.items_per_batch) / (median * 1e-3), w.items.c_str(), static_cast<double>(flops) / 1e9,
               gflops, peak_rss_mib());

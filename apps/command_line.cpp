@@ -37,6 +37,14 @@ std::string suggestion(const std::string& word, const std::vector<std::string>& 
   return "; did you mean " + *best + "?";
 }
 
+// True when arg is one of the program's own long options that takes a value ("--threads", not "--allow-emulated")
+// written without "=": the next word is its value.
+bool takes_value(const CLI::App& app, const std::string& arg) {
+  if (arg.rfind("--", 0) != 0 || arg.find('=') != std::string::npos) return false;
+  const CLI::Option* option = app.get_option_no_throw(arg);
+  return option == nullptr || option->get_type_size() != 0;
+}
+
 std::vector<std::string> long_flags(const CLI::App& app) {
   std::vector<std::string> out;
   for (const CLI::Option* option : app.get_options())
@@ -62,8 +70,7 @@ std::optional<std::string> unknown_flag(const CLI::App& app, int argc, const cha
     if (verb != nullptr || arg.empty() || arg[0] == '-') continue;  // a value, or a short flag
     // The first word that is not a flag's value is the verb. A word after a flag that takes a value is that
     // value: the program's own flags (--threads N) are the only ones before the verb.
-    if (i > 1 && std::string(argv[i - 1]).rfind("--", 0) == 0 && std::string(argv[i - 1]).find('=') == std::string::npos)
-      continue;
+    if (i > 1 && takes_value(app, argv[i - 1])) continue;
     std::vector<std::string> verbs;
     for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
       verbs.push_back(sub->get_name());

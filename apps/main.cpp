@@ -14,11 +14,14 @@
 //   diffuse plot (--runs DIR... | --terms FILE [--family F] | --progressive PATH) --out FILE.png [--width W --height H]
 //   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--profile N] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
+// Program flags, before or after the verb: --threads N; --precision fp32|bf16 [--allow-emulated] (train, sample,
+// evaluate, benchmark: tensor/precision.hpp; train without it keeps the preset's or the resumed run's "precision").
 // The family a preset or checkpoint records under "kind" runs the verb: the table of model families
 // (model_family.cpp) maps it to the family's commands.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include "apps/benchmark.hpp"
@@ -33,6 +36,7 @@
 #include "data/npz_reader.hpp"
 #include "apps/run_support.hpp"
 #include "tensor/blas_kernels.hpp"
+#include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
 
 namespace {
@@ -59,6 +63,17 @@ int main(int argc, char** argv) {
   int threads = std::max(1, diffuse::hardware_threads() / group.local_size());  // the cores shared among this machine's processes
   app.add_option("--threads", threads, "Threads for OpenMP, OpenBLAS and oneDNN (default: all cores)")
       ->check(CLI::Range(1, diffuse::hardware_threads()));
+  std::string precision_flag = "fp32";
+  bool allow_emulated = false;
+  CLI::Option* precision_option =
+      app.add_option("--precision", precision_flag,
+                     "fp32 (default) or bf16: convolutions, linear layers, matmuls and attention GEMMs with bfloat16 inputs and "
+                     "float32 accumulation, everything else float32 (train, sample, evaluate, benchmark). train without it: "
+                     "the preset's `precision`, or on --resume the run's own")
+          ->check(CLI::IsMember({"fp32", "bf16", "float32", "bfloat16"}));
+  app.add_flag("--allow-emulated", allow_emulated,
+               "With --precision bf16 on a CPU without native bf16 (AVX512-BF16 or AMX): the same arithmetic by rounding "
+               "into float32 kernels (slower than float32), instead of refusing");
 
   CLI::App* presets = app.add_subcommand("presets", "List the presets");
 
@@ -319,11 +334,27 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    // The precision of the verb's products (tensor/precision.hpp). A training run records it in its configuration
+    // (so in config.json and every checkpoint); --resume keeps the run's unless --precision is given.
+    const auto precision_scope = [&](const std::string& name, const std::string& where) {
+      const diffuse::PrecisionMode mode = diffuse::resolve_precision(diffuse::parse_precision(name, where), allow_emulated);
+      if (mode.bf16() && group.rank() == 0)
+        std::cerr << "precision: bf16 "
+                  << (mode.emulated ? "emulated (rounding into float32 kernels; oneDNN's ISA here: " + diffuse::onednn_cpu_isa() + ")"
+                                    : "on oneDNN's " + diffuse::onednn_cpu_isa() + " kernels")
+                  << ", float32 accumulation\n";
+      return std::make_unique<diffuse::PrecisionScope>(mode);
+    };
     if (*tr) {
       diffuse::TrainingRun run = diffuse::resolve_training_run(train);
+      if (precision_option->count() > 0) run.config["precision"] = precision_flag;
+      run.config["precision"] =
+          diffuse::precision_name(diffuse::parse_precision(run.config.value("precision", std::string("fp32")), "precision"));
+      const auto precision = precision_scope(run.config["precision"].get<std::string>(), "precision");
       const auto task = diffuse::model_family(run.config, "--preset").make_training(run.config, train.data_dir);
       return diffuse::run_training(train, run, *task);
     }
+    const auto precision = precision_scope(precision_flag, "--precision");
     sample.ema = !sample_raw;
     sample.eta_given = eta_option->count() > 0;
     sample.guidance_scale_given = guidance_scale_option->count() > 0;

@@ -547,6 +547,7 @@ json preset_config(const std::string& name) {
     deviations.insert(deviations.end(), p.deviations.begin(), p.deviations.end());
     c["preset"] = name;
     c["deviations"] = deviations;
+    if (!c.contains("precision")) c["precision"] = "fp32";  // a preset may say "bf16" (tensor/precision.hpp)
     return c;
   }
   std::string known;

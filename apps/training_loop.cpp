@@ -332,7 +332,8 @@ std::string Trainer::save(int64_t at_iteration) {
   const std::string path = nn::checkpoint_path(options_.out_dir, at_iteration);
   std::map<std::string, std::string> meta = task_.state();
   meta.insert({{"config", config_.dump()}, {"model", config_.at("model").dump()}, {"preset", preset_},
-               {"kind", config_.at("kind").get<std::string>()}, {"step", std::to_string(at_iteration)}});
+               {"kind", config_.at("kind").get<std::string>()}, {"step", std::to_string(at_iteration)},
+               {"precision", config_.value("precision", std::string("fp32"))}});
   if (config_.contains("diffusion")) meta.insert({"diffusion", config_.at("diffusion").dump()});  // the autoregressive model has none
   meta.merge(model_family(config_, "kind").network_metadata(config_));
   nn::save_checkpoint(path, arena_, &adam_, &ema_, meta);

@@ -1,4 +1,7 @@
-// Scaled dot-product attention on cblas sgemm / dgemm, forward and backward side by side.
+// Scaled dot-product attention on cblas sgemm / dgemm (float32 through tensor/gemm.hpp, so in bf16 mode the
+// five GEMMs take bf16 operands, P and dS included, with float32 accumulation; the softmax and its backward
+// stay float32; with a thread per (batch, head) pair the bf16 GEMMs are the rounding kind, see gemm.hpp),
+// forward and backward side by side.
 //
 // Per (batch, head) pair, with scale = 1 / sqrt(D):
 //   forward   S  = scale Q K^T + M            [Tq, Tk]   GEMM (alpha = scale)
@@ -31,7 +34,7 @@
 #include <string>
 
 #include "tensor/autograd.hpp"
-#include "tensor/flop_counter.hpp"
+#include "tensor/gemm.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/threads.hpp"
@@ -42,15 +45,11 @@ namespace diffuse {
 
 namespace {
 
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-          int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
-  count_flops(2 * M * N * K);
-  cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
-}
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
-          int64_t lda, const double* B, int64_t ldb, double* C, int64_t ldc) {
-  count_flops(2 * M * N * K);
-  cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0, C, ldc);
+// C = alpha op(A) op(B), through tensor/gemm.hpp (bf16 when the precision mode says so).
+template <class T>
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T* C, int64_t ldc) {
+  diffuse::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, T(0), C, ldc);
 }
 
 // The sizes of one call.

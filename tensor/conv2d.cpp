@@ -30,6 +30,14 @@
 // transformed weight is kept. On one AVX-512 core this takes a ddpm-cifar10-small U-Net forward at batch 8 from 194.6 to
 // 135.5 ms (diffuse benchmark --workload unet-sample --batch 8 --threads 1). Winograd's rounding
 // differs from the direct sum by well under 1e-5 of max |y| (test_conv2d checks that bound).
+//
+// bf16 (tensor/precision.hpp): natively, the plan is built with bf16 for what the primitives read (src and
+// weights forward; diff_dst and weights backward-data; src and diff_dst backward-weights) and float32 for
+// what they write (dst, diff_src, diff_weights, diff_bias) and for the bias: the reorders from our plain
+// float32 tensors into the primitives' layouts do the rounding, and a FrozenWeights scope keeps each weight
+// as bf16 in its layout. oneDNN has no bf16 Winograd; such plans fall back to direct. Emulated, the plan is
+// float32 and x, the weight and dy are rounded to bf16 values first (and no weight is frozen: the rounded
+// copy is new at every call).
 #include "tensor/conv2d.hpp"
 
 #include <array>
@@ -43,6 +51,7 @@
 #include "tensor/conv2d_geometry.hpp"
 #include "tensor/flop_counter.hpp"
 #include "tensor/onednn.hpp"
+#include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
 #include "tensor/profile.hpp"
 
@@ -76,13 +85,17 @@ struct Plan {
   bool same_dy_layout = false;  // both backward primitives read dy in one layout: reorder it once
 };
 
-std::shared_ptr<const Plan> make_plan(const Geometry& g, bool has_bias, bool training, bool winograd) {
+// bf16: the primitives read bf16 (x, weight, dy) and write float32 (y, dx, dweight, dbias); see the top.
+std::shared_ptr<const Plan> make_plan(const Geometry& g, bool has_bias, bool training, bool winograd, bool bf16) {
   using dnnl::algorithm;
   using dnnl::prop_kind;
-  auto any = [](const Shape& s) {
-    return dnnl::memory::desc(onednn::dims_of(s), dnnl::memory::data_type::f32, tag::any);
-  };
-  const dnnl::memory::desc x_any = any(g.x_shape()), w_any = any(g.w_shape()), y_any = any(g.y_shape());
+  using dt = dnnl::memory::data_type;
+  auto any = [](const Shape& s, dt type) { return dnnl::memory::desc(onednn::dims_of(s), type, tag::any); };
+  const dt in = bf16 ? dt::bf16 : dt::f32;  // what the primitives read
+  // Read: x, weight, dy. Written: y, dx (the same shape as x), dweight.
+  const dnnl::memory::desc x_any = any(g.x_shape(), in), w_any = any(g.w_shape(), in), y_any = any(g.y_shape(), dt::f32);
+  const dnnl::memory::desc dx_any = any(g.x_shape(), dt::f32), dw_any = any(g.w_shape(), dt::f32);
+  const dnnl::memory::desc dy_any = any(g.y_shape(), in);
   const dnnl::memory::desc x_plain = onednn::plain_desc(g.x_shape(), tag::nchw);
   const dnnl::memory::desc w_plain = onednn::plain_desc(g.w_shape(), tag::oihw);
   const dnnl::memory::desc y_plain = onednn::plain_desc(g.y_shape(), tag::nchw);
@@ -112,7 +125,7 @@ std::shared_ptr<const Plan> make_plan(const Geometry& g, bool has_bias, bool tra
   plan->y_out = onednn::Reorder(plan->fwd_pd.dst_desc(), y_plain);
   if (!training) return plan;
 
-  const dnnl::convolution_backward_data::desc data_desc(algorithm::convolution_direct, x_any, w_any, y_any,
+  const dnnl::convolution_backward_data::desc data_desc(algorithm::convolution_direct, dx_any, w_any, dy_any,
                                                         strides, padding, padding);
   plan->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(data_desc, attr, engine, plan->fwd_pd);
   plan->bwd_data = dnnl::convolution_backward_data(plan->bwd_data_pd);
@@ -120,8 +133,8 @@ std::shared_ptr<const Plan> make_plan(const Geometry& g, bool has_bias, bool tra
   plan->w_in_data = onednn::Reorder(w_plain, plan->bwd_data_pd.weights_desc());
   plan->dx_out = onednn::Reorder(plan->bwd_data_pd.diff_src_desc(), x_plain);
 
-  const dnnl::convolution_backward_weights::desc weights_desc(algorithm::convolution_direct, x_any, w_any, b_md,
-                                                              y_any, strides, padding, padding);
+  const dnnl::convolution_backward_weights::desc weights_desc(algorithm::convolution_direct, x_any, dw_any, b_md,
+                                                              dy_any, strides, padding, padding);
   plan->bwd_weights_pd =
       dnnl::convolution_backward_weights::primitive_desc(weights_desc, attr, engine, plan->fwd_pd);
   plan->bwd_weights = dnnl::convolution_backward_weights(plan->bwd_weights_pd);
@@ -136,14 +149,14 @@ std::shared_ptr<const Plan> make_plan(const Geometry& g, bool has_bias, bool tra
 // primitive is created.
 struct PlanKey {
   std::array<int64_t, 11> sizes;  // N, C, H, W, OC, KH, KW, SH, SW, PH, PW
-  bool has_bias, training, winograd;
+  bool has_bias, training, winograd, bf16;
   int threads;
   bool operator==(const PlanKey&) const = default;
 };
 
 struct PlanKeyHash {
   size_t operator()(const PlanKey& k) const noexcept {
-    size_t h = std::hash<int>{}(k.threads) * 8 + k.winograd * 4 + k.has_bias * 2 + k.training;
+    size_t h = std::hash<int>{}(k.threads) * 16 + k.bf16 * 8 + k.winograd * 4 + k.has_bias * 2 + k.training;
     for (int64_t v : k.sizes) h = h * 1000003u ^ std::hash<int64_t>{}(v);
     return h;
   }
@@ -151,14 +164,14 @@ struct PlanKeyHash {
 
 // The plan for this shape, built on first use. A network has a few dozen conv shapes; the bound only
 // keeps a program that sweeps through shapes from growing without limit.
-std::shared_ptr<const Plan> cached_plan(const Geometry& g, bool has_bias, bool training, bool winograd) {
+std::shared_ptr<const Plan> cached_plan(const Geometry& g, bool has_bias, bool training, bool winograd, bool bf16) {
   static std::unordered_map<PlanKey, std::shared_ptr<const Plan>, PlanKeyHash> cache;
   constexpr size_t max_plans = 256;
   const PlanKey key{{g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW}, has_bias, training, winograd,
-                    num_threads()};
+                    bf16, num_threads()};
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   if (cache.size() >= max_plans) cache.clear();  // tapes still holding a plan keep it alive
-  return cache.emplace(key, make_plan(g, has_bias, training, winograd)).first->second;
+  return cache.emplace(key, make_plan(g, has_bias, training, winograd, bf16)).first->second;
 }
 
 // The weights kept in their primitives' layouts while a FrozenWeights scope lives. An entry holds the
@@ -215,25 +228,27 @@ Tensor run_into_plain(const Shape& shape, const onednn::Reorder& reorder, Run ru
   return out;
 }
 
-// x [N, C, H, W], weight [OC, C, KH, KW], bias [OC] or undefined -> y [N, OC, OH, OW], float32.
+// x [N, C, H, W], weight [OC, C, KH, KW], bias [OC] or undefined -> y [N, OC, OH, OW], float32 (products in
+// bf16 when the precision mode says so).
 // Backward: dx [N, C, H, W] = backward_data(dy, weight); dweight [OC, C, KH, KW] and dbias [OC] =
 // backward_weights(x, dy). Saves x and weight (contiguous).
 Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const bool training = needs_grad({x, weight, bias});
-  // (a non-contiguous weight would be a fresh copy at every call: nothing to keep)
-  const bool frozen = !training && frozen_weights().depth > 0 && weight.is_contiguous();
+  const PrecisionMode precision = precision_mode();
+  // (a non-contiguous or rounded weight would be a fresh copy at every call: nothing to keep)
+  const bool frozen = !training && frozen_weights().depth > 0 && weight.is_contiguous() && !precision.bf16_emulated();
   // Winograd where it wins: 3x3, stride 1, at least 16 input channels and an 8x8 output. On the
   // ddpm-cifar10-small U-Net at batch 8 (ONEDNN_VERBOSE, one AVX-512 thread) it takes a 64 -> 64 conv at
   // 32x32 from 3.29 to 1.73 ms and 128 -> 128 at 8x8 from 0.72 to 0.56, but 128 -> 128 at 4x4 from 0.16
   // to 0.25 ms and the 3 -> 64 input conv from 0.39 to 1.69 ms.
   const bool winograd = frozen && g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 && g.C >= 16 && g.OH >= 8 &&
                         g.OW >= 8;
-  const std::shared_ptr<const Plan> plan = cached_plan(g, bias.defined(), training, winograd);
+  const std::shared_ptr<const Plan> plan = cached_plan(g, bias.defined(), training, winograd, precision.bf16_native());
   Tensor xc, wc, bc;
   {
     NoGradGuard no_grad;
-    xc = x.contiguous();
-    wc = weight.contiguous();
+    xc = precision.bf16_emulated() ? round_to_bf16(x) : x.contiguous();
+    wc = precision.bf16_emulated() ? round_to_bf16(weight) : weight.contiguous();
     if (bias.defined()) bc = bias.contiguous();
   }
   const Tensor y = run_into_plain(g.y_shape(), plan->y_out, [&](const dnnl::memory& dst) {
@@ -246,8 +261,10 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
   });
   if (!training) return y;
 
-  return record("conv2d", y, {x, weight, bias}, [g, plan, x, weight, bias, xc, wc](const Tensor& grad) {
-    const Tensor dy = grad.contiguous();
+  // The backward runs in the precision of the forward (the plan's, and emulated's rounding of dy).
+  const bool round_dy = precision.bf16_emulated();
+  return record("conv2d", y, {x, weight, bias}, [g, plan, x, weight, bias, xc, wc, round_dy](const Tensor& grad) {
+    const Tensor dy = round_dy ? round_to_bf16(grad) : grad.contiguous();
     dnnl::memory dy_data;  // dy in the backward-data layout, once computed
 
     if (x.requires_grad()) {

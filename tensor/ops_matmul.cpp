@@ -1,27 +1,17 @@
-// Matrix products on OpenBLAS (cblas_sgemm / cblas_dgemm). A 2-D operand whose rows or columns are
+// Matrix products on OpenBLAS (cblas_sgemm / cblas_dgemm), float32 through tensor/gemm.hpp (which runs them in
+// bf16 when tensor/precision.hpp says so, forward and backward alike). A 2-D operand whose rows or columns are
 // unit-stride goes to BLAS as it is, transposed views included (CblasTrans with the view's leading
 // dimension); only other layouts are copied.
 #include <cblas.h>
 
 #include "tensor/autograd.hpp"
-#include "tensor/flop_counter.hpp"
+#include "tensor/gemm.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/profile.hpp"
 
 namespace diffuse {
 
 namespace {
-void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
-               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  count_flops(2 * M * N * K);
-  cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha,
-               const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  count_flops(2 * M * N * K);
-  cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
 // How BLAS can read a rows x cols matrix whose element (i, j) is at i*s0 + j*s1.
 struct BlasOperand {
   bool ok;
@@ -66,7 +56,7 @@ void batched_gemm(const Tensor& A, const Tensor& B, Tensor& C) {
       std::fill(c, c + M * N, T(0));
       continue;
     }
-    blas_gemm(oa.trans, ob.trans, M, N, K, T(1), A.data<T>() + off_a, oa.ld, B.data<T>() + off_b, ob.ld, T(0), c,
+    gemm(oa.trans, ob.trans, M, N, K, T(1), A.data<T>() + off_a, oa.ld, B.data<T>() + off_b, ob.ld, T(0), c,
               std::max<int64_t>(N, 1));
   }
 }
@@ -131,7 +121,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         beta = T(1);
       }
       if (rows > 0 && in > 0)
-        blas_gemm(ox.trans, ow.trans, rows, out, in, T(1), x2.data<T>(),
+        gemm(ox.trans, ow.trans, rows, out, in, T(1), x2.data<T>(),
                   ox.ld, w.data<T>(), ow.ld, beta, y.data<T>(), out);
       else if (!bias.defined())
         y.fill_(0);

@@ -1,0 +1,127 @@
+#include "tensor/gemm.hpp"
+
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "tensor/flop_counter.hpp"
+#include "tensor/kernels.hpp"
+#include "tensor/onednn.hpp"
+#include "tensor/precision.hpp"
+#include "tensor/threads.hpp"
+
+namespace diffuse {
+
+namespace {
+
+// op(X) [rows, cols] of a row-major matrix stored with leading dimension ld, copied into a dense
+// row-major [rows, cols] buffer (the transpose done here, so every primitive sees plain operands).
+// convert(in, out, n) converts n unit-stride values.
+template <class Out, class Convert>
+void pack(CBLAS_TRANSPOSE t, int64_t rows, int64_t cols, const float* X, int64_t ld, std::vector<Out>& out,
+          Convert convert) {
+  out.resize(static_cast<size_t>(rows * cols));
+  Out* o = out.data();
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(cols, 1));  // about 64K values a piece
+  if (t == CblasNoTrans) {
+    kernels::parallel_for(rows, grain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) convert(X + i * ld, o + i * cols, cols);
+    });
+    return;
+  }
+  // op(X)[i, j] = X[j, i]: read X's rows (unit stride), scatter them into columns, in tiles for the cache.
+  constexpr int64_t tile = 32;
+  kernels::parallel_for((cols + tile - 1) / tile, 1 + (1 << 16) / (tile * std::max<int64_t>(rows, 1)), [&](int64_t t0, int64_t t1) {
+    Out converted[tile];
+    for (int64_t j0 = t0 * tile; j0 < std::min(cols, t1 * tile); j0 += tile)
+      for (int64_t i0 = 0; i0 < rows; i0 += tile) {
+        const int64_t j1 = std::min(cols, j0 + tile), i1 = std::min(rows, i0 + tile);
+        for (int64_t j = j0; j < j1; ++j) {
+          convert(X + j * ld + i0, converted, i1 - i0);
+          for (int64_t i = i0; i < i1; ++i) o[i * cols + j] = converted[i - i0];
+        }
+      }
+  });
+}
+
+// ---- bf16 native: oneDNN matmul ------------------------------------------------------------------
+
+struct MatmulPlan {
+  dnnl::matmul::primitive_desc pd;
+  dnnl::matmul primitive;
+};
+
+// src [M, K] bf16, weights [K, N] bf16, each dense and stored as is or transposed (ta, tb: the transpose of a
+// dense row-major matrix, described to oneDNN by its strides), dst [M, N] f32 with row stride ldc;
+// dst = alpha src weights + beta dst.
+const MatmulPlan& matmul_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t ldc, float alpha,
+                              float beta) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  static std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, float, float, int>, MatmulPlan> cache;
+  const auto key = std::make_tuple(ta, tb, M, N, K, ldc, alpha, beta, num_threads());
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  if (cache.size() >= 512) cache.clear();  // a program sweeping through shapes; a network has a few dozen
+  const dnnl::memory::desc a({M, K}, dt::bf16, ta ? tag::ba : tag::ab), b({K, N}, dt::bf16, tb ? tag::ba : tag::ab);
+  const dnnl::memory::desc c({M, N}, dt::f32, dnnl::memory::dims{ldc, 1});
+  dnnl::primitive_attr attr = onednn::primitive_attr_with_user_scratchpad();
+  if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_sum(beta);
+    attr.set_post_ops(ops);
+  }
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, onednn::engine());
+  MatmulPlan plan{pd, dnnl::matmul(pd)};
+  return cache.emplace(key, std::move(plan)).first->second;
+}
+
+void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  static std::vector<uint16_t> a16, b16;  // one thread calls (never inside a parallel region: see gemm())
+  const auto convert = [](const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); };
+  // Each operand converted as it is stored (rows of X), transposes left to oneDNN's layouts.
+  const bool ta_ = ta == CblasTrans, tb_ = tb == CblasTrans;
+  pack(CblasNoTrans, ta_ ? K : M, ta_ ? M : K, A, lda, a16, convert);
+  pack(CblasNoTrans, tb_ ? N : K, tb_ ? K : N, B, ldb, b16, convert);
+  const MatmulPlan& plan = matmul_plan(ta_, tb_, M, N, K, ldc, alpha, beta);
+  const dnnl::engine& engine = onednn::engine();
+  dnnl::memory a(plan.pd.src_desc(), engine, a16.data()), b(plan.pd.weights_desc(), engine, b16.data());
+  dnnl::memory c(plan.pd.dst_desc(), engine, C);
+  onednn::execute(plan.primitive, plan.pd, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+}
+
+// ---- bf16 emulated: rounded copies, then sgemm -----------------------------------------------------
+
+void bf16_gemm_emulated(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  thread_local std::vector<float> ar, br;
+  const auto convert = [](const float* in, float* out, int64_t n) { round_to_bf16(in, out, n); };
+  pack(ta, M, K, A, lda, ar, convert);
+  pack(tb, K, N, B, ldb, br, convert);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, ar.data(), K, br.data(), N, beta, C, ldc);
+}
+
+}  // namespace
+
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  count_flops(2 * M * N * K);
+  const PrecisionMode mode = precision_mode();
+  if (mode.bf16() && M > 0 && N > 0 && K > 0) {
+    if (mode.emulated || omp_in_parallel()) return bf16_gemm_emulated(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return bf16_gemm_native(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  count_flops(2 * M * N * K);
+  cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace diffuse

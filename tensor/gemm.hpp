@@ -1,0 +1,39 @@
+// The float32 GEMM every product of ours goes through (matmul, linear, the attention GEMMs), with the
+// precision of tensor/precision.hpp:
+//
+//   C [M, N] = alpha op(A) op(B) + beta C      op(A) [M, K], op(B) [K, N], row-major, op = as is or ^T
+//
+//   fp32           cblas_sgemm (OpenBLAS).
+//   bf16 native    A and B converted to bf16 as stored (rounded to nearest even; a transposed operand is
+//                  described to oneDNN by its layout, not copied transposed), then oneDNN's matmul with
+//                  bf16 inputs and a float32 destination (float32 accumulation; alpha as its output scale,
+//                  beta as a sum post-op). The primitives are created once per shape and kept.
+//   bf16 emulated  A and B rounded to bf16 values in float32 buffers, then cblas_sgemm.
+//
+// Inside an OpenMP parallel region (attention's thread per (batch, head) pair) bf16 takes the emulated route
+// even where the CPU has bf16: oneDNN 2.6's primitives are built for the process's thread count and must
+// not run nested in a parallel region. The arithmetic is the same (bf16 operands, exact products, float32
+// sums); the speed is float32's. Those GEMMs are small (256 x 256 x 32 in the transformer), where oneDNN's
+// matmul, called once per pair on its own threads, was slower still: a fork and join per call (0.3 GFLOP/s
+// against sgemm's 70 at 256 x 256 x 32, 2 threads, on the shared development machine: bench_bf16_gemm).
+//
+// Why oneDNN's matmul and not OpenBLAS's cblas_sbgemm: Debian's libopenblas 0.3.21 is built without
+// BUILD_BFLOAT16, so cblas.h declares cblas_sbgemm but the library does not export it.
+//
+// Safe to call from several OpenMP threads at once (attention runs its (batch, head) pairs in parallel):
+// the conversion buffers are per thread.
+#pragma once
+#include <cblas.h>
+
+#include <cstdint>
+
+namespace diffuse {
+
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// float64 is never mixed: cblas_dgemm.
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+
+}  // namespace diffuse
