@@ -6,6 +6,7 @@
 //                  [--sampler ancestral|ddim|dpm-solver [--eta E] [--grid G]]           (DDPM)
 //                  [--class C... [--per-class N] [--guidance-scale W]]                     (class-conditional DDPM)
 //                  [--classifier NOISY [--classifier-scale S]]                            (DDPM classifier guidance)
+//                  [--class C... [--per-class N] [--guidance-scale W] [--truncation R] [--steps K]] (VQ-Diffusion)
 //   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
 //   diffuse evaluate (--samples S.npz | --fd-floor) --classifier C [--data PATH] [--n N] [--k K] [--json]   (images)
@@ -118,6 +119,10 @@ int main(int argc, char** argv) {
       "--guidance-scale", sample.guidance_scale,
       "Class-conditional DDPM: classifier-free guidance's w (Ho & Salimans eq. 6), (1 + w) eps(x, c) - w eps(x, null); "
       "0 (default): the conditional model alone");
+  sa->add_option("--truncation", sample.truncation,
+                 "VQ-Diffusion: the truncation trick's r: keep the smallest set of tokens whose probability reaches r in "
+                 "ptilde(x0 | x_t), renormalised (default 1: none; the paper's 0.86)")
+      ->check(CLI::Range(1e-9, 1.0));
   sa->add_option("--grid", sample.grid,
                  "Masked diffusion: the steps' times, uniform or cosine (default cosine); DDPM's ddim: uniform (default) or "
                  "quadratic; DDPM's dpm-solver: logsnr (default) or uniform (in time)")

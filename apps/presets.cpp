@@ -453,6 +453,61 @@ const std::vector<Preset>& presets() {
                    {"checkpoint_every", 50}, {"eval_every", 50}, {"eval_items", 64}, {"ema_decay", 0.9}}}},
        {"hidden 16, 1 res block, K = 32, d = 8, batch 16, 100 steps: a smoke-test model"}},
 
+      // ---- VQ-Diffusion (Gu et al. 2022; docs/math.md §12): mask-and-replace diffusion over a VQ-VAE's tokens ---------
+      // `diffuse train --data TOKENS` binds the VQ-VAE named by the token file (vqvae.checkpoint, vqvae.hash).
+      {"vq-diffusion-paper",
+       "VQ-Diffusion-B's transformer (19 x 1024, 16 heads) over the 8x8 tokens of vqvae-cifar10-small, class-conditional, "
+       "mask-and-replace T = 100, lambda 5e-4",
+       "",
+       {{"kind", "vq-diffusion"},
+        {"vqvae", {{"checkpoint", ""}, {"hash", ""}}},
+        {"model",
+         {{"in_states", 513}, {"out_states", 513}, {"seq_len", 64}, {"grid_rows", 8}, {"grid_cols", 8}, {"width", 1024},
+          {"layers", 19}, {"heads", 16}, {"mlp", 4096}, {"dropout", 0.0}, {"causal", false}, {"time_embedding", true},
+          {"input_dim", 0}, {"pooled", false}, {"classes", 10}}},
+        {"diffusion",
+         {{"kind", "mask-replace"}, {"schedule", "vq"}, {"timesteps", 100}, {"hybrid_lambda", 5e-4},
+          {"decoder", "posterior"}, {"beta_start", 1e-4}, {"beta_end", 0.02}, {"cosine_s", 0.008}, {"max_beta", 0.999},
+          {"nn_knn", 10}, {"nn_final_mask", true}, {"nn_embeddings", ""}, {"spindle_lambda", 0.3},
+          {"loss_bits_per_dim", false}}},
+        {"train",
+         {{"steps", 200000}, {"batch", 512}, {"micro_batch", 0}, {"lr", 4.5e-4}, {"lr_schedule", "constant"}, {"warmup", 5000},
+          {"grad_clip", 0.0}, {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.96},
+          {"adam_eps", 1e-8}, {"tf_adam_epsilon", false}, {"p_uncond", 0.1}, {"log_every", 100}, {"sample_every", 10000},
+          {"sample_count", 40}, {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
+          {"replica_check_every", 100}, {"eval_every", 0}, {"eval_items", 0}}},
+        {"data", {{"dataset", "tokens"}}}},
+       {"class labels instead of CLIP text (none offline), as the paper's ImageNet experiment: a class token before the grid "
+        "(and the null class 10 dropped in with train.p_uncond = 0.1 for classifier-free guidance, Tang et al. 2022) instead "
+        "of cross-attention on text or adaptive layer norm; the time embedding is added to every position",
+        "the tokens are vqvae-cifar10-small's 8x8 grids over K = 512 codes (CIFAR-10 32x32), not VQGAN's 32x32 grids of "
+        "256x256 images; learned 2-D positions (row + column embeddings)",
+        "Adam without AdamW's weight decay (the training loop has none); no importance sampling of t",
+        "the loss per grid is L_{t-1} + lambda CE at one t, summed over the 64 positions (Austin et al. eq. 5 as the engine's "
+        "D3PM); L_0 through the posterior with Qbar_0 = I"}},
+      {"vq-diffusion-cifar10-small",
+       "VQ-Diffusion on the 8x8 tokens of vqvae-cifar10-small sized for a CPU: transformer 6 x 256, batch 64",
+       "vq-diffusion-paper",
+       {{"model", {{"width", 256}, {"layers", 6}, {"heads", 8}, {"mlp", 1024}}},
+        {"train",
+         {{"steps", 20000}, {"batch", 64}, {"lr", 5e-4}, {"warmup", 200}, {"grad_clip", 1.0}, {"ema_decay", 0.999},
+          {"ema_warmup", true}, {"adam_beta2", 0.99}, {"log_every", 50}, {"sample_every", 2000}, {"sample_count", 40},
+          {"sample_steps", 25}, {"checkpoint_every", 1000}}}},
+       {"transformer 6 x 256, 8 heads, MLP 1024 instead of 19 x 1024; batch 64, lr 5e-4 with 200 warmup steps, clip 1.0, "
+        "20k steps, EMA 0.999 with warm-up; training-time samples take 25 steps"}},
+      {"vq-diffusion-fashion-mnist",
+       "VQ-Diffusion on the 7x7 tokens of vqvae-fashion-mnist: transformer 6 x 256, batch 64",
+       "vq-diffusion-cifar10-small",
+       {{"model", {{"seq_len", 49}, {"grid_rows", 7}, {"grid_cols", 7}}}},
+       {"Fashion-MNIST 28x28 through vqvae-fashion-mnist: 7x7 grids over K = 512 codes"}},
+      {"vq-diffusion-tiny", "VQ-Diffusion for tests: transformer 1 x 32 over the tokens of vqvae-cifar10-tiny (K = 32), T = 100",
+       "vq-diffusion-cifar10-small",
+       {{"model", {{"in_states", 33}, {"out_states", 33}, {"width", 32}, {"layers", 1}, {"heads", 2}, {"mlp", 64}}},
+        {"train",
+         {{"steps", 40}, {"batch", 8}, {"lr", 2e-3}, {"warmup", 5}, {"log_every", 10}, {"sample_every", 20}, {"sample_count", 10},
+          {"sample_steps", 10}, {"checkpoint_every", 20}, {"ema_decay", 0.9}}}},
+       {"transformer 1 x 32 over K = 32 codes, batch 8, 40 steps: a smoke-test model"}},
+
       // ---- The autoregressive baseline (a causal transformer, next-character cross-entropy), text8 --------
       {"ar-text8-small", "Autoregressive baseline on text8: the d3pm-text8-small transformer 6 x 256, causal, batch 32", "",
        {{"kind", "ar-text"},
