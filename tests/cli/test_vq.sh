@@ -66,7 +66,7 @@ expect_error "other.tok: made by the VQ-VAE vq2/ckpt-000000002.safetensors (hash
 grep -qF "not by $vq (hash" err.txt || fail "the refusal names only one VQ-VAE: $(cat err.txt)"
 expect_error "made by the VQ-VAE vq2/ckpt-000000002.safetensors" "$diffuse" train --preset vq-diffusion-tiny --data other.tok --out bad1 --steps 1 \
   --threads 1 --set vqvae.checkpoint="$vq"
-expect_error "grids of 8 x 8 over 32 codes, but the token model reads 4 x 16 over 32" "$diffuse" train --preset vq-diffusion-tiny --data train.tok \
+expect_error "has 32 codes on a 8 x 8 grid, but model.in_states - 1 = 32 and the grid is 4 x 16" "$diffuse" train --preset vq-diffusion-tiny --data train.tok \
   --out bad2 --steps 1 --threads 1 --set model.grid_rows=4 --set model.grid_cols=16
 expect_error "has 32 codes on a 8 x 8 grid, but model.in_states - 1 = 64" "$diffuse" train --preset vq-diffusion-tiny --data train.tok --out bad3 \
   --steps 1 --threads 1 --set model.in_states=65 --set model.out_states=65
