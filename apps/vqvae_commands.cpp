@@ -30,10 +30,16 @@ namespace fs = std::filesystem;
 // reconstruction, PSNR = 10 log10(2^2 / MSE) (the peak-to-peak range 2; the same figure as on 0..255), and the code
 // histogram.
 struct ReconstructionScores {
-  double squared_error = 0;
+  double squared_error = 0, image_mse_squares = 0;  // the sum of the squared errors; of each image's MSE squared
   int64_t elements = 0, images = 0;
   std::vector<int64_t> histogram;
   double mse() const { return elements > 0 ? squared_error / static_cast<double>(elements) : 0.0; }
+  // The standard error of the MSE as the mean of the images' MSEs (every image has as many elements).
+  double standard_error() const {
+    if (images < 2) return 0.0;
+    const double n = static_cast<double>(images), m = mse();
+    return std::sqrt(std::max(0.0, (image_mse_squares / n - m * m) / (n - 1)));
+  }
   double psnr() const { return 10.0 * std::log10(4.0 / mse()); }
 };
 
@@ -47,7 +53,13 @@ ReconstructionScores score_reconstructions(const VqVaeModel& m, const Tensor& im
     const Tensor x = images.slice(0, begin, end);
     const Reconstruction r = reconstruct(m, x);
     const Tensor diff = (clamp(r.x_hat, -1.0, 1.0) - x).to(DType::F64).contiguous();
-    for (int64_t i = 0; i < diff.numel(); ++i) s.squared_error += diff.data<double>()[i] * diff.data<double>()[i];
+    const int64_t per_image = diff.numel() / (end - begin);
+    for (int64_t b = 0; b < end - begin; ++b) {
+      double image = 0;
+      for (int64_t i = b * per_image; i < (b + 1) * per_image; ++i) image += diff.data<double>()[i] * diff.data<double>()[i];
+      s.squared_error += image;
+      s.image_mse_squares += (image / static_cast<double>(per_image)) * (image / static_cast<double>(per_image));
+    }
     s.elements += diff.numel();
     for (int64_t i = 0; i < r.codes.numel(); ++i) s.histogram[static_cast<size_t>(r.codes.data<int32_t>()[i])]++;
     s.images += end - begin;
@@ -119,7 +131,7 @@ class VqVaeTraining : public ImageTrainingTask {
     const ReconstructionScores s = score_reconstructions(model_, held_out_.slice(0, 0, std::min(items, held_out_.size(0))),
                                                          model_.config.at("train").at("batch").get<int64_t>(), nullptr);
     model_.net.train();
-    return {.split = "test", .items = s.images, .item_noun = "images", .figure = "mse", .value = s.mse(), .standard_error = 0,
+    return {.split = "test", .items = s.images, .item_noun = "images", .figure = "mse", .value = s.mse(), .standard_error = s.standard_error(),
             .method = "reconstruction"};
   }
   std::map<std::string, std::string> state() const override {
@@ -188,15 +200,15 @@ int run_vqvae_evaluate(const EvaluateOptions& options) {
   if (!ProcessGroup::world().is_root()) return 0;
   const nn::CodeUsage u = nn::code_usage(s.histogram);
   if (options.json) {
-    json j = {{"mse", s.mse()}, {"psnr", s.psnr()}, {"perplexity", u.perplexity}, {"codes_used", u.used},
+    json j = {{"mse", s.mse()}, {"mse_stderr", s.standard_error()}, {"psnr", s.psnr()}, {"perplexity", u.perplexity}, {"codes_used", u.used},
               {"codebook_size", m->codebook_size()}, {"images", s.images}, {"split", options.split}, {"seconds", seconds},
               {"checkpoint", options.checkpoint}};
     if (!options.out.empty()) j["png"] = options.out;
     std::cout << j.dump() << "\n";
     return 0;
   }
-  std::printf("MSE %.6f (on [-1, 1]), PSNR %.2f dB on %lld %s images; codebook perplexity %.1f, %lld of %lld codes used; %.1f s\n",
-              s.mse(), s.psnr(), static_cast<long long>(s.images), options.split.c_str(), u.perplexity, static_cast<long long>(u.used),
+  std::printf("MSE %.6f (+- %.6f, on [-1, 1]), PSNR %.2f dB on %lld %s images; codebook perplexity %.1f, %lld of %lld codes used; %.1f s\n",
+              s.mse(), s.standard_error(), s.psnr(), static_cast<long long>(s.images), options.split.c_str(), u.perplexity, static_cast<long long>(u.used),
               static_cast<long long>(m->codebook_size()), seconds);
   if (!options.out.empty()) std::printf("originals (odd rows) and reconstructions (even rows): %s\n", options.out.c_str());
   return 0;
