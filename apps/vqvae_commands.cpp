@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <memory>
 
 #include "apps/image_data.hpp"
@@ -113,6 +114,13 @@ class VqVaeTraining : public ImageTrainingTask {
     const Tensor codes = l.quantized.codes.reshape({-1});
     if (ema_) ema_->update(l.quantized.rows, codes, model_.net.codebook);
     if (restart_) restart_->step(l.quantized.rows, codes, model_.net.codebook, data_.streams.diffusion, ema_.get());
+    // A codebook gone non-finite (an EMA of non-finite encoder outputs) is reported as a non-finite loss, so that the
+    // loop stops naming the step and keeps the last good checkpoint, as for every family.
+    if (!all_finite(model_.net.codebook)) {
+      std::fprintf(stderr, "the codebook holds NaN or Inf after its update\n");
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      return {nan, {l.mse, l.codebook, l.commitment}};
+    }
     return {l.loss.item(), {l.mse, l.codebook, l.commitment}};
   }
   std::vector<std::string> loss_part_names() const override { return {"MSE", "codebook", "commitment"}; }
