@@ -44,7 +44,9 @@ struct ReconstructionScores {
   double psnr() const { return 10.0 * std::log10(4.0 / mse()); }
 };
 
-ReconstructionScores score_reconstructions(const VqVaeModel& m, const Tensor& images, int64_t batch, Progress* progress) {
+// keep (may be null): every clamped reconstruction, in order, for the .npz of `evaluate --out`.
+ReconstructionScores score_reconstructions(const VqVaeModel& m, const Tensor& images, int64_t batch, Progress* progress,
+                                           std::vector<Tensor>* keep = nullptr) {
   ReconstructionScores s;
   s.histogram.assign(static_cast<size_t>(m.codebook_size()), 0);
   const int64_t n = images.size(0);
@@ -53,7 +55,9 @@ ReconstructionScores score_reconstructions(const VqVaeModel& m, const Tensor& im
     const int64_t end = std::min(n, begin + batch);
     const Tensor x = images.slice(0, begin, end);
     const Reconstruction r = reconstruct(m, x);
-    const Tensor diff = (clamp(r.x_hat, -1.0, 1.0) - x).to(DType::F64).contiguous();
+    const Tensor clamped = clamp(r.x_hat, -1.0, 1.0);
+    if (keep) keep->push_back(clamped);
+    const Tensor diff = (clamped - x).to(DType::F64).contiguous();
     const int64_t per_image = diff.numel() / (end - begin);
     for (int64_t b = 0; b < end - begin; ++b) {
       double image = 0;
@@ -197,28 +201,36 @@ int run_vqvae_evaluate(const EvaluateOptions& options) {
   const auto m = load_model_for_inference<VqVaeModel>(options.checkpoint, options.ema);
   const auto set = load_images(m->config.at("data").at("dataset").get<std::string>(), options.data_dir, options.split);
   m->require_images(set->height(), set->width(), set->channels(), "--data " + set->source, options.checkpoint);
-  const Tensor images = first_images(*set, options.split, options.items > 0 ? options.items : set->size(), "--images");
+  const data::ImageBatch all = first_image_batch(*set, options.split, options.items > 0 ? options.items : set->size(), "--images");
+  const Tensor& images = all.images;
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   const auto start = std::chrono::steady_clock::now();
   const auto progress = evaluation_progress("evaluate", (images.size(0) + batch - 1) / batch, options.quiet);
-  const ReconstructionScores s = score_reconstructions(*m, images, batch, progress.get());
+  std::vector<Tensor> kept;
+  const ReconstructionScores s = score_reconstructions(*m, images, batch, progress.get(), options.out.empty() ? nullptr : &kept);
   progress->finish();
   const double seconds = seconds_since(start);
-  if (!options.out.empty()) write_reconstruction_grid(*m, images.slice(0, 0, std::min<int64_t>(32, images.size(0))), options.out);
+  const std::string npz = fs::path(options.out).replace_extension(".npz").string();
+  if (!options.out.empty()) {
+    write_reconstruction_grid(*m, images.slice(0, 0, std::min<int64_t>(32, images.size(0))), options.out);
+    write_image_npz(npz, concat(kept, 0), all.labels);  // what `evaluate --samples --classifier` scores: the tokenizer's floor
+  }
   if (!ProcessGroup::world().is_root()) return 0;
   const nn::CodeUsage u = nn::code_usage(s.histogram);
   if (options.json) {
     json j = {{"mse", s.mse()}, {"mse_stderr", s.standard_error()}, {"psnr", s.psnr()}, {"perplexity", u.perplexity}, {"codes_used", u.used},
               {"codebook_size", m->codebook_size()}, {"images", s.images}, {"split", options.split}, {"seconds", seconds},
               {"checkpoint", options.checkpoint}};
-    if (!options.out.empty()) j["png"] = options.out;
+    if (!options.out.empty()) j["png"] = options.out, j["npz"] = npz;
     std::cout << j.dump() << "\n";
     return 0;
   }
   std::printf("MSE %.6f (+- %.6f, on [-1, 1]), PSNR %.2f dB on %lld %s images; codebook perplexity %.1f, %lld of %lld codes used; %.1f s\n",
               s.mse(), s.standard_error(), s.psnr(), static_cast<long long>(s.images), options.split.c_str(), u.perplexity, static_cast<long long>(u.used),
               static_cast<long long>(m->codebook_size()), seconds);
-  if (!options.out.empty()) std::printf("originals (odd rows) and reconstructions (even rows): %s\n", options.out.c_str());
+  if (!options.out.empty())
+    std::printf("originals (odd rows) and reconstructions (even rows): %s; every reconstruction with its label: %s\n", options.out.c_str(),
+                npz.c_str());
   return 0;
 }
 

@@ -36,7 +36,7 @@ vq=vq/ckpt-000000040.safetensors
 "$diffuse" evaluate --checkpoint "$vq" --data data --json --out recon.png --threads 1 > eval.json 2> /dev/null || fail "evaluate vqvae: $(cat eval.json)"
 between "$(json_field eval.json mse)" 0 0.5 && between "$(json_field eval.json psnr)" 9 100 && between "$(json_field eval.json perplexity)" 1 32 &&
   between "$(json_field eval.json codes_used)" 1 32 && [ "$(json_field eval.json images)" = 64 ] || fail "evaluate vqvae JSON: $(cat eval.json)"
-[ -s recon.png ] || fail "evaluate --out wrote no PNG"
+[ -s recon.png ] && [ -s recon.npz ] || fail "evaluate --out wrote no PNG or .npz"
 "$diffuse" evaluate --checkpoint "$vq" --data data --images 16 --threads 1 2> /dev/null | grep -q '^MSE [0-9.]* (+- [0-9.]*, on \[-1, 1\]), PSNR [0-9.]* dB on 16 test images; codebook perplexity' ||
   fail "evaluate vqvae's text line"
 
