@@ -38,6 +38,7 @@ struct SampleOptions {
   int64_t per_class = 0;             // ... images of each class (0: 8)
   double guidance_scale = 0.0;       // ... classifier-free guidance's w (Ho & Salimans eq. 6); 0: the conditional model
   bool guidance_scale_given = false; // --guidance-scale was on the command line (refused for unconditional checkpoints)
+  double truncation = 1.0;           // VQ-Diffusion: the truncation trick's r (1: none; the paper 0.86)
   std::string grid;         // masked diffusion: the time grid, uniform or cosine ("" : cosine); DDPM's ddim: uniform
                             // ("") or quadratic; DDPM's dpm-solver: logsnr ("") or uniform
   std::string decoder;      // masked diffusion: "ancestral" ("" ) or "maskgit" (confidence-ordered)

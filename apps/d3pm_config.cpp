@@ -158,6 +158,11 @@ diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& options, i
 
 diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const diffusion::D3pm& d3pm, const Tensor& items,
                                         int64_t batch, const EvaluateOptions& options) {
+  return evaluate_d3pm([&](int64_t, int64_t) { return model; }, d3pm, items, batch, options);
+}
+
+diffusion::D3pmElboResult evaluate_d3pm(const X0ModelOfItems& model_of, const diffusion::D3pm& d3pm, const Tensor& items,
+                                        int64_t batch, const EvaluateOptions& options) {
   const int64_t n = items.size(0), per_batch = options.estimate ? 1 : (options.steps > 0 ? options.steps : d3pm.timesteps());
   std::unique_ptr<Progress> progress;
   const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress->advance(); };
@@ -165,6 +170,7 @@ diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const d
       n, batch, options.seed,
       [&](int64_t begin, int64_t end, Philox& rng) {
         const Tensor x = items.slice(0, begin, end);
+        const diffusion::X0Model model = model_of(begin, end);
         return options.estimate ? diffusion::d3pm_elbo_estimate(model, d3pm, x, rng, 1, 0, observer)
                           : diffusion::d3pm_elbo_exact(model, d3pm, x, rng, 0, observer, options.steps);
       },

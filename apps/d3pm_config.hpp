@@ -18,6 +18,7 @@
 //   nn_embedding_matrix  the embeddings read from nn_embeddings, one row per data state
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -55,6 +56,10 @@ diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& options, i
 // of items int32 [N, L] in batches of `batch`, shared among the processes and journaled
 // (sharded_evaluation.hpp), with its progress on stderr (progress.hpp) unless options.quiet.
 diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const diffusion::D3pm& d3pm, const Tensor& items,
+                                        int64_t batch, const EvaluateOptions& options);
+// The same with the model of items [begin, end) (a class-conditional one given those items' labels).
+using X0ModelOfItems = std::function<diffusion::X0Model(int64_t begin, int64_t end)>;
+diffusion::D3pmElboResult evaluate_d3pm(const X0ModelOfItems& model_of, const diffusion::D3pm& d3pm, const Tensor& items,
                                         int64_t batch, const EvaluateOptions& options);
 
 }  // namespace diffuse

@@ -94,18 +94,6 @@ diffusion::BpdResult ddpm_bits_per_dim(const LabelledEpsModel& model_for, const 
   return r;
 }
 
-// Labels int32 [classes x per_class]: per_class copies of each class in turn, a grid row each.
-Tensor class_rows(const std::vector<int32_t>& classes, int64_t per_class) {
-  std::vector<int32_t> labels;
-  for (const int32_t c : classes) labels.insert(labels.end(), static_cast<size_t>(per_class), c);
-  return Tensor::from_vector(labels, {static_cast<int64_t>(labels.size())});
-}
-std::vector<int32_t> all_classes(int64_t num_classes) {
-  std::vector<int32_t> ids(static_cast<size_t>(num_classes));
-  for (int64_t c = 0; c < num_classes; ++c) ids[static_cast<size_t>(c)] = static_cast<int32_t>(c);
-  return ids;
-}
-
 // Samples n images with the current weights (the caller swaps the EMA in) and writes a PNG grid; a
 // class-conditional network draws ceil(n / K) of each class, a row per class, unguided (w = 0).
 void write_sample_grid(DdpmModel& m, int64_t n, Philox rng, const fs::path& path) {

@@ -111,6 +111,17 @@ std::vector<int32_t> parse_classes(const std::vector<std::string>& specs, int64_
   return ids;
 }
 
+Tensor class_rows(const std::vector<int32_t>& classes, int64_t per_class) {
+  std::vector<int32_t> labels;
+  for (const int32_t c : classes) labels.insert(labels.end(), static_cast<size_t>(per_class), c);
+  return Tensor::from_vector(labels, {static_cast<int64_t>(labels.size())});
+}
+std::vector<int32_t> all_classes(int64_t num_classes) {
+  std::vector<int32_t> ids(static_cast<size_t>(num_classes));
+  for (int64_t c = 0; c < num_classes; ++c) ids[static_cast<size_t>(c)] = static_cast<int32_t>(c);
+  return ids;
+}
+
 EvaluationRecord test_images_record(int64_t images, double bits_per_dim, double standard_error, const std::string& method) {
   return {.split = "test", .items = images, .item_noun = "images", .figure = "bits_per_dim", .value = bits_per_dim,
           .standard_error = standard_error, .method = method};

@@ -45,6 +45,10 @@ std::string list_classes(int64_t num_classes, const std::vector<std::string>& na
 std::vector<int32_t> parse_classes(const std::vector<std::string>& specs, int64_t num_classes,
                                    const std::vector<std::string>& names, const std::string& flag);
 
+// Labels int32 [classes.size() x per_class]: per_class copies of each class in turn, a grid row each.
+Tensor class_rows(const std::vector<int32_t>& classes, int64_t per_class);
+std::vector<int32_t> all_classes(int64_t num_classes);  // 0, 1, ..., num_classes - 1
+
 // A periodic evaluation's record of bits/dim on test images.
 EvaluationRecord test_images_record(int64_t images, double bits_per_dim, double standard_error, const std::string& method);
 

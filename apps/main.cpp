@@ -6,11 +6,14 @@
 //                  [--sampler ancestral|ddim|dpm-solver [--eta E] [--grid G]]           (DDPM)
 //                  [--class C... [--per-class N] [--guidance-scale W]]                     (class-conditional DDPM)
 //                  [--classifier NOISY [--classifier-scale S]]                            (DDPM classifier guidance)
+//                  [--class C... [--per-class N] [--guidance-scale W] [--truncation R] [--steps K]] (VQ-Diffusion)
 //   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
 //   diffuse evaluate (--samples S.npz | --fd-floor) --classifier C [--data PATH] [--n N] [--k K] [--json]   (images)
 //   diffuse evaluate --task pairs (--checkpoint PATH | --copy-source) --data PAIRS [--chunks N] [--skip-long] [--candidates N] [--mbr]
 //                    [--decoder maskgit] [--steps K] [--temperature T] [--out FILE] [--json]
+//   diffuse evaluate --checkpoint VQVAE [--data PATH] [--split test] [--images N] [--out RECON.png] [--json]   (VQ-VAE)
+//   diffuse tokenize --checkpoint VQVAE [--data PATH] [--split train] [--images N] --out TOKENS   (a token-grid file)
 //   diffuse plot (--runs DIR... | --terms FILE [--family F] | --progressive PATH) --out FILE.png [--width W --height H]
 //   diffuse benchmark --workload W [--batch N] [--steps N] [--peak] [--profile N] [--json]
 //   diffuse selfcheck                        train a small MLP on generated data
@@ -32,6 +35,7 @@
 #include "apps/process_group.hpp"
 #include "apps/selfcheck.hpp"
 #include "apps/text_sample_scores.hpp"
+#include "apps/vqvae_commands.hpp"
 #include "apps/image_sample_scores.hpp"
 #include "data/npz_reader.hpp"
 #include "apps/run_support.hpp"
@@ -130,6 +134,10 @@ int main(int argc, char** argv) {
       "--guidance-scale", sample.guidance_scale,
       "Class-conditional DDPM: classifier-free guidance's w (Ho & Salimans eq. 6), (1 + w) eps(x, c) - w eps(x, null); "
       "0 (default): the conditional model alone");
+  sa->add_option("--truncation", sample.truncation,
+                 "VQ-Diffusion: the truncation trick's r: keep the smallest set of tokens whose probability reaches r in "
+                 "ptilde(x0 | x_t), renormalised (default 1: none; the paper's 0.86)")
+      ->check(CLI::Range(1e-9, 1.0));
   sa->add_option("--grid", sample.grid,
                  "Masked diffusion: the steps' times, uniform or cosine (default cosine); DDPM's ddim: uniform (default) or "
                  "quadratic; DDPM's dpm-solver: logsnr (default) or uniform (in time)")
@@ -262,8 +270,21 @@ int main(int argc, char** argv) {
   ev->add_option("--choice-temperature", evaluate.choice_temperature, "--task pairs, MaskGIT: the Gumbel noise on the confidences (4.5)")
       ->check(CLI::NonNegativeNumber)
       ->needs(task);
-  ev->add_option("--out", evaluate.out, "--task pairs: write the sources, references, hypotheses and candidates here (TSV)")
-      ->needs(task);
+  ev->add_option("--out", evaluate.out,
+                 "--task pairs: write the sources, references, hypotheses and candidates here (TSV); a VQ-VAE: the PNG of the "
+                 "first 32 originals beside their reconstructions");
+
+  diffuse::TokenizeOptions tokenize;
+  bool tokenize_raw = false;
+  CLI::App* tk = app.add_subcommand("tokenize", "Encode a dataset's split with a VQ-VAE checkpoint into a token-grid file");
+  tk->add_option("--checkpoint", tokenize.checkpoint, "The vqvae checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
+  tk->add_option("--data", tokenize.data_dir, "Dataset directory (CIFAR-10, Fashion-MNIST)");
+  tk->add_option("--split", tokenize.split, "train (default) or test");
+  tk->add_option("--images", tokenize.items, "The first N images of the split (default all)")->check(CLI::PositiveNumber);
+  tk->add_option("--batch", tokenize.batch, "Images per network evaluation")->check(CLI::PositiveNumber);
+  tk->add_option("--out", tokenize.out, "The token-grid file to write")->required();
+  tk->add_flag("--quiet", tokenize.quiet, "No progress on stderr");
+  tk->add_flag("--raw-weights", tokenize_raw, "Use the trained weights, not their EMA");
 
   diffuse::PlotOptions plot;
   CLI::App* pl = app.add_subcommand("plot", "Draw figures as PNG: runs' loss curves, the bound's per-t terms, DDPM's rate-distortion");
@@ -383,7 +404,14 @@ int main(int argc, char** argv) {
       const json config = diffuse::checkpoint_config(evaluate.checkpoint);
       const diffuse::ModelFamily& family = diffuse::model_family(config, evaluate.checkpoint);
       diffuse::require_data_path(config, evaluate.data_dir);
+      if (!evaluate.out.empty() && std::string(family.kind) != "vqvae")
+        throw std::invalid_argument("--out: for --task pairs or a vqvae checkpoint, not for " + std::string(family.kind) + " (" +
+                                    evaluate.checkpoint + ")");
       return family.evaluate(evaluate);
+    }
+    if (*tk) {
+      tokenize.ema = !tokenize_raw;
+      return diffuse::run_vqvae_tokenize(tokenize);
     }
     if (*pl) return diffuse::run_plot(plot);
     if (*bm) return diffuse::run_benchmark(bench);

@@ -13,11 +13,13 @@ extern const ModelFamily kArTextFamily;     // ar_text_commands.cpp
 extern const ModelFamily kDiffusionLmFamily;      // diffusion_lm_commands.cpp
 extern const ModelFamily kTextClassifierFamily;   // text_classifier_commands.cpp
 extern const ModelFamily kImageClassifierFamily;  // image_classifier_commands.cpp
+extern const ModelFamily kVqVaeFamily;            // vqvae_commands.cpp
+extern const ModelFamily kVqDiffusionFamily;      // vq_diffusion_commands.cpp
 
 namespace {
 const ModelFamily* const kFamilies[] = {&kDdpmFamily,        &kD3pmTextFamily,    &kD3pmImageFamily,     &kMaskedTextFamily,
                                            &kArTextFamily,      &kDiffusionLmFamily, &kTextClassifierFamily,
-                                           &kImageClassifierFamily};
+                                           &kImageClassifierFamily, &kVqVaeFamily, &kVqDiffusionFamily};
 }  // namespace
 
 const ModelFamily& model_family(const nlohmann::json& config, const std::string& where) {

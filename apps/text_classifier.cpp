@@ -6,6 +6,7 @@
 #include "apps/command_options.hpp"
 #include "apps/run_support.hpp"
 #include "data/bible_books.hpp"
+#include "nn/checkpoint.hpp"
 #include "tensor/ops.hpp"
 
 namespace diffuse {
@@ -32,18 +33,7 @@ nn::TransformerConfig classifier_network(const json& config) {
 
 }  // namespace
 
-std::string embedding_hash(const Tensor& embedding) {
-  const Tensor e = embedding.to(DType::F32).contiguous();
-  const auto* bytes = reinterpret_cast<const unsigned char*>(e.data<float>());
-  uint64_t h = 14695981039346656037ull;
-  for (int64_t i = 0; i < e.numel() * static_cast<int64_t>(sizeof(float)); ++i) {
-    h ^= bytes[i];
-    h *= 1099511628211ull;
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return hex;
-}
+std::string embedding_hash(const Tensor& embedding) { return nn::weights_hash(embedding); }
 
 ClassifierTarget parse_classifier_target(const std::string& name) {
   if (name == "testament") return ClassifierTarget::Testament;

@@ -1,6 +1,10 @@
 #include "diffusion/guidance.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -75,6 +79,57 @@ Tensor classifier_guided_eps(const GaussianDiffusion& diffusion, const Tensor& e
                              double scale) {
   // Dhariwal & Nichol eq. 14: eps^ = eps_theta(x_t) - sqrt(1 - abar_t) grad log p_phi(y | x_t)
   return eps - diffusion.extract(diffusion.schedule().sqrt_one_minus_alphas_cumprod, step, eps) * gradient * scale;
+}
+
+X0Model classifier_free_x0(ConditionalX0Model model, Tensor labels, int32_t null_label, double w) {
+  return [model = std::move(model), labels = std::move(labels), null_label, w](const Tensor& x_t, const Tensor& step) {
+    if (w == 0.0) return model(x_t, step, labels);
+    const int64_t B = x_t.size(0);
+    const Tensor both = model(concat({x_t, x_t}, 0), concat({step, step}, 0),
+                              concat({labels, Tensor::full({B}, static_cast<double>(null_label), DType::I32)}, 0));
+    const Tensor conditional = log_softmax(both.narrow(0, 0, B)), unconditional = log_softmax(both.narrow(0, B, B));
+    return log_softmax(conditional + (conditional - unconditional) * w);  // Tang et al. §3.2 with s = 1 + w
+  };
+}
+
+// [..., K] -> [..., K]: per row, the kept states' log p - log(sum of kept p), -inf elsewhere.
+Tensor truncate_logits(const Tensor& logits, double r, int64_t excluded) {
+  if (!(r > 0 && r <= 1)) throw std::invalid_argument("--truncation: r in (0, 1], got " + std::to_string(r));
+  NoGradGuard no_grad;
+  const int64_t K = logits.size(-1), rows = logits.numel() / K;
+  const Tensor z = logits.to(DType::F64).contiguous();
+  Tensor out = Tensor::empty(logits.shape(), DType::F64);
+  std::vector<double> p(static_cast<size_t>(K));
+  std::vector<int64_t> order(static_cast<size_t>(K));
+  for (int64_t row = 0; row < rows; ++row) {
+    const double* in = z.data<double>() + row * K;
+    double* o = out.data<double>() + row * K;
+    double top = -std::numeric_limits<double>::infinity(), total = 0;
+    for (int64_t k = 0; k < K; ++k)
+      if (k != excluded) top = std::max(top, in[k]);
+    for (int64_t k = 0; k < K; ++k) total += (p[static_cast<size_t>(k)] = k == excluded ? 0.0 : std::exp(in[k] - top));
+    for (int64_t k = 0; k < K; ++k) p[static_cast<size_t>(k)] /= total;
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[static_cast<size_t>(a)] > p[static_cast<size_t>(b)]; });
+    double kept = 0;
+    std::fill(o, o + K, -std::numeric_limits<double>::infinity());
+    for (int64_t i = 0; i < K; ++i) {
+      const int64_t k = order[static_cast<size_t>(i)];
+      if (p[static_cast<size_t>(k)] <= 0 || (kept >= r && i > 0)) break;
+      kept += p[static_cast<size_t>(k)];
+      o[k] = 0;  // marked: filled below
+    }
+    for (int64_t k = 0; k < K; ++k)
+      if (o[k] == 0) o[k] = std::log(p[static_cast<size_t>(k)] / kept);
+  }
+  return out.to(logits.dtype());
+}
+
+X0Model truncated_x0(X0Model model, double r, int64_t excluded) {
+  (void)truncate_logits(Tensor::zeros({1, 2}), r);  // the range check, before any network evaluation
+  return [model = std::move(model), r, excluded](const Tensor& x_t, const Tensor& step) {
+    return truncate_logits(model(x_t, step), r, excluded);
+  };
 }
 
 }  // namespace diffuse::diffusion

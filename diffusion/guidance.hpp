@@ -28,10 +28,18 @@
 //   classifier guidance (Dhariwal & Nichol 2021): a noise-aware classifier's gradient g = grad_x log p_phi(c | x_t, t)
 //   shifts the ancestral step's mean, mu + s Sigma g (their Algorithm 1), or DDIM's eps, eps - s sqrt(1 - abar_t) g
 //   (their Algorithm 2, eq. 14).
+//
+// For tokens (VQ-Diffusion, Gu et al. 2022; docs/math.md §12.4), on the x0 distribution ptilde(x0 | x_t) the D3PM
+// reverse step reads (d3pm_diffusion.hpp), each an X0Model wrapper, so the sampler is unchanged:
+//   classifier-free guidance (Tang et al. 2022, "Improved VQ-Diffusion" §3.2, in Ho & Salimans' w):
+//     log ptilde~ = log ptilde(x0 | x_t, c) + w (log ptilde(x0 | x_t, c) - log ptilde(x0 | x_t, null)), renormalised;
+//   the truncation trick (Gu et al. §4.1, "truncation rate" r = 0.86): per position, keep the smallest set of
+//     states, most probable first, whose probabilities sum to at least r; renormalise over it (-inf elsewhere).
 #pragma once
 #include <cstdint>
 #include <functional>
 
+#include "diffusion/d3pm_diffusion.hpp"
 #include "diffusion/gaussian_diffusion.hpp"
 #include "tensor/random.hpp"
 #include "tensor/tensor.hpp"
@@ -79,5 +87,24 @@ Tensor classifier_guided_mean(const Tensor& mean, const Tensor& variance, const 
 // Their Algorithm 2 (eq. 14): eps - s sqrt(1 - abar_t) g, for DDIM and DPM-Solver.
 Tensor classifier_guided_eps(const GaussianDiffusion& diffusion, const Tensor& eps, const Tensor& step, const Tensor& gradient,
                              double scale);
+
+// ---- tokens (VQ-Diffusion) ---------------------------------------------------------------------------
+
+// ptilde_theta(x0 | x_t, c): a class-conditional x0-model; labels int32 [B], the null class where unconditional.
+using ConditionalX0Model = std::function<Tensor(const Tensor& x_t, const Tensor& step, const Tensor& labels)>;
+
+// Classifier-free guidance on the x0 logits [B, L, K] (see the header comment), as an X0Model: log-probabilities,
+// each row renormalised by log_softmax. w = 0 is exactly the conditional model's logits (one pass); otherwise the
+// conditional and unconditional passes run as one batch of 2B.
+X0Model classifier_free_x0(ConditionalX0Model model, Tensor labels, int32_t null_label, double w);
+
+// The truncation trick on logits [..., K] (no tape): log-probabilities renormalised over each row's smallest set of
+// most probable states whose probabilities sum to >= r (ties in probability kept in index order), -inf elsewhere.
+// The state `excluded` (an extra mask; -1 for none) is never kept. r in (0, 1]: r = 1 keeps every state of nonzero
+// probability (the log_softmax of the logits); r below the largest probability keeps the argmax alone. Throws
+// std::invalid_argument naming --truncation outside (0, 1].
+Tensor truncate_logits(const Tensor& logits, double r, int64_t excluded = -1);
+// model's logits through truncate_logits (r checked here, before any network evaluation).
+X0Model truncated_x0(X0Model model, double r, int64_t excluded);
 
 }  // namespace diffuse::diffusion

@@ -107,4 +107,17 @@ void prune_checkpoints(const std::string& dir, int keep) {
   for (size_t i = 0; i + static_cast<size_t>(std::max(keep, 1)) < all.size(); ++i) std::filesystem::remove(all[i]);
 }
 
+std::string weights_hash(const Tensor& weights) {
+  const Tensor e = weights.to(DType::F32).contiguous();
+  const auto* bytes = reinterpret_cast<const unsigned char*>(e.data<float>());
+  uint64_t h = 14695981039346656037ull;
+  for (int64_t i = 0; i < e.numel() * static_cast<int64_t>(sizeof(float)); ++i) {
+    h ^= bytes[i];
+    h *= 1099511628211ull;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
 }  // namespace diffuse::nn

@@ -30,6 +30,10 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, cons
 // Reads only the metadata (for `info` and for rebuilding a model from a checkpoint).
 std::map<std::string, std::string> read_checkpoint_metadata(const std::string& path);
 
+// FNV-1a (64 bits) of a tensor's values as float32 bytes, 16 hexadecimal digits: how a file names the weights it
+// was made with (a noisy text classifier its embedding; a token-grid file its VQ-VAE).
+std::string weights_hash(const Tensor& weights);
+
 // A run directory keeps ckpt-<iteration>.safetensors files; these find, name and prune them.
 std::string checkpoint_path(const std::string& dir, int64_t iteration);
 std::vector<std::string> list_checkpoints(const std::string& dir);  // oldest first

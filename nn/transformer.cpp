@@ -11,7 +11,8 @@ namespace diffuse::nn {
 nlohmann::json TransformerConfig::to_json() const {
   return {{"in_states", in_states}, {"out_states", out_states}, {"seq_len", seq_len}, {"width", width},
           {"layers", layers}, {"heads", heads}, {"mlp", mlp}, {"dropout", dropout},
-          {"causal", causal}, {"time_embedding", time_embedding}, {"input_dim", input_dim}, {"pooled", pooled}};
+          {"causal", causal}, {"time_embedding", time_embedding}, {"input_dim", input_dim}, {"pooled", pooled},
+          {"grid_rows", grid_rows}, {"grid_cols", grid_cols}, {"classes", classes}};
 }
 
 TransformerConfig TransformerConfig::from_json(const nlohmann::json& j) {
@@ -29,6 +30,9 @@ TransformerConfig TransformerConfig::from_json(const nlohmann::json& j) {
   if (j.contains("time_embedding")) json_field(j, "time_embedding", c.time_embedding);
   if (j.contains("input_dim")) json_field(j, "input_dim", c.input_dim);
   if (j.contains("pooled")) json_field(j, "pooled", c.pooled);
+  if (j.contains("grid_rows")) json_field(j, "grid_rows", c.grid_rows);
+  if (j.contains("grid_cols")) json_field(j, "grid_cols", c.grid_cols);
+  if (j.contains("classes")) json_field(j, "classes", c.classes);
   c.validate();
   return c;
 }
@@ -44,6 +48,10 @@ void TransformerConfig::validate() const {
   if (heads < 1 || width % heads != 0) bad("heads must divide width");
   if (mlp < 1) bad("mlp must be positive");
   if (dropout < 0 || dropout >= 1) bad("dropout must be in [0, 1)");
+  if (grid_rows < 0 || grid_cols < 0 || (grid_rows > 0) != (grid_cols > 0) || (grid_rows > 0 && grid_rows * grid_cols != seq_len))
+    bad("grid_rows and grid_cols: both 0 (1-D positions) or both positive with grid_rows * grid_cols = seq_len, got " +
+        std::to_string(grid_rows) + " x " + std::to_string(grid_cols) + " and seq_len " + std::to_string(seq_len));
+  if (classes < 0 || (classes > 0 && (causal || pooled))) bad("classes: 0, or the number of classes of a bidirectional, unpooled model");
 }
 
 Transformer::Transformer(const TransformerConfig& config, Philox& rng) : config_(config) {
@@ -56,7 +64,13 @@ Transformer::Transformer(const TransformerConfig& config, Philox& rng) : config_
     in_proj_->push_back(std::make_shared<Linear>(c.input_dim, c.width, Init::Normal002, rng));
     in_proj_->push_back(std::make_shared<Linear>(c.width, c.width, Init::Normal002, rng));
   }
-  pos_emb_ = register_parameter("pos_emb", normal_init({c.seq_len, c.width}, 0.02, rng));
+  if (c.grid_rows > 0) {
+    row_emb_ = register_parameter("row_emb", normal_init({c.grid_rows, c.width}, 0.02, rng));
+    col_emb_ = register_parameter("col_emb", normal_init({c.grid_cols, c.width}, 0.02, rng));
+  } else {
+    pos_emb_ = register_parameter("pos_emb", normal_init({c.seq_len, c.width}, 0.02, rng));
+  }
+  if (c.classes > 0) class_emb_ = register_module("class_emb", std::make_shared<Embedding>(c.classes + 1, c.width, 0.02, rng));
   if (c.time_embedding) {
     time_ = register_module("time", std::make_shared<ModuleList<Linear>>());
     time_->push_back(std::make_shared<Linear>(c.width, c.width, Init::Normal002, rng));
@@ -77,7 +91,7 @@ Tensor causal_mask(int64_t length) {
   return mask;
 }
 
-Tensor Transformer::forward(const Tensor& x_t, const Tensor& step, Philox& rng) const {
+Tensor Transformer::forward(const Tensor& x_t, const Tensor& step, Philox& rng, const Tensor& labels) const {
   const TransformerConfig& c = config_;
   const bool vectors = c.input_dim > 0;
   const bool input_ok = vectors ? (x_t.dtype() != DType::I32 && x_t.dim() == 3 && x_t.size(2) == c.input_dim)
@@ -90,14 +104,34 @@ Tensor Transformer::forward(const Tensor& x_t, const Tensor& step, Philox& rng) 
                                    (c.time_embedding ? " and step [B]" : "") + ", got " + describe(x_t) +
                                    (c.time_embedding ? " and " + describe(step) : ""));
   const int64_t B = x_t.size(0), L = x_t.size(1);
+  if (c.classes > 0) {
+    bool ok = labels.defined() && labels.dtype() == DType::I32 && labels.dim() == 1 && labels.size(0) == B;
+    for (int64_t b = 0; ok && b < B; ++b) ok = labels.data<int32_t>()[b] >= 0 && labels.data<int32_t>()[b] <= c.classes;
+    if (!ok) shape_error("transformer", "a class-conditional model takes labels int32 [B] in 0.." + std::to_string(c.classes) + " (" +
+                                            std::to_string(c.classes) + ": the null class)");
+  } else if (labels.defined()) {
+    shape_error("transformer", "labels given to a model without classes");
+  }
+  if (c.grid_rows > 0 && L != c.seq_len) shape_error("transformer", "a grid model reads all " + std::to_string(c.seq_len) + " positions");
   const Tensor input = vectors ? (*in_proj_)[1]->forward(tanh((*in_proj_)[0]->forward(x_t))) : tok_emb_->forward(x_t);
-  Tensor h = input + pos_emb_.narrow(0, 0, L);
+  // [L, C]: learned 1-D positions, or row_emb[i] + col_emb[j] at n = i W + j.
+  const Tensor pos = c.grid_rows > 0 ? (row_emb_.view({c.grid_rows, 1, c.width}) + col_emb_.view({1, c.grid_cols, c.width})).reshape({L, c.width})
+                                     : pos_emb_.narrow(0, 0, L);
+  Tensor h = input + pos;
+  Tensor temb;
   if (c.time_embedding) {
-    const Tensor temb = (*time_)[1]->forward(silu((*time_)[0]->forward(timestep_embedding(step, c.width))));  // [B, C]
+    temb = (*time_)[1]->forward(silu((*time_)[0]->forward(timestep_embedding(step, c.width))));  // [B, C]
     h = h + temb.view({B, 1, c.width});
+  }
+  // The class token: [B, 1, C] before the sequence -> [B, 1 + L, C]; dropped after the blocks.
+  if (c.classes > 0) {
+    Tensor token = class_emb_->forward(labels).view({B, 1, c.width});
+    if (c.time_embedding) token = token + temb.view({B, 1, c.width});
+    h = concat({token, h}, 1);
   }
   const Tensor mask = c.causal ? causal_mask(L) : Tensor();
   for (const auto& block : *blocks_) h = block->forward(h, rng, mask);
+  if (c.classes > 0) h = h.narrow(1, 1, L);
   h = ln_f_->forward(h);
   return head_->forward(c.pooled ? mean(h, {1}) : h);
 }

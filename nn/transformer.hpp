@@ -20,6 +20,11 @@
 //   The head then writes out_states = d numbers per position: the x0 prediction of Diffusion-LM and DiffuSeq.
 // - pooled = true averages ln_f(h) over the positions before the head: logits [B, out_states] of a
 //   sequence's class (Diffusion-LM's classifier on noisy x_t, and the clean-text classifier that scores it).
+// - grid_rows = H > 0 (with grid_cols = W, seq_len = H W): learned 2-D positions, pos(i, j) = row_emb[i] +
+//   col_emb[j] for position n = i W + j, in place of pos_emb (VQ-Diffusion's token grids).
+// - classes = N > 0: a class token. class_emb [N + 1, C] (row N: the null class of classifier-free guidance)
+//   gives one more token, class_emb[c] (+ the time embedding), put before the sequence; every block attends to
+//   it, and its output is dropped before ln_f. forward then takes labels int32 [B] in 0..N.
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -40,6 +45,8 @@ struct TransformerConfig {
   bool time_embedding = true;  // add time_mlp(sinusoidal(step)) to every position
   int64_t input_dim = 0;       // 0: int32 token ids; d > 0: float vectors [B, L, d] through in_proj
   bool pooled = false;         // the head reads the mean over positions: [B, out_states]
+  int64_t grid_rows = 0, grid_cols = 0;  // > 0: learned 2-D positions over a grid_rows x grid_cols grid
+  int64_t classes = 0;         // > 0: a class token over classes + 1 labels (the last: null)
 
   nlohmann::json to_json() const;
   static TransformerConfig from_json(const nlohmann::json& j);  // throws naming the bad field
@@ -54,15 +61,18 @@ class Transformer : public Module {
   Transformer(const TransformerConfig& config, Philox& rng);
   // x_t int32 [B, L] (L <= seq_len; or float [B, L, input_dim] when input_dim > 0), step [B] (int32 0-based
   // paper t - 1, or float32 for continuous time; undefined when time_embedding is false) -> logits
-  // [B, L, out_states] ([B, out_states] when pooled).
-  Tensor forward(const Tensor& x_t, const Tensor& step, Philox& rng) const;
+  // [B, L, out_states] ([B, out_states] when pooled). labels: int32 [B] in 0..classes when classes > 0 (else
+  // undefined).
+  Tensor forward(const Tensor& x_t, const Tensor& step, Philox& rng, const Tensor& labels = Tensor()) const;
   const TransformerConfig& config() const { return config_; }
 
  private:
   TransformerConfig config_;
   std::shared_ptr<Embedding> tok_emb_;         // token ids (input_dim == 0)
   std::shared_ptr<ModuleList<Linear>> in_proj_;  // continuous vectors (input_dim > 0)
-  Tensor pos_emb_;  // [seq_len, width]
+  Tensor pos_emb_;  // [seq_len, width] (1-D positions)
+  Tensor row_emb_, col_emb_;  // [grid_rows, width], [grid_cols, width] (2-D positions)
+  std::shared_ptr<Embedding> class_emb_;  // [classes + 1, width]
   std::shared_ptr<ModuleList<Linear>> time_;
   std::shared_ptr<ModuleList<TransformerBlock>> blocks_;
   std::shared_ptr<LayerNorm> ln_f_;
