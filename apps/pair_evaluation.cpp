@@ -125,13 +125,13 @@ void write_hypotheses(const std::string& path, const TextItems& items, const std
   const size_t n = candidates.empty() ? 0 : candidates.front().size();
   std::string text = "verse\tsource\treference\thypothesis";
   if (n >= 2)
-    for (size_t c = 0; c < n; ++c) text += "\tcandidate_" + std::to_string(c + 1);
+    for (size_t c = 0; c < n; ++c) text.append("\tcandidate_").append(std::to_string(c + 1));
   text += "\n";
   for (int64_t i = 0; i < items.count(); ++i) {
     const size_t k = static_cast<size_t>(i);
     text += field(items.names[k]) + "\t" + field(items.sources[k]) + "\t" + field(items.references[k]) + "\t" + field(hypotheses[k]);
     if (n >= 2)
-      for (const std::string& c : candidates[k]) text += "\t" + field(c);
+      for (const std::string& c : candidates[k]) text.append("\t").append(field(c));
     text += "\n";
   }
   write_text_atomically(path, text);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The engine beside PyTorch on the same workloads, threads and batch, in one run:
-#   bench/compare_with_torch.sh [build-dir] [threads] [steps]
+#   bench/compare_with_torch.sh [build-dir] [threads] [steps] [fp32|bf16]
+# With bf16, the engine runs with --precision bf16 and PyTorch under torch.autocast("cpu", dtype=torch.bfloat16).
 # For each workload it runs `diffuse benchmark --json` and bench/torch_benchmark.py (Debian's python3-torch),
 # each in its own process (so each peak RSS is its own), and prints both median times, the ratio
 # ours/PyTorch, our GFLOP/s, both peak RSS figures and the configuration PyTorch ran fastest in (the script
@@ -10,16 +11,17 @@ set -euo pipefail
 build=${1:-build}
 threads=${2:-2}
 steps=${3:-5}
+precision=${4:-fp32}
 here=$(dirname "$0")
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 peak=$("$build/diffuse" benchmark --workload transformer-sample --batch 1 --steps 1 --warmup 0 --peak --json --threads "$threads" |
   field fma_peak_gflop_per_second)
-printf "threads %s, steps %s (median), FMA peak %.0f GFLOP/s\n" "$threads" "$steps" "$peak"
+printf "threads %s, steps %s (median), precision %s, FMA peak %.0f GFLOP/s (float32)\n" "$threads" "$steps" "$precision" "$peak"
 printf "%-20s %10s %10s %7s %9s %8s %10s %10s  %s\n" workload "ours ms" "torch ms" ratio "GFLOP/s" "of peak" "ours MiB" \
   "torch MiB" "torch configuration"
 for w in unet-train unet-sample transformer-train transformer-sample; do
-  ours=$("$build/diffuse" benchmark --workload "$w" --steps "$steps" --json --threads "$threads")
-  theirs=$(/usr/bin/python3 "$here/torch_benchmark.py" --workload "$w" --steps "$steps" --threads "$threads")
+  ours=$("$build/diffuse" benchmark --workload "$w" --steps "$steps" --json --threads "$threads" --precision "$precision")
+  theirs=$(/usr/bin/python3 "$here/torch_benchmark.py" --workload "$w" --steps "$steps" --threads "$threads" --precision "$precision")
   o_ms=$(echo "$ours" | field ms_per_step_median); t_ms=$(echo "$theirs" | field ms_per_step_median)
   gf=$(echo "$ours" | field gflop_per_second)
   o_mb=$(echo "$ours" | field peak_rss_mib); t_mb=$(echo "$theirs" | field peak_rss_mib)

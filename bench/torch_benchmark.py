@@ -14,6 +14,8 @@ fastest configuration of the workload, and prints it beside the time. The knobs:
   - torch.inference_mode for sampling (no_grad otherwise).
 Each configuration gets --warmup steps and --steps timed steps; the fastest median wins. --fixed times only
 the first configuration (OpenBLAS at 1 thread, oneDNN on, contiguous, inference mode), for a quick check.
+--precision bf16 runs the forward pass and the loss under torch.autocast("cpu", dtype=torch.bfloat16), as
+PyTorch's users train and sample in bf16 on CPUs (the backward follows autocast's casts).
 
 Prints one JSON object with the same keys as `diffuse benchmark --json`, plus "config" (the knobs kept),
 "tried" (each configuration's median ms), the CPU model and OpenBLAS's kernel set (openblas_get_corename).
@@ -21,6 +23,7 @@ Peak RSS is the process's (resource.getrusage), as in the engine: with several c
 largest of them.
 """
 import argparse
+import contextlib
 import ctypes
 import itertools
 import json
@@ -203,6 +206,8 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--fixed", action="store_true", help="time only the first configuration")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: the forward pass (and the loss) under torch.autocast('cpu', dtype=torch.bfloat16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     blas = openblas()
@@ -231,15 +236,18 @@ def main():
         assert params == expected, f"the twin has {params} parameters, the engine {expected}"
         opt = torch.optim.Adam(net.parameters(), lr=2e-4)
         no_grad = torch.inference_mode if config["inference_mode"] else torch.no_grad
+        autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.precision == "bf16" else contextlib.nullcontext
 
         def step():
             if train:
                 opt.zero_grad(set_to_none=False)
-                loss_fn().backward()
+                with autocast():
+                    loss = loss_fn()
+                loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
                 opt.step()
             else:
-                with no_grad():
+                with no_grad(), autocast():
                     net(x, t)
 
         net.train(train)
@@ -261,6 +269,7 @@ def main():
     median, ms, config = min(tried, key=lambda m: m[0])
     items = batch if unet else batch * 256
     print(json.dumps({"workload": a.workload, "batch": batch, "threads": a.threads, "parameters": params,
+                      "precision": a.precision,
                       "ms_per_step_median": median, "ms_per_step_best": min(ms), "ms_per_step": ms,
                       ("images" if unet else "tokens") + "_per_second": items / (median / 1000),
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -66,13 +66,13 @@ text_results=$!
 
 ckpt=$(latest "$images")
 judge_ckpt=$(latest "$judge")
-banner "1/2 Conditional DDPM on Fashion-MNIST: 8 samples of each class, DDIM 50 steps, classifier-free guidance w = 1"
-"$diffuse" sample --checkpoint "$ckpt" --per-class 8 --sampler ddim --steps 50 --guidance-scale 1 \
-  --out "$images/samples.png" --progressive --every 10 --threads "$threads"
-banner "1/2 The samples judged by the demo's classifier (N = 80 against the first 80 test images)"
+banner "1/2 Conditional DDPM on Fashion-MNIST: 20 samples of each class, DDIM 50 steps, classifier-free guidance w = 1"
+"$diffuse" sample --checkpoint "$ckpt" --per-class 20 --sampler ddim --steps 50 --guidance-scale 1 \
+  --out "$images/samples.png" --threads "$threads"
+banner "1/2 The samples judged by the demo's classifier (N = 200 against the first 200 test images)"
 "$diffuse" evaluate --samples "$images/samples.npz" --classifier "$judge_ckpt" --threads "$threads"
-banner "1/2 The floor: 80 training images in the samples' place"
-"$diffuse" evaluate --fd-floor --classifier "$judge_ckpt" --n 80 --threads "$threads"
+banner "1/2 The floor: 200 training images in the samples' place"
+"$diffuse" evaluate --fd-floor --classifier "$judge_ckpt" --n 200 --threads "$threads"
 banner "1/2 DDPM: bits/dim on the test split, given each image's class"
 "$diffuse" evaluate --checkpoint "$ckpt" --split test --images 1000 --estimate --threads "$threads"
 
@@ -83,10 +83,9 @@ cat <<MSG
 
 ==== done in $((SECONDS - start)) s ====
 Outputs:
-  $images/samples.png               8 samples of each class, a row per class (T-shirt/top, trouser, pullover,
+  $images/samples.png               20 samples of each class, a row per class (T-shirt/top, trouser, pullover,
                                      dress, coat, sandal, shirt, sneaker, bag, ankle boot); samples.npz holds
                                      them (uint8 N x H x W x C, 'arr_0') and their classes ('labels')
-  $images/samples-progressive.png   x0_hat every 10 DDIM steps, one row per sample
   $text/samples.txt                  the two text samples
   each run directory: config.json (the resolved preset) and safetensors checkpoints
 
