@@ -53,7 +53,8 @@ wait "$background_training" ||
 echo "D3PM training: $(grep -o 'step [0-9]*/[0-9]*  loss [0-9.]*' "$out/kjv-gospels-train.log" | tail -1)"
 echo "the judge: $(grep -o 'evaluation at step .*' "$out/judge-train.log" | tail -1)"
 
-# The text model's samples and bound are computed alongside the images' sampling; printed after it.
+# The text model's samples and bound are computed alongside the images' sampling (which takes every core: the
+# text's part ends in two minutes, the 200 images' 100 batched U-Net evaluations take longer); printed after it.
 text_ckpt=$(latest "$text")
 {
   heading "2/2 D3PM absorbing on the KJV Gospels: samples and a denoising trajectory (1000 steps)"
@@ -68,7 +69,7 @@ ckpt=$(latest "$images")
 judge_ckpt=$(latest "$judge")
 banner "1/2 Conditional DDPM on Fashion-MNIST: 20 samples of each class, DDIM 50 steps, classifier-free guidance w = 1"
 "$diffuse" sample --checkpoint "$ckpt" --per-class 20 --sampler ddim --steps 50 --guidance-scale 1 \
-  --out "$images/samples.png" --threads "$threads"
+  --out "$images/samples.png" --threads "$(nproc)"
 banner "1/2 The samples judged by the demo's classifier (N = 200 against the first 200 test images)"
 "$diffuse" evaluate --samples "$images/samples.npz" --classifier "$judge_ckpt" --threads "$threads"
 banner "1/2 The floor: 200 training images in the samples' place"
