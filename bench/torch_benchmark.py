@@ -44,14 +44,26 @@ def timestep_embedding(t, dim):
     return torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)
 
 
+# Norms in float32, as the engine keeps them and as autocast users write them: torch 1.13's CPU autocast leaves
+# group_norm out of its float32 list, so a bf16 activation would meet float32 weights. A no-op in float32.
+class GroupNorm32(nn.GroupNorm):
+    def forward(self, x):
+        return super().forward(x.float())
+
+
+class LayerNorm32(nn.LayerNorm):
+    def forward(self, x):
+        return super().forward(x.float())
+
+
 # ---- the DDPM U-Net (nn/unet.hpp, nn/unet_blocks.hpp) ------------------------------------------
 class ResBlock(nn.Module):
     def __init__(self, cin, cout, temb, groups, dropout):
         super().__init__()
-        self.norm1 = nn.GroupNorm(groups, cin, eps=1e-6)
+        self.norm1 = GroupNorm32(groups, cin, eps=1e-6)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.temb_proj = nn.Linear(temb, cout)
-        self.norm2 = nn.GroupNorm(groups, cout, eps=1e-6)
+        self.norm2 = GroupNorm32(groups, cout, eps=1e-6)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.nin_shortcut = nn.Conv2d(cin, cout, 1) if cin != cout else None
@@ -66,7 +78,7 @@ class ResBlock(nn.Module):
 class SpatialSelfAttention(nn.Module):
     def __init__(self, c, groups):
         super().__init__()
-        self.norm = nn.GroupNorm(groups, c, eps=1e-6)
+        self.norm = GroupNorm32(groups, c, eps=1e-6)
         self.q, self.k, self.v, self.proj_out = (nn.Linear(c, c) for _ in range(4))
 
     def forward(self, x):
@@ -110,7 +122,7 @@ class UNet(nn.Module):
                 level.append(nn.Conv2d(c, c, 3, padding=1))  # after a nearest 2x upsample
                 r *= 2
             self.up.append(level)
-        self.norm_out = nn.GroupNorm(groups, c, eps=1e-6)
+        self.norm_out = GroupNorm32(groups, c, eps=1e-6)
         self.conv_out = nn.Conv2d(c, 3, 3, padding=1)
 
     def forward(self, x, t):
@@ -141,7 +153,7 @@ class Block(nn.Module):
     def __init__(self, c, heads, hidden):
         super().__init__()
         self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(c), nn.LayerNorm(c)
+        self.ln1, self.ln2 = LayerNorm32(c), LayerNorm32(c)
         self.qkv, self.proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
         self.fc1, self.fc2 = nn.Linear(c, hidden), nn.Linear(hidden, c)
 
@@ -162,7 +174,7 @@ class Transformer(nn.Module):
         self.pos_emb = nn.Parameter(torch.zeros(seq, width))
         self.time = nn.ModuleList([nn.Linear(width, width), nn.Linear(width, width)])
         self.blocks = nn.ModuleList([Block(width, heads, mlp) for _ in range(layers)])
-        self.ln_f = nn.LayerNorm(width)
+        self.ln_f = LayerNorm32(width)
         self.head = nn.Linear(width, states)
 
     def forward(self, x, t):
