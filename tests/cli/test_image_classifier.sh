@@ -17,17 +17,9 @@
 set -uo pipefail
 source "$(dirname "$0")/harness.sh"
 
-# cifar FILE N SEED: N records (label byte, then 3 x 32 x 32 pixel bytes), labels alternating 0, 1.
-cifar() {
-  LC_ALL=C awk -v n="$2" -v seed="$3" 'BEGIN { srand(seed); for (i = 0; i < n; i++) { c = i % 2; printf "%c", c;
-    for (ch = 0; ch < 3; ch++) for (y = 0; y < 32; y++) for (x = 0; x < 32; x++) printf "%c", (((y < 16) == (c == 0)) ? 150 : 10) + int(rand() * 90) } }' > "$1"
-}
 mkdir data
 for i in 1 2 3 4 5; do cifar "data/data_batch_$i.bin" 40 "$i"; done
 cifar data/test_batch.bin 200 9
-# json_field FILE KEY: a value in the file's JSON line (the notes of the data loaders may come before it).
-json_field() { grep '^{' "$1" | tail -1 | grep -o "\"$2\":[^,}]*" | head -1 | cut -d: -f2; }
-between() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v + 0 >= lo && v + 0 <= hi && v != "") }'; }
 
 # ---- the clean classifier ----------------------------------------------------------------------------
 "$diffuse" train --preset classifier-cifar10-tiny --data data --out clf --steps 60 --threads 1 --set train.eval_every=30 \
