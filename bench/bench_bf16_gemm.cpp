@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/best_seconds.hpp"
 #include "tensor/blas_kernels.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/precision.hpp"
@@ -17,18 +18,6 @@
 #include "tensor/threads.hpp"
 
 using namespace diffuse;
-
-template <class F>
-double best_seconds(int reps, F f) {
-  f();  // warm-up (and the primitive's creation)
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
 
 int main(int argc, char** argv) {
   ensure_fast_blas_kernels(argv);

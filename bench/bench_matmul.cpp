@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/best_seconds.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/random.hpp"
@@ -17,18 +18,6 @@
 #include "tensor/blas_kernels.hpp"
 
 using namespace diffuse;
-
-template <class F>
-double best_seconds(int reps, F f) {
-  f();  // warm-up
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
 
 int main(int argc, char** argv) {
   diffuse::ensure_fast_blas_kernels(argv);
