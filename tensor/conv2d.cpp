@@ -180,7 +180,7 @@ struct FrozenWeightCache {
   struct Entry {
     Tensor weight;
     std::shared_ptr<const Plan> plan;
-    dnnl::memory laid_out;
+    onednn::Memory laid_out;
   };
   int depth = 0;  // nested scopes
   std::map<std::pair<const void*, const Plan*>, Entry> entries;
@@ -192,22 +192,17 @@ FrozenWeightCache& frozen_weights() {
 }
 
 // `weight` (contiguous) in the forward layout of `plan`, reordered on its first use in the scope.
-dnnl::memory frozen_weight(const std::shared_ptr<const Plan>& plan, const Tensor& weight) {
+const dnnl::memory& frozen_weight(const std::shared_ptr<const Plan>& plan, const Tensor& weight) {
   auto& entries = frozen_weights().entries;
   const auto key = std::make_pair(static_cast<const void*>(weight.data<float>()), plan.get());
-  if (auto it = entries.find(key); it != entries.end()) return it->second.laid_out;
-  dnnl::memory laid_out = onednn::wrap(weight, plan->w_in.from());
-  if (plan->w_in.needed()) {
-    laid_out = onednn::allocate(plan->w_in.to());
-    plan->w_in(onednn::wrap(weight, plan->w_in.from()), laid_out);
-  }
-  entries.emplace(key, FrozenWeightCache::Entry{weight, plan, laid_out});
-  return laid_out;
+  if (auto it = entries.find(key); it == entries.end())
+    entries.emplace(key, FrozenWeightCache::Entry{weight, plan, plan->w_in.apply(onednn::wrap(weight, plan->w_in.from()))});
+  return entries.at(key).laid_out.memory;
 }
 
 // A plain tensor in the layout `reorder` leads to: the tensor's own memory when that is its plain
 // layout, else a reordered copy. The tensor must outlive the result.
-dnnl::memory lay_out(const onednn::Reorder& reorder, const Tensor& t) {
+onednn::Memory lay_out(const onednn::Reorder& reorder, const Tensor& t) {
   return reorder.apply(onednn::wrap(t, reorder.from()));
 }
 
@@ -222,9 +217,9 @@ Tensor run_into_plain(const Shape& shape, const onednn::Reorder& reorder, Run ru
     run(user);
     return out;
   }
-  const dnnl::memory produced = onednn::allocate(reorder.from());
-  run(produced);
-  reorder(produced, user);
+  const onednn::Memory produced = onednn::allocate(reorder.from());
+  run(produced.memory);
+  reorder(produced.memory, user);
   return out;
 }
 
@@ -252,9 +247,10 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
     if (bias.defined()) bc = bias.contiguous();
   }
   const Tensor y = run_into_plain(g.y_shape(), plan->y_out, [&](const dnnl::memory& dst) {
-    const dnnl::memory w = frozen ? frozen_weight(plan, wc) : lay_out(plan->w_in, wc);
+    const onednn::Memory w = frozen ? onednn::Memory{frozen_weight(plan, wc), nullptr} : lay_out(plan->w_in, wc);
+    const onednn::Memory src = lay_out(plan->x_in, xc);
     std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, lay_out(plan->x_in, xc)}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}};
+        {DNNL_ARG_SRC, src.memory}, {DNNL_ARG_WEIGHTS, w.memory}, {DNNL_ARG_DST, dst}};
     if (bc.defined()) args.insert({DNNL_ARG_BIAS, onednn::wrap(bc, onednn::plain_desc({g.OC}, tag::x))});
     onednn::execute(plan->fwd, plan->fwd_pd, std::move(args));
     count_flops(g.flops());
@@ -265,28 +261,28 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
   const bool round_dy = precision.bf16_emulated();
   return record("conv2d", y, {x, weight, bias}, [g, plan, x, weight, bias, xc, wc, round_dy](const Tensor& grad) {
     const Tensor dy = round_dy ? round_to_bf16(grad) : grad.contiguous();
-    dnnl::memory dy_data;  // dy in the backward-data layout, once computed
+    onednn::Memory dy_data;  // dy in the backward-data layout, once computed
 
     if (x.requires_grad()) {
       dy_data = lay_out(plan->dy_in_data, dy);
-      const dnnl::memory w_data = lay_out(plan->w_in_data, wc);
+      const onednn::Memory w_data = lay_out(plan->w_in_data, wc);
       accumulate_grad(x, run_into_plain(g.x_shape(), plan->dx_out, [&](const dnnl::memory& diff_src) {
                         onednn::execute(plan->bwd_data, plan->bwd_data_pd,
-                                        {{DNNL_ARG_DIFF_DST, dy_data},
-                                         {DNNL_ARG_WEIGHTS, w_data},
+                                        {{DNNL_ARG_DIFF_DST, dy_data.memory},
+                                         {DNNL_ARG_WEIGHTS, w_data.memory},
                                          {DNNL_ARG_DIFF_SRC, diff_src}});
                         count_flops(g.flops());
                       }));
     }
 
     if (weight.requires_grad() || (bias.defined() && bias.requires_grad())) {
-      const dnnl::memory dy_weights =
+      const onednn::Memory dy_weights =
           dy_data && plan->same_dy_layout ? dy_data : lay_out(plan->dy_in_weights, dy);
-      const dnnl::memory x_weights = lay_out(plan->x_in_weights, xc);
+      const onednn::Memory x_weights = lay_out(plan->x_in_weights, xc);
       const Tensor dbias = bias.defined() ? Tensor::empty({g.OC}) : Tensor();
       const Tensor dweight = run_into_plain(g.w_shape(), plan->dw_out, [&](const dnnl::memory& diff_weights) {
         std::unordered_map<int, dnnl::memory> args{
-            {DNNL_ARG_SRC, x_weights}, {DNNL_ARG_DIFF_DST, dy_weights}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
+            {DNNL_ARG_SRC, x_weights.memory}, {DNNL_ARG_DIFF_DST, dy_weights.memory}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
         if (dbias.defined())
           args.insert({DNNL_ARG_DIFF_BIAS, onednn::wrap(dbias, onednn::plain_desc({g.OC}, tag::x))});
         onednn::execute(plan->bwd_weights, plan->bwd_weights_pd, std::move(args));

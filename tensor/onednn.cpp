@@ -30,9 +30,9 @@ dnnl::memory wrap(const Tensor& t, const dnnl::memory::desc& md) {
   return dnnl::memory(md, engine(), static_cast<void*>(t.data<float>()));
 }
 
-dnnl::memory allocate(const dnnl::memory::desc& md) {
-  profile_allocation();
-  return dnnl::memory(md, engine());
+Memory allocate(const dnnl::memory::desc& md) {
+  auto buffer = std::make_shared<Storage>(md.get_size());  // Storage counts itself for the profile
+  return {dnnl::memory(md, engine(), buffer->data()), buffer};
 }
 
 Reorder::Reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) : from_(from), to_(to) {
@@ -47,10 +47,10 @@ void Reorder::operator()(const dnnl::memory& from, const dnnl::memory& to) const
   stream().wait();
 }
 
-dnnl::memory Reorder::apply(const dnnl::memory& from) const {
-  if (!needed()) return from;
-  dnnl::memory out = allocate(to_);
-  (*this)(from, out);
+Memory Reorder::apply(const dnnl::memory& from) const {
+  if (!needed()) return {from, nullptr};
+  Memory out = allocate(to_);
+  (*this)(from, out.memory);
   return out;
 }
 

@@ -41,15 +41,15 @@ class BlockCache {
     }
     ++misses_;
     // A fresh block: first give back cached blocks (largest first) until live + cached stays within
-    // the largest live total seen, so that the cache never raises the footprint above that peak.
-    while (cached_ > 0 && live_ + cached_ > peak_live_) evict_largest();
+    // twice the largest live total seen (see storage.hpp for why twice).
+    while (cached_ > 0 && live_ + cached_ > 2 * peak_live_) evict_largest();
     return nullptr;
   }
   // Keeps the block for reuse, or returns false (the caller frees it) when the cache is full.
   bool give(void* p, size_t block) {
     std::lock_guard<std::mutex> lock(mutex_);
     live_ -= block;
-    if (cached_ + block > peak_live_) return false;
+    if (cached_ + block > 2 * peak_live_) return false;
     free_[block].push_back(p);
     cached_ += block;
     return true;
