@@ -18,9 +18,11 @@
 //   dx          = backward_data(dy, weight)        [N, C, H, W]
 //   dW, dbias   = backward_weights(x, dy)          [OC, C, KH, KW], [OC]
 // each operand reordered into that primitive's layout; dy only once when both read it in the same one.
-// The tape saves x and weight as they are (plain), not the forward's blocked copies: reordering x again
-// costs 0.3 to 1.3% of a forward + backward on bench_conv2d's shapes, while a blocked copy of every conv
-// input, kept until the backward, would double the memory the tape holds for them.
+// The tape saves x as it is (plain), not the forward's blocked copy: reordering x again costs 0.3 to 1.3%
+// of a forward + backward on bench_conv2d's shapes, while a blocked copy of every conv input, kept until
+// the backward, would double the memory the tape holds for them. The weight's copy in the forward's
+// layout is kept (the size of the weights, not of the activations), and backward-data reads it, or a
+// reorder of it: in bf16 the float32 weight is converted once per step, not once per primitive.
 // Without a tape (prop_kind::forward_inference) nothing is saved and no backward plan is built.
 //
 // Frozen weights (sampling, evaluation): inside a FrozenWeights scope a tape-free forward keeps each
@@ -50,6 +52,7 @@
 #include "tensor/autograd.hpp"
 #include "tensor/conv2d_geometry.hpp"
 #include "tensor/flop_counter.hpp"
+#include "tensor/frozen_weights.hpp"
 #include "tensor/onednn.hpp"
 #include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
@@ -70,7 +73,8 @@ struct Plan {
   dnnl::convolution_forward fwd;
   onednn::Reorder x_in, w_in, y_out;
 
-  // Backward data (training plans only): dy (nchw) -> diff_dst layout, weight (oihw) -> weights layout,
+  // Backward data (training plans only): dy (nchw) -> diff_dst layout, weight (the forward's layout, so
+  // that the forward's copy is reused: in bf16 the weight is converted once per step) -> weights layout,
   // diff_src layout -> dx (nchw).
   dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
   dnnl::convolution_backward_data bwd_data;
@@ -130,7 +134,7 @@ std::shared_ptr<const Plan> make_plan(const Geometry& g, bool has_bias, bool tra
   plan->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(data_desc, attr, engine, plan->fwd_pd);
   plan->bwd_data = dnnl::convolution_backward_data(plan->bwd_data_pd);
   plan->dy_in_data = onednn::Reorder(y_plain, plan->bwd_data_pd.diff_dst_desc());
-  plan->w_in_data = onednn::Reorder(w_plain, plan->bwd_data_pd.weights_desc());
+  plan->w_in_data = onednn::Reorder(plan->fwd_pd.weights_desc(), plan->bwd_data_pd.weights_desc());
   plan->dx_out = onednn::Reorder(plan->bwd_data_pd.diff_src_desc(), x_plain);
 
   const dnnl::convolution_backward_weights::desc weights_desc(algorithm::convolution_direct, x_any, dw_any, b_md,
@@ -174,30 +178,16 @@ std::shared_ptr<const Plan> cached_plan(const Geometry& g, bool has_bias, bool t
   return cache.emplace(key, make_plan(g, has_bias, training, winograd, bf16)).first->second;
 }
 
-// The weights kept in their primitives' layouts while a FrozenWeights scope lives. An entry holds the
-// weight tensor and the plan, so neither address can be reused by another while the entry exists.
-struct FrozenWeightCache {
-  struct Entry {
-    Tensor weight;
-    std::shared_ptr<const Plan> plan;
-    onednn::Memory laid_out;
-  };
-  int depth = 0;  // nested scopes
-  std::map<std::pair<const void*, const Plan*>, Entry> entries;
-};
-
-FrozenWeightCache& frozen_weights() {
-  static FrozenWeightCache cache;
-  return cache;
-}
-
-// `weight` (contiguous) in the forward layout of `plan`, reordered on its first use in the scope.
+// `weight` (contiguous) in the forward layout of `plan`, reordered on its first use in a FrozenWeights scope
+// (tensor/frozen_weights.hpp) and kept with the plan, so neither address can be reused while it is kept.
 const dnnl::memory& frozen_weight(const std::shared_ptr<const Plan>& plan, const Tensor& weight) {
-  auto& entries = frozen_weights().entries;
-  const auto key = std::make_pair(static_cast<const void*>(weight.data<float>()), plan.get());
-  if (auto it = entries.find(key); it == entries.end())
-    entries.emplace(key, FrozenWeightCache::Entry{weight, plan, plan->w_in.apply(onednn::wrap(weight, plan->w_in.from()))});
-  return entries.at(key).laid_out.memory;
+  struct LaidOut {
+    std::shared_ptr<const Plan> plan;
+    onednn::Memory memory;
+  };
+  return frozen_derived<LaidOut>(weight, plan.get(), [&] {
+           return LaidOut{plan, plan->w_in.apply(onednn::wrap(weight, plan->w_in.from()))};
+         }).memory.memory;
 }
 
 // A plain tensor in the layout `reorder` leads to: the tensor's own memory when that is its plain
@@ -231,7 +221,7 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
   const bool training = needs_grad({x, weight, bias});
   const PrecisionMode precision = precision_mode();
   // (a non-contiguous or rounded weight would be a fresh copy at every call: nothing to keep)
-  const bool frozen = !training && frozen_weights().depth > 0 && weight.is_contiguous() && !precision.bf16_emulated();
+  const bool frozen = !training && weights_frozen() && weight.is_contiguous() && !precision.bf16_emulated();
   // Winograd where it wins: 3x3, stride 1, at least 16 input channels and an 8x8 output. On the
   // ddpm-cifar10-small U-Net at batch 8 (ONEDNN_VERBOSE, one AVX-512 thread) it takes a 64 -> 64 conv at
   // 32x32 from 3.29 to 1.73 ms and 128 -> 128 at 8x8 from 0.72 to 0.56, but 128 -> 128 at 4x4 from 0.16
@@ -246,8 +236,9 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
     wc = precision.bf16_emulated() ? round_to_bf16(weight) : weight.contiguous();
     if (bias.defined()) bc = bias.contiguous();
   }
+  // The weight in the forward's layout (in bf16 natively: its bf16 copy), which the backward reuses.
+  const onednn::Memory w = frozen ? onednn::Memory{frozen_weight(plan, wc), nullptr} : lay_out(plan->w_in, wc);
   const Tensor y = run_into_plain(g.y_shape(), plan->y_out, [&](const dnnl::memory& dst) {
-    const onednn::Memory w = frozen ? onednn::Memory{frozen_weight(plan, wc), nullptr} : lay_out(plan->w_in, wc);
     const onednn::Memory src = lay_out(plan->x_in, xc);
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, src.memory}, {DNNL_ARG_WEIGHTS, w.memory}, {DNNL_ARG_DST, dst}};
@@ -259,13 +250,13 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
 
   // The backward runs in the precision of the forward (the plan's, and emulated's rounding of dy).
   const bool round_dy = precision.bf16_emulated();
-  return record("conv2d", y, {x, weight, bias}, [g, plan, x, weight, bias, xc, wc, round_dy](const Tensor& grad) {
+  return record("conv2d", y, {x, weight, bias}, [g, plan, x, weight, bias, xc, wc, w, round_dy](const Tensor& grad) {
     const Tensor dy = round_dy ? round_to_bf16(grad) : grad.contiguous();
     onednn::Memory dy_data;  // dy in the backward-data layout, once computed
 
     if (x.requires_grad()) {
       dy_data = lay_out(plan->dy_in_data, dy);
-      const onednn::Memory w_data = lay_out(plan->w_in_data, wc);
+      const onednn::Memory w_data = plan->w_in_data.apply(w.memory);
       accumulate_grad(x, run_into_plain(g.x_shape(), plan->dx_out, [&](const dnnl::memory& diff_src) {
                         onednn::execute(plan->bwd_data, plan->bwd_data_pd,
                                         {{DNNL_ARG_DIFF_DST, dy_data.memory},
@@ -295,12 +286,6 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
 }
 
 }  // namespace
-
-FrozenWeights::FrozenWeights() { ++frozen_weights().depth; }
-
-FrozenWeights::~FrozenWeights() {
-  if (--frozen_weights().depth == 0) frozen_weights().entries.clear();
-}
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
   ProfileScope scope("conv2d");

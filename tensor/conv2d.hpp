@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 
+#include "tensor/frozen_weights.hpp"  // FrozenWeights: conv2d keeps its weights laid out, and Winograd's
 #include "tensor/tensor.hpp"
 
 namespace diffuse {
@@ -25,19 +26,6 @@ struct Conv2dParams {
 // [N, C, H, W], weight [OC, C, KH, KW], bias [OC] or undefined, all of one floating dtype, every size
 // is positive, strides >= 1, padding >= 0, and the padded input is at least as large as the kernel.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params);
-
-// While one lives, the weights of float32 convolutions run without a tape are taken as constant: each is
-// kept in the layout its primitive computes in (reordered once, not at every call), and 3x3 stride-1
-// kernels use Winograd F(4x4, 3x3) where oneDNN has it (AVX-512), whose weight transform only pays
-// when kept. The caller promises that no weight tensor given to conv2d changes while the scope lives
-// (sampling and evaluation open one). Scopes nest; the kept weights are freed when the outermost ends.
-class FrozenWeights {
- public:
-  FrozenWeights();
-  ~FrozenWeights();
-  FrozenWeights(const FrozenWeights&) = delete;
-  FrozenWeights& operator=(const FrozenWeights&) = delete;
-};
 
 // The same stride and padding on both axes.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t stride = 1,

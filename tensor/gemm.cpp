@@ -3,7 +3,9 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <atomic>
 #include <map>
+#include <stdexcept>
 #include <tuple>
 #include <vector>
 
@@ -79,19 +81,28 @@ const MatmulPlan& matmul_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
   return cache.emplace(key, std::move(plan)).first->second;
 }
 
-void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
-                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  static std::vector<uint16_t> a16, b16;  // one thread calls (never inside a parallel region: see gemm())
+// A [M, K] as op(A) of its stored matrix (converted here), B's bf16 values as stored (tb_: transposed).
+void bf16_gemm_native(CBLAS_TRANSPOSE ta, bool tb_, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                      int64_t lda, const uint16_t* b16, float beta, float* C, int64_t ldc) {
+  static std::vector<uint16_t> a16;  // one thread calls (never inside a parallel region: see gemm())
   const auto convert = [](const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); };
-  // Each operand converted as it is stored (rows of X), transposes left to oneDNN's layouts.
-  const bool ta_ = ta == CblasTrans, tb_ = tb == CblasTrans;
+  // A converted as it is stored (rows of A), its transpose left to oneDNN's layouts.
+  const bool ta_ = ta == CblasTrans;
   pack(CblasNoTrans, ta_ ? K : M, ta_ ? M : K, A, lda, a16, convert);
-  pack(CblasNoTrans, tb_ ? N : K, tb_ ? K : N, B, ldb, b16, convert);
   const MatmulPlan& plan = matmul_plan(ta_, tb_, M, N, K, ldc, alpha, beta);
   const dnnl::engine& engine = onednn::engine();
-  dnnl::memory a(plan.pd.src_desc(), engine, a16.data()), b(plan.pd.weights_desc(), engine, b16.data());
+  dnnl::memory a(plan.pd.src_desc(), engine, a16.data());
+  dnnl::memory b(plan.pd.weights_desc(), engine, const_cast<uint16_t*>(b16));  // oneDNN only reads it
   dnnl::memory c(plan.pd.dst_desc(), engine, C);
   onednn::execute(plan.primitive, plan.pd, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+}
+
+void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  static std::vector<uint16_t> b16;
+  const bool tb_ = tb == CblasTrans;
+  pack(CblasNoTrans, tb_ ? N : K, tb_ ? K : N, B, ldb, b16, [](const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); });
+  bf16_gemm_native(ta, tb_, M, N, K, alpha, A, lda, b16.data(), beta, C, ldc);
 }
 
 // ---- bf16 emulated: rounded copies, then sgemm -----------------------------------------------------
@@ -105,6 +116,8 @@ void bf16_gemm_emulated(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, ar.data(), K, br.data(), N, beta, C, ldc);
 }
 
+std::atomic<int64_t> g_bf16_matrices{0};
+
 }  // namespace
 
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -116,6 +129,36 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t 
     return bf16_gemm_native(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+Bf16Matrix to_bf16_matrix(const float* X, int64_t rows, int64_t cols, int64_t ld) {
+  ++g_bf16_matrices;
+  Bf16Matrix m{{}, rows, cols};
+  pack(CblasNoTrans, rows, cols, X, ld, m.values, [](const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); });
+  return m;
+}
+
+int64_t bf16_matrices_made() { return g_bf16_matrices; }
+
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const Bf16Matrix& B, float beta, float* C, int64_t ldc) {
+  const PrecisionMode mode = precision_mode();
+  if (!mode.bf16()) throw std::logic_error("gemm with a bf16 operand outside bf16 mode");
+  const bool tb_ = tb == CblasTrans;
+  if (B.rows != (tb_ ? N : K) || B.cols != (tb_ ? K : N)) throw std::logic_error("gemm: the bf16 operand's shape");
+  count_flops(2 * M * N * K);
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // C = beta C
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  if (!mode.emulated && !omp_in_parallel()) return bf16_gemm_native(ta, tb_, M, N, K, alpha, A, lda, B.values.data(), beta, C, ldc);
+  // Emulated: B's bf16 values widened (exactly) to float32, A rounded, then sgemm.
+  thread_local std::vector<float> b;
+  b.resize(B.values.size());
+  for (size_t i = 0; i < b.size(); ++i) b[i] = from_bf16(B.values[i]);
+  bf16_gemm_emulated(ta, tb, M, N, K, alpha, A, lda, b.data(), B.cols, beta, C, ldc);
 }
 
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,

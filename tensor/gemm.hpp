@@ -26,11 +26,29 @@
 #include <cblas.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace diffuse {
 
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// A float32 matrix converted to bf16 once, for several GEMMs that read it as their B operand: a weight in
+// linear's forward and its backward (converted once per step), or all through a sampling run (kept in a
+// FrozenWeights scope). `values` holds the matrix as stored, dense: rows x cols, row-major.
+struct Bf16Matrix {
+  std::vector<uint16_t> values;
+  int64_t rows = 0, cols = 0;
+};
+// X [rows, cols], row-major with leading dimension ld, in bf16 (round to nearest even).
+Bf16Matrix to_bf16_matrix(const float* X, int64_t rows, int64_t cols, int64_t ld);
+// How many Bf16Matrix copies this process has made (tests count a step's weight conversions).
+int64_t bf16_matrices_made();
+
+// gemm in bf16 (the precision mode must say bf16) with B given by its bf16 copy: op(B) [K, N] is
+// B.values as stored (tb = CblasNoTrans: B is K x N; CblasTrans: B is N x K).
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const Bf16Matrix& B, float beta, float* C, int64_t ldc);
 
 // float64 is never mixed: cblas_dgemm.
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,

@@ -4,9 +4,14 @@
 // dimension); only other layouts are copied.
 #include <cblas.h>
 
+#include <memory>
+#include <type_traits>
+
 #include "tensor/autograd.hpp"
+#include "tensor/frozen_weights.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/precision.hpp"
 #include "tensor/profile.hpp"
 
 namespace diffuse {
@@ -93,8 +98,27 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   });
 }
 
+namespace {
+// The weight's bf16 copy for linear in bf16 mode: w (BLAS-ready) read as the GEMM operand `ow` (weight^T,
+// [in, out]), copied as stored. Made once per call and read by the forward and by the backward's dx, so
+// the float32 weight is converted once per step; without a tape inside a FrozenWeights scope, made once
+// for the scope (sampling).
+std::shared_ptr<const Bf16Matrix> linear_weight_bf16(const Tensor& w, const BlasOperand& ow, int64_t in, int64_t out,
+                                                     bool tape) {
+  const bool as_is = ow.trans == CblasNoTrans;  // stored [in, out]; else stored [out, in]
+  const auto make = [&] {
+    return std::make_shared<const Bf16Matrix>(to_bf16_matrix(w.data<float>(), as_is ? in : out, as_is ? out : in, ow.ld));
+  };
+  if (tape || !weights_frozen()) return make();
+  static const char tags[2] = {};  // one per stored orientation
+  return std::static_pointer_cast<const Bf16Matrix>(frozen_derived(w, &tags[as_is], make));
+}
+}  // namespace
+
 // x [..., in] , weight [out, in], bias [out] -> y [..., out] = x weight^T + bias
 // dx = dy weight, dweight = dy^T x (over all rows), dbias = sum of dy over all rows.
+// In bf16 the weight's bf16 copy is made once (linear_weight_bf16) and the backward's dx runs in the
+// forward's precision.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   ProfileScope scope("linear");
   if (x.dim() < 1 || weight.dim() != 2 || x.shape().back() != weight.shape()[1] || x.dtype() != weight.dtype() ||
@@ -102,14 +126,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     shape_error("linear", "input " + describe(x) + ", weight " + describe(weight) + ", bias " + describe(bias) +
                               " (expected [..., in], [out, in], [out])");
   const int64_t in = weight.shape()[1], out = weight.shape()[0];
+  const PrecisionMode mode = precision_mode();
   Shape out_shape = x.shape();
   out_shape.back() = out;
   Tensor x2, y;
+  std::shared_ptr<const Bf16Matrix> w16;
+  CBLAS_TRANSPOSE w_trans = CblasNoTrans;
   {
     NoGradGuard no_grad;
     x2 = x.reshape({-1, in});
     const Tensor w = blas_ready(weight);
     const BlasOperand ow = blas_operand(in, out, w.strides()[1], w.strides()[0]);  // weight^T, [in, out]
+    w_trans = ow.trans;
     x2 = blas_ready(x2);
     const BlasOperand ox = blas_operand(x2.shape()[0], in, x2.strides()[0], x2.strides()[1]);
     const int64_t rows = x2.shape()[0];
@@ -120,17 +148,36 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         y.copy_(bias);  // every row starts as the bias, then GEMM adds x W^T
         beta = T(1);
       }
-      if (rows > 0 && in > 0)
-        gemm(ox.trans, ow.trans, rows, out, in, T(1), x2.data<T>(),
-                  ox.ld, w.data<T>(), ow.ld, beta, y.data<T>(), out);
-      else if (!bias.defined())
+      if (rows > 0 && in > 0) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (mode.bf16()) {
+            w16 = linear_weight_bf16(w, ow, in, out, needs_grad({x, weight, bias}));
+            gemm(ox.trans, ow.trans, rows, out, in, 1.0f, x2.data<float>(), ox.ld, *w16, beta, y.data<float>(), out);
+            return;
+          }
+        }
+        gemm(ox.trans, ow.trans, rows, out, in, T(1), x2.data<T>(), ox.ld, w.data<T>(), ow.ld, beta, y.data<T>(), out);
+      } else if (!bias.defined()) {
         y.fill_(0);
+      }
     });
     y = y.view(out_shape);
   }
-  return record("linear", y, {x, weight, bias}, [x, weight, bias, x2, in, out](const Tensor& g) {
+  return record("linear", y, {x, weight, bias}, [x, weight, bias, x2, in, out, w16, w_trans, mode](const Tensor& g) {
     const Tensor g2 = g.reshape({-1, out});
-    if (x.requires_grad()) accumulate_grad(x, matmul(g2, weight.detach()).reshape(x.shape()));
+    if (x.requires_grad()) {
+      if (w16) {  // dx [rows, in] = g2 [rows, out] @ weight [out, in], from the weight's bf16 copy
+        const Tensor gb = blas_ready(g2);
+        const BlasOperand og = blas_operand(gb.shape()[0], out, gb.strides()[0], gb.strides()[1]);
+        const Tensor dx = Tensor::empty({gb.shape()[0], in});
+        PrecisionScope forward_precision(mode);
+        gemm(og.trans, w_trans == CblasTrans ? CblasNoTrans : CblasTrans, gb.shape()[0], in, out, 1.0f,
+             gb.data<float>(), og.ld, *w16, 0.0f, dx.data<float>(), in);
+        accumulate_grad(x, dx.reshape(x.shape()));
+      } else {
+        accumulate_grad(x, matmul(g2, weight.detach()).reshape(x.shape()));
+      }
+    }
     if (weight.requires_grad()) accumulate_grad(weight, matmul(g2.transpose(0, 1), x2));
     if (bias.defined() && bias.requires_grad()) accumulate_grad(bias, sum(g2, {0}));
   });

@@ -4,9 +4,9 @@
 // float32 operands to bfloat16 (8 significant bits, round to nearest even) and accumulate and write in
 // float32, forward and backward. Everything else stays as it is: weights, gradients, Adam's moments, the
 // EMA, norms, softmax, losses and the diffusion constants are float32 (or double), and float64 tensors
-// (gradient checks) never change precision. Master weights stay float32; the bf16 copies are made by the
-// op that reads them (oneDNN's reorder for conv2d, bf16_gemm for the GEMMs), or kept in the convolution
-// primitive's layout while a FrozenWeights scope lives.
+// (gradient checks) never change precision. Master weights stay float32; each op converts its weight once
+// per step and its backward reads that copy (conv2d: the forward's bf16 copy in the primitive's layout;
+// linear: a Bf16Matrix, gemm.hpp). While a FrozenWeights scope lives (sampling) the copies are kept.
 //
 // Two ways to compute the same products:
 //   native    oneDNN's bf16 primitives (AVX512-BF16's vdpbf16ps, or AMX), float32 accumulation;

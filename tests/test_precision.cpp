@@ -29,6 +29,7 @@
 #include "nn/optim.hpp"
 #include "tensor/attention.hpp"
 #include "tensor/conv2d.hpp"
+#include "tensor/gemm.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/precision.hpp"
 
@@ -163,19 +164,36 @@ TEST_CASE("bf16 linear forward and backward within c(K) |x| |W|^T (+ |bias|) of 
       xs.push_back(in);
       const Pair x = pair(xs, 4), w = pair({out, in}, 5, 0.3), bias = pair({out}, 6);
       Tensor y;
+      const int64_t copies_before = bf16_matrices_made();
       {
         PrecisionScope bf16(m.mode);
         y = linear(x.f32, w.f32, bias.f32);
       }
+      CHECK(bf16_matrices_made() == copies_before + 1);  // the weight's bf16 copy
       const Tensor y64 = linear(x.f64, w.f64, bias.f64);
       const std::string what = m.name + " linear " + to_string(xs) + " -> " + std::to_string(out);
+      {
+        // Sampling's path: no tape, and a FrozenWeights scope keeps the weight's bf16 copy: one copy for
+        // two calls, and the very numbers of the taped call.
+        NoGradGuard no_grad;
+        FrozenWeights frozen;
+        PrecisionScope bf16(m.mode);
+        const int64_t made = bf16_matrices_made();
+        const Tensor y1 = linear(x.f32, w.f32, bias.f32), y2 = linear(x.f32, w.f32, bias.f32);
+        CHECK(bf16_matrices_made() == made + 1);
+        CHECK(y1.to_vector() == y.to_vector());
+        CHECK(y2.to_vector() == y.to_vector());
+      }
       check_bound(y, y64, c(in + 1) * (linear(absd(x.f64), absd(w.f64)) + absd(bias.f64)), what + " forward");
       const Pair g = pair(y64.shape(), 7);
+      const int64_t copies_before_backward = bf16_matrices_made();
       {
         PrecisionScope bf16(m.mode);
         sum(y * g.f32).backward();
       }
       sum(y64 * g.f64).backward();
+      // The step converted the weight once: the backward's dx read the forward's bf16 copy.
+      CHECK(bf16_matrices_made() == copies_before_backward);
       const int64_t rows = y64.numel() / out;
       const Tensor g2 = absd(g.f64).reshape({-1, out}), x2 = absd(x.f64).reshape({-1, in});
       check_bound(x.f32.grad(), x.f64.grad(), (c(out) * matmul(g2, absd(w.f64))).reshape(xs), what + " d(x)");
@@ -184,6 +202,28 @@ TEST_CASE("bf16 linear forward and backward within c(K) |x| |W|^T (+ |bias|) of 
       const Values db = bias.f32.grad().to_vector(), db64 = bias.f64.grad().to_vector(), s = sum(g2, {0}).to_vector();
       for (size_t i = 0; i < db.size(); ++i) CHECK(std::abs(db[i] - db64[i]) <= rows * std::ldexp(1.0, -23) * s[i]);
     }
+}
+
+TEST_CASE("bf16 linear with a transposed weight view: its copy is read the other way round, forward and backward") {
+  for (const NamedMode& m : bf16_modes()) {
+    const int64_t rows = 9, in = 21, out = 13;
+    const Pair x = pair({rows, in}, 24), wt = pair({in, out}, 25, 0.3);  // weight = wt^T, a view
+    Tensor y;
+    {
+      PrecisionScope bf16(m.mode);
+      y = linear(x.f32, wt.f32.transpose(0, 1));
+    }
+    const Tensor y64 = linear(x.f64, wt.f64.transpose(0, 1));
+    check_bound(y, y64, c(in) * matmul(absd(x.f64), absd(wt.f64)), m.name + " linear, transposed weight, forward");
+    const Pair g = pair(y64.shape(), 26);
+    {
+      PrecisionScope bf16(m.mode);
+      sum(y * g.f32).backward();
+    }
+    sum(y64 * g.f64).backward();
+    check_bound(x.f32.grad(), x.f64.grad(), c(out) * matmul(absd(g.f64), absd(wt.f64).transpose(0, 1)),
+                m.name + " linear, transposed weight, d(x)");
+  }
 }
 
 TEST_CASE("bf16 conv2d forward and backward within c(K) conv(|x|, |w|) of float64") {
