@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tensor/autograd.hpp"
+#include "tensor/frozen_weights.hpp"
 #include "tensor/ops.hpp"
 
 namespace diffuse::diffusion {
@@ -57,6 +58,7 @@ Tensor autoregressive_sample(const NextTokenModel& model, int64_t batch, int64_t
   const int64_t P = options.prefix.defined() ? options.prefix.numel() : 0;
   if (P > length) throw std::invalid_argument("autoregressive sampling: a prefix of " + std::to_string(P) + " tokens is longer than " + std::to_string(length));
   NoGradGuard no_grad;
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   const int64_t B = batch, L = length, V = vocab;
   // fixed[b * L + n]: the token row b gives at n, or -1 where it is drawn (the prefix and `given` together).
   std::vector<int32_t> fixed(static_cast<size_t>(B * L), -1);

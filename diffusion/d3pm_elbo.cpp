@@ -133,7 +133,7 @@ D3pmElboResult merge_d3pm_elbo(const D3pmElboResult& a, const D3pmElboResult& b)
 D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
                                int64_t batch_size, const D3pmElboObserver& observer, int64_t reverse_steps) {
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   check_data("d3pm_elbo_exact", x0, batch_size);
   D3pmElboResult r = start("exact", d3pm, x0);
   const int64_t N = x0.size(0), T = d3pm.timesteps();
@@ -170,7 +170,7 @@ D3pmElboResult d3pm_elbo_exact(const X0Model& model, const D3pm& d3pm, const Ten
 D3pmElboResult d3pm_elbo_estimate(const X0Model& model, const D3pm& d3pm, const Tensor& x0, Philox& rng,
                                   int64_t draws, int64_t batch_size, const D3pmElboObserver& observer) {
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   check_data("d3pm_elbo_estimate", x0, batch_size);
   if (draws < 1) throw std::invalid_argument("d3pm_elbo_estimate: draws must be >= 1");
   D3pmElboResult r = start("estimate", d3pm, x0);

@@ -31,7 +31,7 @@ std::vector<int64_t> d3pm_reverse_steps(int64_t timesteps, int64_t reverse_steps
 D3pmSampleResult d3pm_sample(const X0Model& model, const D3pm& d3pm, int64_t batch, int64_t length, Philox& rng,
                              const D3pmSampleOptions& options) {
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   if (options.skip < 1) throw std::invalid_argument("d3pm_sample: skip must be >= 1");
   if (batch < 1 || length < 1) throw std::invalid_argument("d3pm_sample: batch and length must be >= 1");
   const int64_t T = d3pm.timesteps();

@@ -136,7 +136,7 @@ Tensor ddim_sample(const EpsModel& model, const GaussianDiffusion& diffusion, co
   check_eta(options.eta);
   ddim_timesteps(diffusion.timesteps(), options.steps, options.spacing);  // refuse a bad K before drawing
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   const Tensor x = randn(shape, rng, dtype);
   return ddim_reverse(model, diffusion, x, options, rng, on_step);
 }

@@ -60,7 +60,7 @@ BpdResult bpd_exact(const EpsModel& model, const GaussianDiffusion& diffusion, c
                     int64_t batch_size, bool clip_denoised, const BpdProgress& progress) {
   check_images(images, "bpd_exact");
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   const int64_t N = images.size(0), T = diffusion.timesteps(), bs = batch_of(batch_size, N);
   BpdResult r;
   r.method = "exact";
@@ -108,7 +108,7 @@ BpdResult bpd_estimate(const EpsModel& model, const GaussianDiffusion& diffusion
   check_images(images, "bpd_estimate");
   if (draws < 1) throw std::invalid_argument("bpd_estimate: draws must be at least 1, got " + std::to_string(draws));
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   const int64_t N = images.size(0), T = diffusion.timesteps(), bs = batch_of(batch_size, N);
   BpdResult r;
   r.method = "estimate";

@@ -43,7 +43,7 @@ Tensor reverse_process(const EpsModel& model, const GaussianDiffusion& diffusion
 Tensor sample(const EpsModel& model, const GaussianDiffusion& diffusion, const Shape& shape, Philox& rng,
               bool clip_denoised, DType dtype, const StepCallback& on_step, const MeanGuidance& guidance) {
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   const Tensor x_T = randn(shape, rng, dtype);
   return reverse_process(model, diffusion, x_T, diffusion.timesteps(), rng, clip_denoised, on_step, guidance);
 }
@@ -56,7 +56,7 @@ ProgressiveSample sample_progressive(const EpsModel& model, const GaussianDiffus
     throw std::invalid_argument("sample_progressive: every = " + std::to_string(every) + " is outside 1.." +
                                 std::to_string(T));
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   ProgressiveSample out;
   const int64_t records = T / every;
   out.x0_hats.reserve(static_cast<size_t>(records));
@@ -78,7 +78,7 @@ std::vector<Tensor> interpolate(const EpsModel& model, const GaussianDiffusion& 
   if (x0_a.shape() != x0_b.shape() || x0_a.dtype() != x0_b.dtype())
     shape_error("interpolate", "images " + describe(x0_a) + " and " + describe(x0_b) + " must have one shape and dtype");
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   const Tensor step = step_tensor(x0_a.size(0), t - 1);
   const Tensor eps_a = randn(x0_a.shape(), rng, x0_a.dtype());
   const Tensor eps_b = shared_encoder_noise ? eps_a : randn(x0_b.shape(), rng, x0_b.dtype());

@@ -131,7 +131,7 @@ Tensor dpm_solver_sample(const EpsModel& model, const GaussianDiffusion& diffusi
                          const DpmSolverOptions& options, Philox& rng, DType dtype, const StepCallback& on_step) {
   dpm_solver_times(diffusion.schedule(), options.steps, options.spacing);  // refuse a bad K before drawing
   NoGradGuard no_grad;
-  FrozenWeights frozen_weights;  // the model is fixed throughout: conv2d keeps its weights laid out
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   const Tensor x_T = randn(shape, rng, dtype);
   return dpm_solver_reverse(model, diffusion, x_T, options, on_step);
 }

@@ -9,6 +9,7 @@
 #include "diffusion/gaussian_diffusion.hpp"
 #include "diffusion/gaussian_likelihood.hpp"
 #include "tensor/autograd.hpp"
+#include "tensor/frozen_weights.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/random.hpp"
 
@@ -156,6 +157,7 @@ std::vector<int64_t> EmbeddingDiffusion::respaced_steps(int64_t timesteps, int64
 EmbeddingSampleResult EmbeddingDiffusion::sample(const EmbeddingX0Model& model, const Tensor& embedding, int64_t batch,
                                                  int64_t length, Philox& rng, const EmbeddingSampleOptions& options) const {
   NoGradGuard no_grad;
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   const int64_t T = timesteps(), d = embedding.size(1);
   const std::vector<int64_t> visited = respaced_steps(T, options.steps > 0 ? options.steps : T);
   const int64_t K = static_cast<int64_t>(visited.size());

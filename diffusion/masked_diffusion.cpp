@@ -6,6 +6,7 @@
 #include <string>
 
 #include "tensor/autograd.hpp"
+#include "tensor/frozen_weights.hpp"
 #include "tensor/ops.hpp"
 
 namespace diffuse::diffusion {
@@ -124,6 +125,7 @@ MaskedSampleResult MaskedDiffusion::sample(const MaskedX0Model& model, int64_t b
                                            const MaskedSampleOptions& options) const {
   if (options.steps < 1) throw std::invalid_argument("masked sampling: --steps must be at least 1");
   NoGradGuard no_grad;
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   const int64_t B = batch, L = length, V = vocab_, K = options.steps;
   MaskedSampleResult r;
   r.x0 = Tensor::full({B, L}, mask_id(), DType::I32);

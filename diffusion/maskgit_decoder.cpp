@@ -7,6 +7,7 @@
 #include <string>
 
 #include "tensor/autograd.hpp"
+#include "tensor/frozen_weights.hpp"
 #include "tensor/ops.hpp"
 
 namespace diffuse::diffusion {
@@ -23,6 +24,7 @@ MaskGitResult maskgit_decode(const MaskedTokenModel& model, int64_t batch, int64
   if (K < 1) throw std::invalid_argument("MaskGIT: --steps must be at least 1");
   if (options.choice_temperature < 0) throw std::invalid_argument("MaskGIT: the choice temperature must be >= 0");
   NoGradGuard no_grad;
+  FrozenWeights frozen_weights;  // the model is fixed throughout: the ops keep what they derive from its weights
   MaskGitResult r;
   r.x0 = Tensor::full({B, L}, mask, DType::I32);
   int32_t* x = r.x0.data<int32_t>();
