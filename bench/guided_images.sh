@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Class-conditional DDPM's samplers and guidance, scored in the engine (issue 24): FD-classifier, class
+# accuracy, precision and recall under the clean classifier, and seconds per image, for each row of the
+# issue's table; then the floor (training images against test images at the same N).
+#
+#   bench/guided_images.sh DATASET DATA_DIR OUT [STEPS] [PER_CLASS] [THREADS]
+#
+# DATASET is fashion-mnist or cifar10 (the presets ddpm-fashion-mnist-cond / ddpm-cifar10-cond-small, the
+# judge classifier-*, the guide noisy-classifier-*). DATA_DIR: Fashion-MNIST's (/usr/share/datasets/fashion-mnist)
+# or CIFAR-10's directory. STEPS: the DDPM's training steps (default: the preset's). PER_CLASS: images drawn
+# per class in each row, N = 10 PER_CLASS (default 100). ROWS (environment) picks rows by name (default: all):
+#
+#   ancestral-none ancestral-cfg1 ancestral-cfg3 ancestral-clf1 ancestral-clf5 ddim50-cfg1 ddim20-cfg1
+#   dpm20-cfg1 dpm10-cfg1
+#
+# JUDGE_STEPS and GUIDE_STEPS (environment) cut the classifiers' runs short (default: their presets' steps).
+#
+# Stage 1 trains the DDPM, the judge and the guide (each resumes; a finished one is not repeated). Stage 2
+# samples each row once (a row whose .npz exists is only scored again) and appends one JSON line per row
+# to OUT/table.jsonl, then the floor's. The grids are OUT/<row>.png, one row per class.
+set -euo pipefail
+dataset=$1
+data=$2
+out=$3
+steps=${4:-}
+per_class=${5:-100}
+threads=${6:-2}
+diffuse=${DIFFUSE:-$(dirname "$0")/../build/diffuse}
+case $dataset in
+  fashion-mnist) ddpm_preset=ddpm-fashion-mnist-cond ;;
+  cifar10) ddpm_preset=ddpm-cifar10-cond-small ;;
+  *) echo "bench/guided_images.sh: DATASET must be fashion-mnist or cifar10, got '$dataset'" >&2; exit 2 ;;
+esac
+rows=${ROWS:-ancestral-none ancestral-cfg1 ancestral-cfg3 ancestral-clf1 ancestral-clf5 ddim50-cfg1 ddim20-cfg1 dpm20-cfg1 dpm10-cfg1}
+mkdir -p "$out"
+last_ckpt() { ls "$1"/ckpt-*.safetensors 2>/dev/null | sort | tail -1; }
+
+# train NAME PRESET [STEPS] [--set ...]: a run that resumes.
+train() {
+  local name=$1 preset=$2 n=$3; shift 3
+  local until=(); [ -n "$n" ] && until=(--steps "$n")
+  if [ -n "$(last_ckpt "$out/$name")" ]; then
+    "$diffuse" --threads "$threads" train --resume --out "$out/$name" --data "$data" "${until[@]}" >> "$out/$name.log" 2>&1
+  else
+    "$diffuse" --threads "$threads" train --preset "$preset" --data "$data" --seed 1 --out "$out/$name" "${until[@]}" \
+      --set train.sample_every=0 "$@" >> "$out/$name.log" 2>&1
+  fi
+}
+train ddpm "$ddpm_preset" "$steps"
+ddpm=$(last_ckpt "$out/ddpm")
+train judge "classifier-$dataset" "${JUDGE_STEPS:-}"
+judge=$(last_ckpt "$out/judge")
+train guide "noisy-classifier-$dataset" "${GUIDE_STEPS:-}" --set "classifier.ddpm=$ddpm"
+guide=$(last_ckpt "$out/guide")
+
+# The sample flags of each row.
+declare -A flags=(
+  [ancestral-none]="--sampler ancestral"
+  [ancestral-cfg1]="--sampler ancestral --guidance-scale 1"
+  [ancestral-cfg3]="--sampler ancestral --guidance-scale 3"
+  [ancestral-clf1]="--sampler ancestral --classifier $guide --classifier-scale 1"
+  [ancestral-clf5]="--sampler ancestral --classifier $guide --classifier-scale 5"
+  [ddim50-cfg1]="--sampler ddim --steps 50 --guidance-scale 1"
+  [ddim20-cfg1]="--sampler ddim --steps 20 --guidance-scale 1"
+  [dpm20-cfg1]="--sampler dpm-solver --steps 20 --guidance-scale 1"
+  [dpm10-cfg1]="--sampler dpm-solver --steps 10 --guidance-scale 1"
+)
+n=$((10 * per_class))
+for row in $rows; do
+  [ -n "${flags[$row]:-}" ] || { echo "bench/guided_images.sh: unknown row '$row'" >&2; exit 2; }
+  if [ ! -f "$out/$row.npz" ]; then
+    start=$(date +%s.%N)
+    # shellcheck disable=SC2086
+    "$diffuse" --threads "$threads" sample --checkpoint "$ddpm" --per-class "$per_class" ${flags[$row]} --seed 7 \
+      --quiet --out "$out/$row.png" > "$out/$row.log"
+    awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f\n", b - a }' > "$out/$row.seconds"
+  fi
+  scores=$("$diffuse" --threads "$threads" evaluate --samples "$out/$row.npz" --classifier "$judge" --data "$data" --json --quiet)
+  seconds=$(cat "$out/$row.seconds")
+  echo "{\"row\":\"$row\",\"flags\":\"${flags[$row]}\",\"n\":$n,\"threads\":$threads,\"seconds_per_image\":$(awk -v s="$seconds" -v n="$n" 'BEGIN { printf "%.4f", s / n }'),\"scores\":$scores}" \
+    >> "$out/table.jsonl"
+done
+floor=$("$diffuse" --threads "$threads" evaluate --fd-floor --classifier "$judge" --data "$data" --n "$n" --json --quiet)
+echo "{\"row\":\"floor\",\"n\":$n,\"scores\":$floor}" >> "$out/table.jsonl"
+echo "wrote $out/table.jsonl"
