@@ -24,7 +24,7 @@ d3pm_preset=${D3PM_PRESET:-d3pm-text8-small}
 read -r -a bf16_flags <<< "${BF16_FLAGS:-}"
 diffuse=${DIFFUSE:-$(dirname "$0")/../build/diffuse}
 mkdir -p "$out"
-last_ckpt() { ls "$1"/ckpt-*.safetensors 2>/dev/null | sort | tail -1; }
+last_ckpt() { { ls "$1"/ckpt-*.safetensors 2>/dev/null || true; } | sort | tail -1; }
 
 # run FAMILY PRESET DATA NAME SEED PRECISION: one training run that resumes.
 run() {

@@ -33,7 +33,7 @@ case $dataset in
 esac
 rows=${ROWS:-ancestral-none ancestral-cfg1 ancestral-cfg3 ancestral-clf1 ancestral-clf5 ddim50-cfg1 ddim20-cfg1 dpm20-cfg1 dpm10-cfg1}
 mkdir -p "$out"
-last_ckpt() { ls "$1"/ckpt-*.safetensors 2>/dev/null | sort | tail -1; }
+last_ckpt() { { ls "$1"/ckpt-*.safetensors 2>/dev/null || true; } | sort | tail -1; }
 
 # train NAME PRESET [STEPS] [--set ...]: a run that resumes.
 train() {
