@@ -245,8 +245,8 @@ std::vector<Preset> image_presets() {
         {"train",
          {{"steps", 200000}, {"batch", 512}, {"micro_batch", 0}, {"lr", 4.5e-4}, {"lr_schedule", "constant"}, {"warmup", 5000},
           {"grad_clip", 0.0}, {"ema_decay", 0.9999}, {"ema_warmup", false}, {"adam_beta1", 0.9}, {"adam_beta2", 0.96},
-          {"adam_eps", 1e-8}, {"tf_adam_epsilon", false}, {"p_uncond", 0.1}, {"log_every", 100}, {"sample_every", 10000},
-          {"sample_count", 40}, {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
+          {"adam_eps", 1e-8}, {"tf_adam_epsilon", false}, {"p_uncond", 0.1}, {"t_sampling", "importance"}, {"log_every", 100},
+          {"sample_every", 10000}, {"sample_count", 40}, {"sample_steps", 0}, {"checkpoint_every", 5000}, {"keep_checkpoints", 3},
           {"replica_check_every", 100}, {"eval_every", 0}, {"eval_items", 0}}},
         {"data", {{"dataset", "tokens"}}}},
        {"class labels instead of CLIP text (none offline), as the paper's ImageNet experiment: a class token before the grid "
@@ -254,7 +254,9 @@ std::vector<Preset> image_presets() {
         "of cross-attention on text or adaptive layer norm; the time embedding is added to every position",
         "the tokens are vqvae-cifar10-small's 8x8 grids over K = 512 codes (CIFAR-10 32x32), not VQGAN's 32x32 grids of "
         "256x256 images; learned 2-D positions (row + column embeddings)",
-        "Adam without AdamW's weight decay (the training loop has none); no importance sampling of t",
+        "Adam without AdamW's weight decay (the training loop has none)",
+        "importance sampling of t by the running L_t as VQ-Diffusion's code (train.t_sampling = importance; "
+        "diffusion/time_importance.hpp), its history updated example by example; one process only (no data parallelism)",
         "the loss per grid is L_{t-1} + lambda CE at one t, summed over the 64 positions (Austin et al. eq. 5 as the engine's "
         "D3PM); L_0 through the posterior with Qbar_0 = I"}},
       {"vq-diffusion-cifar10-small",

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "apps/d3pm_config.hpp"
 #include "apps/image_data.hpp"
@@ -16,6 +17,7 @@
 #include "apps/run_support.hpp"
 #include "apps/vq_diffusion_model.hpp"
 #include "data/words.hpp"
+#include "diffusion/time_importance.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"
 
@@ -32,6 +34,19 @@ double p_uncond_of(const json& train) {
   const double p = train.at("p_uncond").get<double>();
   if (!(p >= 0 && p <= 1)) throw std::invalid_argument("train.p_uncond: in [0, 1], got " + std::to_string(p));
   return p;
+}
+
+// train.t_sampling: "uniform" (t uniform on 1..T) or "importance" (by the running L_t, as VQ-Diffusion's code
+// trains: diffusion/time_importance.hpp); absent in runs made before the key existed: uniform.
+std::optional<diffusion::TimeImportance> t_sampling_of(const json& train, int64_t timesteps) {
+  const std::string kind = train.value("t_sampling", std::string("uniform"));
+  if (kind == "uniform") return std::nullopt;
+  if (kind != "importance") throw std::invalid_argument("train.t_sampling: uniform or importance, got '" + kind + "'");
+  if (ProcessGroup::world().distributed())
+    throw std::invalid_argument("train.t_sampling: importance keeps one history of L_t, which " +
+                                std::to_string(ProcessGroup::world().size()) +
+                                " data-parallel processes would each update from their own rows; set train.t_sampling=uniform");
+  return diffusion::TimeImportance(timesteps);
 }
 
 // The grids a sample command or a training run draws: --per-class of each --class, a row each (classes parsed by the
@@ -72,7 +87,8 @@ class VqDiffusionTraining : public TrainingTask {
         streams_(seed_),
         p_uncond_(p_uncond_of(config.at("train"))),
         sample_count_(config.at("train").at("sample_count").get<int64_t>()),
-        sample_steps_(config.at("train").value("sample_steps", int64_t{0})) {
+        sample_steps_(config.at("train").value("sample_steps", int64_t{0})),
+        importance_(t_sampling_of(config.at("train"), model_.d3pm.timesteps())) {
     if (evaluation_schedule(config.at("train")).enabled())
       throw std::invalid_argument("train.eval_every: a vq-diffusion run does not evaluate while training (0); evaluate the bound "
                                   "afterwards with `diffuse evaluate --checkpoint C --data TEST_TOKENS`");
@@ -85,12 +101,19 @@ class VqDiffusionTraining : public TrainingTask {
   }
 
   nn::ParameterArena& arena() override { return model_.arena; }
-  // The batch's grids (uniform draws of rows), their t and x_t, and their labels each dropped to the null class with
-  // probability train.p_uncond, all from the diffusion stream in that order.
+  // The batch's grids (uniform draws of rows), their t (uniform, or by importance with each example's weight
+  // 1 / (T p_t)) and x_t, and their labels each dropped to the null class with probability train.p_uncond, all
+  // from the diffusion stream in that order.
   void draw_batch(int64_t b) override {
     const std::vector<int64_t> picked = rows_->peek_rows(b);
     x0_ = rows_->next(b);
-    t_ = model_.d3pm.sample_t(b, streams_.diffusion);
+    if (importance_) {
+      diffusion::TimeImportance::Draw d = importance_->sample(b, streams_.diffusion);
+      t_ = d.t;
+      weight_ = d.weight;
+    } else {
+      t_ = model_.d3pm.sample_t(b, streams_.diffusion);
+    }
     x_t_ = model_.d3pm.q_sample(x0_, t_, streams_.diffusion);
     if (model_.classes() > 0) {
       std::vector<int32_t> labels;
@@ -98,12 +121,15 @@ class VqDiffusionTraining : public TrainingTask {
       labels_ = diffusion::drop_labels(Tensor::from_vector(labels, {b}), static_cast<int32_t>(model_.classes()), p_uncond_, streams_.diffusion);
     }
   }
-  // L_lambda = L_vlb + lambda CE at each grid's t (Austin et al. eq. 5; Gu et al. eq. 11 with lambda = 5e-4).
+  // L_lambda = L_vlb + lambda CE at each grid's t (Austin et al. eq. 5; Gu et al. eq. 11 with lambda = 5e-4), each
+  // grid weighted by 1 / (T p_t) under importance sampling, whose history then takes the rows' L_t.
   MicroBatchLoss accumulate_gradients(int64_t begin, int64_t end, double weight) override {
     const diffusion::X0Model model = model_.x0_model(streams_.dropout, labels_.defined() ? labels_.slice(0, begin, end) : Tensor());
-    const diffusion::D3pmLoss loss =
-        model_.d3pm.training_loss_at(model, x0_.slice(0, begin, end), t_.slice(0, begin, end), x_t_.slice(0, begin, end));
+    const Tensor t = t_.slice(0, begin, end);
+    const diffusion::D3pmLoss loss = model_.d3pm.training_loss_at(model, x0_.slice(0, begin, end), t, x_t_.slice(0, begin, end),
+                                                                  importance_ ? weight_.slice(0, begin, end) : Tensor());
     (loss.loss * weight).backward();
+    if (importance_) importance_->update(t, loss.vb);
     return d3pm_loss_parts(loss, model_.d3pm.config(), model_.length());
   }
   std::vector<std::string> loss_part_names() const override { return d3pm_loss_part_names(); }
@@ -128,12 +154,22 @@ class VqDiffusionTraining : public TrainingTask {
   std::map<std::string, std::string> state() const override {
     std::map<std::string, std::string> s = streams_.state();
     s["data.position"] = json(rows_->state().to_strings()).dump();
+    if (importance_) s["t_importance"] = json{{"history", importance_->history()}, {"counts", importance_->counts()}}.dump();
     return s;
   }
   void restore(const std::map<std::string, std::string>& meta, const std::string& path) override {
     if (!meta.count("data.position")) throw std::runtime_error(path + ": the checkpoint records no data position");
     rows_->restore(data::SequenceSamplerState::from_strings(json::parse(meta.at("data.position"))));
     streams_.restore(meta, path);
+    if (importance_) {
+      if (!meta.count("t_importance"))
+        throw std::runtime_error(path + ": train.t_sampling is importance but the checkpoint records no history of L_t");
+      const json j = json::parse(meta.at("t_importance"));
+      importance_ = diffusion::TimeImportance(j.at("history").get<std::vector<double>>(), j.at("counts").get<std::vector<int64_t>>());
+      if (importance_->timesteps() != model_.d3pm.timesteps())
+        throw std::runtime_error(path + ": its history of L_t has " + std::to_string(importance_->timesteps()) + " steps, the model T = " +
+                                 std::to_string(model_.d3pm.timesteps()));
+    }
   }
   std::string data_summary() const override {
     return std::to_string(data_.rows.size(0)) + " token grids of " + std::to_string(model_.rows()) + "x" + std::to_string(model_.cols()) +
@@ -152,7 +188,8 @@ class VqDiffusionTraining : public TrainingTask {
   int64_t sample_count_, sample_steps_;
   std::unique_ptr<data::SequenceSampler> rows_;
   std::unique_ptr<VqVaeModel> vqvae_;  // for the samples, loaded when first needed
-  Tensor x0_, t_, x_t_, labels_;       // the drawn batch
+  std::optional<diffusion::TimeImportance> importance_;  // train.t_sampling = importance
+  Tensor x0_, t_, x_t_, labels_, weight_;                // the drawn batch (weight_: 1 / (T p_t) by importance)
 };
 
 std::optional<int64_t> vq_diffusion_parameter_count(const json& config) {

@@ -345,7 +345,7 @@ Tensor D3pm::x0_cross_entropy(const Tensor& model_logits, const Tensor& x0) cons
 }
 
 D3pmLoss D3pm::loss_from_logits(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t,
-                                const Tensor& t_batch) const {
+                                const Tensor& t_batch, const Tensor& weight) const {
   D3pmLoss out;
   out.x_t = x_t;
   out.vb = vb_terms(model_logits, x0, x_t, t_batch);
@@ -360,7 +360,9 @@ D3pmLoss D3pm::loss_from_logits(const Tensor& model_logits, const Tensor& x0, co
     }
     out.per_example = out.vb;
   }
-  out.loss = mean(out.per_example);
+  if (weight.defined() && (weight.dim() != 1 || weight.size(0) != x0.size(0)))
+    fail("loss_from_logits", "weight " + describe(weight) + " must be [" + std::to_string(x0.size(0)) + "]");
+  out.loss = mean(weight.defined() ? mul(out.per_example, weight.to(out.per_example.dtype())) : out.per_example);
   if (config().loss_bits_per_dim) out.loss = mul(out.loss, 1.0 / (static_cast<double>(x0.size(1)) * std::numbers::ln2));
   return out;
 }
@@ -369,8 +371,9 @@ D3pmLoss D3pm::training_loss(const X0Model& model, const Tensor& x0, const Tenso
   return training_loss_at(model, x0, t_batch, q_sample(x0, t_batch, rng));
 }
 
-D3pmLoss D3pm::training_loss_at(const X0Model& model, const Tensor& x0, const Tensor& t_batch, const Tensor& x_t) const {
-  return loss_from_logits(model(x_t, model_step(t_batch)), x0, x_t, t_batch);
+D3pmLoss D3pm::training_loss_at(const X0Model& model, const Tensor& x0, const Tensor& t_batch, const Tensor& x_t,
+                                const Tensor& weight) const {
+  return loss_from_logits(model(x_t, model_step(t_batch)), x0, x_t, t_batch, weight);
 }
 
 }  // namespace diffuse::diffusion

@@ -109,12 +109,16 @@ class D3pm {
   // The auxiliary term of Austin et al. eq. 5: -log ptilde(x0 | x_t) summed over positions: [B]
   Tensor x0_cross_entropy(const Tensor& model_logits, const Tensor& x0) const;
   // Austin et al. eq. 5, L_lambda with one sampled t (docs/math.md §3.9): the hybrid loss from given logits (x_t and t_batch are the ones the logits were computed at).
-  D3pmLoss loss_from_logits(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t_batch) const;
+  // `weight` (float64 [B], optional): each example's weight in the batch mean, 1 / (T p_t) when t was drawn by
+  // importance (diffusion/time_importance.hpp); per_example, vb and ce stay unweighted.
+  D3pmLoss loss_from_logits(const Tensor& model_logits, const Tensor& x0, const Tensor& x_t, const Tensor& t_batch,
+                            const Tensor& weight = Tensor()) const;
   // x_t = q_sample(x0, t_batch, rng), then training_loss_at.
   D3pmLoss training_loss(const X0Model& model, const Tensor& x0, const Tensor& t_batch, Philox& rng) const;
   // logits = model(x_t, model_step(t_batch)), then loss_from_logits: for an x_t drawn beforehand (a data-parallel
   // process draws the whole batch's x_t and computes its rows).
-  D3pmLoss training_loss_at(const X0Model& model, const Tensor& x0, const Tensor& t_batch, const Tensor& x_t) const;
+  D3pmLoss training_loss_at(const X0Model& model, const Tensor& x0, const Tensor& t_batch, const Tensor& x_t,
+                            const Tensor& weight = Tensor()) const;
 
   // ---- for tests and tools: one position's constants, in double ---------------------------------------
   // Row x0 of Qbar_s (spindle: in a sequence of mean weight c).

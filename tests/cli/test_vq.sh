@@ -53,6 +53,17 @@ grep -q 'sampling 6 grids of 8x8: 5 network evaluations; classes 0 airplane, 1 a
 "$diffuse" evaluate --checkpoint "$vqd" --data test.tok --estimate --json --threads 1 > bound.json 2> /dev/null || fail "evaluate vq-diffusion: $(cat bound.json)"
 between "$(json_field bound.json bits_per_token)" 0 100 && [ "$(json_field bound.json num_sequences)" = 64 ] || fail "the bound's JSON: $(cat bound.json)"
 
+# Importance sampling of t (the preset's train.t_sampling): at T = 4 the history warms up in 6 steps of 8 grids; a
+# run stopped at 10 steps and resumed equals the straight run byte for byte, the history of L_t included.
+imp=(--preset vq-diffusion-tiny --data train.tok --threads 1 --set diffusion.timesteps=4 --set train.sample_every=0 --set train.checkpoint_every=10)
+"$diffuse" train "${imp[@]}" --out imp --steps 20 > imp.log || fail "train with importance sampling: $(tail -3 imp.log)"
+"$diffuse" train "${imp[@]}" --out imp-split --steps 10 > /dev/null || fail "train with importance sampling, 10 steps"
+"$diffuse" train --resume --out imp-split --data train.tok --steps 20 --threads 1 > /dev/null || fail "resume with importance sampling"
+cmp -s imp/ckpt-000000020.safetensors imp-split/ckpt-000000020.safetensors || fail "importance sampling: stop at 10 + resume differs from the straight run"
+grep -aq '"t_importance":"{\\"counts\\":\[' imp/ckpt-000000020.safetensors || fail "the checkpoint records no history of L_t"
+expect_error "train.t_sampling: uniform or importance, got 'sometimes'" "$diffuse" train --preset vq-diffusion-tiny --data train.tok --out bad0 \
+  --steps 1 --threads 1 --set train.t_sampling=sometimes
+
 # ---- refusals ------------------------------------------------------------------------------------------------
 "$diffuse" train "${common[@]}" --out vq2 --steps 2 --seed 7 --set train.eval_every=0 --set train.sample_every=0 > /dev/null || fail "train a second vqvae"
 "$diffuse" tokenize --checkpoint vq2/ckpt-000000002.safetensors --data data --split test --out other.tok --threads 1 --quiet > /dev/null || fail "tokenize with vq2"
