@@ -49,6 +49,8 @@ void pack(CBLAS_TRANSPOSE t, int64_t rows, int64_t cols, const float* X, int64_t
   });
 }
 
+void convert_to_bf16(const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); }
+
 // ---- bf16 native: oneDNN matmul ------------------------------------------------------------------
 
 struct MatmulPlan {
@@ -85,10 +87,9 @@ const MatmulPlan& matmul_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 void bf16_gemm_native(CBLAS_TRANSPOSE ta, bool tb_, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                       int64_t lda, const uint16_t* b16, float beta, float* C, int64_t ldc) {
   static std::vector<uint16_t> a16;  // one thread calls (never inside a parallel region: see gemm())
-  const auto convert = [](const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); };
   // A converted as it is stored (rows of A), its transpose left to oneDNN's layouts.
   const bool ta_ = ta == CblasTrans;
-  pack(CblasNoTrans, ta_ ? K : M, ta_ ? M : K, A, lda, a16, convert);
+  pack(CblasNoTrans, ta_ ? K : M, ta_ ? M : K, A, lda, a16, convert_to_bf16);
   const MatmulPlan& plan = matmul_plan(ta_, tb_, M, N, K, ldc, alpha, beta);
   const dnnl::engine& engine = onednn::engine();
   dnnl::memory a(plan.pd.src_desc(), engine, a16.data());
@@ -101,7 +102,7 @@ void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t
                       const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   static std::vector<uint16_t> b16;
   const bool tb_ = tb == CblasTrans;
-  pack(CblasNoTrans, tb_ ? N : K, tb_ ? K : N, B, ldb, b16, [](const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); });
+  pack(CblasNoTrans, tb_ ? N : K, tb_ ? K : N, B, ldb, b16, convert_to_bf16);
   bf16_gemm_native(ta, tb_, M, N, K, alpha, A, lda, b16.data(), beta, C, ldc);
 }
 
@@ -134,7 +135,7 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t 
 Bf16Matrix to_bf16_matrix(const float* X, int64_t rows, int64_t cols, int64_t ld) {
   ++g_bf16_matrices;
   Bf16Matrix m{{}, rows, cols};
-  pack(CblasNoTrans, rows, cols, X, ld, m.values, [](const float* in, uint16_t* out, int64_t n) { to_bf16(in, out, n); });
+  pack(CblasNoTrans, rows, cols, X, ld, m.values, convert_to_bf16);
   return m;
 }
 
