@@ -11,7 +11,7 @@
 # interruption: each run resumes where it stopped, and a finished one is not repeated.
 # Stage 2 draws the four curves (OUT/curves.png), then for each final checkpoint: the bound on the first
 # 4096 test chunks (one t per chunk; the autoregressive NLL exactly), the exact D3PM bound on the first 32
-# (T = 1000 network evaluations per batch; journaled: it resumes), 16 samples at 256 steps (the
+# (T = 1000 network evaluations per batch of 8; journaled by batch: it resumes), 16 samples at 256 steps (the
 # autoregressive model: 256 tokens) with their generative perplexity under the autoregressive run, unigram
 # entropy and seconds per sample, all into OUT/table.jsonl.
 set -euo pipefail
@@ -47,7 +47,7 @@ for r in "${runs[@]}"; do
   exact=null
   if [[ $r == d3pm-* ]]; then
     bound=$("$diffuse" --threads "$threads" evaluate --checkpoint "$c" --data "$corpus" --chunks 4096 --batch 32 --estimate --json --quiet)
-    exact=$("$diffuse" --threads "$threads" evaluate --checkpoint "$c" --data "$corpus" --chunks 32 --batch 32 --json --quiet \
+    exact=$("$diffuse" --threads "$threads" evaluate --checkpoint "$c" --data "$corpus" --chunks 32 --batch 8 --json --quiet \
       --journal "$out/$r-exact-journal")
   else
     bound=$("$diffuse" --threads "$threads" evaluate --checkpoint "$c" --data "$corpus" --chunks 4096 --batch 32 --json --quiet)
