@@ -85,6 +85,8 @@ int plot_evaluations(const PlotOptions& options, const std::vector<RunCurve>& ru
                 ", +- one standard error)";
   panel.x.label = "step";
   panel.y.label = unit + " on held-out items (metrics.jsonl)";
+  std::map<std::string, int> uses;  // runs with one label are told apart by their folder
+  for (const RunCurve* c : curves) ++uses[c->label];
   int color = 0;
   for (const RunCurve* c : curves) {
     std::vector<double> lo, hi;
@@ -92,7 +94,8 @@ int plot_evaluations(const PlotOptions& options, const std::vector<RunCurve>& ru
       lo.push_back(c->eval_value[i] - c->eval_stderr[i]);
       hi.push_back(c->eval_value[i] + c->eval_stderr[i]);
     }
-    panel.lines.push_back({.label = c->label, .x = c->eval_step, .y = c->eval_value, .color = color, .points = true});
+    panel.lines.push_back({.label = uses[c->label] > 1 ? c->label + " [" + c->dir + "]" : c->label, .x = c->eval_step,
+                           .y = c->eval_value, .color = color, .points = true});
     panel.lines.push_back({.label = "", .x = c->eval_step, .y = lo, .color = color});
     panel.lines.push_back({.label = "", .x = c->eval_step, .y = hi, .color = color});
     ++color;
@@ -287,8 +290,16 @@ std::string run_label(const json& config) {
     } catch (const std::exception&) {  // a preset since renamed or removed: its name alone
     }
   }
+  // Settings that change what a run logs or keeps, not what it computes, are left out of its label.
+  const auto bookkeeping = [](const std::string& p) {
+    for (const char* key : {"train.log_every=", "train.checkpoint_every=", "train.keep_checkpoints=", "train.sample_every=",
+                            "train.sample_count=", "train.eval_every=", "train.eval_items="})
+      if (p.starts_with(key)) return true;
+    return false;
+  };
   std::string label = preset;
-  for (const std::string& p : parts) label += " " + p;
+  for (const std::string& p : parts)
+    if (!bookkeeping(p)) label += " " + p;
   return label;
 }
 

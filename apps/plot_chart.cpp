@@ -95,7 +95,29 @@ void draw_line(const Line& line, int color, bool dashed, const Axis& x, const Ra
   plwidth(1.0);
 }
 
-void draw_legend(const Panel& panel) {
+// The corner of the axes (a region of 40% of the width by 35% of the height, about a legend's size) over the
+// fewest of the lines' points, in plotting coordinates.
+LegendAt emptiest_corner(const Panel& panel, const Range& xr, const Range& yr) {
+  const LegendAt corners[4] = {LegendAt::TopRight, LegendAt::TopLeft, LegendAt::BottomRight, LegendAt::BottomLeft};
+  int points[4] = {0, 0, 0, 0};
+  const auto at = [](double v, bool log, const Range& r) { return ((log ? std::log10(v) : v) - r.lo) / (r.hi - r.lo); };
+  for (const Line& line : panel.lines)
+    for (size_t i = 0; i < line.x.size() && i < line.y.size(); ++i) {
+      const double u = at(line.x[i], panel.x.log, xr), v = at(line.y[i], panel.y.log, yr);
+      if (!std::isfinite(u) || !std::isfinite(v)) continue;
+      const bool right = u > 0.6, left = u < 0.4, top = v > 0.65, bottom = v < 0.35;
+      points[0] += right && top;
+      points[1] += left && top;
+      points[2] += right && bottom;
+      points[3] += left && bottom;
+    }
+  int best = 0;
+  for (int c = 1; c < 4; ++c)
+    if (points[c] < points[best]) best = c;
+  return corners[best];
+}
+
+void draw_legend(const Panel& panel, LegendAt where) {
   struct Entry {
     std::string text;
     int color, style, symbol;
@@ -108,7 +130,7 @@ void draw_legend(const Panel& panel) {
     if (!panel.lines2[i].label.empty())
       entries.push_back({panel.lines2[i].label, line_color(panel.lines2[i], static_cast<int>(panel.lines.size() + i)), 2,
                          panel.lines2[i].points});
-  if (entries.empty() || panel.legend == LegendAt::None) return;
+  if (entries.empty() || where == LegendAt::None) return;
   const PLINT n = static_cast<PLINT>(entries.size());
   std::vector<PLINT> opts, text_colors, line_colors, line_styles, box_colors(n, 0), box_patterns(n, 0), symbol_colors,
       symbol_numbers(n, 1);
@@ -124,7 +146,8 @@ void draw_legend(const Panel& panel) {
     symbols.push_back(kMarker);
   }
   PLINT position = PL_POSITION_INSIDE;
-  switch (panel.legend) {
+  switch (where) {
+    case LegendAt::Auto:  // resolved by draw()
     case LegendAt::TopRight: position |= PL_POSITION_TOP | PL_POSITION_RIGHT; break;
     case LegendAt::TopLeft: position |= PL_POSITION_TOP | PL_POSITION_LEFT; break;
     case LegendAt::BottomRight: position |= PL_POSITION_BOTTOM | PL_POSITION_RIGHT; break;
@@ -205,7 +228,7 @@ void Figure::draw(const Panel& panel) {
       draw_line(panel.lines2[i], line_color(panel.lines2[i], static_cast<int>(panel.lines.size() + i)), true, panel.x, xr,
                 panel.y2, r2);
   }
-  draw_legend(panel);
+  draw_legend(panel, panel.legend == LegendAt::Auto ? emptiest_corner(panel, xr, yr) : panel.legend);
 }
 
 }  // namespace diffuse

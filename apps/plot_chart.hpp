@@ -26,7 +26,8 @@ struct Axis {
   double min = 0, max = 0;  // min == max: from the data (log: whole half-decades around it)
 };
 
-enum class LegendAt { TopRight, TopLeft, BottomRight, BottomLeft, None };
+// Auto: the corner whose region holds the fewest of the lines' points (ties: in the order listed).
+enum class LegendAt { Auto, TopRight, TopLeft, BottomRight, BottomLeft, None };
 
 struct Panel {
   std::string title;
@@ -34,7 +35,7 @@ struct Panel {
   std::vector<Line> lines;
   Axis y2;                  // the right-hand axis of lines2 (unused when lines2 is empty)
   std::vector<Line> lines2;
-  LegendAt legend = LegendAt::TopRight;  // inside the box
+  LegendAt legend = LegendAt::Auto;  // inside the box
 };
 
 class Figure {

@@ -151,6 +151,10 @@ TEST_CASE("a run's legend label: its preset and overrides, or what differs from 
   older["seed"] = 7;
   CHECK(run_label(older) == "ddpm-cifar10-tiny train.lr=0.5");
   CHECK(run_label(json{{"preset", "no-such-preset"}}) == "no-such-preset");
+  // What a run logs or keeps is not part of its label.
+  CHECK(run_label(json{{"preset", "ar-text8-small"},
+                       {"overrides", {"train.checkpoint_every=100", "diffusion.hybrid_lambda=1.0", "train.eval_every=100"}}}) ==
+        "ar-text8-small diffusion.hybrid_lambda=1.0");
   CHECK(run_label(json::object()) == "(no preset recorded)");
 }
 
