@@ -56,7 +56,7 @@ for r in "${runs[@]}"; do
   "$diffuse" --threads "$threads" sample --checkpoint "$c" --n 16 "${sample_steps[@]}" --seed 7 --quiet --out "$out/$r-samples.txt" \
     > "$out/$r-sample.log"
   scores=$("$diffuse" --threads "$threads" evaluate --samples "$out/$r-samples.txt" --teacher "$teacher" --data "$corpus" --json --quiet)
-  echo "{\"run\":\"$r\",\"checkpoint\":\"$c\",\"bound\":$bound,\"exact_32_chunks\":$exact,\"samples\":$scores,\"sampling\":$(cat "$out/$r-samples.txt.json")}" \
+  echo "{\"run\":\"$r\",\"checkpoint\":\"$c\",\"bound\":$bound,\"exact_32_chunks\":$exact,\"samples\":$scores,\"sampling\":$(tr -d '\n' < "$out/$r-samples.txt.json")}" \
     >> "$out/table.jsonl"
 done
 echo "wrote $out/curves.png and $out/table.jsonl"
