@@ -236,7 +236,8 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
     wc = precision.bf16_emulated() ? round_to_bf16(weight) : weight.contiguous();
     if (bias.defined()) bc = bias.contiguous();
   }
-  // The weight in the forward's layout (in bf16 natively: its bf16 copy), which the backward reuses.
+  // The weight in the forward's layout (in bf16 natively: its bf16 copy), which the backward reuses. Where no
+  // reorder is needed it is wc's own memory, so the backward below keeps wc alive with it.
   const onednn::Memory w = frozen ? onednn::Memory{frozen_weight(plan, wc), nullptr} : lay_out(plan->w_in, wc);
   const Tensor y = run_into_plain(g.y_shape(), plan->y_out, [&](const dnnl::memory& dst) {
     const onednn::Memory src = lay_out(plan->x_in, xc);
