@@ -227,8 +227,9 @@ def main():
     unet, train = a.workload.startswith("unet"), a.workload.endswith("train")
     batch = a.batch or (64 if unet and not train else 32)
 
-    def measure(config, warmup, steps):
-        """Median and all step times of the workload under one configuration, from a fresh seed and network."""
+    def measure(config, warmup, steps, give_up_ms=math.inf):
+        """Median and all step times of the workload under one configuration, from a fresh seed and network;
+        (inf, [inf], params) when a warm-up step takes longer than give_up_ms (a configuration that cannot win)."""
         if blas is not None:
             blas.openblas_set_num_threads(config["openblas_threads"])
         torch.backends.mkldnn.enabled = config["mkldnn"]
@@ -265,7 +266,10 @@ def main():
 
         net.train(train)
         for _ in range(warmup):
+            start = time.perf_counter()
             step()
+            if 1000 * (time.perf_counter() - start) > give_up_ms:
+                return math.inf, [math.inf], params
         ms = []
         for _ in range(steps):
             start = time.perf_counter()
@@ -273,13 +277,16 @@ def main():
             ms.append(1000 * (time.perf_counter() - start))
         return sorted(ms)[len(ms) // 2], ms, params
 
-    # Screening: one warm-up and two timed steps per configuration; then the fastest is timed in full.
+    # Screening: one warm-up and two timed steps per configuration; then the fastest is timed in full. A
+    # configuration whose warm-up step alone takes 4 times the best screened step so far is dropped there (in
+    # bf16, torch's non-oneDNN convolutions take minutes a step).
     tried = []
     for config in configurations(unet, train, a.threads):
         if a.fixed:
             tried.append((0.0, [], config))
             break
-        screen, ms, params = measure(config, 1, 2)
+        best = min((m for m, _, _ in tried), default=math.inf)
+        screen, ms, params = measure(config, 1, 2, give_up_ms=4 * best)
         tried.append((min(ms), ms, config))
     config = min(tried, key=lambda m: m[0])[2]
     median, ms, params = measure(config, a.warmup, a.steps)
@@ -289,7 +296,7 @@ def main():
                       "ms_per_step_median": median, "ms_per_step_best": min(ms), "ms_per_step": ms,
                       ("images" if unet else "tokens") + "_per_second": items / (median / 1000),
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "config": config, "tried": [dict(c, screen_ms=round(m, 1)) for m, _, c in tried],
+                      "config": config, "tried": [dict(c, screen_ms=round(m, 1) if math.isfinite(m) else None) for m, _, c in tried],
                       "cpu": cpu_model(), "mkldnn_available": torch.backends.mkldnn.is_available(),
                       "openblas_core": blas.openblas_get_corename().decode() if blas is not None else None,
                       "torch": torch.__version__}))

@@ -58,19 +58,20 @@ struct MatmulPlan {
   dnnl::matmul primitive;
 };
 
-// src [M, K] bf16, weights [K, N] bf16, each dense and stored as is or transposed (ta, tb: the transpose of a
-// dense row-major matrix, described to oneDNN by its strides), dst [M, N] f32 with row stride ldc;
-// dst = alpha src weights + beta dst.
-const MatmulPlan& matmul_plan(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t ldc, float alpha,
-                              float beta) {
-  using dt = dnnl::memory::data_type;
-  using tag = dnnl::memory::format_tag;
-  static std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, float, float, int>, MatmulPlan> cache;
-  const auto key = std::make_tuple(ta, tb, M, N, K, ldc, alpha, beta, num_threads());
+// dst [M, N] (f32, row stride ldc) = alpha op(src) op(weights) + beta dst, where src [M, K] and weights [K, N]
+// are row-major matrices of `type` stored with leading dimensions lda and ldb, as they are (ta, tb false) or
+// transposed (true): described to oneDNN by their strides, never copied. Created once per shape and kept.
+const MatmulPlan& matmul_plan(dnnl::memory::data_type type, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                              int64_t lda, int64_t ldb, int64_t ldc, float alpha, float beta) {
+  using dims = dnnl::memory::dims;
+  static std::map<std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int>, MatmulPlan>
+      cache;
+  const auto key = std::make_tuple(static_cast<int>(type), ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, num_threads());
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   if (cache.size() >= 512) cache.clear();  // a program sweeping through shapes; a network has a few dozen
-  const dnnl::memory::desc a({M, K}, dt::bf16, ta ? tag::ba : tag::ab), b({K, N}, dt::bf16, tb ? tag::ba : tag::ab);
-  const dnnl::memory::desc c({M, N}, dt::f32, dnnl::memory::dims{ldc, 1});
+  const dnnl::memory::desc a({M, K}, type, ta ? dims{1, lda} : dims{lda, 1});
+  const dnnl::memory::desc b({K, N}, type, tb ? dims{1, ldb} : dims{ldb, 1});
+  const dnnl::memory::desc c({M, N}, dnnl::memory::data_type::f32, dims{ldc, 1});
   dnnl::primitive_attr attr = onednn::primitive_attr_with_user_scratchpad();
   if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
   if (beta != 0.0f) {
@@ -90,7 +91,8 @@ void bf16_gemm_native(CBLAS_TRANSPOSE ta, bool tb_, int64_t M, int64_t N, int64_
   // A converted as it is stored (rows of A), its transpose left to oneDNN's layouts.
   const bool ta_ = ta == CblasTrans;
   pack(CblasNoTrans, ta_ ? K : M, ta_ ? M : K, A, lda, a16, convert_to_bf16);
-  const MatmulPlan& plan = matmul_plan(ta_, tb_, M, N, K, ldc, alpha, beta);
+  const MatmulPlan& plan = matmul_plan(dnnl::memory::data_type::bf16, ta_, tb_, M, N, K, ta_ ? M : K, tb_ ? K : N, ldc,
+                                       alpha, beta);
   const dnnl::engine& engine = onednn::engine();
   dnnl::memory a(plan.pd.src_desc(), engine, a16.data());
   dnnl::memory b(plan.pd.weights_desc(), engine, const_cast<uint16_t*>(b16));  // oneDNN only reads it
@@ -104,6 +106,23 @@ void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t
   const bool tb_ = tb == CblasTrans;
   pack(CblasNoTrans, tb_ ? N : K, tb_ ? K : N, B, ldb, b16, convert_to_bf16);
   bf16_gemm_native(ta, tb_, M, N, K, alpha, A, lda, b16.data(), beta, C, ldc);
+}
+
+// ---- float32 on oneDNN: the large products --------------------------------------------------------
+
+// Products of at least this many multiply-adds go to oneDNN's matmul; smaller ones to cblas_sgemm, where a
+// primitive's fork and join would cost more than the product (see the header).
+constexpr int64_t kOnednnMinMacs = int64_t{1} << 24;
+
+void f32_gemm_onednn(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                     int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const MatmulPlan& plan = matmul_plan(dnnl::memory::data_type::f32, ta == CblasTrans, tb == CblasTrans, M, N, K, lda,
+                                       ldb, ldc, alpha, beta);
+  const dnnl::engine& engine = onednn::engine();
+  dnnl::memory a(plan.pd.src_desc(), engine, const_cast<float*>(A));  // oneDNN only reads A and B
+  dnnl::memory b(plan.pd.weights_desc(), engine, const_cast<float*>(B));
+  dnnl::memory c(plan.pd.dst_desc(), engine, C);
+  onednn::execute(plan.primitive, plan.pd, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
 }
 
 // ---- bf16 emulated: rounded copies, then sgemm -----------------------------------------------------
@@ -129,6 +148,8 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t 
     if (mode.emulated || omp_in_parallel()) return bf16_gemm_emulated(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return bf16_gemm_native(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
+  if (M * N * K >= kOnednnMinMacs && !omp_in_parallel())
+    return f32_gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

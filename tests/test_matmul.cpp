@@ -1,11 +1,15 @@
 // matmul and linear against a naive triple loop, in every transpose combination, batched and broadcast.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
 #include "gradcheck.hpp"
 #include "tensor/blas_kernels.hpp"
+#include "tensor/gemm.hpp"
+#include "tensor/random.hpp"
 
 using namespace diffuse;
 using namespace diffuse::testing;
@@ -41,6 +45,32 @@ TEST_CASE("matmul in every transpose combination, float32 and float64") {
         CHECK(max_abs_diff(matmul(a, b).to(DType::F64), naive_matmul(a, b)) < (dt == DType::F32 ? 1e-5 : 1e-12));
       }
   }
+}
+
+// Products of 2^24 multiply-adds and more take oneDNN's matmul (tensor/gemm.hpp), described by strides: each
+// transpose, leading dimensions wider than the matrices, alpha and beta, against cblas_dgemm on the same values.
+TEST_CASE("gemm on large products: every transpose, padded leading dimensions, alpha and beta") {
+  const int64_t M = 512, N = 256, K = 160, pad = 3;  // 21M multiply-adds
+  Philox rng(11);
+  for (const auto ta : {CblasNoTrans, CblasTrans})
+    for (const auto tb : {CblasNoTrans, CblasTrans}) {
+      CAPTURE(ta == CblasTrans);
+      CAPTURE(tb == CblasTrans);
+      const int64_t lda = (ta == CblasTrans ? M : K) + pad, ldb = (tb == CblasTrans ? K : N) + pad, ldc = N + pad;
+      const Tensor a = randn({ta == CblasTrans ? K : M, lda}, rng), b = randn({tb == CblasTrans ? N : K, ldb}, rng);
+      const Tensor c0 = randn({M, ldc}, rng);
+      const Tensor c = c0.clone(), a64 = a.to(DType::F64), b64 = b.to(DType::F64), c64 = c0.to(DType::F64);
+      gemm(ta, tb, M, N, K, 0.5f, a.data<float>(), lda, b.data<float>(), ldb, 0.25f, c.data<float>(), ldc);
+      gemm(ta, tb, M, N, K, 0.5, a64.data<double>(), lda, b64.data<double>(), ldb, 0.25, c64.data<double>(), ldc);
+      double worst = 0;
+      for (int64_t i = 0; i < M; ++i) {
+        for (int64_t j = 0; j < N; ++j)
+          worst = std::max(worst, std::abs(c.data<float>()[i * ldc + j] - c64.data<double>()[i * ldc + j]));
+        for (int64_t j = N; j < ldc; ++j)  // the padding is never written
+          REQUIRE(c.data<float>()[i * ldc + j] == c0.data<float>()[i * ldc + j]);
+      }
+      CHECK(worst < 1e-4);  // sums of 160 products of N(0, 1) values: float32 rounding is about 1e-6 of 6
+    }
 }
 
 TEST_CASE("batched matmul with broadcast and strided batches") {
