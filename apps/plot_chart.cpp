@@ -95,26 +95,44 @@ void draw_line(const Line& line, int color, bool dashed, const Axis& x, const Ra
   plwidth(1.0);
 }
 
-// The corner of the axes (a region of 40% of the width by 35% of the height, about a legend's size) over the
-// fewest of the lines' points, in plotting coordinates.
-LegendAt emptiest_corner(const Panel& panel, const Range& xr, const Range& yr) {
-  const LegendAt corners[4] = {LegendAt::TopRight, LegendAt::TopLeft, LegendAt::BottomRight, LegendAt::BottomLeft};
-  int points[4] = {0, 0, 0, 0};
+// Where the legend covers least: of the four corners and the middles of the left and right sides (each a
+// region of 40% of the width by 35% of the height, about a legend's size), the one the lines cross least, in
+// plotting coordinates. Each segment between two points counts at 8 places along it, so that a line that only
+// passes through a region counts too; ties go to the corners, in the order listed.
+LegendAt emptiest_place(const Panel& panel, const Range& xr, const Range& yr) {
+  if (panel.legend != LegendAt::Auto) return panel.legend;
+  struct Place {
+    LegendAt at;
+    double u0, u1, v0, v1;  // the region, as fractions of the axes
+  };
+  const Place places[6] = {{LegendAt::TopRight, 0.6, 1, 0.65, 1},  {LegendAt::TopLeft, 0, 0.4, 0.65, 1},
+                           {LegendAt::BottomRight, 0.6, 1, 0, 0.35}, {LegendAt::BottomLeft, 0, 0.4, 0, 0.35},
+                           {LegendAt::Right, 0.6, 1, 0.325, 0.675},  {LegendAt::Left, 0, 0.4, 0.325, 0.675}};
+  int crossings[6] = {};
   const auto at = [](double v, bool log, const Range& r) { return ((log ? std::log10(v) : v) - r.lo) / (r.hi - r.lo); };
-  for (const Line& line : panel.lines)
+  const auto count = [&](double u, double v) {
+    for (int p = 0; p < 6; ++p)
+      crossings[p] += u >= places[p].u0 && u <= places[p].u1 && v >= places[p].v0 && v <= places[p].v1;
+  };
+  for (const Line& line : panel.lines) {
+    double pu = NAN, pv = NAN;
     for (size_t i = 0; i < line.x.size() && i < line.y.size(); ++i) {
       const double u = at(line.x[i], panel.x.log, xr), v = at(line.y[i], panel.y.log, yr);
-      if (!std::isfinite(u) || !std::isfinite(v)) continue;
-      const bool right = u > 0.6, left = u < 0.4, top = v > 0.65, bottom = v < 0.35;
-      points[0] += right && top;
-      points[1] += left && top;
-      points[2] += right && bottom;
-      points[3] += left && bottom;
+      if (!std::isfinite(u) || !std::isfinite(v)) {
+        pu = pv = NAN;
+        continue;
+      }
+      if (std::isfinite(pu))
+        for (int k = 1; k < 8; ++k) count(pu + (u - pu) * k / 8, pv + (v - pv) * k / 8);
+      count(u, v);
+      pu = u;
+      pv = v;
     }
+  }
   int best = 0;
-  for (int c = 1; c < 4; ++c)
-    if (points[c] < points[best]) best = c;
-  return corners[best];
+  for (int p = 1; p < 6; ++p)
+    if (crossings[p] < crossings[best]) best = p;
+  return places[best].at;
 }
 
 void draw_legend(const Panel& panel, LegendAt where) {
@@ -152,6 +170,8 @@ void draw_legend(const Panel& panel, LegendAt where) {
     case LegendAt::TopLeft: position |= PL_POSITION_TOP | PL_POSITION_LEFT; break;
     case LegendAt::BottomRight: position |= PL_POSITION_BOTTOM | PL_POSITION_RIGHT; break;
     case LegendAt::BottomLeft: position |= PL_POSITION_BOTTOM | PL_POSITION_LEFT; break;
+    case LegendAt::Right: position |= PL_POSITION_RIGHT; break;
+    case LegendAt::Left: position |= PL_POSITION_LEFT; break;
     case LegendAt::None: return;
   }
   PLFLT width = 0, height = 0;
@@ -197,11 +217,23 @@ void Figure::finish() {
   open_ = false;
 }
 
-void Figure::draw(const Panel& panel) {
-  const bool right = !panel.lines2.empty();
+namespace {
+// The x range of every line (both axes') and the y range of the left axis' lines.
+std::pair<Range, Range> panel_ranges(const Panel& panel) {
   std::vector<Line> all = panel.lines;
   all.insert(all.end(), panel.lines2.begin(), panel.lines2.end());
-  const Range xr = axis_range(panel.x, all, true), yr = axis_range(panel.y, panel.lines, false);
+  return {axis_range(panel.x, all, true), axis_range(panel.y, panel.lines, false)};
+}
+}  // namespace
+
+LegendAt legend_place(const Panel& panel) {
+  const auto [xr, yr] = panel_ranges(panel);
+  return emptiest_place(panel, xr, yr);
+}
+
+void Figure::draw(const Panel& panel) {
+  const bool right = !panel.lines2.empty();
+  const auto [xr, yr] = panel_ranges(panel);
   pladv(0);
   // Narrower panels keep room for the axes' labels: the margins are shares of the panel's width.
   const double scale = columns_ == 1 ? 1.0 : 0.8, side = std::min(0.11 * columns_ * scale, 0.3);
@@ -228,7 +260,7 @@ void Figure::draw(const Panel& panel) {
       draw_line(panel.lines2[i], line_color(panel.lines2[i], static_cast<int>(panel.lines.size() + i)), true, panel.x, xr,
                 panel.y2, r2);
   }
-  draw_legend(panel, panel.legend == LegendAt::Auto ? emptiest_corner(panel, xr, yr) : panel.legend);
+  draw_legend(panel, emptiest_place(panel, xr, yr));
 }
 
 }  // namespace diffuse

@@ -26,8 +26,8 @@ struct Axis {
   double min = 0, max = 0;  // min == max: from the data (log: whole half-decades around it)
 };
 
-// Auto: the corner whose region holds the fewest of the lines' points (ties: in the order listed).
-enum class LegendAt { Auto, TopRight, TopLeft, BottomRight, BottomLeft, None };
+// Auto: of the corners and the side middles, the place the lines cross least (ties: in the order listed).
+enum class LegendAt { Auto, TopRight, TopLeft, BottomRight, BottomLeft, Right, Left, None };
 
 struct Panel {
   std::string title;
@@ -54,6 +54,9 @@ class Figure {
   bool open_ = false;
   int columns_ = 1;
 };
+
+// Where draw puts the panel's legend: panel.legend, or for Auto the place it resolves to.
+LegendAt legend_place(const Panel& panel);
 
 // The number of colours lines can take before they repeat.
 int palette_size();

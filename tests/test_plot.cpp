@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "apps/plot.hpp"
+#include "apps/plot_chart.hpp"
 #include "apps/presets.hpp"
 #include "diffusion/ddpm_nll.hpp"
 
@@ -142,6 +143,32 @@ TEST_CASE("plot --runs draws the loss curves of several runs, with a warning for
   options.out = dir / "nothing.png";
   CHECK(run_plot(options) == 1);  // nothing to draw
   CHECK_FALSE(fs::exists(options.out));
+}
+
+TEST_CASE("the legend goes where the lines cross least, a side's middle included; a place set by hand is kept") {
+  // Flat curves along the top and one falling from the top left to the bottom right (issue 21's four runs):
+  // every corner holds some of them, the middle of the right side none.
+  Panel panel;
+  std::vector<double> steps, flat_hi, flat_lo, falling;
+  for (int i = 1; i <= 12; ++i) {
+    steps.push_back(100.0 * i);
+    flat_hi.push_back(4.12);
+    flat_lo.push_back(4.05);
+    falling.push_back(2.2 + 1.2 * std::exp(-0.35 * (i - 1)));
+  }
+  panel.lines = {{"masked", steps, flat_hi}, {"d3pm", steps, flat_lo}, {"ar", steps, falling}};
+  CHECK(legend_place(panel) == LegendAt::Right);
+  // A segment that passes through a region counts, not only its end points. On axes 0..1: a vertical line at
+  // u = 0.2 fills the left side; a segment from (0.5, 0.9), in no region, to (1, 0.6), in the right middle,
+  // crosses the top-right corner; one point sits in the bottom-right corner. By points alone the top-right
+  // corner would be empty; crossed, it loses to the bottom right.
+  Panel crossed;
+  crossed.x = {"u", false, 0, 1};
+  crossed.y = {"v", false, 0, 1};
+  crossed.lines = {{"a", {0.2, 0.2, 0.2}, {0.9, 0.5, 0.1}}, {"b", {0.5, 1.0}, {0.9, 0.6}}, {"c", {0.8}, {0.1}}};
+  CHECK(legend_place(crossed) == LegendAt::BottomRight);
+  panel.legend = LegendAt::BottomLeft;
+  CHECK(legend_place(panel) == LegendAt::BottomLeft);
 }
 
 TEST_CASE("a run's legend label: its preset and overrides, or what differs from the preset in older runs") {
