@@ -55,7 +55,7 @@ json resolve(const std::string& preset, const std::vector<std::string>& sets) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  diffuse::ensure_fast_blas_kernels(argv);
+  diffuse::ensure_blas_environment(argv);
   diffuse::ProcessGroup::init(&argc, &argv);  // joins the MPI job when started by mpirun
   struct Finalize {
     ~Finalize() { diffuse::ProcessGroup::finalize(); }

@@ -20,7 +20,7 @@
 using namespace diffuse;
 
 int main(int argc, char** argv) {
-  ensure_fast_blas_kernels(argv);
+  ensure_blas_environment(argv);
   int threads = hardware_threads(), reps = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);

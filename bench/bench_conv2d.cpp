@@ -34,7 +34,7 @@ double best_ms(int reps, F f) {
 }
 
 int main(int argc, char** argv) {
-  diffuse::ensure_fast_blas_kernels(argv);
+  diffuse::ensure_blas_environment(argv);
   int threads = hardware_threads(), reps = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);

@@ -90,7 +90,7 @@ void run_case(const std::string& name, const std::function<Tensor()>& forward, d
 }  // namespace
 
 int main(int argc, char** argv) {
-  diffuse::ensure_fast_blas_kernels(argv);
+  diffuse::ensure_blas_environment(argv);
   int threads = hardware_threads();
   double min_time_s = 1.0;
   for (int i = 1; i < argc; ++i) {

@@ -14,7 +14,7 @@
 using namespace diffuse;
 
 int main(int argc, char** argv) {
-  diffuse::ensure_fast_blas_kernels(argv);
+  diffuse::ensure_blas_environment(argv);
   int ops = 10000;
   if (argc == 3 && !std::strcmp(argv[1], "--ops")) ops = std::stoi(argv[2]);
   set_threads(1);

@@ -12,6 +12,7 @@ fastest configuration of the workload, and prints it beside the time. The knobs:
   - oneDNN (torch.backends.mkldnn) on or off: with it on, torch sends its convolutions to oneDNN;
   - channels_last memory format for the U-Net;
   - torch.inference_mode for sampling (no_grad otherwise).
+OpenBLAS's workers sleep soon after each call (OPENBLAS_THREAD_TIMEOUT=4, as the engine sets it; see below).
 Each configuration is screened by one warm-up step and the best of two timed steps; the fastest is then timed
 with --warmup and --steps, and that median is the figure. --fixed times only
 the first configuration (OpenBLAS at 1 thread, oneDNN on, contiguous, inference mode), for a quick check.
@@ -29,8 +30,17 @@ import ctypes
 import itertools
 import json
 import math
+import os
 import resource
+import sys
 import time
+
+# The engine's OpenBLAS setting (tensor/blas_kernels.hpp), so that both sides run in one environment: the
+# workers of OpenBLAS's pthreads pool sleep 2^4 cycles after a call instead of yielding the core for 2^28.
+# OpenBLAS reads it when it loads, hence the re-run before torch is imported. A user's own value is kept.
+if "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = "4"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import torch
 import torch.nn as nn

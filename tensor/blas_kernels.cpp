@@ -12,15 +12,25 @@ namespace diffuse {
 
 std::string blas_core_name() { return openblas_get_corename(); }
 
-void ensure_fast_blas_kernels(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // the user's choice, or our second run
-  if (strcasecmp(openblas_get_corename(), "prescott") != 0) return;
-  __builtin_cpu_init();
-  const char* core = __builtin_cpu_supports("avx512f") ? "SkylakeX" : __builtin_cpu_supports("avx2") ? "Haswell" : nullptr;
-  if (core == nullptr) return;
-  setenv("OPENBLAS_CORETYPE", core, 1);
+void ensure_blas_environment(char** argv) {
+  bool changed = false;
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr && strcasecmp(openblas_get_corename(), "prescott") == 0) {
+    __builtin_cpu_init();
+    const char* core = __builtin_cpu_supports("avx512f") ? "SkylakeX" : __builtin_cpu_supports("avx2") ? "Haswell" : nullptr;
+    if (core != nullptr) {
+      setenv("OPENBLAS_CORETYPE", core, 1);
+      changed = true;
+    }
+  }
+  if (std::getenv("OPENBLAS_THREAD_TIMEOUT") == nullptr) {
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+    changed = true;
+  }
+  if (!changed) return;  // the user's settings, or our second run
   execv("/proc/self/exe", argv);
-  std::fprintf(stderr, "note: OpenBLAS runs its slow Prescott kernels on this CPU; run with OPENBLAS_CORETYPE=%s\n", core);
+  std::fprintf(stderr, "note: could not re-run with OpenBLAS's settings (OPENBLAS_CORETYPE=%s, OPENBLAS_THREAD_TIMEOUT=4); "
+               "set them yourself\n", std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "(unset)");
 }
+
 
 }  // namespace diffuse

@@ -5,6 +5,6 @@
 #include "tensor/blas_kernels.hpp"
 
 int main(int argc, char** argv) {
-  diffuse::ensure_fast_blas_kernels(argv);
+  diffuse::ensure_blas_environment(argv);
   return doctest::Context(argc, argv).run();
 }

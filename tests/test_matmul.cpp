@@ -111,10 +111,15 @@ TEST_CASE("shape errors name matmul and the shapes") {
 }
 
 TEST_CASE("OpenBLAS runs kernels for this CPU, not its Prescott fallback, when the CPU has AVX2") {
-  // ensure_fast_blas_kernels (called by the tests' main) re-runs the program with OPENBLAS_CORETYPE set
+  // ensure_blas_environment (called by the tests' main) re-runs the program with OPENBLAS_CORETYPE set
   // when OpenBLAS did not recognise the CPU; a user's own OPENBLAS_CORETYPE is left alone.
   __builtin_cpu_init();
   const char* user = std::getenv("OPENBLAS_CORETYPE");
   if (__builtin_cpu_supports("avx2") && (user == nullptr || std::string(user) == "SkylakeX" || std::string(user) == "Haswell"))
     CHECK(diffuse::blas_core_name() != "Prescott");
+}
+
+TEST_CASE("OpenBLAS's idle workers sleep after 2^4 cycles, unless the user chose otherwise") {
+  // Set before the re-run, so OpenBLAS read it when it loaded (tensor/blas_kernels.hpp).
+  CHECK(std::getenv("OPENBLAS_THREAD_TIMEOUT") != nullptr);
 }
