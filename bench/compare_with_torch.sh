@@ -7,6 +7,7 @@
 # ours/PyTorch, our GFLOP/s, both peak RSS figures and the configuration PyTorch ran fastest in (the script
 # tries OpenBLAS's pool at 1 and at the threads, oneDNN on and off, channels_last, inference mode). The FMA
 # peak is measured once at the start; the CPU and OpenBLAS's kernel set are printed at the end.
+# Both programs run with OPENBLAS_THREAD_TIMEOUT=4 (each sets it when the user has not; tensor/blas_kernels.hpp).
 set -euo pipefail
 build=${1:-build}
 threads=${2:-2}
