@@ -28,9 +28,8 @@ void ensure_blas_environment(char** argv) {
   }
   if (!changed) return;  // the user's settings, or our second run
   execv("/proc/self/exe", argv);
-  std::fprintf(stderr, "note: could not re-run with OpenBLAS's settings (OPENBLAS_CORETYPE=%s, OPENBLAS_THREAD_TIMEOUT=4); "
-               "set them yourself\n", std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "(unset)");
+  std::fprintf(stderr, "note: could not re-run the program with OpenBLAS's settings; set OPENBLAS_THREAD_TIMEOUT=4 "
+               "(and OPENBLAS_CORETYPE on a CPU OpenBLAS does not recognise) yourself\n");
 }
-
 
 }  // namespace diffuse
