@@ -26,17 +26,18 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// The rows of a split with their labels: every verse of the split's books (training: long ones dropped and
-// counted; evaluation: refused).
+// The rows of a split with their labels: every verse of the split's books, those longer than the rows
+// dropped and counted (training, and its periodic evaluation, as the language models do) or refused
+// (`evaluate` without --skip-long).
 struct LabeledRows {
   TextItems items;
   std::vector<int64_t> labels;  // class ids (unused for the words target)
 };
 
-LabeledRows labeled_rows(const TextCorpus& corpus, ClassifierTarget target, data::Text8Split split, int64_t count, int64_t length) {
+LabeledRows labeled_rows(const TextCorpus& corpus, ClassifierTarget target, data::Text8Split split, int64_t count, int64_t length,
+                         data::LongSequences long_rows = data::LongSequences::DropAndCount) {
   LabeledRows r;
-  r.items = corpus.items(split, count, length, split == data::Text8Split::Train ? data::LongSequences::DropAndCount
-                                                                                 : data::LongSequences::Refuse);
+  r.items = corpus.items(split, count, length, long_rows);
   if (target == ClassifierTarget::Words) return r;  // the rows are the labels
   if (r.items.books.size() != static_cast<size_t>(r.items.count()))
     throw std::invalid_argument("--data: " + corpus.source() + " is not a verse file: a verse classifier needs the books of its verses");
@@ -269,7 +270,8 @@ static int run_text_classifier_evaluate(const EvaluateOptions& options) {
     guided = load_model_for_inference<DiffusionLmModel>(path, /*use_ema=*/true);
     m->require_embedding(guided->net.embedding(), options.checkpoint + " (its classifier.diffusion_lm " + path + ")");
   }
-  const LabeledRows rows = labeled_rows(*corpus, m->target, parse_text_split(options.split), options.items, m->seq_len());
+  const LabeledRows rows = labeled_rows(*corpus, m->target, parse_text_split(options.split), options.items, m->seq_len(),
+                                        options.skip_long ? data::LongSequences::DropAndCount : data::LongSequences::Refuse);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox rng(options.seed, kEval);
   const auto start = std::chrono::steady_clock::now();
@@ -277,15 +279,16 @@ static int run_text_classifier_evaluate(const EvaluateOptions& options) {
   const double seconds = seconds_since(start);
   const std::string target = m->config.at("classifier").at("target").get<std::string>();
   if (options.json) {
-    std::cout << json{{"accuracy", a.value()}, {"decisions", a.total}, {"verses", rows.items.count()}, {"target", target},
+    std::cout << json{{"accuracy", a.value()}, {"decisions", a.total}, {"verses", rows.items.count()},
+                      {"long_verses_left_out", rows.items.dropped}, {"target", target},
                       {"input", m->noisy ? "noisy, t uniform" : "clean"}, {"split", options.split}, {"seconds", seconds},
                       {"checkpoint", options.checkpoint}}
                      .dump()
               << "\n";
     return 0;
   }
-  std::printf("accuracy %.4f on %lld %s verses (%s, %s%s), %.0f s\n", a.value(), static_cast<long long>(rows.items.count()),
-              options.split.c_str(), target.c_str(), m->noisy ? "noisy embeddings at t uniform on 1..T" : "clean text",
+  std::printf("accuracy %.4f on %lld %s verses (%lld longer than the rows left out; %s, %s%s), %.0f s\n", a.value(),
+              static_cast<long long>(rows.items.count()), options.split.c_str(), static_cast<long long>(rows.items.dropped), target.c_str(), m->noisy ? "noisy embeddings at t uniform on 1..T" : "clean text",
               m->target == ClassifierTarget::Words ? "; per (verse, word) decision at probability 1/2" : "", seconds);
   return 0;
 }

@@ -4,6 +4,10 @@
 #
 #   bench/diffusion_lm_bible.sh VERSES TEXT8 OUT [STEPS] [THREADS]
 #
+# STEPS (5200) is about an hour for each word model on 2 threads of this machine (0.66-0.71 s/step, and the
+# evaluations); TEXT8_STEPS (2600: 1.35-1.41 s/step) the same for the two text8 runs; CLS_STEPS (1500) the
+# classifiers'. Small values of all three make a check of the whole pipeline in minutes.
+#
 # VERSES is `scripts/export_bible.sh verses WEB web.tsv`; TEXT8 a text8-format file. Stage 1 trains, one after
 # the other (each resumes where it stopped; a finished one is not repeated):
 #   ar        ar-bible-small: the autoregressive word model, the fluency teacher (generative perplexity)
@@ -11,17 +15,21 @@
 #   dlm       diffusion-lm-bible-small
 #   guide-*   verse-classifier-noisy on dlm's embeddings: testament, group, words
 #   judge-*   verse-classifier-clean: testament, group (the independent judges)
-#   dlm-text8 diffusion-lm-text8-small on TEXT8 (beside d3pm-text8-small's run of bench/text_families.sh)
 # Stage 2 writes OUT/table.jsonl: bits/token on the test books (Diffusion-LM: every term on the first 64 verses,
 # and the estimate on all; masked: the estimate; ar: exact), 16 samples of each with their generative
 # perplexity under ar; the control table (unguided against guided, success and fluency) for word=jesus,
 # testament=new, group=gospels, length=10 and an infilling template closed by <eos> (its success: the 12
-# tokens it fixes kept, with the 5 it leaves generated); and dlm-text8's bits/char.
+# tokens it fixes kept, with the 5 it leaves generated).
+# Stage 3 trains, on TEXT8, diffusion-lm-text8-small (dlm-text8) and d3pm-text8-small, absorbing (d3pm-text8), for
+# TEXT8_STEPS each, and adds their bits/char on all the test chunks to the table: the continuous and the
+# discrete model on one corpus at one budget.
 set -euo pipefail
 verses=$1
 text8=$2
 out=$3
-steps=${4:-2400}
+steps=${4:-5200}
+text8_steps=${TEXT8_STEPS:-2600}
+classifier_steps=${CLS_STEPS:-1500}
 threads=${5:-2}
 diffuse=${DIFFUSE:-$(dirname "$0")/../build/diffuse}
 mkdir -p "$out"
@@ -43,13 +51,11 @@ train masked "$verses" "$steps" mdlm-bible-small --set train.eval_every=200 --se
 train dlm "$verses" "$steps" diffusion-lm-bible-small --set train.eval_every=200 --set train.eval_items=256
 dlm=$(last_ckpt "$out/dlm")
 for target in testament group words; do
-  train "guide-$target" "$verses" 1500 verse-classifier-noisy --set classifier.target=$target --set classifier.diffusion_lm="$dlm"
+  train "guide-$target" "$verses" "$classifier_steps" verse-classifier-noisy --set classifier.target=$target --set classifier.diffusion_lm="$dlm"
 done
 for target in testament group; do
-  train "judge-$target" "$verses" 1500 verse-classifier-clean --set classifier.target=$target --set classifier.diffusion_lm="$dlm"
+  train "judge-$target" "$verses" "$classifier_steps" verse-classifier-clean --set classifier.target=$target --set classifier.diffusion_lm="$dlm"
 done
-train dlm-text8 "$text8" "$steps" diffusion-lm-text8-small --set train.eval_every=200 --set train.eval_items=256
-
 # Stage 2.
 teacher=$(last_ckpt "$out/ar")
 q=(--threads "$threads" --quiet)
@@ -85,7 +91,12 @@ control length-unguided length=10
 control length-given length=10 --control length=10
 control infill-given length=12 --template "and jesus said unto them , _ _ _ _ _ . <eos>"
 
-c8=$(last_ckpt "$out/dlm-text8")
-b8=$("$diffuse" "${q[@]}" evaluate --checkpoint "$c8" --data "$text8" --batch 32 --estimate --json)
-echo "{\"run\":\"dlm-text8\",\"checkpoint\":\"$c8\",\"bound\":$b8}" >> "$out/table.jsonl"
+# Stage 3: text8.
+train dlm-text8 "$text8" "$text8_steps" diffusion-lm-text8-small --set train.eval_every=200 --set train.eval_items=256
+train d3pm-text8 "$text8" "$text8_steps" d3pm-text8-small --set train.eval_every=200 --set train.eval_items=256
+for r in dlm-text8 d3pm-text8; do
+  c8=$(last_ckpt "$out/$r")
+  b8=$("$diffuse" "${q[@]}" evaluate --checkpoint "$c8" --data "$text8" --batch 32 --estimate --json)
+  echo "{\"run\":\"$r\",\"checkpoint\":\"$c8\",\"bound\":$b8}" >> "$out/table.jsonl"
+done
 echo "wrote $out/table.jsonl"

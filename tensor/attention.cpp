@@ -27,16 +27,21 @@
 #include "tensor/attention.hpp"
 
 #include <cblas.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "tensor/autograd.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/kernels.hpp"
 #include "tensor/ops.hpp"
+#include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
 #include "tensor/vec_math.hpp"
 #include "tensor/profile.hpp"
@@ -212,6 +217,99 @@ void attention_backward(const Dims& d, const Matrices<T>& q, const Matrices<T>& 
   });
 }
 
+// ---- native bf16: the five GEMMs as batched oneDNN matmuls ---------------------------------------------
+// With bf16 native, a thread per pair would have to emulate (gemm.hpp: oneDNN's primitives do not run
+// nested in a parallel region), so here the pairs go in chunks instead: each GEMM is one bf16 matmul over
+// the chunk's pairs on all threads, and only the softmax and its backward run row-parallel between them.
+// The operands are those of the emulated path (Q, K, V, dO, P and dS rounded to bf16, float32 accumulation).
+// A chunk's float32 score block is kept to about 4 MiB (16 pairs at Tq = Tk = 256) unless P is saved whole.
+
+// The pairs of a chunk.
+int64_t pairs_per_chunk(const Dims& d) {
+  return std::clamp<int64_t>((int64_t{4} << 20) / (4 * d.Tq * d.Tk), 1, d.pairs());
+}
+
+// The [B, H, rows, cols] matrices of m as dense bf16 [B * H, rows, cols].
+std::vector<uint16_t> dense_bf16(const Dims& d, const Matrices<float>& m, int64_t rows, int64_t cols) {
+  std::vector<uint16_t> out(static_cast<size_t>(d.pairs() * rows * cols));
+  kernels::parallel_for(d.pairs() * rows, 1 + (1 << 14) / cols, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t bh = r / rows;
+      to_bf16(m.at(bh / d.H, bh % d.H) + (r % rows) * m.ld, out.data() + r * cols, cols);
+    }
+  });
+  return out;
+}
+
+void to_bf16_parallel(const float* in, uint16_t* out, int64_t n) {
+  kernels::parallel_for(n, 1 << 14, [&](int64_t i0, int64_t i1) { to_bf16(in + i0, out + i0, i1 - i0); });
+}
+
+// body(row, pair) for each row of a chunk of n pairs' [Tq, Tk] blocks (pair = the (b, h) index), in parallel.
+template <class F>
+void for_each_score_row(const Dims& d, int64_t p0, int64_t n, F&& body) {
+  kernels::parallel_for(n * d.Tq, 1 + (1 << 14) / d.Tk, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) body(r, p0 + r / d.Tq);
+  });
+}
+
+void attention_forward_bf16(const Dims& d, const Matrices<float>& q, const Matrices<float>& k, const Matrices<float>& v,
+                            const MaskView<float>& mask, float* probs, float* out) {
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.D)));
+  const std::vector<uint16_t> q16 = dense_bf16(d, q, d.Tq, d.D), k16 = dense_bf16(d, k, d.Tk, d.D),
+                              v16 = dense_bf16(d, v, d.Tk, d.Dv);
+  const int64_t chunk = pairs_per_chunk(d), block = d.Tq * d.Tk;
+  std::vector<float> scratch(probs ? 0 : static_cast<size_t>(chunk * block));
+  std::vector<uint16_t> p16(static_cast<size_t>(chunk * block));
+  for (int64_t p0 = 0; p0 < d.pairs(); p0 += chunk) {
+    const int64_t n = std::min(chunk, d.pairs() - p0);
+    float* s = probs ? probs + p0 * block : scratch.data();
+    batched_bf16_gemm(false, true, n, d.Tq, d.Tk, d.D, scale, &q16[p0 * d.Tq * d.D], &k16[p0 * d.Tk * d.D], s);  // S
+    for_each_score_row(d, p0, n, [&](int64_t r, int64_t bh) {  // P
+      const float* m = mask.at(bh / d.H, bh % d.H);
+      masked_softmax_rows(s + r * d.Tk, 1, d.Tk, m ? m + (r % d.Tq) * mask.st[2] : nullptr, 0, mask.st[3]);
+    });
+    to_bf16_parallel(s, p16.data(), n * block);
+    batched_bf16_gemm(false, false, n, d.Tq, d.Dv, d.Tk, 1.0f, p16.data(), &v16[p0 * d.Tk * d.Dv],
+                      out + p0 * d.Tq * d.Dv);  // O = P V
+  }
+}
+
+void attention_backward_bf16(const Dims& d, const Matrices<float>& q, const Matrices<float>& k, const Matrices<float>& v,
+                             const float* probs, const float* dout, float* dq, float* dk, float* dv, float* ds_full) {
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d.D)));
+  const bool need_ds = dq || dk || ds_full;
+  const std::vector<uint16_t> none;
+  const std::vector<uint16_t> q16 = dk ? dense_bf16(d, q, d.Tq, d.D) : none, k16 = dq ? dense_bf16(d, k, d.Tk, d.D) : none,
+                              v16 = need_ds ? dense_bf16(d, v, d.Tk, d.Dv) : none;
+  std::vector<uint16_t> go16(static_cast<size_t>(d.pairs() * d.Tq * d.Dv));
+  to_bf16_parallel(dout, go16.data(), d.pairs() * d.Tq * d.Dv);
+  const int64_t chunk = pairs_per_chunk(d), block = d.Tq * d.Tk;
+  std::vector<float> scratch(ds_full || !need_ds ? 0 : static_cast<size_t>(chunk * block));
+  std::vector<uint16_t> p16(static_cast<size_t>(chunk * block));
+  for (int64_t p0 = 0; p0 < d.pairs(); p0 += chunk) {
+    const int64_t n = std::min(chunk, d.pairs() - p0);
+    const float* p = probs + p0 * block;
+    const uint16_t* go = &go16[p0 * d.Tq * d.Dv];
+    if (dv) {  // dV = P^T dO
+      to_bf16_parallel(p, p16.data(), n * block);
+      batched_bf16_gemm(true, false, n, d.Tk, d.Dv, d.Tq, 1.0f, p16.data(), go, dv + p0 * d.Tk * d.Dv);
+    }
+    if (!need_ds) continue;
+    float* ds = ds_full ? ds_full + p0 * block : scratch.data();
+    batched_bf16_gemm(false, true, n, d.Tq, d.Tk, d.Dv, 1.0f, go, &v16[p0 * d.Tk * d.Dv], ds);  // dP = dO V^T
+    for_each_score_row(d, p0, n, [&](int64_t r, int64_t) { softmax_backward_rows(p + r * d.Tk, ds + r * d.Tk, 1, d.Tk); });
+    to_bf16_parallel(ds, p16.data(), n * block);  // dS, as the next two GEMMs' operand
+    if (dq)  // dQ = scale dS K
+      batched_bf16_gemm(false, false, n, d.Tq, d.D, d.Tk, scale, p16.data(), &k16[p0 * d.Tk * d.D], dq + p0 * d.Tq * d.D);
+    if (dk)  // dK = scale dS^T Q
+      batched_bf16_gemm(true, false, n, d.Tk, d.D, d.Tq, scale, p16.data(), &q16[p0 * d.Tq * d.D], dk + p0 * d.Tk * d.D);
+  }
+}
+
+// Native bf16 (on float32 tensors) takes the batched path, unless called inside a parallel region.
+bool batched_bf16_path() { return precision_mode().bf16_native() && !omp_in_parallel(); }
+
 Dims check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask) {
   const auto fail = [&](const std::string& why) {
     shape_error("attention", "q " + describe(q) + ", k " + describe(k) + ", v " + describe(v) +
@@ -256,8 +354,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   dispatch_float(q.dtype(), "attention", [&]<class T>() {
     MaskView<T> m;
     if (mask.defined()) m = {mask.data<T>(), kernels::broadcast_strides(mask, {d.B, d.H, d.Tq, d.Tk})};
-    attention_forward<T>(d, matrices<T>(qb), matrices<T>(kb), matrices<T>(vb), m, save ? probs.data<T>() : nullptr,
-                         out.data<T>());
+    T* p = save ? probs.data<T>() : nullptr;
+    if constexpr (std::is_same_v<T, float>)
+      if (batched_bf16_path())
+        return attention_forward_bf16(d, matrices<T>(qb), matrices<T>(kb), matrices<T>(vb), m, p, out.data<T>());
+    attention_forward<T>(d, matrices<T>(qb), matrices<T>(kb), matrices<T>(vb), m, p, out.data<T>());
   });
   return record("attention", out, {q, k, v, mask}, [d, q, k, v, mask, qb, kb, vb, probs](const Tensor& g) {
     const Tensor gc = g.contiguous();
@@ -268,6 +369,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
     Tensor ds = grad_for(mask, {d.B, d.H, d.Tq, d.Tk});
     dispatch_float(q.dtype(), "attention", [&]<class T>() {
       const auto ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+      if constexpr (std::is_same_v<T, float>)
+        if (batched_bf16_path())
+          return attention_backward_bf16(d, matrices<T>(qb), matrices<T>(kb), matrices<T>(vb), probs.data<T>(),
+                                         gc.data<T>(), ptr(dq), ptr(dk), ptr(dv), ptr(ds));
       attention_backward<T>(d, matrices<T>(qb), matrices<T>(kb), matrices<T>(vb), probs.data<T>(), gc.data<T>(),
                             ptr(dq), ptr(dk), ptr(dv), ptr(ds));
     });

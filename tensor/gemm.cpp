@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <stdexcept>
@@ -60,18 +61,26 @@ struct MatmulPlan {
 
 // dst [M, N] (f32, row stride ldc) = alpha op(src) op(weights) + beta dst, where src [M, K] and weights [K, N]
 // are row-major matrices of `type` stored with leading dimensions lda and ldb, as they are (ta, tb false) or
-// transposed (true): described to oneDNN by their strides, never copied. Created once per shape and kept.
+// transposed (true): described to oneDNN by their strides, never copied. With batch > 1, `batch` such
+// products over matrices stored one after another (each operand's matrices rows x ld values apart).
+// Created once per shape and kept.
 const MatmulPlan& matmul_plan(dnnl::memory::data_type type, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                              int64_t lda, int64_t ldb, int64_t ldc, float alpha, float beta) {
+                              int64_t lda, int64_t ldb, int64_t ldc, float alpha, float beta, int64_t batch = 1) {
   using dims = dnnl::memory::dims;
-  static std::map<std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int>, MatmulPlan>
+  static std::map<std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int, int64_t>,
+                  MatmulPlan>
       cache;
-  const auto key = std::make_tuple(static_cast<int>(type), ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, num_threads());
+  const auto key = std::make_tuple(static_cast<int>(type), ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, num_threads(), batch);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   if (cache.size() >= 512) cache.clear();  // a program sweeping through shapes; a network has a few dozen
-  const dnnl::memory::desc a({M, K}, type, ta ? dims{1, lda} : dims{lda, 1});
-  const dnnl::memory::desc b({K, N}, type, tb ? dims{1, ldb} : dims{ldb, 1});
-  const dnnl::memory::desc c({M, N}, dnnl::memory::data_type::f32, dims{ldc, 1});
+  // A matrix [rows, cols] stored with leading dimension ld, transposed or not, as the batch's 2-D or 3-D desc.
+  const auto desc = [batch](int64_t rows, int64_t cols, dnnl::memory::data_type t, bool trans, int64_t ld) {
+    const dims strides = trans ? dims{1, ld} : dims{ld, 1};
+    if (batch == 1) return dnnl::memory::desc({rows, cols}, t, strides);
+    return dnnl::memory::desc({batch, rows, cols}, t, dims{(trans ? cols : rows) * ld, strides[0], strides[1]});
+  };
+  const dnnl::memory::desc a = desc(M, K, type, ta, lda), b = desc(K, N, type, tb, ldb);
+  const dnnl::memory::desc c = desc(M, N, dnnl::memory::data_type::f32, false, ldc);
   dnnl::primitive_attr attr = onednn::primitive_attr_with_user_scratchpad();
   if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
   if (beta != 0.0f) {
@@ -106,6 +115,19 @@ void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t
   const bool tb_ = tb == CblasTrans;
   pack(CblasNoTrans, tb_ ? N : K, tb_ ? K : N, B, ldb, b16, convert_to_bf16);
   bf16_gemm_native(ta, tb_, M, N, K, alpha, A, lda, b16.data(), beta, C, ldc);
+}
+
+// ---- bf16 native, batched: attention's GEMMs ---------------------------------------------------------
+
+void batched_bf16_gemm_native(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                              const uint16_t* A, const uint16_t* B, float* C) {
+  const MatmulPlan& plan =
+      matmul_plan(dnnl::memory::data_type::bf16, ta, tb, M, N, K, ta ? M : K, tb ? K : N, N, alpha, 0.0f, batch);
+  const dnnl::engine& engine = onednn::engine();
+  dnnl::memory a(plan.pd.src_desc(), engine, const_cast<uint16_t*>(A));  // oneDNN only reads A and B
+  dnnl::memory b(plan.pd.weights_desc(), engine, const_cast<uint16_t*>(B));
+  dnnl::memory c(plan.pd.dst_desc(), engine, C);
+  onednn::execute(plan.primitive, plan.pd, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
 }
 
 // ---- float32 on oneDNN: the large products --------------------------------------------------------
@@ -161,6 +183,19 @@ Bf16Matrix to_bf16_matrix(const float* X, int64_t rows, int64_t cols, int64_t ld
 }
 
 int64_t bf16_matrices_made() { return g_bf16_matrices; }
+
+void batched_bf16_gemm(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+                       const uint16_t* B, float* C) {
+  if (!precision_mode().bf16_native() || omp_in_parallel())
+    throw std::logic_error("batched_bf16_gemm: needs native bf16 mode, outside parallel regions");
+  count_flops(2 * batch * M * N * K);
+  if (batch == 0 || M == 0 || N == 0) return;
+  if (K == 0) {
+    std::fill(C, C + batch * M * N, 0.0f);
+    return;
+  }
+  batched_bf16_gemm_native(ta, tb, batch, M, N, K, alpha, A, B, C);
+}
 
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const Bf16Matrix& B, float beta, float* C, int64_t ldc) {

@@ -54,6 +54,13 @@ int64_t bf16_matrices_made();
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const Bf16Matrix& B, float beta, float* C, int64_t ldc);
 
+// C[i] = alpha op(A[i]) op(B[i]) for i < batch, in native bf16 (the precision mode must say so; never inside
+// a parallel region): one oneDNN matmul over the batch, float32 accumulation and output. Every matrix is
+// dense and the batch's matrices lie one after another: A[i] is M x K as stored (K x M when ta), B[i] K x N
+// (N x K when tb), C[i] M x N. Attention's five GEMMs, over chunks of (batch, head) pairs.
+void batched_bf16_gemm(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+                       const uint16_t* B, float* C);
+
 // float64 is never mixed: cblas_dgemm.
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
           int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);

@@ -75,9 +75,17 @@ grep -q "^bits/token <= [0-9.]* (+- [0-9.]* standard error over items) on 16 val
 # ---- classifiers: a noisy guide and a clean judge of the testament ----
 cls=("${tiny[@]}" --data verses.tsv --set classifier.diffusion_lm=$ckpt --set classifier.target=testament --set train.eval_items=16)
 "$diffuse" train --preset verse-classifier-noisy "${cls[@]}" --out guide --steps 40 > guide.log 2>&1 || fail "train the guide: $(tail -3 guide.log)"
-"$diffuse" train --preset verse-classifier-clean "${cls[@]}" --out judge --steps 40 > judge.log 2>&1 || fail "train the judge: $(tail -3 judge.log)"
-grep -q '"evaluation":{"split":"valid","items":16,"accuracy":' judge/metrics.jsonl || fail "the judge's evaluation: $(grep evaluation judge/metrics.jsonl)"
-"$diffuse" evaluate --checkpoint judge/ckpt-000000040.safetensors --data verses.tsv --split valid --json > acc.json || fail "evaluate the judge"
+# The judge's file has a valid verse too long for rows of 16 (Joshua 1:9, 19 tokens): its periodic evaluation
+# leaves it out, and `evaluate` refuses it unless --skip-long.
+awk '{ print } /^Joshua 1:8\t/ { print "Joshua 1:9\tAnd moses said unto aaron, go unto the land, unto the city, unto the house." }' \
+  verses.tsv > long.tsv
+"$diffuse" train --preset verse-classifier-clean "${cls[@]/#verses.tsv/long.tsv}" --out judge --steps 40 > judge.log 2>&1 ||
+  fail "train the judge: $(tail -3 judge.log)"
+grep -q '"evaluation":{"split":"valid","items":15,"accuracy":' judge/metrics.jsonl || fail "the judge's evaluation: $(grep evaluation judge/metrics.jsonl)"
+expect_error "long.tsv:209 (Joshua 1:9): 19 tokens, longer than the maximum of 14" "$diffuse" evaluate --checkpoint judge/ckpt-000000040.safetensors --data long.tsv --split valid
+"$diffuse" evaluate --checkpoint judge/ckpt-000000040.safetensors --data long.tsv --split valid --skip-long --json > acc.json ||
+  fail "evaluate the judge"
+grep -q '"long_verses_left_out":1,' acc.json && grep -q '"verses":16}' acc.json || fail "the judge's evaluation: $(cat acc.json)"
 awk -v a="$(grep -o '"accuracy":[0-9.]*' acc.json | cut -d: -f2)" 'BEGIN { exit !(a >= 0.9) }' ||
   fail "the clean judge tells the testaments apart in fewer than 90% of valid verses: $(cat acc.json)"
 guide=guide/ckpt-000000040.safetensors judge=judge/ckpt-000000040.safetensors
