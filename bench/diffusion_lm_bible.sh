@@ -58,15 +58,15 @@ for target in testament group; do
 done
 # Stage 2.
 teacher=$(last_ckpt "$out/ar")
-q=(--threads "$threads" --quiet)
+q=(--threads "$threads")
 : > "$out/table.jsonl"
 for r in ar masked dlm; do
   c=$(last_ckpt "$out/$r")
-  bound=$("$diffuse" "${q[@]}" evaluate --checkpoint "$c" --data "$verses" --skip-long --batch 64 --json $([ $r = ar ] || echo --estimate))
+  bound=$("$diffuse" "${q[@]}" evaluate --quiet --checkpoint "$c" --data "$verses" --skip-long --batch 64 --json $([ $r = ar ] || echo --estimate))
   exact=null
-  [ $r = dlm ] && exact=$("$diffuse" "${q[@]}" evaluate --checkpoint "$c" --data "$verses" --skip-long --chunks 64 --batch 64 --json --journal "$out/dlm-exact-journal")
-  "$diffuse" "${q[@]}" sample --checkpoint "$c" --n 16 --seed 7 $([ $r = ar ] || echo --steps 200) --out "$out/$r-samples.txt" > /dev/null
-  scores=$("$diffuse" "${q[@]}" evaluate --samples "$out/$r-samples.txt" --teacher "$teacher" --data "$verses" --json)
+  [ $r = dlm ] && exact=$("$diffuse" "${q[@]}" evaluate --quiet --checkpoint "$c" --data "$verses" --skip-long --chunks 64 --batch 64 --json --journal "$out/dlm-exact-journal")
+  "$diffuse" "${q[@]}" sample --quiet --checkpoint "$c" --n 16 --seed 7 $([ $r = ar ] || echo --steps 200) --out "$out/$r-samples.txt" > /dev/null
+  scores=$("$diffuse" "${q[@]}" evaluate --quiet --samples "$out/$r-samples.txt" --teacher "$teacher" --data "$verses" --json)
   echo "{\"run\":\"$r\",\"checkpoint\":\"$c\",\"bound\":$bound,\"exact_64_verses\":$exact,\"samples\":$scores}" >> "$out/table.jsonl"
 done
 
@@ -74,11 +74,11 @@ done
 c=$(last_ckpt "$out/dlm")
 control() {  # control NAME CONTROL [sample flags...]
   local name=$1 ctl=$2; shift 2
-  "$diffuse" "${q[@]}" sample --checkpoint "$c" --n 16 --steps 200 --seed 11 "$@" --out "$out/control-$name.txt" > /dev/null
+  "$diffuse" "${q[@]}" sample --quiet --checkpoint "$c" --n 16 --steps 200 --seed 11 "$@" --out "$out/control-$name.txt" > /dev/null
   local judge=()
   case $ctl in testament=*) judge=(--judge "$(last_ckpt "$out/judge-testament")") ;; group=*) judge=(--judge "$(last_ckpt "$out/judge-group")") ;; esac
   local s
-  s=$("$diffuse" "${q[@]}" evaluate --samples "$out/control-$name.txt" --teacher "$teacher" --control "$ctl" "${judge[@]}" --json)
+  s=$("$diffuse" "${q[@]}" evaluate --quiet --samples "$out/control-$name.txt" --teacher "$teacher" --control "$ctl" "${judge[@]}" --json)
   echo "{\"control\":\"$ctl\",\"run\":\"$name\",\"scores\":$s}" >> "$out/table.jsonl"
 }
 control word-unguided word=jesus
@@ -96,7 +96,7 @@ train dlm-text8 "$text8" "$text8_steps" diffusion-lm-text8-small --set train.eva
 train d3pm-text8 "$text8" "$text8_steps" d3pm-text8-small --set train.eval_every=200 --set train.eval_items=256
 for r in dlm-text8 d3pm-text8; do
   c8=$(last_ckpt "$out/$r")
-  b8=$("$diffuse" "${q[@]}" evaluate --checkpoint "$c8" --data "$text8" --batch 32 --estimate --json)
+  b8=$("$diffuse" "${q[@]}" evaluate --quiet --checkpoint "$c8" --data "$text8" --batch 32 --estimate --json)
   echo "{\"run\":\"$r\",\"checkpoint\":\"$c8\",\"bound\":$b8}" >> "$out/table.jsonl"
 done
 echo "wrote $out/table.jsonl"

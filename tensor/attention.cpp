@@ -1,7 +1,7 @@
 // Scaled dot-product attention on cblas sgemm / dgemm (float32 through tensor/gemm.hpp, so in bf16 mode the
 // five GEMMs take bf16 operands, P and dS included, with float32 accumulation; the softmax and its backward
-// stay float32; with a thread per (batch, head) pair the bf16 GEMMs are the rounding kind, see gemm.hpp),
-// forward and backward side by side.
+// stay float32), forward and backward side by side. Native bf16 has its own loop over chunks of pairs with
+// batched oneDNN matmuls (the second half of the file); the arithmetic is the same.
 //
 // Per (batch, head) pair, with scale = 1 / sqrt(D):
 //   forward   S  = scale Q K^T + M            [Tq, Tk]   GEMM (alpha = scale)

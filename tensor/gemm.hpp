@@ -14,12 +14,13 @@
 //                  beta as a sum post-op). The primitives are created once per shape and kept.
 //   bf16 emulated  A and B rounded to bf16 values in float32 buffers, then cblas_sgemm.
 //
-// Inside an OpenMP parallel region (attention's thread per (batch, head) pair) bf16 takes the emulated route
-// even where the CPU has bf16: oneDNN 2.6's primitives are built for the process's thread count and must
-// not run nested in a parallel region. The arithmetic is the same (bf16 operands, exact products, float32
-// sums); the speed is float32's. Those GEMMs are small (256 x 256 x 32 in the transformer), where oneDNN's
-// matmul, called once per pair on its own threads, was slower still: a fork and join per call (0.3 GFLOP/s
-// against sgemm's 70 at 256 x 256 x 32, 2 threads, on the shared development machine: bench_bf16_gemm).
+// Inside an OpenMP parallel region bf16 takes the emulated route even where the CPU has bf16: oneDNN 2.6's
+// primitives are built for the process's thread count and must not run nested in a parallel region. The
+// arithmetic is the same (bf16 operands, exact products, float32 sums); the speed is float32's. Attention's
+// GEMMs are small (256 x 256 x 32 in the transformer), where oneDNN's matmul called once per (batch, head)
+// pair was slower still: a fork and join per call (0.3 GFLOP/s against sgemm's 70 at 256 x 256 x 32, 2
+// threads: bench_bf16_gemm). So native bf16 attention calls batched_bf16_gemm below, one matmul over a
+// chunk of pairs.
 //
 // Why oneDNN's matmul and not OpenBLAS's cblas_sbgemm: Debian's libopenblas 0.3.21 is built without
 // BUILD_BFLOAT16, so cblas.h declares cblas_sbgemm but the library does not export it.
