@@ -153,13 +153,7 @@ void masked_softmax_rows(T* s, int64_t rows, int64_t cols, const T* mask, int64_
       std::fill(r, r + cols, T(0));
       continue;
     }
-#pragma omp simd
-    for (int64_t j = 0; j < cols; ++j) r[j] -= mx;
-    vec::exp_inplace(r, cols);
-    T sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < cols; ++j) sum += r[j];
-    const T inv = T(1) / sum;
+    const T inv = T(1) / vec::exp_shifted_sum(r, cols, mx);
 #pragma omp simd
     for (int64_t j = 0; j < cols; ++j) r[j] *= inv;
   }

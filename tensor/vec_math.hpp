@@ -272,6 +272,34 @@ inline void log_inplace(double* p, int64_t n) { apply_lanes(p, n, [](doublev v) 
 
 // In place: p[i] = exp(p[i]), p[i] = sigmoid(p[i]) = 1 / (1 + exp(-p[i])), p[i] = silu(p[i]) = p[i] sigmoid(p[i]).
 inline void exp_inplace(float* p, int64_t n) { apply_lanes(p, n, [](floatv v) { return exp(v); }); }
+
+// p[i] = exp(p[i] - m) for i < n, returning the sum of the results: a softmax's numerator and denominator in one
+// pass (m >= every p[i]; the tail is padded with -inf, whose exp is exactly 0).
+inline float exp_shifted_sum(float* p, int64_t n, float m) {
+  const floatv mv = broadcast(m);
+  floatv acc{};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const floatv e = exp(load(p + i) - mv);
+    store(p + i, e);
+    acc += e;
+  }
+  if (i < n) {
+    floatv v = broadcast(-std::numeric_limits<float>::infinity());
+    std::memcpy(&v, p + i, (n - i) * sizeof(float));
+    const floatv e = exp(v - mv);
+    std::memcpy(p + i, &e, (n - i) * sizeof(float));
+    acc += e;
+  }
+  return hsum(acc);
+}
+inline double exp_shifted_sum(double* p, int64_t n, double m) {
+  for (int64_t i = 0; i < n; ++i) p[i] -= m;
+  apply_lanes(p, n, [](doublev v) { return exp(v); });
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += p[i];
+  return sum;
+}
 inline void exp_inplace(double* p, int64_t n) { apply_lanes(p, n, [](doublev v) { return exp(v); }); }
 inline void sigmoid_inplace(float* p, int64_t n) { apply_lanes(p, n, [](floatv v) { return sigmoid(v); }); }
 inline void sigmoid_inplace(double* p, int64_t n) {
