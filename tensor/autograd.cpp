@@ -56,6 +56,17 @@ void accumulate_grad(const Tensor& x, const Tensor& g) {
   }
 }
 
+void accumulate_grad_window(const Tensor& x, int64_t axis, int64_t start, const Tensor& g) {
+  if (!x.defined() || !x.requires_grad()) return;
+  if (TensorImpl* impl = x.impl(); impl->grad) {
+    add_(Tensor(impl->grad).narrow(axis, start, g.shape()[axis]), g);
+    return;
+  }
+  Tensor dx = Tensor::zeros(x.shape(), g.dtype());
+  dx.narrow(axis, start, g.shape()[axis]).copy_(g);
+  accumulate_grad(x, dx);
+}
+
 void run_backward(const Tensor& root, const Tensor& seed) {
   if (!root.requires_grad())
     throw std::invalid_argument("backward: the tensor does not require a gradient (no tape was recorded)");

@@ -59,6 +59,10 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs,
 
 // x.grad += g (g has x's shape). Does nothing if x does not require a gradient.
 void accumulate_grad(const Tensor& x, const Tensor& g);
+// x.grad[window] += g, the window being [start, start + g.shape[axis]) along axis (narrow's backward): in place
+// when x already holds a gradient (the q, k and v windows of one projection then share one buffer), else
+// into a fresh zero gradient.
+void accumulate_grad_window(const Tensor& x, int64_t axis, int64_t start, const Tensor& g);
 
 // The sweep behind Tensor::backward.
 void run_backward(const Tensor& root, const Tensor& seed);

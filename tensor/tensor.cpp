@@ -248,8 +248,8 @@ Tensor Tensor::transpose(int64_t a, int64_t b) const {
   return permute(order);
 }
 
-// narrow: y = x[..., start:start+length, ...] along `axis`; backward: dy lands in that window of a
-// zero tensor of x's shape.
+// narrow: y = x[..., start:start+length, ...] along `axis`; backward: dy lands in that window of x's gradient
+// (zero outside it).
 Tensor Tensor::narrow(int64_t axis_in, int64_t start, int64_t length) const {
   const int64_t axis = wrap_axis(axis_in, dim(), "narrow");
   if (start < 0 || length < 0 || start + length > shape()[axis])
@@ -258,11 +258,7 @@ Tensor Tensor::narrow(int64_t axis_in, int64_t start, int64_t length) const {
   Shape s = shape();
   s[axis] = length;
   Tensor y = make_view(*this, s, strides(), offset() + start * strides()[axis]);
-  return record("narrow", y, {*this}, [x = *this, axis, start, length](const Tensor& g) {
-    Tensor dx = Tensor::zeros(x.shape(), g.dtype());
-    dx.narrow(axis, start, length).copy_(g);
-    accumulate_grad(x, dx);
-  });
+  return record("narrow", y, {*this}, [x = *this, axis, start](const Tensor& g) { accumulate_grad_window(x, axis, start, g); });
 }
 
 // expand: size-1 (or missing leading) dims are repeated with stride 0; backward: dx = sum_to(dy, x.shape).

@@ -1,4 +1,4 @@
-// Embedding, concat/split, where/masked_fill, dropout and layer norm.
+// Embedding, concat/split, narrow, where/masked_fill, dropout and layer norm.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -32,6 +32,17 @@ TEST_CASE("concat and split") {
   CHECK_GRADIENTS([](auto& in) { auto p = split(in[0], {1, 2}, 1); return p[0] * p[1]; }, {random_input({2, 3}, 6)}, strided());
   CHECK_THROWS_WITH_AS(concat({a, random_input({3, 3}, 7)}, 1), doctest::Contains("concat"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(split(c, {3, 3}, 1), doctest::Contains("split"), std::invalid_argument);
+}
+
+TEST_CASE("narrow: each window's gradient lands in its place, overlapping windows and a full gradient added") {
+  // Windows [0, 2), [1, 3) and [2, 4) of axis 1 overlap; (x * x) adds a gradient over all of x, before or after
+  // the windows' (narrow's backward adds in place into a gradient x already holds).
+  CHECK_GRADIENTS(
+      [](auto& in) {
+        const Tensor& x = in[0];
+        return x.narrow(1, 0, 2) * x.narrow(1, 1, 2) + exp(x.narrow(1, 2, 2)) + (x * x).narrow(1, 3, 2);
+      },
+      {random_input({3, 5, 2}, 11)}, strided());
 }
 
 TEST_CASE("where and masked_fill") {
