@@ -133,16 +133,30 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;
 
 Tensor gelu(const Tensor& x, GeluForm form) {
   if (form == GeluForm::Erf && x.dtype() == DType::F32) {  // vectorised (vec_math.hpp); float64 below uses std::erf
+    // In pieces on all threads; a piece's tail is computed as any other lane (vec_math.hpp), so the
+    // result does not depend on the split.
     const Tensor xc = x.contiguous().detach();
     const int64_t n = xc.numel();
     Tensor y = Tensor::empty(xc.shape());
-    std::memcpy(y.data<float>(), xc.data<float>(), static_cast<size_t>(n) * sizeof(float));
-    vec::gelu_inplace(y.data<float>(), n);
-    return record("gelu_erf", y, {x}, [x, xc, n](const Tensor& g) {
+    const float* xs = xc.data<float>();
+    float* ys = y.data<float>();
+    kernels::parallel_for(n, 1 << 14, [&](int64_t i0, int64_t i1) {
+      std::memcpy(ys + i0, xs + i0, static_cast<size_t>(i1 - i0) * sizeof(float));
+      vec::gelu_inplace(ys + i0, i1 - i0);
+    });
+    return record("gelu_erf", y, {x}, [x, xc, n](const Tensor& g) {  // dx = g gelu'(x)
+      const Tensor gc = g.contiguous();
       Tensor d = Tensor::empty(xc.shape());
-      std::memcpy(d.data<float>(), xc.data<float>(), static_cast<size_t>(n) * sizeof(float));
-      vec::gelu_derivative_inplace(d.data<float>(), n);
-      accumulate_grad(x, kernels::map_binary<float>(g, d, g.shape(), [](float gv, float dv) { return gv * dv; }));
+      const float* xs = xc.data<float>();
+      const float* gs = gc.data<float>();
+      float* ds = d.data<float>();
+      kernels::parallel_for(n, 1 << 14, [&](int64_t i0, int64_t i1) {
+        std::memcpy(ds + i0, xs + i0, static_cast<size_t>(i1 - i0) * sizeof(float));
+        vec::gelu_derivative_inplace(ds + i0, i1 - i0);
+#pragma omp simd
+        for (int64_t i = i0; i < i1; ++i) ds[i] *= gs[i];
+      });
+      accumulate_grad(x, d);
     });
   }
   if (form == GeluForm::Erf) {
