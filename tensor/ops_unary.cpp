@@ -133,6 +133,7 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;
 
 Tensor gelu(const Tensor& x, GeluForm form) {
   if (form == GeluForm::Erf && x.dtype() == DType::F32) {  // vectorised (vec_math.hpp); float64 below uses std::erf
+    ProfileScope scope("gelu_erf");
     // In pieces on all threads; a piece's tail is computed as any other lane (vec_math.hpp), so the
     // result does not depend on the split.
     const Tensor xc = x.contiguous().detach();
