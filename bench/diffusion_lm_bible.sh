@@ -18,8 +18,8 @@
 # Stage 2 writes OUT/table.jsonl: bits/token on the test books (Diffusion-LM: every term on the first 64 verses,
 # and the estimate on all; masked: the estimate; ar: exact), 16 samples of each with their generative
 # perplexity under ar; the control table (unguided against guided, success and fluency) for word=jesus,
-# testament=new, group=gospels, length=10 and an infilling template closed by <eos> (its success: the 12
-# tokens it fixes kept, with the 5 it leaves generated).
+# testament=new, group=gospels, length=10 and an infilling template closed by <eos> (scored as length=12: the
+# template's 7 words and the 5 it leaves to generate; the WEB's words: "unto" is the KJV's).
 # Stage 3 trains, on TEXT8, diffusion-lm-text8-small (dlm-text8) and d3pm-text8-small, absorbing (d3pm-text8), for
 # TEXT8_STEPS each, and adds their bits/char on all the test chunks to the table: the continuous and the
 # discrete model on one corpus at one budget.
@@ -89,7 +89,7 @@ control group-unguided group=gospels
 control group-guided group=gospels --control group=gospels --classifier "$(last_ckpt "$out/guide-group")"
 control length-unguided length=10
 control length-given length=10 --control length=10
-control infill-given length=12 --template "and jesus said unto them , _ _ _ _ _ . <eos>"
+control infill-given length=12 --template "and jesus said to them , _ _ _ _ _ . <eos>"
 
 # Stage 3: text8.
 train dlm-text8 "$text8" "$text8_steps" diffusion-lm-text8-small --set train.eval_every=200 --set train.eval_items=256
