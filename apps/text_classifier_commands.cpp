@@ -288,7 +288,8 @@ static int run_text_classifier_evaluate(const EvaluateOptions& options) {
     return 0;
   }
   std::printf("accuracy %.4f on %lld %s verses (%lld longer than the rows left out; %s, %s%s), %.0f s\n", a.value(),
-              static_cast<long long>(rows.items.count()), options.split.c_str(), static_cast<long long>(rows.items.dropped), target.c_str(), m->noisy ? "noisy embeddings at t uniform on 1..T" : "clean text",
+              static_cast<long long>(rows.items.count()), options.split.c_str(), static_cast<long long>(rows.items.dropped),
+              target.c_str(), m->noisy ? "noisy embeddings at t uniform on 1..T" : "clean text",
               m->target == ClassifierTarget::Words ? "; per (verse, word) decision at probability 1/2" : "", seconds);
   return 0;
 }

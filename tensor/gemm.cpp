@@ -117,19 +117,6 @@ void bf16_gemm_native(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t
   bf16_gemm_native(ta, tb_, M, N, K, alpha, A, lda, b16.data(), beta, C, ldc);
 }
 
-// ---- bf16 native, batched: attention's GEMMs ---------------------------------------------------------
-
-void batched_bf16_gemm_native(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-                              const uint16_t* A, const uint16_t* B, float* C) {
-  const MatmulPlan& plan =
-      matmul_plan(dnnl::memory::data_type::bf16, ta, tb, M, N, K, ta ? M : K, tb ? K : N, N, alpha, 0.0f, batch);
-  const dnnl::engine& engine = onednn::engine();
-  dnnl::memory a(plan.pd.src_desc(), engine, const_cast<uint16_t*>(A));  // oneDNN only reads A and B
-  dnnl::memory b(plan.pd.weights_desc(), engine, const_cast<uint16_t*>(B));
-  dnnl::memory c(plan.pd.dst_desc(), engine, C);
-  onednn::execute(plan.primitive, plan.pd, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
-}
-
 // ---- float32 on oneDNN: the large products --------------------------------------------------------
 
 // Products of at least this many multiply-adds go to oneDNN's matmul; smaller ones to cblas_sgemm, where a
@@ -194,7 +181,13 @@ void batched_bf16_gemm(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, in
     std::fill(C, C + batch * M * N, 0.0f);
     return;
   }
-  batched_bf16_gemm_native(ta, tb, batch, M, N, K, alpha, A, B, C);
+  const MatmulPlan& plan =
+      matmul_plan(dnnl::memory::data_type::bf16, ta, tb, M, N, K, ta ? M : K, tb ? K : N, N, alpha, 0.0f, batch);
+  const dnnl::engine& engine = onednn::engine();
+  dnnl::memory a(plan.pd.src_desc(), engine, const_cast<uint16_t*>(A));  // oneDNN only reads A and B
+  dnnl::memory b(plan.pd.weights_desc(), engine, const_cast<uint16_t*>(B));
+  dnnl::memory c(plan.pd.dst_desc(), engine, C);
+  onednn::execute(plan.primitive, plan.pd, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
 }
 
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
