@@ -40,18 +40,33 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs,
   return out;
 }
 
+namespace {
+// Whether nothing but its holder sees this gradient, so that adding into it in place changes no other.
+bool sole_owner(const std::shared_ptr<TensorImpl>& grad) {
+  return grad.use_count() == 1 && grad->storage.use_count() == 1;
+}
+}  // namespace
+
+// A leaf's gradient is the user's (and a parameter's is a view into the gradient arena): it is private and
+// added into in place. An intermediate tensor's is only read, by its node's backward, then dropped: it keeps
+// g itself, which may be shared (both operands of add receive one), and a second part makes a new sum unless
+// it alone holds its gradient (copy on write).
 void accumulate_grad(const Tensor& x, const Tensor& g) {
   if (!x.defined() || !x.requires_grad()) return;
   if (g.shape() != x.shape())
     shape_error("accumulate_grad", "gradient of shape " + to_string(g.shape()) + " for a tensor of shape " +
                                        to_string(x.shape()));
   TensorImpl* impl = x.impl();
+  const bool leaf = !impl->grad_fn;
   if (impl->grad) {
-    add_(Tensor(impl->grad), g);  // in place: the stored gradient may be a view into the gradient arena
-  } else if (g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() && !g.grad_fn()) {
-    impl->grad = g.impl_ptr();  // a temporary that nothing else sees: take it over, no copy
+    if (leaf || sole_owner(impl->grad))
+      add_(Tensor(impl->grad), g);
+    else
+      impl->grad = add(Tensor(impl->grad), g).impl_ptr();
+  } else if (g.is_contiguous() && !g.grad_fn() &&
+             (!leaf || (g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1))) {
+    impl->grad = g.impl_ptr();  // an intermediate's, or a temporary that nothing else sees: no copy
   } else {
-    // A private copy: g may be shared with other inputs' gradients (both operands of add receive it).
     impl->grad = g.clone().impl_ptr();
   }
 }
@@ -59,6 +74,7 @@ void accumulate_grad(const Tensor& x, const Tensor& g) {
 void accumulate_grad_window(const Tensor& x, int64_t axis, int64_t start, const Tensor& g) {
   if (!x.defined() || !x.requires_grad()) return;
   if (TensorImpl* impl = x.impl(); impl->grad) {
+    if (impl->grad_fn && !sole_owner(impl->grad)) impl->grad = Tensor(impl->grad).clone().impl_ptr();  // copy on write
     add_(Tensor(impl->grad).narrow(axis, start, g.shape()[axis]), g);
     return;
   }

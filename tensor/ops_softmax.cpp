@@ -126,11 +126,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Reduction redu
     kernels::parallel_for(rows, std::max<int64_t>(1, 8192 / K), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* row = xv + r * K;
-        T m = row[0];
-        for (int64_t k = 1; k < K; ++k) m = std::max(m, row[k]);
-        double s = 0;
-        for (int64_t k = 0; k < K; ++k) s += std::exp(static_cast<double>(row[k] - m));
-        l[r] = m + static_cast<T>(std::log(s));
+        const T m = vec::max_of(row, K);
+        l[r] = m + static_cast<T>(std::log(vec::exp_shifted_total(row, K, m)));
         c[r] = l[r] - row[tv[r]];
         if (w.defined()) c[r] *= w.data<T>()[r];
       }
@@ -167,7 +164,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Reduction redu
           if (w.defined()) coef *= w.data<T>()[r];
           const T* row = xv + r * K;
           T* dr = d + r * K;
-          for (int64_t k = 0; k < K; ++k) dr[k] = coef * std::exp(row[k] - l[r]);
+          vec::scaled_exp_shifted(row, dr, K, l[r], coef);
           dr[tv[r]] -= coef;
         }
       });

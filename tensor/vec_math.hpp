@@ -301,6 +301,41 @@ inline double exp_shifted_sum(double* p, int64_t n, double m) {
   return sum;
 }
 inline void exp_inplace(double* p, int64_t n) { apply_lanes(p, n, [](doublev v) { return exp(v); }); }
+
+// The sum of exp(p[i] - m) over i < n, p unchanged (m >= every p[i]): a log-sum-exp's sum. The lanes add in
+// float (each about n / kLanes terms, all in (0, 1]), their total in double.
+inline double exp_shifted_total(const float* p, int64_t n, float m) {
+  const floatv mv = broadcast(m);
+  floatv acc{};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) acc += exp(load(p + i) - mv);
+  if (i < n) {
+    floatv v = broadcast(-std::numeric_limits<float>::infinity());
+    std::memcpy(&v, p + i, (n - i) * sizeof(float));
+    acc += exp(v - mv);
+  }
+  float a[kLanes];
+  std::memcpy(a, &acc, sizeof acc);
+  double total = 0;
+  for (float x : a) total += x;
+  return total;
+}
+inline double exp_shifted_total(const double* p, int64_t n, double m) {
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) total += std::exp(p[i] - m);
+  return total;
+}
+
+// out[i] = scale * exp(in[i] - m) for i < n: a softmax row from its log-sum-exp m, scaled.
+inline void scaled_exp_shifted(const float* in, float* out, int64_t n, float m, float scale) {
+  const floatv mv = broadcast(m), sv = broadcast(scale);
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) store(out + i, sv * exp(load(in + i) - mv));
+  for (; i < n; ++i) out[i] = scale * std::exp(in[i] - m);
+}
+inline void scaled_exp_shifted(const double* in, double* out, int64_t n, double m, double scale) {
+  for (int64_t i = 0; i < n; ++i) out[i] = scale * std::exp(in[i] - m);
+}
 inline void sigmoid_inplace(float* p, int64_t n) { apply_lanes(p, n, [](floatv v) { return sigmoid(v); }); }
 inline void sigmoid_inplace(double* p, int64_t n) {
   for (int64_t i = 0; i < n; ++i) p[i] = 1.0 / (1.0 + std::exp(-p[i]));

@@ -21,6 +21,29 @@ TEST_CASE("a diamond graph sums both paths") {
   CHECK(x.grad().item() == doctest::Approx(39.0));
 }
 
+// The two operands of add receive one gradient, and intermediate tensors keep it without a copy
+// (autograd.cpp). A second part arriving at one of them must make a new sum, not add into the one the other
+// holds (nor into the caller's tensor). The diamond above takes this path too, but only in the order in which
+// its tape happens to run; here accumulate_grad is called directly.
+TEST_CASE("a gradient two intermediate tensors share is copied on write") {
+  Tensor x = Tensor::from_vector(std::vector<double>{1.0, -2.0, 0.5}, {3});
+  x.set_requires_grad();
+  const Tensor a = x * 2.0, b = x * 3.0;  // intermediates: each has a node
+  const Tensor g = Tensor::ones({3}, DType::F64);
+  accumulate_grad(a, g);
+  accumulate_grad(b, g);
+  CHECK(a.grad().impl() == g.impl());  // shared, not copied
+  accumulate_grad(a, Tensor::full({3}, 2.0, DType::F64));
+  CHECK(a.grad().to_vector() == std::vector<double>{3.0, 3.0, 3.0});
+  CHECK(b.grad().to_vector() == std::vector<double>{1.0, 1.0, 1.0});
+  CHECK(g.to_vector() == std::vector<double>{1.0, 1.0, 1.0});
+  accumulate_grad(a, g);  // a's own sum now: added into in place
+  CHECK(a.grad().to_vector() == std::vector<double>{4.0, 4.0, 4.0});
+  accumulate_grad_window(b, 0, 1, Tensor::ones({2}, DType::F64));  // the windowed form copies on write too
+  CHECK(b.grad().to_vector() == std::vector<double>{1.0, 2.0, 2.0});
+  CHECK(g.to_vector() == std::vector<double>{1.0, 1.0, 1.0});
+}
+
 TEST_CASE("gradients accumulate across backward calls until zeroed") {
   Tensor w = Tensor::from_vector(std::vector<double>{1.0, -2.0}, {2});
   w.set_requires_grad();

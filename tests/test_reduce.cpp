@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "gradcheck.hpp"
 
@@ -101,4 +102,34 @@ TEST_CASE("cross-entropy against a naive computation, with weights and a mask") 
                        doctest::Contains("target 5 at position 1"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(cross_entropy(logits, Tensor::zeros({3}, DType::I32)), doctest::Contains("cross_entropy"),
                        std::invalid_argument);
+}
+
+// float32 computes each row's log-sum-exp and softmax in SIMD lanes (vec::exp_shifted_total, vec::scaled_exp_shifted);
+// float64 element by element. On the same values (float32's, widened) they agree within float32's rounding: the
+// loss l - x_t, with l = m + log(sum) of size up to about 20, carries a few half-ulps of 20 (2^-20 each), so 1e-5;
+// each gradient entry softmax - onehot, in [-1, 1], carries the exp's 1e-7 and the rounding of x - l (up to 1e-6
+// relative), so 2e-6. A lane's tail dropped or counted twice moves a K = 5940 row's loss by about 1/K, 1.7e-4.
+TEST_CASE("float32 cross-entropy in SIMD lanes agrees with float64 on wide rows and ragged tails") {
+  for (int64_t K : {1, 7, 16, 37, 5940}) {
+    CAPTURE(K);
+    const Tensor x32 = random_input({4, K}, 11, 3.0).to(DType::F32), x64 = x32.to(DType::F64);
+    std::vector<int32_t> t(4);
+    for (int32_t i = 0; i < 4; ++i) t[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7919) % K);
+    const Tensor targets = Tensor::from_vector(t, {4});
+    CHECK(max_abs_diff(cross_entropy(x32, targets, Reduction::None).to(DType::F64),
+                       cross_entropy(x64, targets, Reduction::None)) < 1e-5);
+    Tensor a = x32.clone(), b = x64.clone();
+    a.set_requires_grad();
+    b.set_requires_grad();
+    cross_entropy(a, targets, Reduction::Sum).backward();
+    cross_entropy(b, targets, Reduction::Sum).backward();
+    CHECK(max_abs_diff(a.grad().to(DType::F64), b.grad()) < 2e-6);
+  }
+  // A -inf logit (a state the model rules out) has probability exactly 0 and no gradient.
+  Tensor x = Tensor::from_vector(std::vector<float>{1.0f, -std::numeric_limits<float>::infinity(), 0.5f, 2.0f}, {1, 4});
+  x.set_requires_grad();
+  const Tensor ce = cross_entropy(x, Tensor::from_vector(std::vector<int32_t>{0}, {1}), Reduction::Sum);
+  CHECK(ce.item() == doctest::Approx(std::log(std::exp(1.0) + std::exp(0.5) + std::exp(2.0)) - 1.0).epsilon(1e-6));
+  ce.backward();
+  CHECK(x.grad().to_vector()[1] == 0.0);
 }
