@@ -163,6 +163,9 @@ diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const d
 
 diffusion::D3pmElboResult evaluate_d3pm(const X0ModelOfItems& model_of, const diffusion::D3pm& d3pm, const Tensor& items,
                                         int64_t batch, const EvaluateOptions& options) {
+  const int64_t T = d3pm.timesteps();
+  if (options.steps < 0 || options.steps > T) throw std::invalid_argument("--steps: must be in 1.." + std::to_string(T));
+  if (options.estimate && options.steps != 0) throw std::invalid_argument("--steps: the Monte-Carlo estimate is of the full T-step bound");
   const int64_t n = items.size(0), per_batch = options.estimate ? 1 : (options.steps > 0 ? options.steps : d3pm.timesteps());
   std::unique_ptr<Progress> progress;
   const diffusion::D3pmElboObserver observer = [&](int64_t, const Tensor&, const Tensor&) { progress->advance(); };

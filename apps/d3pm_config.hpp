@@ -54,7 +54,8 @@ diffusion::D3pmSampleOptions d3pm_sample_options(const SampleOptions& options, i
 
 // `diffuse evaluate` for a D3PM: the exact bound (every term, or the --steps K process) or the --estimate
 // of items int32 [N, L] in batches of `batch`, shared among the processes and journaled
-// (sharded_evaluation.hpp), with its progress on stderr (progress.hpp) unless options.quiet.
+// (sharded_evaluation.hpp), with its progress on stderr (progress.hpp) unless options.quiet. Throws naming
+// --steps when it is outside 1..T, or given with --estimate.
 diffusion::D3pmElboResult evaluate_d3pm(const diffusion::X0Model& model, const diffusion::D3pm& d3pm, const Tensor& items,
                                         int64_t batch, const EvaluateOptions& options);
 // The same with the model of items [begin, end) (a class-conditional one given those items' labels).

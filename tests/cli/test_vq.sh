@@ -78,5 +78,8 @@ expect_error "has 32 codes on a 8 x 8 grid, but model.in_states - 1 = 64" "$diff
 expect_error "tokenize needs a vqvae one" "$diffuse" tokenize --checkpoint "$vqd" --data data --out x.tok
 expect_error "is a VQ-VAE: it does not sample" "$diffuse" sample --checkpoint "$vq" --out x.png
 expect_error "--out: for --task pairs or a vqvae checkpoint" "$diffuse" evaluate --checkpoint "$vqd" --data test.tok --out x.txt
+expect_error "--steps: must be in 1.." "$diffuse" evaluate --checkpoint "$vqd" --data test.tok --steps 100000 --threads 1
+expect_error "--steps: the Monte-Carlo estimate is of the full T-step bound" "$diffuse" evaluate --checkpoint "$vqd" --data test.tok \
+  --estimate --steps 2 --threads 1
 
 finish test_vq
