@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "diffusion/token_draw.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/frozen_weights.hpp"
 #include "tensor/ops.hpp"
@@ -84,6 +85,7 @@ Tensor autoregressive_sample(const NextTokenModel& model, int64_t batch, int64_t
   }
   std::vector<bool> done(static_cast<size_t>(B), false);
   std::vector<double> u(static_cast<size_t>(B));
+  std::vector<float> scratch;
   for (int64_t n = first; n < L; ++n) {
     if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) {
       for (int64_t b = 0; b < B; ++b)
@@ -92,9 +94,8 @@ Tensor autoregressive_sample(const NextTokenModel& model, int64_t batch, int64_t
     }
     // Positions 0..n of the shifted input decide x^n.
     const Tensor in = shifted_inputs(x, bos).narrow(1, 0, n + 1).contiguous();
-    const Tensor logits = model(in).narrow(1, n, 1).to(DType::F64).contiguous();  // [B, 1, V]
+    const Tensor logits = model(in).narrow(1, n, 1).to(DType::F32).contiguous();  // [B, 1, V]
     if (evaluations) ++*evaluations;
-    const Tensor p = softmax(mul(logits, options.greedy ? 1.0 : 1.0 / options.temperature), -1).contiguous();
     rng.fill_uniform(u.data(), B);
     for (int64_t b = 0; b < B; ++b) {
       const size_t i = static_cast<size_t>(b * L + n);
@@ -103,20 +104,9 @@ Tensor autoregressive_sample(const NextTokenModel& model, int64_t batch, int64_t
         continue;
       }
       if (fixed[i] >= 0) continue;
-      const double* row = p.data<double>() + b * V;
-      int32_t v = static_cast<int32_t>(V - 1);
-      if (options.greedy) {
-        v = static_cast<int32_t>(std::max_element(row, row + V) - row);
-      } else {
-        double c = 0;
-        for (int64_t j = 0; j < V; ++j) {
-          c += row[j];
-          if (u[static_cast<size_t>(b)] < c) {
-            v = static_cast<int32_t>(j);
-            break;
-          }
-        }
-      }
+      const float* row = logits.data<float>() + b * V;
+      const int32_t v = options.greedy ? most_probable_token(row, V, scratch).token
+                                       : draw_token(row, V, u[static_cast<size_t>(b)], scratch, options.temperature).token;
       xs[i] = v;
       if (options.stop_id >= 0 && v == options.stop_id) done[static_cast<size_t>(b)] = true;
     }

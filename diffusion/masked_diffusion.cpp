@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "diffusion/token_draw.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/frozen_weights.hpp"
 #include "tensor/ops.hpp"
@@ -144,7 +145,10 @@ MaskedSampleResult MaskedDiffusion::sample(const MaskedX0Model& model, int64_t b
       }
   }
   const bool reuse = options.reuse_outputs && !options.model_reads_t;
-  std::vector<double> probs(static_cast<size_t>(B * L * V));  // mu_theta(x_t), the rows' latest outputs
+  // mu_theta(x_t) as logits, the rows' latest outputs: a position's distribution is formed only when it is
+  // unmasked, once in the whole run (token_draw.hpp).
+  std::vector<float> logits(static_cast<size_t>(B * L * V));
+  std::vector<float> scratch;
   std::vector<bool> stale(static_cast<size_t>(B), true);      // the row changed since its output
   std::vector<double> u(static_cast<size_t>(2 * B * L));
   auto record = [&](double t) {
@@ -166,13 +170,13 @@ MaskedSampleResult MaskedDiffusion::sample(const MaskedX0Model& model, int64_t b
       Tensor x_rows = Tensor::empty({static_cast<int64_t>(rows.size()), L}, DType::I32);
       for (size_t i = 0; i < rows.size(); ++i)
         std::copy(x + rows[i] * L, x + (rows[i] + 1) * L, x_rows.data<int32_t>() + static_cast<int64_t>(i) * L);
-      const Tensor p = softmax(model(x_rows, t_tensor(static_cast<int64_t>(rows.size()), t)), -1).to(DType::F64).contiguous();
-      if (p.dim() != 3 || p.size(1) != L || p.size(2) != V)
-        throw std::invalid_argument("masked sampling: the network returned " + describe(p) + ", expected [" +
+      const Tensor out = model(x_rows, t_tensor(static_cast<int64_t>(rows.size()), t)).to(DType::F32).contiguous();
+      if (out.dim() != 3 || out.size(1) != L || out.size(2) != V)
+        throw std::invalid_argument("masked sampling: the network returned " + describe(out) + ", expected [" +
                                     std::to_string(rows.size()) + ", " + std::to_string(L) + ", " + std::to_string(V) + "]");
       for (size_t i = 0; i < rows.size(); ++i) {
-        std::copy(p.data<double>() + static_cast<int64_t>(i) * L * V, p.data<double>() + (static_cast<int64_t>(i) + 1) * L * V,
-                  probs.begin() + rows[i] * L * V);
+        const float* row_logits = out.data<float>() + static_cast<int64_t>(i) * L * V;
+        std::copy(row_logits, row_logits + L * V, logits.begin() + rows[i] * L * V);
         stale[static_cast<size_t>(rows[i])] = false;
       }
     }
@@ -181,18 +185,7 @@ MaskedSampleResult MaskedDiffusion::sample(const MaskedX0Model& model, int64_t b
       for (int64_t n = 0; n < L; ++n) {
         const int64_t i = b * L + n;
         if (x[i] != mask_id() || !(u[static_cast<size_t>(2 * i)] < unmask)) continue;
-        // Inverse CDF of mu_theta at this position.
-        const double* row = probs.data() + i * V;
-        double c = 0, target = u[static_cast<size_t>(2 * i + 1)];
-        int32_t v = static_cast<int32_t>(V - 1);
-        for (int64_t j = 0; j < V; ++j) {
-          c += row[j];
-          if (target < c) {
-            v = static_cast<int32_t>(j);
-            break;
-          }
-        }
-        x[i] = v;
+        x[i] = draw_token(logits.data() + i * V, V, u[static_cast<size_t>(2 * i + 1)], scratch).token;  // mu_theta's inverse CDF
         stale[static_cast<size_t>(b)] = true;
       }
     if (options.record_every > 0 && ((k + 1) % options.record_every == 0 || k + 1 == K)) record(s);

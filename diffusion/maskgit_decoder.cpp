@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "diffusion/token_draw.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/frozen_weights.hpp"
 #include "tensor/ops.hpp"
@@ -53,11 +54,12 @@ MaskGitResult maskgit_decode(const MaskedTokenModel& model, int64_t batch, int64
   std::vector<double> u(static_cast<size_t>(B * L)), gumbel(static_cast<size_t>(B * L));
   std::vector<int32_t> candidate(static_cast<size_t>(B * L));
   std::vector<double> confidence(static_cast<size_t>(B * L));
+  std::vector<float> scratch;
   for (int64_t k = 1; k <= K; ++k) {
-    const Tensor p = softmax(model(r.x0), -1).to(DType::F64).contiguous();  // [B, L, V]
+    const Tensor logits = model(r.x0).to(DType::F32).contiguous();  // [B, L, V]
     ++r.network_evaluations;
-    if (p.dim() != 3 || p.size(0) != B || p.size(1) != L || p.size(2) != V)
-      throw std::invalid_argument("MaskGIT: the network returned " + describe(p) + ", expected [" + std::to_string(B) + ", " +
+    if (logits.dim() != 3 || logits.size(0) != B || logits.size(1) != L || logits.size(2) != V)
+      throw std::invalid_argument("MaskGIT: the network returned " + describe(logits) + ", expected [" + std::to_string(B) + ", " +
                                   std::to_string(L) + ", " + std::to_string(V) + "]");
     rng.fill_uniform(u.data(), B * L);
     rng.fill_gumbel(gumbel.data(), B * L);
@@ -68,23 +70,11 @@ MaskGitResult maskgit_decode(const MaskedTokenModel& model, int64_t batch, int64
       for (int64_t n = 0; n < L; ++n) {
         const int64_t i = b * L + n;
         if (x[i] != mask) continue;
-        const double* row = p.data<double>() + i * V;
-        int32_t v = 0;
-        if (options.argmax_tokens) {
-          v = static_cast<int32_t>(std::max_element(row, row + V) - row);
-        } else {
-          double c = 0;
-          v = static_cast<int32_t>(V - 1);
-          for (int64_t j = 0; j < V; ++j) {
-            c += row[j];
-            if (u[static_cast<size_t>(i)] < c) {
-              v = static_cast<int32_t>(j);
-              break;
-            }
-          }
-        }
-        candidate[static_cast<size_t>(i)] = v;
-        confidence[static_cast<size_t>(i)] = std::log(std::max(row[v], 1e-300)) + tau * gumbel[static_cast<size_t>(i)];
+        const float* row = logits.data<float>() + i * V;
+        const TokenDraw d = options.argmax_tokens ? most_probable_token(row, V, scratch)
+                                                  : draw_token(row, V, u[static_cast<size_t>(i)], scratch);
+        candidate[static_cast<size_t>(i)] = d.token;
+        confidence[static_cast<size_t>(i)] = d.log_prob + tau * gumbel[static_cast<size_t>(i)];
         open.push_back(n);
       }
       const int64_t before = masked[static_cast<size_t>(b)];

@@ -5,10 +5,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
+#include <vector>
 #include <numbers>
 
 #include "diffusion/d3pm_diffusion.hpp"
 #include "diffusion/masked_diffusion.hpp"
+#include "diffusion/token_draw.hpp"
 #include "nn/transformer.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"
@@ -307,4 +310,50 @@ TEST_CASE("a pair's source is never masked at any t, so the loss counts the targ
     CHECK(masked.masked_cross_entropy(logits, x0, x_t).to_vector() == ce.to_vector());
   }
   CHECK(target_masked >= 7);  // at t = 1 every target position is masked
+}
+
+// The draw every text sampler makes (diffusion/token_draw.hpp) against float64 brute force: at 1000 values of u,
+// the first j whose cumulative probability of softmax(l / temperature) exceeds u, skipping the u within 1e-5 of a
+// boundary (float32's exp moves them by about 1e-7); its log-probability to 1e-5; a -inf logit never drawn.
+TEST_CASE("a token drawn from a row of logits is float64's inverse CDF, with its log-probability") {
+  Philox rng(5);
+  std::vector<float> scratch;
+  for (int64_t K : {1, 5, 37})
+    for (double temperature : {1.0, 0.5}) {
+      CAPTURE(K);
+      CAPTURE(temperature);
+      const Tensor drawn = randn({K}, rng);
+      std::vector<float> l(drawn.data<float>(), drawn.data<float>() + K);
+      for (float& v : l) v *= 3.0f;
+      if (K > 1) l[1] = -std::numeric_limits<float>::infinity();
+      double m = -1e300, z = 0;
+      for (float v : l) m = std::max(m, static_cast<double>(v));
+      std::vector<double> p(static_cast<size_t>(K)), cumulative(static_cast<size_t>(K));
+      for (int64_t j = 0; j < K; ++j) z += p[static_cast<size_t>(j)] = std::exp((l[static_cast<size_t>(j)] - m) / temperature);
+      double c = 0;
+      for (int64_t j = 0; j < K; ++j) cumulative[static_cast<size_t>(j)] = c += p[static_cast<size_t>(j)] /= z;
+      int checked = 0;
+      for (int i = 0; i < 1000; ++i) {
+        const double u = (i + 0.5) / 1000.0;
+        int64_t brute = K - 1;
+        bool near_boundary = false;
+        for (int64_t j = 0; j < K; ++j) near_boundary |= std::abs(u - cumulative[static_cast<size_t>(j)]) < 1e-5;
+        for (int64_t j = 0; j < K; ++j)
+          if (u < cumulative[static_cast<size_t>(j)]) {
+            brute = j;
+            break;
+          }
+        if (near_boundary) continue;
+        const TokenDraw d = draw_token(l.data(), K, u, scratch, temperature);
+        CHECK(d.token == brute);
+        CHECK(d.token != (K > 1 ? 1 : -1));
+        CHECK(d.log_prob == doctest::Approx(std::log(p[static_cast<size_t>(brute)])).epsilon(1e-5));
+        ++checked;
+      }
+      CHECK(checked > 950);
+      const TokenDraw best = most_probable_token(l.data(), K, scratch);
+      const int64_t argmax = std::max_element(l.begin(), l.end()) - l.begin();
+      CHECK(best.token == argmax);
+      if (temperature == 1.0) CHECK(best.log_prob == doctest::Approx(std::log(p[static_cast<size_t>(argmax)])).epsilon(1e-5));
+    }
 }
