@@ -9,16 +9,6 @@
 
 namespace diffuse::diffusion {
 
-Tensor argmax_last(const Tensor& logits) {
-  const Tensor x = logits.to(DType::F64).contiguous();
-  const int64_t K = x.shape().back(), rows = x.numel() / K;
-  Tensor out = Tensor::empty(Shape(x.shape().begin(), x.shape().end() - 1), DType::I32);
-  const double* v = x.data<double>();
-  int32_t* out_ids = out.data<int32_t>();
-  for (int64_t r = 0; r < rows; ++r) out_ids[r] = static_cast<int32_t>(std::max_element(v + r * K, v + (r + 1) * K) - (v + r * K));
-  return out;
-}
-
 std::vector<int64_t> d3pm_reverse_steps(int64_t timesteps, int64_t reverse_steps) {
   if (reverse_steps < 1 || reverse_steps > timesteps)
     throw std::invalid_argument("d3pm_reverse_steps: reverse_steps must be in 1..T = " + std::to_string(timesteps) +

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "diffusion/d3pm_diffusion.hpp"
+#include "diffusion/token_draw.hpp"  // argmax_last
 #include "tensor/random.hpp"
 
 namespace diffuse::diffusion {
@@ -42,8 +43,5 @@ struct D3pmSampleResult {
 // Draws from Austin et al. eq. 4 (k = 1) or its k-step form of §3.3, from T down to 0.
 D3pmSampleResult d3pm_sample(const X0Model& model, const D3pm& d3pm, int64_t batch, int64_t length, Philox& rng,
                              const D3pmSampleOptions& options = {});
-
-// The argmax of each row of logits [..., K]: int32 [...].
-Tensor argmax_last(const Tensor& logits);
 
 }  // namespace diffuse::diffusion

@@ -8,6 +8,7 @@
 
 #include "diffusion/gaussian_diffusion.hpp"
 #include "diffusion/gaussian_likelihood.hpp"
+#include "diffusion/token_draw.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/frozen_weights.hpp"
 #include "tensor/ops.hpp"
@@ -44,21 +45,6 @@ Tensor at_first_step(const Tensor& step, DType dtype) {
   std::vector<double> first(static_cast<size_t>(s.numel()));
   for (int64_t b = 0; b < s.numel(); ++b) first[static_cast<size_t>(b)] = s.data<int32_t>()[b] == 0 ? 1.0 : 0.0;
   return Tensor::from_vector(first, {s.numel(), 1, 1}).to(dtype);
-}
-
-// The index of the largest score along the last axis: scores [B, L, V] -> int32 [B, L] (the first on ties).
-Tensor argmax_last(const Tensor& scores) {
-  const Tensor s = scores.to(DType::F64).contiguous();
-  const int64_t B = s.size(0), L = s.size(1), V = s.size(2);
-  std::vector<int32_t> ids(static_cast<size_t>(B * L));
-  const double* p = s.data<double>();
-  for (int64_t i = 0; i < B * L; ++i) {
-    int64_t best = 0;
-    for (int64_t v = 1; v < V; ++v)
-      if (p[i * V + v] > p[i * V + best]) best = v;
-    ids[static_cast<size_t>(i)] = static_cast<int32_t>(best);
-  }
-  return Tensor::from_vector(ids, {B, L});
 }
 
 }  // namespace

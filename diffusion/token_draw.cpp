@@ -39,4 +39,16 @@ TokenDraw most_probable_token(const float* logits, int64_t K, std::vector<float>
   return {static_cast<int32_t>(j), -std::log(exponentiate(logits, K, m, 1.0f, scratch))};
 }
 
+Tensor argmax_last(const Tensor& scores) {
+  const Tensor x = scores.contiguous();
+  const int64_t K = x.shape().back(), rows = K > 0 ? x.numel() / K : 0;
+  Tensor out = Tensor::empty(Shape(x.shape().begin(), x.shape().end() - 1), DType::I32);
+  int32_t* ids = out.data<int32_t>();
+  dispatch_float(x.dtype(), "argmax_last", [&]<class T>() {
+    const T* v = x.data<T>();
+    for (int64_t r = 0; r < rows; ++r) ids[r] = static_cast<int32_t>(std::max_element(v + r * K, v + (r + 1) * K) - (v + r * K));
+  });
+  return out;
+}
+
 }  // namespace diffuse::diffusion

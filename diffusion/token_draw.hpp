@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor/tensor.hpp"
+
 namespace diffuse::diffusion {
 
 struct TokenDraw {
@@ -22,5 +24,9 @@ TokenDraw draw_token(const float* logits, int64_t K, double u, std::vector<float
 
 // The most probable token (the first of equal ones) and its log-probability at temperature 1.
 TokenDraw most_probable_token(const float* logits, int64_t K, std::vector<float>& scratch);
+
+// The index of the largest value of each row of scores [..., K] (float32 or float64, read as they are; the first
+// of equal ones): int32 [...]. Greedy decoding, and the clamping trick's nearest word.
+Tensor argmax_last(const Tensor& scores);
 
 }  // namespace diffuse::diffusion
