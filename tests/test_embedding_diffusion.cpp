@@ -211,6 +211,22 @@ TEST_CASE("nearest_words is the Euclidean nearest row; the respaced chain keeps 
   const Tensor emb = Tensor::from_vector(std::vector<float>{0, 0, 10, 0, 0, 10, 3, 3}, {4, 2});
   const Tensor x = Tensor::from_vector(std::vector<float>{9, 1, 1, -1, 2, 2.5f, 0.4f, 8}, {1, 4, 2});
   CHECK(EmbeddingDiffusion::nearest_words(x, emb).to_vector() == std::vector<double>{1, 0, 3, 2});
+  // 2,400 positions: three blocks of the search (1024 at a time), the last one short; against brute force.
+  Philox rng(8);
+  const Tensor e = randn({37, 8}, rng), xs = randn({3, 800, 8}, rng) * 2.0;
+  const std::vector<double> ids = EmbeddingDiffusion::nearest_words(xs, e).to_vector();
+  REQUIRE(ids.size() == 2400);
+  const std::vector<double> ev = e.to_vector(), xv = xs.to_vector();
+  for (int64_t i = 0; i < 2400; ++i) {
+    double best = 1e300;
+    int64_t arg = 0;
+    for (int64_t v = 0; v < 37; ++v) {
+      double d2 = 0;
+      for (int64_t k = 0; k < 8; ++k) d2 += (xv[static_cast<size_t>(i * 8 + k)] - ev[static_cast<size_t>(v * 8 + k)]) * (xv[static_cast<size_t>(i * 8 + k)] - ev[static_cast<size_t>(v * 8 + k)]);
+      if (d2 < best) best = d2, arg = v;
+    }
+    CHECK(ids[static_cast<size_t>(i)] == static_cast<double>(arg));
+  }
 
   CHECK(EmbeddingDiffusion::respaced_steps(10, 10) == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   CHECK(EmbeddingDiffusion::respaced_steps(2000, 4) == std::vector<int64_t>{0, 666, 1333, 1999});
