@@ -13,7 +13,8 @@
 # Stage 2 writes OUT/table.jsonl, one line per row of the issue's table, each `evaluate --task pairs --json` on
 # the first TEST_PAIRS pairs of the test books (default 64, all from Judges; 0 takes all 2,516). Decoding is the
 # costly part on a CPU: on 2 threads, 64 pairs x 5 candidates take about 2.2 h for DiffuSeq's 2000 steps and
-# 49 min for masked ancestral's 256, about 3.9 h for all the rows; 256 pairs would take four times as long), those with a side longer than 62 tokens left out and counted (--skip-long: 19 of the
+# 49 min for masked ancestral's 256, about 3.9 h for all the rows, measured at commit d4da4b8 (then 9938f98 halved
+# masked decoding's time and 6260410 took 8% off DiffuSeq's); 256 pairs would take four times as long), those with a side longer than 62 tokens left out and counted (--skip-long: 19 of the
 # 2,516), 5 candidates per source (self-BLEU among them) except greedy decoding's one:
 #   copy the source; DiffuSeq with 2000 steps, 200 with skipping, 200 with MBR over the 5; masked ancestral with
 #   256 steps, MaskGIT with 8 and 16; autoregressive greedy and sampled (temperature 1);
