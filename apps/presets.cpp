@@ -37,6 +37,7 @@ json preset_config(const std::string& name) {
     c["preset"] = name;
     c["deviations"] = deviations;
     if (!c.contains("precision")) c["precision"] = "fp32";  // a preset may say "bf16" (tensor/precision.hpp)
+    if (c.contains("train") && !c["train"].contains("keep_best")) c["train"]["keep_best"] = false;  // training_loop.hpp
     return c;
   }
   std::string known;

@@ -15,6 +15,7 @@
 #include "apps/run_log.hpp"
 #include "apps/run_support.hpp"
 #include "apps/tensorboard_log.hpp"
+#include "data/file_io.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/optim.hpp"
 #include "tensor/autograd.hpp"
@@ -90,9 +91,15 @@ TrainingRun resolve_training_run(const TrainOptions& options) {
 
 EvaluationSchedule evaluation_schedule(const json& train_config) {
   const EvaluationSchedule s{.every = train_config.value("eval_every", int64_t{0}),
-                             .items = train_config.value("eval_items", int64_t{0})};  // absent in older runs
+                             .items = train_config.value("eval_items", int64_t{0}),  // absent in older runs
+                             .keep_best = train_config.value("keep_best", false)};
   if (s.every < 0) throw std::invalid_argument("train.eval_every: must be 0 (never) or a number of steps");
   if (s.every > 0 && s.items < 1) throw std::invalid_argument("train.eval_items: must be at least 1 when train.eval_every > 0");
+  const int64_t checkpoint_every = train_config.value("checkpoint_every", int64_t{0});
+  if (s.keep_best && (s.every == 0 || checkpoint_every < 1 || s.every % checkpoint_every != 0))
+    throw std::invalid_argument("train.keep_best: needs train.eval_every > 0 and a multiple of train.checkpoint_every (" +
+                                std::to_string(s.every) + " and " + std::to_string(checkpoint_every) +
+                                "), so that every evaluated step has its checkpoint");
   return s;
 }
 
@@ -170,6 +177,7 @@ class Trainer {
 
  private:
   void evaluate();  // the EMA's held-out figure at this step: a log line, metrics.jsonl, TensorBoard
+  void keep_if_best(const EvaluationRecord& r);  // train.keep_best
   void write_samples();
 
   const TrainOptions& options_;
@@ -398,10 +406,32 @@ void Trainer::evaluate() {
     log_.message(line);
     metrics_->write(r);
     tensorboard_->write_evaluation(r);
+    if (evaluation_.keep_best) keep_if_best(r);
   } catch (const StopRequested&) {
     log_.message("evaluation at step " + std::to_string(iteration_) + " stopped by signal; a resumed run evaluates it again");
   }
   ema_.swap();
+}
+
+// best.json holds the best evaluation so far; a better one (or the first) copies this step's checkpoint, just
+// written, to best.safetensors: through a temporary file and a rename, as every checkpoint is written.
+void Trainer::keep_if_best(const EvaluationRecord& r) {
+  if (saved_iteration_ != iteration_) return;  // the step's checkpoint was not written (stopped before it)
+  const fs::path dir(options_.out_dir), record = dir / "best.json", best = dir / "best.safetensors";
+  if (fs::exists(record)) {
+    const std::vector<uint8_t> bytes = data::read_file_bytes(record.string(), "the record of the best evaluation");
+    const json kept = json::parse(bytes.begin(), bytes.end());
+    const double value = kept.at("value").get<double>();
+    const bool higher_is_better = r.figure == "accuracy";
+    if (kept.at("figure") == r.figure && (higher_is_better ? r.value <= value : r.value >= value)) return;
+  }
+  const fs::path partial = dir / "best.safetensors.partial";
+  fs::copy_file(last_checkpoint_, partial, fs::copy_options::overwrite_existing);
+  fs::rename(partial, best);
+  write_text_atomically(record, json{{"step", r.step}, {"figure", r.figure}, {"value", r.value}, {"split", r.split},
+                                     {"items", r.items}, {"checkpoint", fs::path(last_checkpoint_).filename().string()}}
+                                    .dump() + "\n");
+  log_.message("the best " + r.figure + " so far: best.safetensors is now step " + std::to_string(r.step) + "'s checkpoint");
 }
 
 void Trainer::write_samples() {

@@ -85,8 +85,12 @@ struct TrainingStreams {
 
 // train.eval_every (0: never) and train.eval_items (how many held-out items), both absent in older runs
 // (0). Throws naming the key when eval_every < 0, or eval_items < 1 while eval_every > 0.
+// train.eval_every, train.eval_items, and train.keep_best: keep the checkpoint of the best evaluation so far as
+// best.safetensors (never pruned), with best.json naming its step and figure (early stopping, chosen afterwards).
+// The figure is lower-is-better (bits, MSE) except accuracy.
 struct EvaluationSchedule {
   int64_t every = 0, items = 0;
+  bool keep_best = false;
   bool enabled() const { return every > 0; }
   bool due(int64_t step) const { return every > 0 && step > 0 && step % every == 0; }
 };

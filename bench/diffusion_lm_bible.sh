@@ -46,10 +46,13 @@ train() {
   fi
 }
 
-train ar "$verses" "$steps" ar-bible-small --set train.eval_every=200 --set train.eval_items=256
-train masked "$verses" "$steps" mdlm-bible-small --set train.eval_every=200 --set train.eval_items=256
-train dlm "$verses" "$steps" diffusion-lm-bible-small --set train.eval_every=200 --set train.eval_items=256
-dlm=$(last_ckpt "$out/dlm")
+lm=(--set train.eval_every=200 --set train.eval_items=256 --set train.keep_best=true)
+train ar "$verses" "$steps" ar-bible-small "${lm[@]}"
+train masked "$verses" "$steps" mdlm-bible-small "${lm[@]}"
+train dlm "$verses" "$steps" diffusion-lm-bible-small "${lm[@]}"
+# A language model's checkpoint for stage 2: its best valid evaluation's (early stopping), else its last.
+chosen() { if [ -f "$1/best.safetensors" ]; then echo "$1/best.safetensors"; else last_ckpt "$1"; fi; }
+dlm=$(chosen "$out/dlm")
 for target in testament group words; do
   train "guide-$target" "$verses" "$classifier_steps" verse-classifier-noisy --set classifier.target=$target --set classifier.diffusion_lm="$dlm"
 done
@@ -57,11 +60,11 @@ for target in testament group; do
   train "judge-$target" "$verses" "$classifier_steps" verse-classifier-clean --set classifier.target=$target --set classifier.diffusion_lm="$dlm"
 done
 # Stage 2.
-teacher=$(last_ckpt "$out/ar")
+teacher=$(chosen "$out/ar")
 q=(--threads "$threads")
 : > "$out/table.jsonl"
 for r in ar masked dlm; do
-  c=$(last_ckpt "$out/$r")
+  c=$(chosen "$out/$r")
   bound=$("$diffuse" "${q[@]}" evaluate --quiet --checkpoint "$c" --data "$verses" --skip-long --batch 64 --json $([ $r = ar ] || echo --estimate))
   exact=null
   [ $r = dlm ] && exact=$("$diffuse" "${q[@]}" evaluate --quiet --checkpoint "$c" --data "$verses" --skip-long --chunks 64 --batch 64 --json --journal "$out/dlm-exact-journal")
@@ -71,7 +74,7 @@ for r in ar masked dlm; do
 done
 
 # The control table: 16 samples unguided and guided for each target, at 200 steps, the same seed.
-c=$(last_ckpt "$out/dlm")
+c=$(chosen "$out/dlm")
 control() {  # control NAME CONTROL [sample flags...]
   local name=$1 ctl=$2; shift 2
   "$diffuse" "${q[@]}" sample --quiet --checkpoint "$c" --n 16 --steps 200 --seed 11 "$@" --out "$out/control-$name.txt" > /dev/null

@@ -17,7 +17,7 @@ source "$(dirname "$0")/harness.sh"
 yes "the quick brown fox jumps over the lazy dog while five boxing wizards jump quickly" | head -c 200000 | tr -d '\n' > corpus.txt
 small=(--data corpus.txt --threads 1 --seed 5 --set model.seq_len=32 --set model.width=32 --set model.layers=1
        --set model.heads=2 --set model.mlp=64 --set train.batch=16 --set train.log_every=10 --set train.checkpoint_every=40
-       --set train.eval_every=40 --set train.eval_items=16)
+       --set train.eval_every=40 --set train.eval_items=16 --set train.keep_best=true)
 
 for family in mdlm ar; do
   "$diffuse" train --preset $family-text-demo "${small[@]}" --out $family --steps 120 > $family.log 2>&1 || fail "$family: train"
@@ -35,7 +35,16 @@ for family in mdlm ar; do
     fail "$family: no evaluation line: $(grep evaluation $family.log)"
   cmp -s <(timeless $family/metrics.jsonl) <(timeless ${family}_split/metrics.jsonl) ||
     fail "$family: the resumed run's metrics.jsonl differs: $(diff <(timeless $family/metrics.jsonl) <(timeless ${family}_split/metrics.jsonl) | head -4)"
+  # train.keep_best: best.safetensors is the checkpoint of the evaluation with the fewest bits/char, in both runs.
+  best_step=$(grep -o '^{"step":[0-9]*,"evaluation":{[^}]*"bits_per_char":[0-9.e+-]*' $family/metrics.jsonl |
+    sed 's/^{"step":\([0-9]*\),.*"bits_per_char":/\1 /' | sort -s -g -k2,2 | head -1 | cut -d' ' -f1)
+  [ "$(json_field $family/best.json step)" = "$best_step" ] || fail "$family: best.json $(cat $family/best.json), the best evaluation is at step $best_step"
+  cmp -s $family/best.safetensors "$family/$(printf 'ckpt-%09d.safetensors' "$best_step")" || fail "$family: best.safetensors is not step $best_step's checkpoint"
+  cmp -s $family/best.json ${family}_split/best.json && cmp -s $family/best.safetensors ${family}_split/best.safetensors ||
+    fail "$family: the resumed run kept another best: $(cat ${family}_split/best.json)"
 done
+expect_error "train.keep_best: needs train.eval_every > 0 and a multiple of train.checkpoint_every (30 and 40)" \
+  "$diffuse" train --preset ar-text-demo "${small[@]}" --out bad-best --steps 1 --set train.eval_every=30
 echo "losses: mdlm $(first_loss mdlm) -> $(last_loss mdlm), ar $(first_loss ar) -> $(last_loss ar)"
 ckpt_m=mdlm/ckpt-000000120.safetensors ckpt_a=ar/ckpt-000000120.safetensors
 
