@@ -15,6 +15,9 @@
 #   dlm       diffusion-lm-bible-small
 #   guide-*   verse-classifier-noisy on dlm's embeddings: testament, group, words
 #   judge-*   verse-classifier-clean: testament, group (the independent judges)
+# The three language models keep the checkpoint of their best valid evaluation (train.keep_best, every 200 steps);
+# stage 2 and the classifiers use it (early stopping: ar-bible-small overfits the WEB's training books well before
+# 5200 steps), or the last checkpoint of a run that has none.
 # Stage 2 writes OUT/table.jsonl: bits/token on the test books (Diffusion-LM: every term on the first 64 verses,
 # and the estimate on all; masked: the estimate; ar: exact), 16 samples of each with their generative
 # perplexity under ar; the control table (unguided against guided, success and fluency) for word=jesus,

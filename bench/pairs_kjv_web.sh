@@ -10,6 +10,7 @@
 #   dlm     diffuseq-kjv-web-small: Diffusion-LM on [x; y] with the source clean (partial noising)
 #   masked  mdlm-kjv-web-small: masked diffusion with the source never masked
 #   ar      ar-kjv-web-small: the causal transformer on "x SEP y", its loss on y
+# Each keeps the checkpoint of its best valid evaluation (train.keep_best, every 500 steps), and stage 2 decodes with it.
 # Stage 2 writes OUT/table.jsonl, one line per row of the issue's table, each `evaluate --task pairs --json` on
 # the first TEST_PAIRS pairs of the test books (default 64, all from Judges; 0 takes all 2,516). Decoding is the
 # costly part on a CPU: on 2 threads, 64 pairs x 5 candidates take about 2.2 h for DiffuSeq's 2000 steps and
@@ -30,8 +31,10 @@ test_pairs=${5:-64}
 diffuse=${DIFFUSE:-$(dirname "$0")/../build/diffuse}
 mkdir -p "$out"
 common=(--threads "$threads" --seed 1 --set train.checkpoint_every=100 --set train.keep_checkpoints=3 --set train.sample_every=500
-        --set train.eval_every=500 --set train.eval_items=256)
+        --set train.eval_every=500 --set train.eval_items=256 --set train.keep_best=true)
 last_ckpt() { ls "$1"/ckpt-*.safetensors 2>/dev/null | sort | tail -1; }
+# A model's checkpoint for stage 2: its best valid evaluation's (early stopping, train.keep_best), else its last.
+chosen() { if [ -f "$1/best.safetensors" ]; then echo "$1/best.safetensors"; else last_ckpt "$1"; fi; }
 
 # train NAME PRESET: a run that resumes.
 train() {
@@ -57,7 +60,7 @@ row() {
     --journal "$out/journal-$name" --out "$out/$name.tsv" --json "$@")
   echo "{\"row\":\"$name\",\"model\":\"$model\",\"decoder\":\"$decoding\",\"scores\":$scores}" >> "$out/table.jsonl"
 }
-dlm=$(last_ckpt "$out/dlm") masked=$(last_ckpt "$out/masked") ar=$(last_ckpt "$out/ar")
+dlm=$(chosen "$out/dlm") masked=$(chosen "$out/masked") ar=$(chosen "$out/ar")
 row copy "copy the source unchanged" "-" --copy-source
 row diffuseq-2000 DiffuSeq "2000 steps" --checkpoint "$dlm" --steps 2000 --candidates 5
 row diffuseq-200 DiffuSeq "200 steps (skipping)" --checkpoint "$dlm" --steps 200 --candidates 5
