@@ -57,6 +57,7 @@
 #include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
 #include "tensor/profile.hpp"
+#include "tensor/winograd_bf16.hpp"
 
 namespace diffuse {
 
@@ -228,6 +229,15 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
   // to 0.25 ms and the 3 -> 64 input conv from 0.39 to 1.69 ms.
   const bool winograd = frozen && g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 && g.C >= 16 && g.OH >= 8 &&
                         g.OW >= 8;
+  // In bf16, where oneDNN has none, our own (tensor/winograd_bf16.hpp), its transformed weight kept, on rows of
+  // at least 16 (one register): at 8x8 it is slower than oneDNN's direct bf16 (bench_conv2d_sampling).
+  if (winograd && g.W >= 16 && precision.bf16_native() && winograd_bf16::available()) {
+    static const char tag = 0;
+    const auto& u = frozen_derived<winograd_bf16::TransformedWeight>(
+        weight, &tag, [&] { return winograd_bf16::transform_weight(weight); });
+    count_flops(g.flops());
+    return winograd_bf16::conv3x3(x, u, bias, g.PH, g.PW);
+  }
   const std::shared_ptr<const Plan> plan = cached_plan(g, bias.defined(), training, winograd, precision.bf16_native());
   Tensor xc, wc, bc;
   {

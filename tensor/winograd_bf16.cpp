@@ -1,0 +1,417 @@
+// bf16 Winograd F(2x2, 3x3): the algorithm, its error and why it is here are at the top of
+// winograd_bf16.hpp. This file is its three steps, over blocks of tiles (one block at a time per thread):
+//   1. input transform   the 4x4 patch of every tile in the block, one channel at a time, gathered
+//                        into 16 arrays (one per position in the patch) of one lane per tile, then
+//                        V = B^T d B on 16 lanes at once, rounded to bf16 and stored as (channel 2k,
+//                        channel 2k + 1) pairs, the operand layout of vdpbf16ps: v [16][C/2][tiles];
+//   2. GEMMs             for 8 output channels and a panel of 48 tiles at a time, M_xi [8 x 48] =
+//                        U_xi [8 x C] V_xi [C x 48] for the 16 xi (vdpbf16ps: two bf16 products added to
+//                        a float32 lane);
+//   3. output transform  Y = A^T M A + bias for those 8 channels and 48 tiles, into y's nchw rows.
+// Tiles are numbered p = (n * TH + ty) * TW + tx (TH x TW tiles of 2x2 per image); a block is a range of
+// them, handled in runs that share (n, ty), whose tx are consecutive. A block holds as many 48-tile panels
+// as keep its v within about 512 KiB (the L2 cache): the more tiles, the longer the stretch of each of the
+// C input planes and OC output planes it reads and writes in one go. (With one panel per block, the
+// transforms, reading and writing a few hundred bytes of each of 64 to 256 planes, took longer than the
+// GEMMs.)
+#include "tensor/winograd_bf16.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <stdexcept>
+
+#include "tensor/precision.hpp"
+#include "tensor/threads.hpp"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
+#include <immintrin.h>
+#define DIFFUSE_WINOGRAD_BF16 1
+#endif
+
+namespace diffuse::winograd_bf16 {
+
+bool available() {
+#ifdef DIFFUSE_WINOGRAD_BF16
+  return true;
+#else
+  return false;
+#endif
+}
+
+namespace {
+
+constexpr int64_t kLanes = 16;             // float32 lanes of a 512-bit register: tiles computed at once
+constexpr int64_t kPanel = 48;             // tiles per GEMM kernel call: three registers wide
+constexpr int64_t kRows = 8;               // output channels per GEMM kernel call (8 x 3 = 24 accumulators)
+constexpr int64_t kBlockBytes = 512 << 10;  // a block's v, at most (unless a single panel is larger)
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+}  // namespace
+
+// U = G g G^T for each (oc, c), in float64, then rounded to bf16 (Lavin & Gray eq. 7 with G as in the header).
+TransformedWeight transform_weight(const Tensor& weight) {
+  if (weight.dtype() != DType::F32 || weight.dim() != 4 || weight.shape()[2] != 3 || weight.shape()[3] != 3)
+    throw std::invalid_argument("winograd_bf16::transform_weight: expected a float32 [OC, C, 3, 3] weight, got " +
+                                describe(weight));
+  static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  TransformedWeight t;
+  t.OC = weight.shape()[0];
+  t.C = weight.shape()[1];
+  t.OC8 = round_up(t.OC, kRows);
+  t.C2 = (t.C + 1) / 2;
+  t.u.assign(16 * t.OC8 * t.C2, 0);
+  const Tensor wc = weight.contiguous();
+  const float* w = wc.data<float>();
+  for (int64_t oc = 0; oc < t.OC; ++oc)
+    for (int64_t c = 0; c < t.C; ++c) {
+      const float* g = w + (oc * t.C + c) * 9;
+      double Gg[4][3] = {};  // G g
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 3; ++j)
+          for (int k = 0; k < 3; ++k) Gg[i][j] += G[i][k] * g[k * 3 + j];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          double v = 0;  // (G g G^T)[i][j]
+          for (int k = 0; k < 3; ++k) v += Gg[i][k] * G[j][k];
+          const uint32_t b = to_bf16(static_cast<float>(v));
+          t.u[((i * 4 + j) * t.OC8 + oc) * t.C2 + c / 2] |= c % 2 == 0 ? b : b << 16;
+        }
+    }
+  return t;
+}
+
+#ifdef DIFFUSE_WINOGRAD_BF16
+namespace {
+
+// The sizes of one call.
+struct Problem {
+  int64_t N, C, H, W, OC, PH, PW, OH, OW;
+  int64_t TH, TW, P;  // tiles per column and per row of an image, tiles in all
+  int64_t C2, OC8;
+  int64_t block;      // tiles per block, a multiple of kPanel
+};
+
+// Tiles [lane0, lane0 + len) of a block or panel: image n, tile row ty, tile columns tx0 .. tx0 + len - 1.
+struct Run {
+  int64_t n, ty, tx0, lane0, len;
+};
+
+// The runs of tiles [p0, p0 + nt), lanes counted from p0.
+std::vector<Run> runs_of(const Problem& pr, int64_t p0, int64_t nt) {
+  std::vector<Run> runs;
+  for (int64_t lane = 0; lane < nt;) {
+    const int64_t p = p0 + lane, n = p / (pr.TH * pr.TW), ty = p / pr.TW % pr.TH, tx = p % pr.TW;
+    const int64_t len = std::min(pr.TW - tx, nt - lane);
+    runs.push_back({n, ty, tx, lane, len});
+    lane += len;
+  }
+  return runs;
+}
+
+// Where tiles [p0, p0 + nt) lie in planes of `height` rows of `width`: in image n, the floats [begin, end)
+// of the plane, rows 2 ty - before to 2 ty + after - 1 of each tile row ty, within the plane.
+struct Span {
+  int64_t n, begin, end;
+};
+
+std::vector<Span> spans_of(const Problem& pr, int64_t p0, int64_t nt, int64_t before, int64_t after, int64_t height,
+                           int64_t width) {
+  std::vector<Span> spans;
+  const int64_t tiles_per_image = pr.TH * pr.TW, last = p0 + nt - 1;
+  for (int64_t p = p0; p <= last;) {
+    const int64_t n = p / tiles_per_image, image_last = std::min(last, (n + 1) * tiles_per_image - 1);
+    const int64_t y0 = std::max<int64_t>(0, 2 * (p / pr.TW % pr.TH) - before);
+    const int64_t y1 = std::min(height, 2 * (image_last / pr.TW % pr.TH) + after);
+    if (y0 < y1) spans.push_back({n, y0 * width, y1 * width});
+    p = image_last + 1;
+  }
+  return spans;
+}
+
+// Asks for `spans` of plane `c` of `t` (planes = channels = `channels`, each `plane` floats) in the cache ahead
+// of their use, for writing where `write`. The hardware prefetchers stop at each 4 KiB page, and a plane is
+// one to four of them: without this, the transforms waited on memory more than they computed.
+void prefetch(const float* t, int64_t channels, int64_t c, int64_t plane, const std::vector<Span>& spans, bool write) {
+  for (const Span& s : spans)
+    for (int64_t i = s.begin; i < s.end; i += 64 / sizeof(float)) {
+      const float* at = t + (s.n * channels + c) * plane + i;
+      if (write)
+        __builtin_prefetch(at, 1, 3);
+      else
+        __builtin_prefetch(at, 0, 3);
+    }
+}
+
+// Always inlined: these run 16 tiles at a time in the innermost loops, and a call would spill registers.
+#define DIFFUSE_INLINE [[gnu::always_inline]] inline
+
+// Lanes 2k and 2k + 1 of (lo, hi) as 0 .. 31: the even and the odd elements of 32 consecutive floats.
+alignas(64) constexpr int32_t kEvenIndex[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+alignas(64) constexpr int32_t kOddIndex[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+DIFFUSE_INLINE __m512 evens(__m512 lo, __m512 hi) {
+  return _mm512_permutex2var_ps(lo, _mm512_load_si512(kEvenIndex), hi);
+}
+DIFFUSE_INLINE __m512 odds(__m512 lo, __m512 hi) {
+  return _mm512_permutex2var_ps(lo, _mm512_load_si512(kOddIndex), hi);
+}
+
+DIFFUSE_INLINE __mmask16 first_lanes(int64_t n) { return n >= kLanes ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1); }
+
+// The lanes of v in `mask` stored at `to`: a plain store where that is all of them (a masked store is slower).
+DIFFUSE_INLINE void store_lanes(float* to, __mmask16 mask, __m512 v) {
+  if (mask == 0xFFFF)
+    _mm512_storeu_ps(to, v);
+  else
+    _mm512_mask_storeu_ps(to, mask, v);
+}
+
+// The 16 floats of `row` (W long) from column `col` on, with 0 for columns outside [0, W), by plain loads
+// inside the row (a masked load is several times slower on Zen 4): where the 16 columns cross an edge, the
+// 16 at that edge are loaded and shifted into place, the lanes outside the row taken from zero.
+DIFFUSE_INLINE __m512 load_columns(const float* row, int64_t col, int64_t W) {
+  if (col >= 0 && col + kLanes <= W) return _mm512_loadu_ps(row + col);
+  if (col >= W || col + kLanes <= 0) return _mm512_setzero_ps();
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512 zero = _mm512_setzero_ps();
+  if (W >= kLanes) {
+    if (col < 0)  // lane e: index e + col + 16 of (zero, row[0..16)): zero below 16
+      return _mm512_permutex2var_ps(zero, _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(col + kLanes))),
+                                    _mm512_loadu_ps(row));
+    // lane e: index e + col - (W - 16) of (row[W - 16..W), zero): zero from 16 on
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(row + W - kLanes),
+                                  _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(col - W + kLanes))), zero);
+  }
+  alignas(64) float columns[kLanes] = {};  // a row narrower than a register
+  for (int64_t e = std::max<int64_t>(0, -col); e < kLanes && col + e < W; ++e) columns[e] = row[col + e];
+  return _mm512_load_ps(columns);
+}
+
+// d[(4i + j) * block + lane] = the input at row 2 ty - PH + i, column 2 tx - PW + j of channel c (0 outside
+// the image), for every tile of the block. Lanes past the block's tiles are left as they are (zero). For 16
+// tiles at a time of a run starting at column first = 2 tx0 - PW: j = 0 and 1 are the even and the odd
+// elements of the 32 columns from first on, j = 2 and 3 those of the 32 from first + 2 on.
+void gather_patches(const Problem& pr, const float* x, int64_t c, const std::vector<Run>& runs, float* d) {
+  for (const Run& r : runs) {
+    const float* plane = x + (r.n * pr.C + c) * pr.H * pr.W;
+    for (int64_t i = 0; i < 4; ++i) {
+      const int64_t y = 2 * r.ty - pr.PH + i;
+      const float* row = plane + y * pr.W;
+      float* out = d + 4 * i * pr.block + r.lane0;
+      for (int64_t k = 0; k < r.len; k += kLanes) {
+        const __mmask16 mask = first_lanes(r.len - k);
+        const int64_t col = 2 * (r.tx0 + k) - pr.PW;
+        __m512 a = _mm512_setzero_ps(), b = a, a2 = a, b2 = a;
+        if (y >= 0 && y < pr.H) {
+          a = load_columns(row, col, pr.W), b = load_columns(row, col + kLanes, pr.W);
+          a2 = load_columns(row, col + 2, pr.W), b2 = load_columns(row, col + 2 + kLanes, pr.W);
+        }
+        store_lanes(out + 0 * pr.block + k, mask, evens(a, b));
+        store_lanes(out + 1 * pr.block + k, mask, odds(a, b));
+        store_lanes(out + 2 * pr.block + k, mask, evens(a2, b2));
+        store_lanes(out + 3 * pr.block + k, mask, odds(a2, b2));
+      }
+    }
+  }
+}
+
+// V = B^T d B on 16 lanes: d[4i + j] holds the patches' entry (i, j), v[4i + j] receives V's.
+DIFFUSE_INLINE void input_transform(const __m512 d[16], __m512 v[16]) {
+  __m512 t[16];  // B^T d: rows 0 - 2, 1 + 2, 2 - 1, 1 - 3
+  for (int j = 0; j < 4; ++j) {
+    t[0 + j] = _mm512_sub_ps(d[0 + j], d[8 + j]);
+    t[4 + j] = _mm512_add_ps(d[4 + j], d[8 + j]);
+    t[8 + j] = _mm512_sub_ps(d[8 + j], d[4 + j]);
+    t[12 + j] = _mm512_sub_ps(d[4 + j], d[12 + j]);
+  }
+  for (int i = 0; i < 4; ++i) {  // (B^T d) B: the same on columns
+    v[4 * i + 0] = _mm512_sub_ps(t[4 * i + 0], t[4 * i + 2]);
+    v[4 * i + 1] = _mm512_add_ps(t[4 * i + 1], t[4 * i + 2]);
+    v[4 * i + 2] = _mm512_sub_ps(t[4 * i + 2], t[4 * i + 1]);
+    v[4 * i + 3] = _mm512_sub_ps(t[4 * i + 1], t[4 * i + 3]);
+  }
+}
+
+// Step 1 for channels 2 k2 and 2 k2 + 1 (the second zero when C is odd): v[(xi * C2 + k2) * block + lane]
+// = (V_xi of the first channel, V_xi of the second) as a bf16 pair, low half first.
+// (While the next pair, read by `spans`, is asked for.)
+void transform_channel_pair(const Problem& pr, const float* x, int64_t k2, const std::vector<Run>& runs, int64_t nt,
+                            const std::vector<Span>& spans, float* d_even, float* d_odd, uint32_t* v) {
+  const bool odd_channel = 2 * k2 + 1 < pr.C;
+  for (int64_t c = 2 * k2 + 2; c < std::min(pr.C, 2 * k2 + 4); ++c) prefetch(x, pr.C, c, pr.H * pr.W, spans, false);
+  gather_patches(pr, x, 2 * k2, runs, d_even);
+  if (odd_channel) gather_patches(pr, x, 2 * k2 + 1, runs, d_odd);
+  // bf16 index i of the packed register takes element i / 2 of the even channel (i even) or of the odd one.
+  alignas(64) static constexpr uint16_t interleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+                                                          8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i order = _mm512_load_si512(interleave);
+  for (int64_t lane = 0; lane < nt; lane += kLanes) {
+    __m512 de[16], dodd[16], ve[16], vo[16];
+    for (int xi = 0; xi < 16; ++xi) {
+      de[xi] = _mm512_loadu_ps(d_even + xi * pr.block + lane);
+      dodd[xi] = odd_channel ? _mm512_loadu_ps(d_odd + xi * pr.block + lane) : _mm512_setzero_ps();
+    }
+    input_transform(de, ve);
+    input_transform(dodd, vo);
+    for (int xi = 0; xi < 16; ++xi) {
+      const __m512i packed = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(vo[xi], ve[xi]));  // low half: even
+      _mm512_storeu_si512(v + (xi * pr.C2 + k2) * pr.block + lane, _mm512_permutexvar_epi16(order, packed));
+    }
+  }
+}
+
+// Step 2: m[r * kPanel + lane] = sum_k2 of the bf16 pair products u[r * C2 + k2] . v[k2 * ldv + lane], for
+// r < 8 and lane < 48, in float32 (vdpbf16ps).
+void gemm_8x48(const uint32_t* u, int64_t C2, const uint32_t* v, int64_t ldv, float* m) {
+  __m512 acc[kRows][3];
+  for (auto& row : acc)
+    for (__m512& a : row) a = _mm512_setzero_ps();
+  for (int64_t k2 = 0; k2 < C2; ++k2) {
+    const uint32_t* vk = v + k2 * ldv;
+    const __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(vk));
+    const __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(vk + kLanes));
+    const __m512bh b2 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(vk + 2 * kLanes));
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) {
+      const __m512bh a = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(u[r * C2 + k2])));
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
+      acc[r][2] = _mm512_dpbf16_ps(acc[r][2], a, b2);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int s = 0; s < 3; ++s) _mm512_storeu_ps(m + r * kPanel + s * kLanes, acc[r][s]);
+}
+
+// Step 3 for output channel oc and one panel's tiles: m[xi * kRows * kPanel + lane] holds M_xi, y the output.
+void output_transform(const Problem& pr, const float* m, float bias, int64_t oc, const std::vector<Run>& runs,
+                      int64_t nt, float* out_tiles, float* y) {
+  // out_tiles[(2i + j) * kPanel + lane] = Y[i][j] of the lane's tile: A^T M A, rows 0 + 1 + 2 and 1 - 2 - 3.
+  const __m512 b = _mm512_set1_ps(bias);
+  for (int64_t lane = 0; lane < nt; lane += kLanes) {
+    __m512 s[8];  // A^T M: 2 x 4
+    for (int j = 0; j < 4; ++j) {
+      const __m512 m0 = _mm512_loadu_ps(m + (0 + j) * kRows * kPanel + lane);
+      const __m512 m1 = _mm512_loadu_ps(m + (4 + j) * kRows * kPanel + lane);
+      const __m512 m2 = _mm512_loadu_ps(m + (8 + j) * kRows * kPanel + lane);
+      const __m512 m3 = _mm512_loadu_ps(m + (12 + j) * kRows * kPanel + lane);
+      s[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+      s[4 + j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    for (int i = 0; i < 2; ++i) {  // (A^T M) A, plus the bias
+      const __m512* si = s + 4 * i;
+      _mm512_storeu_ps(out_tiles + (2 * i + 0) * kPanel + lane,
+                       _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(si[0], si[1]), si[2]), b));
+      _mm512_storeu_ps(out_tiles + (2 * i + 1) * kPanel + lane,
+                       _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(si[1], si[2]), si[3]), b));
+    }
+  }
+  // Each run's two rows of outputs: Y[i][0] and Y[i][1] of tile k go to columns 2k and 2k + 1 (an odd OW
+  // cuts the last tile in half).
+  alignas(64) static constexpr int32_t first_half[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+  alignas(64) static constexpr int32_t second_half[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  for (const Run& r : runs) {
+    float* plane = y + (r.n * pr.OC + oc) * pr.OH * pr.OW;
+    const int64_t columns = std::min(2 * r.len, pr.OW - 2 * r.tx0);
+    for (int64_t i = 0; i < 2 && 2 * r.ty + i < pr.OH; ++i) {
+      float* row = plane + (2 * r.ty + i) * pr.OW + 2 * r.tx0;
+      const float* y0 = out_tiles + (2 * i) * kPanel + r.lane0;
+      const float* y1 = out_tiles + (2 * i + 1) * kPanel + r.lane0;
+      for (int64_t k = 0; k < r.len; k += kLanes) {
+        const __m512 a = _mm512_loadu_ps(y0 + k), b = _mm512_loadu_ps(y1 + k);
+        store_lanes(row + 2 * k, first_lanes(columns - 2 * k),
+                    _mm512_permutex2var_ps(a, _mm512_load_si512(first_half), b));
+        if (columns > 2 * k + kLanes)
+          store_lanes(row + 2 * k + kLanes, first_lanes(columns - 2 * k - kLanes),
+                      _mm512_permutex2var_ps(a, _mm512_load_si512(second_half), b));
+      }
+    }
+  }
+}
+
+// One thread's buffers.
+struct Scratch {
+  std::vector<uint32_t> v;           // [16][C2][block] bf16 pairs
+  std::vector<float> d_even, d_odd;  // [16][block] patches of one channel
+  std::vector<float> m;              // [16][kRows][kPanel]
+  std::vector<float> out_tiles;      // [4][kPanel], and a register's width more for the last run's loads
+  explicit Scratch(const Problem& pr)
+      : v(16 * pr.C2 * pr.block), d_even(16 * pr.block), d_odd(16 * pr.block), m(16 * kRows * kPanel),
+        out_tiles(4 * kPanel + kLanes) {}
+};
+
+// Steps 1 to 3 for the tiles [p0, p0 + block) (fewer at the end) and every output channel.
+void run_block(const Problem& pr, const float* x, const TransformedWeight& w, const float* bias, int64_t p0,
+               Scratch& s, float* y) {
+  const int64_t nt = std::min(pr.block, pr.P - p0);
+  std::fill(s.d_even.begin(), s.d_even.end(), 0.0f);  // lanes past nt stay zero: their V and M are zero
+  std::fill(s.d_odd.begin(), s.d_odd.end(), 0.0f);
+  const std::vector<Run> runs = runs_of(pr, p0, nt);
+  const std::vector<Span> input_spans = spans_of(pr, p0, nt, pr.PH, 4 - pr.PH, pr.H, pr.W);
+  for (int64_t c = 0; c < std::min<int64_t>(2, pr.C); ++c) prefetch(x, pr.C, c, pr.H * pr.W, input_spans, false);
+  for (int64_t k2 = 0; k2 < pr.C2; ++k2)
+    transform_channel_pair(pr, x, k2, runs, nt, input_spans, s.d_even.data(), s.d_odd.data(), s.v.data());
+
+  std::vector<std::vector<Run>> panel_runs;
+  std::vector<std::vector<Span>> panel_spans;  // of the output
+  for (int64_t q0 = 0; q0 < nt; q0 += kPanel) {
+    panel_runs.push_back(runs_of(pr, p0 + q0, std::min(kPanel, nt - q0)));
+    panel_spans.push_back(spans_of(pr, p0 + q0, std::min(kPanel, nt - q0), 0, 2, pr.OH, pr.OW));
+  }
+  const int64_t panels = static_cast<int64_t>(panel_runs.size());
+  for (int64_t oc0 = 0; oc0 < pr.OC; oc0 += kRows)
+    for (int64_t q = 0; q < panels; ++q) {
+      // Asks for the output rows the next (oc0, q) writes while this one computes.
+      const int64_t next_oc0 = q + 1 < panels ? oc0 : oc0 + kRows;
+      for (int64_t oc = next_oc0; oc < std::min(pr.OC, next_oc0 + kRows); ++oc)
+        prefetch(y, pr.OC, oc, pr.OH * pr.OW, panel_spans[(q + 1) % panels], true);
+      for (int64_t xi = 0; xi < 16; ++xi)
+        gemm_8x48(w.u.data() + (xi * pr.OC8 + oc0) * pr.C2, pr.C2, s.v.data() + xi * pr.C2 * pr.block + q * kPanel,
+                  pr.block, s.m.data() + xi * kRows * kPanel);
+      for (int64_t r = 0; r < kRows && oc0 + r < pr.OC; ++r)
+        output_transform(pr, s.m.data() + r * kPanel, bias ? bias[oc0 + r] : 0.0f, oc0 + r, panel_runs[q],
+                         std::min(kPanel, nt - q * kPanel), s.out_tiles.data(), y);
+    }
+}
+
+}  // namespace
+#endif
+
+Tensor conv3x3(const Tensor& x, const TransformedWeight& weight, const Tensor& bias, int64_t ph, int64_t pw) {
+#ifndef DIFFUSE_WINOGRAD_BF16
+  (void)x, (void)weight, (void)bias, (void)ph, (void)pw;
+  throw std::logic_error("winograd_bf16::conv3x3: not compiled in (the build's CPU lacks AVX512-BF16)");
+#else
+  if (x.dtype() != DType::F32 || x.dim() != 4 || x.shape()[1] != weight.C)
+    throw std::invalid_argument("winograd_bf16::conv3x3: expected a float32 [N, " + std::to_string(weight.C) +
+                                ", H, W] input, got " + describe(x));
+  Problem pr{};
+  pr.N = x.shape()[0], pr.C = x.shape()[1], pr.H = x.shape()[2], pr.W = x.shape()[3], pr.OC = weight.OC;
+  pr.PH = ph, pr.PW = pw, pr.OH = pr.H + 2 * ph - 2, pr.OW = pr.W + 2 * pw - 2;
+  if (pr.OH < 1 || pr.OW < 1) throw std::invalid_argument("winograd_bf16::conv3x3: the kernel is larger than the padded input");
+  pr.TH = (pr.OH + 1) / 2, pr.TW = (pr.OW + 1) / 2, pr.P = pr.N * pr.TH * pr.TW;
+  pr.C2 = weight.C2, pr.OC8 = weight.OC8;
+  pr.block = std::max<int64_t>(1, kBlockBytes / (16 * pr.C2 * kPanel * 4)) * kPanel;
+  const Tensor xc = x.contiguous();
+  const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+  Tensor y = Tensor::empty({pr.N, pr.OC, pr.OH, pr.OW});
+  const float* xp = xc.data<float>();
+  const float* bp = bc.defined() ? bc.data<float>() : nullptr;
+  float* yp = y.data<float>();
+  const int64_t blocks = (pr.P + pr.block - 1) / pr.block;
+  if (num_threads() > 1 && blocks > 1) {
+#pragma omp parallel
+    {
+      Scratch s(pr);
+#pragma omp for schedule(dynamic)
+      for (int64_t b = 0; b < blocks; ++b) run_block(pr, xp, weight, bp, b * pr.block, s, yp);
+    }
+  } else {
+    Scratch s(pr);
+    for (int64_t b = 0; b < blocks; ++b) run_block(pr, xp, weight, bp, b * pr.block, s, yp);
+  }
+  return y;
+#endif
+}
+
+}  // namespace diffuse::winograd_bf16
