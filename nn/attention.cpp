@@ -33,8 +33,8 @@ SpatialSelfAttention::SpatialSelfAttention(int64_t channels, int64_t groups, Phi
 
 Tensor SpatialSelfAttention::forward(const Tensor& x) const {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  // [B, C, H, W] -> tokens [B, HW, C]
-  const Tensor h = norm->forward(x).view({B, C, H * W}).transpose(1, 2);
+  // [B, C, H, W] -> tokens [B, HW, C], made contiguous once here rather than by each of q, k and v
+  const Tensor h = norm->forward(x).view({B, C, H * W}).transpose(1, 2).contiguous();
   const Tensor attended = attention(q->forward(h).unsqueeze(1), k->forward(h).unsqueeze(1), v->forward(h).unsqueeze(1));
   const Tensor out = proj_out->forward(attended.squeeze(1));  // [B, HW, C]
   return x + out.transpose(1, 2).reshape({B, C, H, W});

@@ -34,6 +34,9 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t 
 }
 
 Tensor Conv2d::forward(const Tensor& x) const { return conv2d(x, weight, bias, stride, padding); }
+Tensor Conv2d::forward(const Tensor& x, const Tensor& add) const {
+  return conv2d_add(x, weight, bias, stride, padding, add);
+}
 
 GroupNorm::GroupNorm(int64_t groups, int64_t channels, double eps) : groups(groups), eps(eps) {
   weight = register_parameter("weight", Tensor::ones({channels}));

@@ -24,6 +24,7 @@ class Conv2d : public Module {
  public:
   Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, Init init, Philox& rng);
   Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x, const Tensor& add) const;  // forward(x) + add, fused where it can be (conv2d_add)
   Tensor weight, bias;
   int64_t stride, padding;
 };

@@ -20,10 +20,10 @@ ResBlock::ResBlock(int64_t in, int64_t out, int64_t temb_channels, int64_t group
 }
 
 Tensor ResBlock::forward(const Tensor& x, const Tensor& temb_silu, Philox& rng) const {
-  Tensor h = conv1->forward(norm1->forward_silu(x));
-  if (temb_proj) h = h + temb_proj->forward(temb_silu).unsqueeze(-1).unsqueeze(-1);  // [B, out] -> [B, out, 1, 1]
-  h = conv2->forward(drop->forward(norm2->forward_silu(h), rng));
-  return (nin_shortcut ? nin_shortcut->forward(x) : x) + h;
+  // The time embedding [B, out] -> [B, out, 1, 1] and the shortcut are added as the convolutions write (conv2d_add).
+  const Tensor temb = temb_proj ? temb_proj->forward(temb_silu).unsqueeze(-1).unsqueeze(-1) : Tensor();
+  const Tensor h = conv1->forward(norm1->forward_silu(x), temb);
+  return conv2->forward(drop->forward(norm2->forward_silu(h), rng), nin_shortcut ? nin_shortcut->forward(x) : x);
 }
 
 Downsample::Downsample(int64_t channels, Philox& rng) {

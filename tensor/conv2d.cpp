@@ -37,9 +37,10 @@
 // weights forward; diff_dst and weights backward-data; src and diff_dst backward-weights) and float32 for
 // what they write (dst, diff_src, diff_weights, diff_bias) and for the bias: the reorders from our plain
 // float32 tensors into the primitives' layouts do the rounding, and a FrozenWeights scope keeps each weight
-// as bf16 in its layout. oneDNN has no bf16 Winograd; such plans fall back to direct. Emulated, the plan is
-// float32 and x, the weight and dy are rounded to bf16 values first (and no weight is frozen: the rounded
-// copy is new at every call).
+// as bf16 in its layout. oneDNN has no bf16 Winograd: tensor/winograd_bf16 computes those convolutions
+// (winograd_bf16_weight below says which), and conv2d_add lets it sum a residual as it writes. Emulated,
+// the plan is float32 and x, the weight and dy are rounded to bf16 values first (and no weight is frozen:
+// the rounded copy is new at every call).
 #include "tensor/conv2d.hpp"
 
 #include <array>
@@ -54,6 +55,7 @@
 #include "tensor/flop_counter.hpp"
 #include "tensor/frozen_weights.hpp"
 #include "tensor/onednn.hpp"
+#include "tensor/ops.hpp"
 #include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
 #include "tensor/profile.hpp"
@@ -214,6 +216,21 @@ Tensor run_into_plain(const Shape& shape, const onednn::Reorder& reorder, Run ru
   return out;
 }
 
+// Where tensor/winograd_bf16 computes this convolution, the weight as it transforms it (kept in the
+// FrozenWeights scope), else nullptr: the case of oneDNN's Winograd below (a frozen 3x3 stride-1 weight, no
+// tape) in native bf16, on rows of at least 16 (one register; at 8x8 it is slower than oneDNN's direct
+// bf16: bench_conv2d_sampling).
+const winograd_bf16::TransformedWeight* winograd_bf16_weight(const Geometry& g, const Tensor& x, const Tensor& weight,
+                                                             const Tensor& bias) {
+  if (x.dtype() != DType::F32 || needs_grad({x, weight, bias}) || !weights_frozen() || !weight.is_contiguous() ||
+      !precision_mode().bf16_native() || !winograd_bf16::available())
+    return nullptr;
+  if (g.KH != 3 || g.KW != 3 || g.SH != 1 || g.SW != 1 || g.C < 16 || g.OH < 8 || g.OW < 8 || g.W < 16) return nullptr;
+  static const char tag = 0;
+  return &frozen_derived<winograd_bf16::TransformedWeight>(weight, &tag,
+                                                           [&] { return winograd_bf16::transform_weight(weight); });
+}
+
 // x [N, C, H, W], weight [OC, C, KH, KW], bias [OC] or undefined -> y [N, OC, OH, OW], float32 (products in
 // bf16 when the precision mode says so).
 // Backward: dx [N, C, H, W] = backward_data(dy, weight); dweight [OC, C, KH, KW] and dbias [OC] =
@@ -229,15 +246,6 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
   // to 0.25 ms and the 3 -> 64 input conv from 0.39 to 1.69 ms.
   const bool winograd = frozen && g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 && g.C >= 16 && g.OH >= 8 &&
                         g.OW >= 8;
-  // In bf16, where oneDNN has none, our own (tensor/winograd_bf16.hpp), its transformed weight kept, on rows of
-  // at least 16 (one register): at 8x8 it is slower than oneDNN's direct bf16 (bench_conv2d_sampling).
-  if (winograd && g.W >= 16 && precision.bf16_native() && winograd_bf16::available()) {
-    static const char tag = 0;
-    const auto& u = frozen_derived<winograd_bf16::TransformedWeight>(
-        weight, &tag, [&] { return winograd_bf16::transform_weight(weight); });
-    count_flops(g.flops());
-    return winograd_bf16::conv3x3(x, u, bias, g.PH, g.PW);
-  }
   const std::shared_ptr<const Plan> plan = cached_plan(g, bias.defined(), training, winograd, precision.bf16_native());
   Tensor xc, wc, bc;
   {
@@ -301,8 +309,27 @@ Tensor conv2d_onednn(const Geometry& g, const Tensor& x, const Tensor& weight, c
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
   ProfileScope scope("conv2d");
   const Geometry g = conv2d_internal::check_conv2d(x, weight, bias, params);
+  if (const winograd_bf16::TransformedWeight* u = winograd_bf16_weight(g, x, weight, bias)) {
+    count_flops(g.flops());
+    return winograd_bf16::conv3x3(x, *u, bias, g.PH, g.PW);
+  }
   return x.dtype() == DType::F32 ? conv2d_onednn(g, x, weight, bias)
                                  : conv2d_internal::conv2d_im2col(g, x, weight, bias);
+}
+
+Tensor conv2d_add(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
+                  const Tensor& add) {
+  if (add.defined() && !add.requires_grad()) {
+    ProfileScope scope("conv2d");
+    const Geometry g = conv2d_internal::check_conv2d(x, weight, bias, Conv2dParams{stride, stride, padding, padding});
+    const winograd_bf16::TransformedWeight* u = winograd_bf16_weight(g, x, weight, bias);
+    if (u && winograd_bf16::fusable_add(add, g.N, g.OC, g.OH, g.OW)) {
+      count_flops(g.flops());
+      return winograd_bf16::conv3x3(x, *u, bias, g.PH, g.PW, add);
+    }
+  }
+  const Tensor y = conv2d(x, weight, bias, stride, padding);
+  return add.defined() ? y + add : y;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {

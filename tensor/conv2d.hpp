@@ -31,4 +31,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t stride = 1,
               int64_t padding = 0);
 
+// conv2d(x, weight, bias, stride, padding) + add, for `add` broadcastable to the output (undefined: nothing
+// added). Where the convolution runs as tensor/winograd_bf16 (sampling in native bf16) and `add` is
+// [N, OC, OH, OW] (a residual) or [N, OC, 1, 1] (a shift per sample and channel, such as a time embedding),
+// the sum is formed as the output is written, with no pass of its own; elsewhere this is conv2d, then add:
+// the same values and gradients.
+Tensor conv2d_add(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
+                  const Tensor& add);
+
 }  // namespace diffuse

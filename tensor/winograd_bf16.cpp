@@ -41,6 +41,7 @@ bool available() {
 namespace {
 
 constexpr int64_t kLanes = 16;             // float32 lanes of a 512-bit register: tiles computed at once
+constexpr int64_t kPairLanes = 8;          // tiles per register in the input transform (x 2 channels)
 constexpr int64_t kPanel = 48;             // tiles per GEMM kernel call: three registers wide
 constexpr int64_t kRows = 8;               // output channels per GEMM kernel call (8 x 3 = 24 accumulators)
 constexpr int64_t kBlockBytes = 512 << 10;  // a block's v, at most (unless a single panel is larger)
@@ -146,17 +147,12 @@ void prefetch(const float* t, int64_t channels, int64_t c, int64_t plane, const 
 // Always inlined: these run 16 tiles at a time in the innermost loops, and a call would spill registers.
 #define DIFFUSE_INLINE [[gnu::always_inline]] inline
 
-// Lanes 2k and 2k + 1 of (lo, hi) as 0 .. 31: the even and the odd elements of 32 consecutive floats.
-alignas(64) constexpr int32_t kEvenIndex[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-alignas(64) constexpr int32_t kOddIndex[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
-DIFFUSE_INLINE __m512 evens(__m512 lo, __m512 hi) {
-  return _mm512_permutex2var_ps(lo, _mm512_load_si512(kEvenIndex), hi);
-}
-DIFFUSE_INLINE __m512 odds(__m512 lo, __m512 hi) {
-  return _mm512_permutex2var_ps(lo, _mm512_load_si512(kOddIndex), hi);
-}
-
 DIFFUSE_INLINE __mmask16 first_lanes(int64_t n) { return n >= kLanes ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1); }
+
+// The lanes of `from` in `mask`, zero elsewhere: a plain load where that is all of them.
+DIFFUSE_INLINE __m512 load_lanes(const float* from, __mmask16 mask) {
+  return mask == 0xFFFF ? _mm512_loadu_ps(from) : _mm512_maskz_loadu_ps(mask, from);
+}
 
 // The lanes of v in `mask` stored at `to`: a plain store where that is all of them (a masked store is slower).
 DIFFUSE_INLINE void store_lanes(float* to, __mmask16 mask, __m512 v) {
@@ -187,35 +183,25 @@ DIFFUSE_INLINE __m512 load_columns(const float* row, int64_t col, int64_t W) {
   return _mm512_load_ps(columns);
 }
 
-// d[(4i + j) * block + lane] = the input at row 2 ty - PH + i, column 2 tx - PW + j of channel c (0 outside
-// the image), for every tile of the block. Lanes past the block's tiles are left as they are (zero). For 16
-// tiles at a time of a run starting at column first = 2 tx0 - PW: j = 0 and 1 are the even and the odd
-// elements of the 32 columns from first on, j = 2 and 3 those of the 32 from first + 2 on.
-void gather_patches(const Problem& pr, const float* x, int64_t c, const std::vector<Run>& runs, float* d) {
-  for (const Run& r : runs) {
-    const float* plane = x + (r.n * pr.C + c) * pr.H * pr.W;
-    for (int64_t i = 0; i < 4; ++i) {
-      const int64_t y = 2 * r.ty - pr.PH + i;
-      const float* row = plane + y * pr.W;
-      float* out = d + 4 * i * pr.block + r.lane0;
-      for (int64_t k = 0; k < r.len; k += kLanes) {
-        const __mmask16 mask = first_lanes(r.len - k);
-        const int64_t col = 2 * (r.tx0 + k) - pr.PW;
-        __m512 a = _mm512_setzero_ps(), b = a, a2 = a, b2 = a;
-        if (y >= 0 && y < pr.H) {
-          a = load_columns(row, col, pr.W), b = load_columns(row, col + kLanes, pr.W);
-          a2 = load_columns(row, col + 2, pr.W), b2 = load_columns(row, col + 2 + kLanes, pr.W);
-        }
-        store_lanes(out + 0 * pr.block + k, mask, evens(a, b));
-        store_lanes(out + 1 * pr.block + k, mask, odds(a, b));
-        store_lanes(out + 2 * pr.block + k, mask, evens(a2, b2));
-        store_lanes(out + 3 * pr.block + k, mask, odds(a2, b2));
-      }
+// The tiles of a run that fall in one group of 8 lanes (the input transform's unit: 8 tiles x 2 channels):
+// lanes [t0, t0 + len) of group `group` hold tiles tx .. tx + len - 1 of tile row ty of image n.
+struct Segment {
+  int64_t group, n, ty, tx, t0, len;
+};
+
+std::vector<Segment> segments_of(const std::vector<Run>& runs) {
+  std::vector<Segment> segments;
+  for (const Run& r : runs)
+    for (int64_t lane = r.lane0; lane < r.lane0 + r.len;) {
+      const int64_t group = lane / kPairLanes, t0 = lane % kPairLanes;
+      const int64_t len = std::min(kPairLanes - t0, r.lane0 + r.len - lane);
+      segments.push_back({group, r.n, r.ty, r.tx0 + lane - r.lane0, t0, len});
+      lane += len;
     }
-  }
+  return segments;
 }
 
-// V = B^T d B on 16 lanes: d[4i + j] holds the patches' entry (i, j), v[4i + j] receives V's.
+// V = B^T d B, lane by lane: d[4i + j] holds the patches' entry (i, j), v[4i + j] receives V's.
 DIFFUSE_INLINE void input_transform(const __m512 d[16], __m512 v[16]) {
   __m512 t[16];  // B^T d: rows 0 - 2, 1 + 2, 2 - 1, 1 - 3
   for (int j = 0; j < 4; ++j) {
@@ -233,30 +219,46 @@ DIFFUSE_INLINE void input_transform(const __m512 d[16], __m512 v[16]) {
 }
 
 // Step 1 for channels 2 k2 and 2 k2 + 1 (the second zero when C is odd): v[(xi * C2 + k2) * block + lane]
-// = (V_xi of the first channel, V_xi of the second) as a bf16 pair, low half first.
-// (While the next pair, read by `spans`, is asked for.)
-void transform_channel_pair(const Problem& pr, const float* x, int64_t k2, const std::vector<Run>& runs, int64_t nt,
-                            const std::vector<Span>& spans, float* d_even, float* d_odd, uint32_t* v) {
-  const bool odd_channel = 2 * k2 + 1 < pr.C;
-  for (int64_t c = 2 * k2 + 2; c < std::min(pr.C, 2 * k2 + 4); ++c) prefetch(x, pr.C, c, pr.H * pr.W, spans, false);
-  gather_patches(pr, x, 2 * k2, runs, d_even);
-  if (odd_channel) gather_patches(pr, x, 2 * k2 + 1, runs, d_odd);
-  // bf16 index i of the packed register takes element i / 2 of the even channel (i even) or of the odd one.
-  alignas(64) static constexpr uint16_t interleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
-                                                          8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-  const __m512i order = _mm512_load_si512(interleave);
-  for (int64_t lane = 0; lane < nt; lane += kLanes) {
-    __m512 de[16], dodd[16], ve[16], vo[16];
-    for (int xi = 0; xi < 16; ++xi) {
-      de[xi] = _mm512_loadu_ps(d_even + xi * pr.block + lane);
-      dodd[xi] = odd_channel ? _mm512_loadu_ps(d_odd + xi * pr.block + lane) : _mm512_setzero_ps();
+// = (V_xi of the first channel, V_xi of the second) as a bf16 pair, low half first, for every lane up to
+// `lanes` (zero past the block's tiles). Eight tiles at a time, lane 2t + p of each register holding tile t
+// of channel 2 k2 + p: then V's 16 floats round to 16 bf16 that are already the 8 pairs (vcvtneps2bf16).
+// For a segment whose tile t sits at column b + 2t of the rows it reads (b = 2 tx - PW - 2 t0), d's entry j
+// of lane 2t + p is element 2t + j of the 16 columns from b on (j = 0, 1) or from b + 2 on (j = 2, 3) of
+// channel p's row: one vpermt2ps of the two channels' 16 columns.
+void transform_channel_pair(const Problem& pr, const float* x, int64_t k2, const std::vector<Segment>& segments,
+                            int64_t lanes, uint32_t* v) {
+  alignas(64) static constexpr int32_t even_columns[16] = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+  alignas(64) static constexpr int32_t odd_columns[16] = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+  const __m512i even = _mm512_load_si512(even_columns), odd = _mm512_load_si512(odd_columns);
+  const bool second = 2 * k2 + 1 < pr.C;
+  const __m512 zero = _mm512_setzero_ps();
+  auto next = segments.begin();
+  for (int64_t group = 0; group * kPairLanes < lanes; ++group) {
+    __m512 d[16];
+    for (__m512& e : d) e = zero;
+    for (; next != segments.end() && next->group == group; ++next) {
+      const Segment& sg = *next;
+      const __mmask16 mask = static_cast<__mmask16>(((1u << (2 * sg.len)) - 1) << (2 * sg.t0));
+      const float* plane0 = x + (sg.n * pr.C + 2 * k2) * pr.H * pr.W;
+      const int64_t b = 2 * sg.tx - pr.PW - 2 * sg.t0;
+      for (int64_t i = 0; i < 4; ++i) {
+        const int64_t y = 2 * sg.ty - pr.PH + i;
+        if (y < 0 || y >= pr.H) continue;
+        const float* row0 = plane0 + y * pr.W;
+        const float* row1 = row0 + pr.H * pr.W;
+        const __m512 a0 = load_columns(row0, b, pr.W), a1 = second ? load_columns(row1, b, pr.W) : zero;
+        const __m512 c0 = load_columns(row0, b + 2, pr.W), c1 = second ? load_columns(row1, b + 2, pr.W) : zero;
+        d[4 * i + 0] = _mm512_mask_mov_ps(d[4 * i + 0], mask, _mm512_permutex2var_ps(a0, even, a1));
+        d[4 * i + 1] = _mm512_mask_mov_ps(d[4 * i + 1], mask, _mm512_permutex2var_ps(a0, odd, a1));
+        d[4 * i + 2] = _mm512_mask_mov_ps(d[4 * i + 2], mask, _mm512_permutex2var_ps(c0, even, c1));
+        d[4 * i + 3] = _mm512_mask_mov_ps(d[4 * i + 3], mask, _mm512_permutex2var_ps(c0, odd, c1));
+      }
     }
-    input_transform(de, ve);
-    input_transform(dodd, vo);
-    for (int xi = 0; xi < 16; ++xi) {
-      const __m512i packed = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(vo[xi], ve[xi]));  // low half: even
-      _mm512_storeu_si512(v + (xi * pr.C2 + k2) * pr.block + lane, _mm512_permutexvar_epi16(order, packed));
-    }
+    __m512 t[16];
+    input_transform(d, t);
+    for (int xi = 0; xi < 16; ++xi)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + (xi * pr.C2 + k2) * pr.block + group * kPairLanes),
+                          reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(t[xi])));
   }
 }
 
@@ -283,11 +285,18 @@ void gemm_8x48(const uint32_t* u, int64_t C2, const uint32_t* v, int64_t ldv, fl
     for (int s = 0; s < 3; ++s) _mm512_storeu_ps(m + r * kPanel + s * kLanes, acc[r][s]);
 }
 
+// What is added to the convolution as it is written: bias[oc] + shift[n * OC + oc] + residual[n, oc, ., .],
+// each where given.
+struct Epilogue {
+  const float* bias = nullptr;      // [OC]
+  const float* shift = nullptr;     // [N, OC]
+  const float* residual = nullptr;  // [N, OC, OH, OW]
+};
+
 // Step 3 for output channel oc and one panel's tiles: m[xi * kRows * kPanel + lane] holds M_xi, y the output.
-void output_transform(const Problem& pr, const float* m, float bias, int64_t oc, const std::vector<Run>& runs,
+void output_transform(const Problem& pr, const float* m, const Epilogue& add, int64_t oc, const std::vector<Run>& runs,
                       int64_t nt, float* out_tiles, float* y) {
   // out_tiles[(2i + j) * kPanel + lane] = Y[i][j] of the lane's tile: A^T M A, rows 0 + 1 + 2 and 1 - 2 - 3.
-  const __m512 b = _mm512_set1_ps(bias);
   for (int64_t lane = 0; lane < nt; lane += kLanes) {
     __m512 s[8];  // A^T M: 2 x 4
     for (int j = 0; j < 4; ++j) {
@@ -298,12 +307,10 @@ void output_transform(const Problem& pr, const float* m, float bias, int64_t oc,
       s[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
       s[4 + j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
     }
-    for (int i = 0; i < 2; ++i) {  // (A^T M) A, plus the bias
+    for (int i = 0; i < 2; ++i) {  // (A^T M) A
       const __m512* si = s + 4 * i;
-      _mm512_storeu_ps(out_tiles + (2 * i + 0) * kPanel + lane,
-                       _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(si[0], si[1]), si[2]), b));
-      _mm512_storeu_ps(out_tiles + (2 * i + 1) * kPanel + lane,
-                       _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(si[1], si[2]), si[3]), b));
+      _mm512_storeu_ps(out_tiles + (2 * i + 0) * kPanel + lane, _mm512_add_ps(_mm512_add_ps(si[0], si[1]), si[2]));
+      _mm512_storeu_ps(out_tiles + (2 * i + 1) * kPanel + lane, _mm512_sub_ps(_mm512_sub_ps(si[1], si[2]), si[3]));
     }
   }
   // Each run's two rows of outputs: Y[i][0] and Y[i][1] of tile k go to columns 2k and 2k + 1 (an odd OW
@@ -311,46 +318,51 @@ void output_transform(const Problem& pr, const float* m, float bias, int64_t oc,
   alignas(64) static constexpr int32_t first_half[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
   alignas(64) static constexpr int32_t second_half[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
   for (const Run& r : runs) {
-    float* plane = y + (r.n * pr.OC + oc) * pr.OH * pr.OW;
+    const int64_t offset = (r.n * pr.OC + oc) * pr.OH * pr.OW;
+    const __m512 constant = _mm512_set1_ps((add.bias ? add.bias[oc] : 0.0f) + (add.shift ? add.shift[r.n * pr.OC + oc] : 0.0f));
     const int64_t columns = std::min(2 * r.len, pr.OW - 2 * r.tx0);
     for (int64_t i = 0; i < 2 && 2 * r.ty + i < pr.OH; ++i) {
-      float* row = plane + (2 * r.ty + i) * pr.OW + 2 * r.tx0;
+      const int64_t at = offset + (2 * r.ty + i) * pr.OW + 2 * r.tx0;  // y's row from the run's first column
       const float* y0 = out_tiles + (2 * i) * kPanel + r.lane0;
       const float* y1 = out_tiles + (2 * i + 1) * kPanel + r.lane0;
       for (int64_t k = 0; k < r.len; k += kLanes) {
         const __m512 a = _mm512_loadu_ps(y0 + k), b = _mm512_loadu_ps(y1 + k);
-        store_lanes(row + 2 * k, first_lanes(columns - 2 * k),
-                    _mm512_permutex2var_ps(a, _mm512_load_si512(first_half), b));
-        if (columns > 2 * k + kLanes)
-          store_lanes(row + 2 * k + kLanes, first_lanes(columns - 2 * k - kLanes),
-                      _mm512_permutex2var_ps(a, _mm512_load_si512(second_half), b));
+        for (int64_t half = 0; half < 2; ++half) {  // columns 2k .. 2k + 15, then 2k + 16 .. 2k + 31
+          const int64_t column = 2 * k + half * kLanes;
+          if (column >= columns) break;
+          const __mmask16 mask = first_lanes(columns - column);
+          __m512 out = _mm512_add_ps(_mm512_permutex2var_ps(a, _mm512_load_si512(half ? second_half : first_half), b), constant);
+          if (add.residual) out = _mm512_add_ps(out, load_lanes(add.residual + at + column, mask));
+          store_lanes(y + at + column, mask, out);
+        }
       }
     }
   }
 }
 
 // One thread's buffers.
+// One thread's buffers, left uninitialised (each is written before it is read; zeroing v cost as much as
+// a small convolution).
 struct Scratch {
-  std::vector<uint32_t> v;           // [16][C2][block] bf16 pairs
-  std::vector<float> d_even, d_odd;  // [16][block] patches of one channel
-  std::vector<float> m;              // [16][kRows][kPanel]
-  std::vector<float> out_tiles;      // [4][kPanel], and a register's width more for the last run's loads
+  std::unique_ptr<uint32_t[]> v;      // [16][C2][block] bf16 pairs
+  std::unique_ptr<float[]> m;          // [16][kRows][kPanel]
+  std::unique_ptr<float[]> out_tiles;  // [4][kPanel], and a register's width more for the last run's loads
   explicit Scratch(const Problem& pr)
-      : v(16 * pr.C2 * pr.block), d_even(16 * pr.block), d_odd(16 * pr.block), m(16 * kRows * kPanel),
-        out_tiles(4 * kPanel + kLanes) {}
+      : v(new uint32_t[16 * pr.C2 * pr.block]), m(new float[16 * kRows * kPanel]), out_tiles(new float[4 * kPanel + kLanes]) {}
 };
 
 // Steps 1 to 3 for the tiles [p0, p0 + block) (fewer at the end) and every output channel.
-void run_block(const Problem& pr, const float* x, const TransformedWeight& w, const float* bias, int64_t p0,
+void run_block(const Problem& pr, const float* x, const TransformedWeight& w, const Epilogue& add, int64_t p0,
                Scratch& s, float* y) {
   const int64_t nt = std::min(pr.block, pr.P - p0);
-  std::fill(s.d_even.begin(), s.d_even.end(), 0.0f);  // lanes past nt stay zero: their V and M are zero
-  std::fill(s.d_odd.begin(), s.d_odd.end(), 0.0f);
-  const std::vector<Run> runs = runs_of(pr, p0, nt);
+  const std::vector<Segment> segments = segments_of(runs_of(pr, p0, nt));
   const std::vector<Span> input_spans = spans_of(pr, p0, nt, pr.PH, 4 - pr.PH, pr.H, pr.W);
   for (int64_t c = 0; c < std::min<int64_t>(2, pr.C); ++c) prefetch(x, pr.C, c, pr.H * pr.W, input_spans, false);
-  for (int64_t k2 = 0; k2 < pr.C2; ++k2)
-    transform_channel_pair(pr, x, k2, runs, nt, input_spans, s.d_even.data(), s.d_odd.data(), s.v.data());
+  for (int64_t k2 = 0; k2 < pr.C2; ++k2) {
+    for (int64_t c = 2 * k2 + 2; c < std::min(pr.C, 2 * k2 + 4); ++c)  // the next pair's rows, ahead of use
+      prefetch(x, pr.C, c, pr.H * pr.W, input_spans, false);
+    transform_channel_pair(pr, x, k2, segments, round_up(nt, kPanel), s.v.get());
+  }
 
   std::vector<std::vector<Run>> panel_runs;
   std::vector<std::vector<Span>> panel_spans;  // of the output
@@ -366,20 +378,21 @@ void run_block(const Problem& pr, const float* x, const TransformedWeight& w, co
       for (int64_t oc = next_oc0; oc < std::min(pr.OC, next_oc0 + kRows); ++oc)
         prefetch(y, pr.OC, oc, pr.OH * pr.OW, panel_spans[(q + 1) % panels], true);
       for (int64_t xi = 0; xi < 16; ++xi)
-        gemm_8x48(w.u.data() + (xi * pr.OC8 + oc0) * pr.C2, pr.C2, s.v.data() + xi * pr.C2 * pr.block + q * kPanel,
-                  pr.block, s.m.data() + xi * kRows * kPanel);
+        gemm_8x48(w.u.data() + (xi * pr.OC8 + oc0) * pr.C2, pr.C2, s.v.get() + xi * pr.C2 * pr.block + q * kPanel,
+                  pr.block, s.m.get() + xi * kRows * kPanel);
       for (int64_t r = 0; r < kRows && oc0 + r < pr.OC; ++r)
-        output_transform(pr, s.m.data() + r * kPanel, bias ? bias[oc0 + r] : 0.0f, oc0 + r, panel_runs[q],
-                         std::min(kPanel, nt - q * kPanel), s.out_tiles.data(), y);
+        output_transform(pr, s.m.get() + r * kPanel, add, oc0 + r, panel_runs[q],
+                         std::min(kPanel, nt - q * kPanel), s.out_tiles.get(), y);
     }
 }
 
 }  // namespace
 #endif
 
-Tensor conv3x3(const Tensor& x, const TransformedWeight& weight, const Tensor& bias, int64_t ph, int64_t pw) {
+Tensor conv3x3(const Tensor& x, const TransformedWeight& weight, const Tensor& bias, int64_t ph, int64_t pw,
+               const Tensor& add) {
 #ifndef DIFFUSE_WINOGRAD_BF16
-  (void)x, (void)weight, (void)bias, (void)ph, (void)pw;
+  (void)x, (void)weight, (void)bias, (void)ph, (void)pw, (void)add;
   throw std::logic_error("winograd_bf16::conv3x3: not compiled in (the build's CPU lacks AVX512-BF16)");
 #else
   if (x.dtype() != DType::F32 || x.dim() != 4 || x.shape()[1] != weight.C)
@@ -389,14 +402,21 @@ Tensor conv3x3(const Tensor& x, const TransformedWeight& weight, const Tensor& b
   pr.N = x.shape()[0], pr.C = x.shape()[1], pr.H = x.shape()[2], pr.W = x.shape()[3], pr.OC = weight.OC;
   pr.PH = ph, pr.PW = pw, pr.OH = pr.H + 2 * ph - 2, pr.OW = pr.W + 2 * pw - 2;
   if (pr.OH < 1 || pr.OW < 1) throw std::invalid_argument("winograd_bf16::conv3x3: the kernel is larger than the padded input");
+  if (add.defined() && !fusable_add(add, pr.N, pr.OC, pr.OH, pr.OW))
+    throw std::invalid_argument("winograd_bf16::conv3x3: the added tensor must be float32 [" + std::to_string(pr.N) +
+                                ", " + std::to_string(pr.OC) + ", " + std::to_string(pr.OH) + " or 1, " +
+                                std::to_string(pr.OW) + " or 1], got " + describe(add));
   pr.TH = (pr.OH + 1) / 2, pr.TW = (pr.OW + 1) / 2, pr.P = pr.N * pr.TH * pr.TW;
   pr.C2 = weight.C2, pr.OC8 = weight.OC8;
   pr.block = std::max<int64_t>(1, kBlockBytes / (16 * pr.C2 * kPanel * 4)) * kPanel;
   const Tensor xc = x.contiguous();
   const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+  const Tensor ac = add.defined() ? add.contiguous() : Tensor();
+  Epilogue epilogue;
+  if (bc.defined()) epilogue.bias = bc.data<float>();
+  if (ac.defined()) (ac.shape()[2] == 1 && ac.shape()[3] == 1 ? epilogue.shift : epilogue.residual) = ac.data<float>();
   Tensor y = Tensor::empty({pr.N, pr.OC, pr.OH, pr.OW});
   const float* xp = xc.data<float>();
-  const float* bp = bc.defined() ? bc.data<float>() : nullptr;
   float* yp = y.data<float>();
   const int64_t blocks = (pr.P + pr.block - 1) / pr.block;
   if (num_threads() > 1 && blocks > 1) {
@@ -404,14 +424,19 @@ Tensor conv3x3(const Tensor& x, const TransformedWeight& weight, const Tensor& b
     {
       Scratch s(pr);
 #pragma omp for schedule(dynamic)
-      for (int64_t b = 0; b < blocks; ++b) run_block(pr, xp, weight, bp, b * pr.block, s, yp);
+      for (int64_t b = 0; b < blocks; ++b) run_block(pr, xp, weight, epilogue, b * pr.block, s, yp);
     }
   } else {
     Scratch s(pr);
-    for (int64_t b = 0; b < blocks; ++b) run_block(pr, xp, weight, bp, b * pr.block, s, yp);
+    for (int64_t b = 0; b < blocks; ++b) run_block(pr, xp, weight, epilogue, b * pr.block, s, yp);
   }
   return y;
 #endif
+}
+
+bool fusable_add(const Tensor& add, int64_t N, int64_t OC, int64_t OH, int64_t OW) {
+  if (add.dtype() != DType::F32 || add.dim() != 4 || add.shape()[0] != N || add.shape()[1] != OC) return false;
+  return (add.shape()[2] == OH && add.shape()[3] == OW) || (add.shape()[2] == 1 && add.shape()[3] == 1);
 }
 
 }  // namespace diffuse::winograd_bf16

@@ -47,9 +47,15 @@ struct TransformedWeight {
 };
 TransformedWeight transform_weight(const Tensor& weight);
 
-// y [N, OC, OH, OW] = conv2d(x, weight, bias, stride 1, padding (ph, pw)) for x [N, C, H, W] float32 (any
-// strides), the weight as transformed above, bias [OC] or undefined; OH = H + 2 ph - 2, OW = W + 2 pw - 2.
-// No tape. Throws std::logic_error where available() is false.
-Tensor conv3x3(const Tensor& x, const TransformedWeight& weight, const Tensor& bias, int64_t ph, int64_t pw);
+// y [N, OC, OH, OW] = conv2d(x, weight, bias, stride 1, padding (ph, pw)) + add for x [N, C, H, W] float32 (any
+// strides), the weight as transformed above, bias [OC] or undefined, and `add` undefined or as
+// fusable_add says, summed as y is written; OH = H + 2 ph - 2, OW = W + 2 pw - 2. No tape. Throws
+// std::logic_error where available() is false, std::invalid_argument for an input or an add of another shape.
+Tensor conv3x3(const Tensor& x, const TransformedWeight& weight, const Tensor& bias, int64_t ph, int64_t pw,
+               const Tensor& add = Tensor());
+
+// Whether `add` can be summed into an [N, OC, OH, OW] output as it is written: float32 [N, OC, OH, OW]
+// (a residual) or [N, OC, 1, 1] (a shift per sample and channel).
+bool fusable_add(const Tensor& add, int64_t N, int64_t OC, int64_t OH, int64_t OW);
 
 }  // namespace diffuse::winograd_bf16
