@@ -38,7 +38,8 @@
 // what they write (dst, diff_src, diff_weights, diff_bias) and for the bias: the reorders from our plain
 // float32 tensors into the primitives' layouts do the rounding, and a FrozenWeights scope keeps each weight
 // as bf16 in its layout. oneDNN has no bf16 Winograd: tensor/winograd_bf16 computes those convolutions
-// (winograd_bf16_weight below says which), and conv2d_add lets it sum a residual as it writes. Emulated,
+// (winograd_bf16_weight below says which), and conv2d_add lets it sum a residual as it writes; and
+// tensor/pointwise_bf16 computes the 1x1 ones, which oneDNN would reorder in and out. Emulated,
 // the plan is float32 and x, the weight and dy are rounded to bf16 values first (and no weight is frozen:
 // the rounded copy is new at every call).
 #include "tensor/conv2d.hpp"
@@ -59,6 +60,7 @@
 #include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
 #include "tensor/profile.hpp"
+#include "tensor/pointwise_bf16.hpp"
 #include "tensor/winograd_bf16.hpp"
 
 namespace diffuse {
@@ -216,19 +218,34 @@ Tensor run_into_plain(const Shape& shape, const onednn::Reorder& reorder, Run ru
   return out;
 }
 
-// Where tensor/winograd_bf16 computes this convolution, the weight as it transforms it (kept in the
-// FrozenWeights scope), else nullptr: the case of oneDNN's Winograd below (a frozen 3x3 stride-1 weight, no
-// tape) in native bf16, on rows of at least 16 (one register; at 8x8 it is slower than oneDNN's direct
-// bf16: bench_conv2d_sampling).
+// Whether this is sampling's case in native bf16: a float32 forward without a tape whose weight is frozen
+// (kept in the FrozenWeights scope) and contiguous. There, where oneDNN has no bf16 Winograd, or would
+// reorder more than it multiplies, our own kernels run (the two functions below say which).
+bool frozen_native_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return x.dtype() == DType::F32 && !needs_grad({x, weight, bias}) && weights_frozen() && weight.is_contiguous() &&
+         precision_mode().bf16_native();
+}
+
+// tensor/winograd_bf16's transformed weight where it computes this convolution, else nullptr: the case of
+// oneDNN's float32 Winograd below (3x3, stride 1, at least 16 channels and an 8x8 output), on rows of at
+// least 16 (one register; at 8x8 it is slower than oneDNN's direct bf16: bench_conv2d_sampling).
 const winograd_bf16::TransformedWeight* winograd_bf16_weight(const Geometry& g, const Tensor& x, const Tensor& weight,
                                                              const Tensor& bias) {
-  if (x.dtype() != DType::F32 || needs_grad({x, weight, bias}) || !weights_frozen() || !weight.is_contiguous() ||
-      !precision_mode().bf16_native() || !winograd_bf16::available())
-    return nullptr;
+  if (!winograd_bf16::available() || !frozen_native_bf16(x, weight, bias)) return nullptr;
   if (g.KH != 3 || g.KW != 3 || g.SH != 1 || g.SW != 1 || g.C < 16 || g.OH < 8 || g.OW < 8 || g.W < 16) return nullptr;
   static const char tag = 0;
   return &frozen_derived<winograd_bf16::TransformedWeight>(weight, &tag,
                                                            [&] { return winograd_bf16::transform_weight(weight); });
+}
+
+// tensor/pointwise_bf16's packed weight where it computes this convolution (1x1, stride 1, no padding), else
+// nullptr.
+const pointwise_bf16::PackedWeight* pointwise_bf16_weight(const Geometry& g, const Tensor& x, const Tensor& weight,
+                                                          const Tensor& bias) {
+  if (!pointwise_bf16::available() || !frozen_native_bf16(x, weight, bias)) return nullptr;
+  if (g.KH != 1 || g.KW != 1 || g.SH != 1 || g.SW != 1 || g.PH != 0 || g.PW != 0) return nullptr;
+  static const char tag = 0;
+  return &frozen_derived<pointwise_bf16::PackedWeight>(weight, &tag, [&] { return pointwise_bf16::pack_weight(weight); });
 }
 
 // x [N, C, H, W], weight [OC, C, KH, KW], bias [OC] or undefined -> y [N, OC, OH, OW], float32 (products in
@@ -312,6 +329,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   if (const winograd_bf16::TransformedWeight* u = winograd_bf16_weight(g, x, weight, bias)) {
     count_flops(g.flops());
     return winograd_bf16::conv3x3(x, *u, bias, g.PH, g.PW);
+  }
+  if (const pointwise_bf16::PackedWeight* w = pointwise_bf16_weight(g, x, weight, bias)) {
+    count_flops(g.flops());
+    return pointwise_bf16::conv1x1(x, *w, bias);
   }
   return x.dtype() == DType::F32 ? conv2d_onednn(g, x, weight, bias)
                                  : conv2d_internal::conv2d_im2col(g, x, weight, bias);

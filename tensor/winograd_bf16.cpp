@@ -1,13 +1,13 @@
 // bf16 Winograd F(2x2, 3x3): the algorithm, its error and why it is here are at the top of
 // winograd_bf16.hpp. This file is its three steps, over blocks of tiles (one block at a time per thread):
-//   1. input transform   the 4x4 patch of every tile in the block, one channel at a time, gathered
-//                        into 16 arrays (one per position in the patch) of one lane per tile, then
-//                        V = B^T d B on 16 lanes at once, rounded to bf16 and stored as (channel 2k,
-//                        channel 2k + 1) pairs, the operand layout of vdpbf16ps: v [16][C/2][tiles];
+//   1. input transform   for each pair of input channels and 8 tiles at a time, the tiles' 4x4 patches
+//                        gathered into 16 registers (one per position in the patch; lane 2t + p: tile t,
+//                        channel p of the pair), V = B^T d B lane by lane, rounded to bf16: the pairs of
+//                        tensor/bf16_pair_gemm.hpp's layout, v [16][C/2][tiles];
 //   2. GEMMs             for 8 output channels and a panel of 48 tiles at a time, M_xi [8 x 48] =
-//                        U_xi [8 x C] V_xi [C x 48] for the 16 xi (vdpbf16ps: two bf16 products added to
-//                        a float32 lane);
-//   3. output transform  Y = A^T M A + bias for those 8 channels and 48 tiles, into y's nchw rows.
+//                        U_xi [8 x C] V_xi [C x 48] for the 16 xi (bf16_pairs::gemm_8x48);
+//   3. output transform  Y = A^T M A for those 8 channels and 48 tiles, plus the bias (and what
+//                        conv2d_add adds), into y's nchw rows.
 // Tiles are numbered p = (n * TH + ty) * TW + tx (TH x TW tiles of 2x2 per image); a block is a range of
 // them, handled in runs that share (n, ty), whose tx are consecutive. A block holds as many 48-tile panels
 // as keep its v within about 512 KiB (the L2 cache): the more tiles, the longer the stretch of each of the
@@ -20,18 +20,14 @@
 #include <memory>
 #include <stdexcept>
 
+#include "tensor/bf16_pair_gemm.hpp"
 #include "tensor/precision.hpp"
 #include "tensor/threads.hpp"
-
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
-#include <immintrin.h>
-#define DIFFUSE_WINOGRAD_BF16 1
-#endif
 
 namespace diffuse::winograd_bf16 {
 
 bool available() {
-#ifdef DIFFUSE_WINOGRAD_BF16
+#ifdef DIFFUSE_BF16_PAIR_GEMM
   return true;
 #else
   return false;
@@ -40,10 +36,10 @@ bool available() {
 
 namespace {
 
-constexpr int64_t kLanes = 16;             // float32 lanes of a 512-bit register: tiles computed at once
-constexpr int64_t kPairLanes = 8;          // tiles per register in the input transform (x 2 channels)
-constexpr int64_t kPanel = 48;             // tiles per GEMM kernel call: three registers wide
-constexpr int64_t kRows = 8;               // output channels per GEMM kernel call (8 x 3 = 24 accumulators)
+using bf16_pairs::kLanes;
+using bf16_pairs::kPanel;
+using bf16_pairs::kRows;
+constexpr int64_t kPairLanes = 8;           // tiles per register in the input transform (x 2 channels)
 constexpr int64_t kBlockBytes = 512 << 10;  // a block's v, at most (unless a single panel is larger)
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
@@ -82,7 +78,7 @@ TransformedWeight transform_weight(const Tensor& weight) {
   return t;
 }
 
-#ifdef DIFFUSE_WINOGRAD_BF16
+#ifdef DIFFUSE_BF16_PAIR_GEMM
 namespace {
 
 // The sizes of one call.
@@ -258,31 +254,8 @@ void transform_channel_pair(const Problem& pr, const float* x, int64_t k2, const
     input_transform(d, t);
     for (int xi = 0; xi < 16; ++xi)
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + (xi * pr.C2 + k2) * pr.block + group * kPairLanes),
-                          reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(t[xi])));
+                          bf16_pairs::round_pairs(t[xi]));
   }
-}
-
-// Step 2: m[r * kPanel + lane] = sum_k2 of the bf16 pair products u[r * C2 + k2] . v[k2 * ldv + lane], for
-// r < 8 and lane < 48, in float32 (vdpbf16ps).
-void gemm_8x48(const uint32_t* u, int64_t C2, const uint32_t* v, int64_t ldv, float* m) {
-  __m512 acc[kRows][3];
-  for (auto& row : acc)
-    for (__m512& a : row) a = _mm512_setzero_ps();
-  for (int64_t k2 = 0; k2 < C2; ++k2) {
-    const uint32_t* vk = v + k2 * ldv;
-    const __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(vk));
-    const __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(vk + kLanes));
-    const __m512bh b2 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(vk + 2 * kLanes));
-#pragma GCC unroll 8
-    for (int r = 0; r < kRows; ++r) {
-      const __m512bh a = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(u[r * C2 + k2])));
-      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
-      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
-      acc[r][2] = _mm512_dpbf16_ps(acc[r][2], a, b2);
-    }
-  }
-  for (int r = 0; r < kRows; ++r)
-    for (int s = 0; s < 3; ++s) _mm512_storeu_ps(m + r * kPanel + s * kLanes, acc[r][s]);
 }
 
 // What is added to the convolution as it is written: bias[oc] + shift[n * OC + oc] + residual[n, oc, ., .],
@@ -378,8 +351,9 @@ void run_block(const Problem& pr, const float* x, const TransformedWeight& w, co
       for (int64_t oc = next_oc0; oc < std::min(pr.OC, next_oc0 + kRows); ++oc)
         prefetch(y, pr.OC, oc, pr.OH * pr.OW, panel_spans[(q + 1) % panels], true);
       for (int64_t xi = 0; xi < 16; ++xi)
-        gemm_8x48(w.u.data() + (xi * pr.OC8 + oc0) * pr.C2, pr.C2, s.v.get() + xi * pr.C2 * pr.block + q * kPanel,
-                  pr.block, s.m.get() + xi * kRows * kPanel);
+        bf16_pairs::gemm_8x48(w.u.data() + (xi * pr.OC8 + oc0) * pr.C2, pr.C2,
+                              s.v.get() + xi * pr.C2 * pr.block + q * kPanel, pr.block, pr.C2,
+                              s.m.get() + xi * kRows * kPanel, kPanel);
       for (int64_t r = 0; r < kRows && oc0 + r < pr.OC; ++r)
         output_transform(pr, s.m.get() + r * kPanel, add, oc0 + r, panel_runs[q],
                          std::min(kPanel, nt - q * kPanel), s.out_tiles.get(), y);
@@ -391,7 +365,7 @@ void run_block(const Problem& pr, const float* x, const TransformedWeight& w, co
 
 Tensor conv3x3(const Tensor& x, const TransformedWeight& weight, const Tensor& bias, int64_t ph, int64_t pw,
                const Tensor& add) {
-#ifndef DIFFUSE_WINOGRAD_BF16
+#ifndef DIFFUSE_BF16_PAIR_GEMM
   (void)x, (void)weight, (void)bias, (void)ph, (void)pw, (void)add;
   throw std::logic_error("winograd_bf16::conv3x3: not compiled in (the build's CPU lacks AVX512-BF16)");
 #else
