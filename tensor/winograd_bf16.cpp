@@ -174,9 +174,9 @@ DIFFUSE_INLINE __m512 load_columns(const float* row, int64_t col, int64_t W) {
     return _mm512_permutex2var_ps(_mm512_loadu_ps(row + W - kLanes),
                                   _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(col - W + kLanes))), zero);
   }
-  alignas(64) float columns[kLanes] = {};  // a row narrower than a register
-  for (int64_t e = std::max<int64_t>(0, -col); e < kLanes && col + e < W; ++e) columns[e] = row[col + e];
-  return _mm512_load_ps(columns);
+  // A row narrower than a register: a masked load, which leaves the memory of the lanes outside alone.
+  const int64_t lo = std::max<int64_t>(0, -col), hi = std::min(kLanes, W - col);
+  return _mm512_maskz_loadu_ps(static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1)), row + col);
 }
 
 // The tiles of a run that fall in one group of 8 lanes (the input transform's unit: 8 tiles x 2 channels):

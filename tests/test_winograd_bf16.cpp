@@ -103,6 +103,7 @@ TEST_CASE("bf16 Winograd F(2x2, 3x3) within its propagated bound of float64, on 
       {1, 16, 16, 16, 8, 0, true},    // no padding: 14 x 14
       {2, 5, 20, 37, 9, 2, true},     // padding 2: 22 x 39
       {4, 64, 32, 32, 16, 1, true},   // 1024 tiles: several blocks of several panels, the last one partial
+      {3, 24, 10, 9, 16, 1, true},    // rows narrower than a register
   };
   for (const int threads : {1, 2}) {
     set_threads(threads);
