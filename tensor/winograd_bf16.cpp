@@ -266,33 +266,65 @@ struct Epilogue {
   const float* residual = nullptr;  // [N, OC, OH, OW]
 };
 
-// Step 3 for output channel oc and one panel's tiles: m[xi * kRows * kPanel + lane] holds M_xi, y the output.
-void output_transform(const Problem& pr, const float* m, const Epilogue& add, int64_t oc, const std::vector<Run>& runs,
-                      int64_t nt, float* out_tiles, float* y) {
-  // out_tiles[(2i + j) * kPanel + lane] = Y[i][j] of the lane's tile: A^T M A, rows 0 + 1 + 2 and 1 - 2 - 3.
-  for (int64_t lane = 0; lane < nt; lane += kLanes) {
-    __m512 s[8];  // A^T M: 2 x 4
-    for (int j = 0; j < 4; ++j) {
-      const __m512 m0 = _mm512_loadu_ps(m + (0 + j) * kRows * kPanel + lane);
-      const __m512 m1 = _mm512_loadu_ps(m + (4 + j) * kRows * kPanel + lane);
-      const __m512 m2 = _mm512_loadu_ps(m + (8 + j) * kRows * kPanel + lane);
-      const __m512 m3 = _mm512_loadu_ps(m + (12 + j) * kRows * kPanel + lane);
-      s[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-      s[4 + j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-    }
-    for (int i = 0; i < 2; ++i) {  // (A^T M) A
-      const __m512* si = s + 4 * i;
-      _mm512_storeu_ps(out_tiles + (2 * i + 0) * kPanel + lane, _mm512_add_ps(_mm512_add_ps(si[0], si[1]), si[2]));
-      _mm512_storeu_ps(out_tiles + (2 * i + 1) * kPanel + lane, _mm512_sub_ps(_mm512_sub_ps(si[1], si[2]), si[3]));
-    }
+// Y = A^T M A for 16 tiles: m[xi * kRows * kPanel] holds M_xi of the first; y[2i + j] receives Y[i][j]
+// (rows 0 + 1 + 2 and 1 - 2 - 3, then the same on columns).
+DIFFUSE_INLINE void output_tiles(const float* m, __m512 y[4]) {
+  __m512 s[8];  // A^T M: 2 x 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512 m0 = _mm512_loadu_ps(m + (0 + j) * kRows * kPanel);
+    const __m512 m1 = _mm512_loadu_ps(m + (4 + j) * kRows * kPanel);
+    const __m512 m2 = _mm512_loadu_ps(m + (8 + j) * kRows * kPanel);
+    const __m512 m3 = _mm512_loadu_ps(m + (12 + j) * kRows * kPanel);
+    s[j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+    s[4 + j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
   }
-  // Each run's two rows of outputs: Y[i][0] and Y[i][1] of tile k go to columns 2k and 2k + 1 (an odd OW
-  // cuts the last tile in half).
+  for (int i = 0; i < 2; ++i) {
+    const __m512* si = s + 4 * i;
+    y[2 * i + 0] = _mm512_add_ps(_mm512_add_ps(si[0], si[1]), si[2]);
+    y[2 * i + 1] = _mm512_sub_ps(_mm512_sub_ps(si[1], si[2]), si[3]);
+  }
+}
+
+// Step 3 for output channel oc and one panel's tiles (p0 the first, `runs` their runs): m[xi * kRows * kPanel +
+// lane] holds M_xi, y the output. Y[i][0] and Y[i][1] of a row's tile k go to its columns 2k and 2k + 1:
+// for 8 tiles, the first or second halves of the two registers interleaved.
+void output_transform(const Problem& pr, const float* m, const Epilogue& add, int64_t oc, int64_t p0,
+                      const std::vector<Run>& runs, int64_t nt, float* out_tiles, float* y) {
   alignas(64) static constexpr int32_t first_half[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
   alignas(64) static constexpr int32_t second_half[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  auto constant = [&](int64_t n) {
+    return _mm512_set1_ps((add.bias ? add.bias[oc] : 0.0f) + (add.shift ? add.shift[n * pr.OC + oc] : 0.0f));
+  };
+  if (pr.TW % 8 == 0 && pr.OW % 2 == 0 && pr.OH % 2 == 0) {
+    // Each 8 tiles lie in one tile row and fill 16 whole columns of its two output rows: straight from the
+    // registers into y.
+    for (int64_t lane = 0; lane < nt; lane += kLanes) {
+      __m512 t[4];
+      output_tiles(m + lane, t);
+      for (int64_t half = 0; half < 2 && lane + 8 * half < nt; ++half) {
+        const int64_t p = p0 + lane + 8 * half, n = p / (pr.TH * pr.TW), ty = p / pr.TW % pr.TH, tx = p % pr.TW;
+        const __m512i order = _mm512_load_si512(half ? second_half : first_half);
+        const __m512 c = constant(n);
+        for (int64_t i = 0; i < 2; ++i) {
+          const int64_t at = ((n * pr.OC + oc) * pr.OH + 2 * ty + i) * pr.OW + 2 * tx;
+          __m512 out = _mm512_add_ps(_mm512_permutex2var_ps(t[2 * i], order, t[2 * i + 1]), c);
+          if (add.residual) out = _mm512_add_ps(out, _mm512_loadu_ps(add.residual + at));
+          _mm512_storeu_ps(y + at, out);
+        }
+      }
+    }
+    return;
+  }
+  // Any other shape: the panel's Y into out_tiles[(2i + j) * kPanel + lane], then run by run into y's rows
+  // (an odd OW cuts a run's last tile in half).
+  for (int64_t lane = 0; lane < nt; lane += kLanes) {
+    __m512 t[4];
+    output_tiles(m + lane, t);
+    for (int k = 0; k < 4; ++k) _mm512_storeu_ps(out_tiles + k * kPanel + lane, t[k]);
+  }
   for (const Run& r : runs) {
     const int64_t offset = (r.n * pr.OC + oc) * pr.OH * pr.OW;
-    const __m512 constant = _mm512_set1_ps((add.bias ? add.bias[oc] : 0.0f) + (add.shift ? add.shift[r.n * pr.OC + oc] : 0.0f));
+    const __m512 c = constant(r.n);
     const int64_t columns = std::min(2 * r.len, pr.OW - 2 * r.tx0);
     for (int64_t i = 0; i < 2 && 2 * r.ty + i < pr.OH; ++i) {
       const int64_t at = offset + (2 * r.ty + i) * pr.OW + 2 * r.tx0;  // y's row from the run's first column
@@ -304,7 +336,7 @@ void output_transform(const Problem& pr, const float* m, const Epilogue& add, in
           const int64_t column = 2 * k + half * kLanes;
           if (column >= columns) break;
           const __mmask16 mask = first_lanes(columns - column);
-          __m512 out = _mm512_add_ps(_mm512_permutex2var_ps(a, _mm512_load_si512(half ? second_half : first_half), b), constant);
+          __m512 out = _mm512_add_ps(_mm512_permutex2var_ps(a, _mm512_load_si512(half ? second_half : first_half), b), c);
           if (add.residual) out = _mm512_add_ps(out, load_lanes(add.residual + at + column, mask));
           store_lanes(y + at + column, mask, out);
         }
@@ -355,7 +387,7 @@ void run_block(const Problem& pr, const float* x, const TransformedWeight& w, co
                               s.v.get() + xi * pr.C2 * pr.block + q * kPanel, pr.block, pr.C2,
                               s.m.get() + xi * kRows * kPanel, kPanel);
       for (int64_t r = 0; r < kRows && oc0 + r < pr.OC; ++r)
-        output_transform(pr, s.m.get() + r * kPanel, add, oc0 + r, panel_runs[q],
+        output_transform(pr, s.m.get() + r * kPanel, add, oc0 + r, p0 + q * kPanel, panel_runs[q],
                          std::min(kPanel, nt - q * kPanel), s.out_tiles.get(), y);
     }
 }

@@ -104,6 +104,7 @@ TEST_CASE("bf16 Winograd F(2x2, 3x3) within its propagated bound of float64, on 
       {2, 5, 20, 37, 9, 2, true},     // padding 2: 22 x 39
       {4, 64, 32, 32, 16, 1, true},   // 1024 tiles: several blocks of several panels, the last one partial
       {3, 24, 10, 9, 16, 1, true},    // rows narrower than a register
+      {3, 16, 16, 16, 9, 1, false},   // 8 tiles a row: the output written straight from the registers
   };
   for (const int threads : {1, 2}) {
     set_threads(threads);
@@ -170,28 +171,33 @@ TEST_CASE("winograd_bf16 refuses what it does not compute, naming it") {
 
 TEST_CASE("bf16 Winograd sums a residual or a per-sample shift as it writes: conv2d_add") {
   if (!kernel_runs_here()) return;
-  const Values xv = random_values(3 * 20 * 16 * 18, 41), wv = random_values(12 * 20 * 9, 42, 0.2), bv = random_values(12, 43);
-  const Tensor x = tensor_of(xv, {3, 20, 16, 18}, DType::F32, false), w = tensor_of(wv, {12, 20, 3, 3}, DType::F32, false);
-  const Tensor b = tensor_of(bv, {12}, DType::F32, false);
-  const Tensor residual = tensor_of(random_values(3 * 12 * 16 * 18, 44), {3, 12, 16, 18}, DType::F32, false);
-  const Tensor shift = tensor_of(random_values(3 * 12, 45), {3, 12, 1, 1}, DType::F32, false);
-  const winograd_bf16::TransformedWeight u = winograd_bf16::transform_weight(w);
-  const Tensor plain = winograd_bf16::conv3x3(x, u, b, 1, 1);
-  // A residual: (conv + bias) + residual, the same sums in the same order.
-  CHECK(winograd_bf16::conv3x3(x, u, b, 1, 1, residual).to_vector() == (plain + residual).to_vector());
-  // A shift: conv + (bias + shift), one rounding apart from (conv + bias) + shift.
-  const Values fused = winograd_bf16::conv3x3(x, u, b, 1, 1, shift).to_vector(), apart = (plain + shift).to_vector();
-  for (size_t i = 0; i < fused.size(); ++i) REQUIRE(std::abs(fused[i] - apart[i]) <= 1e-6 * (1 + std::abs(apart[i])));
-  CHECK_THROWS_WITH_AS(winograd_bf16::conv3x3(x, u, b, 1, 1, Tensor::zeros({1, 12, 1, 1})),
-                       doctest::Contains("the added tensor must be float32 [3, 12, 16 or 1, 18 or 1]"), std::invalid_argument);
+  // Width 16: 8 tiles a row, written straight from the registers; width 18: 9, through the runs.
+  for (const int64_t W : {16, 18}) {
+    CAPTURE(W);
+    const Values xv = random_values(3 * 20 * 16 * W, 41), wv = random_values(12 * 20 * 9, 42, 0.2), bv = random_values(12, 43);
+    const Tensor x = tensor_of(xv, {3, 20, 16, W}, DType::F32, false), w = tensor_of(wv, {12, 20, 3, 3}, DType::F32, false);
+    const Tensor b = tensor_of(bv, {12}, DType::F32, false);
+    const Tensor residual = tensor_of(random_values(3 * 12 * 16 * W, 44), {3, 12, 16, W}, DType::F32, false);
+    const Tensor shift = tensor_of(random_values(3 * 12, 45), {3, 12, 1, 1}, DType::F32, false);
+    const winograd_bf16::TransformedWeight u = winograd_bf16::transform_weight(w);
+    const Tensor plain = winograd_bf16::conv3x3(x, u, b, 1, 1);
+    // A residual: (conv + bias) + residual, the same sums in the same order.
+    CHECK(winograd_bf16::conv3x3(x, u, b, 1, 1, residual).to_vector() == (plain + residual).to_vector());
+    // A shift: conv + (bias + shift), one rounding apart from (conv + bias) + shift.
+    const Values fused = winograd_bf16::conv3x3(x, u, b, 1, 1, shift).to_vector(), apart = (plain + shift).to_vector();
+    for (size_t i = 0; i < fused.size(); ++i) REQUIRE(std::abs(fused[i] - apart[i]) <= 1e-6 * (1 + std::abs(apart[i])));
+    CHECK_THROWS_WITH_AS(winograd_bf16::conv3x3(x, u, b, 1, 1, Tensor::zeros({1, 12, 1, 1})),
+                         doctest::Contains(("the added tensor must be float32 [3, 12, 16 or 1, " + std::to_string(W) + " or 1]").c_str()),
+                         std::invalid_argument);
 
-  // conv2d_add: fused in the frozen native-bf16 case; elsewhere conv2d, then add (here: an add broadcast over
-  // the batch, which the kernel does not take).
-  if (!bf16_missing_feature().empty()) return;
-  NoGradGuard no_grad;
-  PrecisionScope bf16({Precision::BF16, false});
-  FrozenWeights frozen;
-  CHECK(conv2d_add(x, w, b, 1, 1, residual).to_vector() == winograd_bf16::conv3x3(x, u, b, 1, 1, residual).to_vector());
-  const Tensor per_channel = tensor_of(random_values(12, 46), {1, 12, 1, 1}, DType::F32, false);
-  CHECK(conv2d_add(x, w, b, 1, 1, per_channel).to_vector() == (plain + per_channel).to_vector());
+    // conv2d_add: fused in the frozen native-bf16 case; elsewhere conv2d, then add (here: an add broadcast
+    // over the batch, which the kernel does not take).
+    if (!bf16_missing_feature().empty()) return;
+    NoGradGuard no_grad;
+    PrecisionScope bf16({Precision::BF16, false});
+    FrozenWeights frozen;
+    CHECK(conv2d_add(x, w, b, 1, 1, residual).to_vector() == winograd_bf16::conv3x3(x, u, b, 1, 1, residual).to_vector());
+    const Tensor per_channel = tensor_of(random_values(12, 46), {1, 12, 1, 1}, DType::F32, false);
+    CHECK(conv2d_add(x, w, b, 1, 1, per_channel).to_vector() == (plain + per_channel).to_vector());
+  }
 }
