@@ -22,6 +22,23 @@ constexpr int64_t kRows = 8;    // rows of m per call (8 x 3 = 24 accumulators)
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
 #include <immintrin.h>
 #define DIFFUSE_BF16_PAIR_GEMM 1
+#endif
+
+namespace diffuse::bf16_pairs {
+
+// Whether the kernel, and so winograd_bf16 and pointwise_bf16, is compiled in (the build targets a CPU with
+// AVX512-BF16; -march=native on one).
+constexpr bool available() {
+#ifdef DIFFUSE_BF16_PAIR_GEMM
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace diffuse::bf16_pairs
+
+#ifdef DIFFUSE_BF16_PAIR_GEMM
 
 namespace diffuse::bf16_pairs {
 

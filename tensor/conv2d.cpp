@@ -52,6 +52,7 @@
 #include <utility>
 
 #include "tensor/autograd.hpp"
+#include "tensor/bf16_pair_gemm.hpp"
 #include "tensor/conv2d_geometry.hpp"
 #include "tensor/flop_counter.hpp"
 #include "tensor/frozen_weights.hpp"
@@ -231,7 +232,7 @@ bool frozen_native_bf16(const Tensor& x, const Tensor& weight, const Tensor& bia
 // least 16 (one register; at 8x8 it is slower than oneDNN's direct bf16: bench_conv2d_sampling).
 const winograd_bf16::TransformedWeight* winograd_bf16_weight(const Geometry& g, const Tensor& x, const Tensor& weight,
                                                              const Tensor& bias) {
-  if (!winograd_bf16::available() || !frozen_native_bf16(x, weight, bias)) return nullptr;
+  if (!bf16_pairs::available() || !frozen_native_bf16(x, weight, bias)) return nullptr;
   if (g.KH != 3 || g.KW != 3 || g.SH != 1 || g.SW != 1 || g.C < 16 || g.OH < 8 || g.OW < 8 || g.W < 16) return nullptr;
   static const char tag = 0;
   return &frozen_derived<winograd_bf16::TransformedWeight>(weight, &tag,
@@ -242,7 +243,7 @@ const winograd_bf16::TransformedWeight* winograd_bf16_weight(const Geometry& g, 
 // nullptr.
 const pointwise_bf16::PackedWeight* pointwise_bf16_weight(const Geometry& g, const Tensor& x, const Tensor& weight,
                                                           const Tensor& bias) {
-  if (!pointwise_bf16::available() || !frozen_native_bf16(x, weight, bias)) return nullptr;
+  if (!bf16_pairs::available() || !frozen_native_bf16(x, weight, bias)) return nullptr;
   if (g.KH != 1 || g.KW != 1 || g.SH != 1 || g.SW != 1 || g.PH != 0 || g.PW != 0) return nullptr;
   static const char tag = 0;
   return &frozen_derived<pointwise_bf16::PackedWeight>(weight, &tag, [&] { return pointwise_bf16::pack_weight(weight); });

@@ -18,14 +18,6 @@
 
 namespace diffuse::pointwise_bf16 {
 
-bool available() {
-#ifdef DIFFUSE_BF16_PAIR_GEMM
-  return true;
-#else
-  return false;
-#endif
-}
-
 PackedWeight pack_weight(const Tensor& weight) {
   if (weight.dtype() != DType::F32 || weight.dim() != 4 || weight.shape()[2] != 1 || weight.shape()[3] != 1)
     throw std::invalid_argument("pointwise_bf16::pack_weight: expected a float32 [OC, C, 1, 1] weight, got " +

@@ -16,9 +16,6 @@
 
 namespace diffuse::pointwise_bf16 {
 
-// Whether the kernel is compiled in (the build targets a CPU with AVX512-BF16).
-bool available();
-
 // A [OC, C, 1, 1] float32 weight rounded to bf16 pairs: u[oc * C2 + k] holds (oc, channel 2k) in its low 16
 // bits and (oc, channel 2k + 1) in its high ones; OC8 = OC rounded up to 8, C2 = ceil(C / 2), zero-padded.
 struct PackedWeight {
@@ -28,7 +25,7 @@ struct PackedWeight {
 PackedWeight pack_weight(const Tensor& weight);
 
 // y [N, OC, H, W] = conv2d(x, weight, bias) (stride 1, no padding) for x [N, C, H, W] float32 (any strides),
-// bias [OC] or undefined. No tape. Throws std::logic_error where available() is false.
+// bias [OC] or undefined. No tape. Throws std::logic_error where bf16_pairs::available() is false.
 Tensor conv1x1(const Tensor& x, const PackedWeight& weight, const Tensor& bias);
 
 }  // namespace diffuse::pointwise_bf16

@@ -26,14 +26,6 @@
 
 namespace diffuse::winograd_bf16 {
 
-bool available() {
-#ifdef DIFFUSE_BF16_PAIR_GEMM
-  return true;
-#else
-  return false;
-#endif
-}
-
 namespace {
 
 using bf16_pairs::kLanes;

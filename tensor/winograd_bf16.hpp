@@ -35,9 +35,6 @@
 
 namespace diffuse::winograd_bf16 {
 
-// Whether the kernel is compiled in (the build targets a CPU with AVX512-BF16: -march=native on one).
-bool available();
-
 // U = G g G^T of a [OC, C, 3, 3] float32 weight, rounded to bf16, in the layout the GEMM reads: u[(xi * OC8
 // + oc) * C2 + k] holds U_xi for (oc, channel 2k) in its low 16 bits and (oc, channel 2k + 1) in its high
 // ones; OC8 = OC rounded up to 8, C2 = ceil(C / 2), zero where oc or the channel is past the end.
@@ -50,7 +47,7 @@ TransformedWeight transform_weight(const Tensor& weight);
 // y [N, OC, OH, OW] = conv2d(x, weight, bias, stride 1, padding (ph, pw)) + add for x [N, C, H, W] float32 (any
 // strides), the weight as transformed above, bias [OC] or undefined, and `add` undefined or as
 // fusable_add says, summed as y is written; OH = H + 2 ph - 2, OW = W + 2 pw - 2. No tape. Throws
-// std::logic_error where available() is false, std::invalid_argument for an input or an add of another shape.
+// std::logic_error where bf16_pairs::available() is false, std::invalid_argument for an input or an add of another shape.
 Tensor conv3x3(const Tensor& x, const TransformedWeight& weight, const Tensor& bias, int64_t ph, int64_t pw,
                const Tensor& add = Tensor());
 

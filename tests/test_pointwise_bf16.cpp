@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gradcheck.hpp"
+#include "tensor/bf16_pair_gemm.hpp"
 #include "tensor/conv2d.hpp"
 #include "tensor/frozen_weights.hpp"
 #include "tensor/ops.hpp"
@@ -27,7 +28,7 @@ using namespace diffuse::testing;
 namespace {
 
 bool kernel_runs_here() {
-  if (!pointwise_bf16::available()) {
+  if (!bf16_pairs::available()) {
     MESSAGE("pointwise_bf16 NOT tested: this build does not target AVX512-BF16 (oneDNN ISA " << onednn_cpu_isa() << ")");
     return false;
   }

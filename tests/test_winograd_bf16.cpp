@@ -6,7 +6,7 @@
 // tile's patch). Also: the error is non-zero somewhere (the inputs were rounded), conv2d takes this path
 // for a frozen weight in native bf16 (the same numbers), and the refusals.
 //
-// The kernel runs where the build targets AVX512-BF16 (winograd_bf16::available()); elsewhere each case
+// The kernel runs where the build targets AVX512-BF16 (bf16_pairs::available()); elsewhere each case
 // prints why it is skipped.
 #include <doctest/doctest.h>
 
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gradcheck.hpp"
+#include "tensor/bf16_pair_gemm.hpp"
 #include "tensor/conv2d.hpp"
 #include "tensor/frozen_weights.hpp"
 #include "tensor/precision.hpp"
@@ -28,7 +29,7 @@ using namespace diffuse::testing;
 namespace {
 
 bool kernel_runs_here() {
-  if (!winograd_bf16::available()) {
+  if (!bf16_pairs::available()) {
     MESSAGE("winograd_bf16 NOT tested: this build does not target AVX512-BF16 (oneDNN ISA " << onednn_cpu_isa() << ")");
     return false;
   }
