@@ -223,7 +223,29 @@ void transform_channel_pair(const Problem& pr, const float* x, int64_t k2, const
   auto next = segments.begin();
   for (int64_t group = 0; group * kPairLanes < lanes; ++group) {
     __m512 d[16];
-    for (__m512& e : d) e = zero;
+    if (next != segments.end() && next->group == group && next->len == kPairLanes) {
+      // One segment fills the group (always so on rows of 8, 16, ... tiles): d straight into registers, with
+      // no lane to keep (a masked merge would send d through memory).
+      const Segment& sg = *next++;
+      const float* plane0 = x + (sg.n * pr.C + 2 * k2) * pr.H * pr.W;
+      const int64_t b = 2 * sg.tx - pr.PW;
+#pragma GCC unroll 4
+      for (int64_t i = 0; i < 4; ++i) {
+        const int64_t y = 2 * sg.ty - pr.PH + i;
+        __m512 a0 = zero, a1 = zero, c0 = zero, c1 = zero;
+        if (y >= 0 && y < pr.H) {
+          const float* row0 = plane0 + y * pr.W;
+          a0 = load_columns(row0, b, pr.W), c0 = load_columns(row0, b + 2, pr.W);
+          if (second) a1 = load_columns(row0 + pr.H * pr.W, b, pr.W), c1 = load_columns(row0 + pr.H * pr.W, b + 2, pr.W);
+        }
+        d[4 * i + 0] = _mm512_permutex2var_ps(a0, even, a1);
+        d[4 * i + 1] = _mm512_permutex2var_ps(a0, odd, a1);
+        d[4 * i + 2] = _mm512_permutex2var_ps(c0, even, c1);
+        d[4 * i + 3] = _mm512_permutex2var_ps(c0, odd, c1);
+      }
+    } else {
+      for (__m512& e : d) e = zero;
+    }
     for (; next != segments.end() && next->group == group; ++next) {
       const Segment& sg = *next;
       const __mmask16 mask = static_cast<__mmask16>(((1u << (2 * sg.len)) - 1) << (2 * sg.t0));
