@@ -147,6 +147,12 @@ EmbeddingBoundTerms EmbeddingDiffusion::bound_terms(const EmbeddingX0Model& mode
   // t >= 2: L_{t-1} = KL(q(x_{t-1} | x_t, x0) || p_theta(x_{t-1} | x_t)).
   const Tensor kl = sum_per_example(normal_kl(q_post.mean, q_post.log_variance, p_mean, p_log_variance) * noised);
   // t = 1: L_0 = -log N(x0; mu_theta(x_1, 1), sigma_1^2) + log N(x0; EMB(w), sigma0^2) - log p(w | x0).
+  // Its rounding logits are [B, L, V]: skipped when no row is at t = 1 (all but one of the exact bound's T calls).
+  const Tensor first = at_first_step(step, x0.dtype()).view({x0.size(0)});
+  if (sum(first).item() == 0.0) {
+    r.term = kl;
+    return r;
+  }
   auto log_normal = [](const Tensor& x, const Tensor& mean, const Tensor& log_variance) {
     return (square(x - mean) * exp(-log_variance) + log_variance + std::log(2.0 * std::numbers::pi)) * -0.5;
   };
@@ -154,7 +160,7 @@ EmbeddingBoundTerms EmbeddingDiffusion::bound_terms(const EmbeddingX0Model& mode
   const Tensor decoder = sum_per_example((log_normal(x0, emb_w, log_var0) - log_normal(x0, p_mean, p_log_variance)) * noised);
   const Tensor ce = cross_entropy(rounding_logits(x0, embedding), words, Reduction::None);
   const Tensor rounding = sum(ce * noised.view({x0.size(0), x0.size(1)}), {1});
-  r.term = where(at_first_step(step, x0.dtype()).view({x0.size(0)}), decoder + rounding, kl);
+  r.term = where(first, decoder + rounding, kl);
   return r;
 }
 
