@@ -1,5 +1,6 @@
 #include "apps/text_control.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "apps/run_support.hpp"
@@ -110,6 +111,8 @@ double control_success_rate(const TextControlRequest& control, const std::vector
                             const std::string& judge) {
   if (samples.empty()) throw std::invalid_argument("--control: no samples to score");
   int64_t met = 0;
+  // N tokens of text: a <pad>, <bos> or <eos> that a sampler wrote inside the span is not one.
+  auto is_marker = [](int32_t id) { return id == data::kPadId || id == data::kBosId || id == data::kEosId; };
   if (control.kind == "word" || control.kind == "length") {
     const std::vector<int32_t> word = control.kind == "word" ? vocabulary.encode_line(control.value, {"--control", 0, 0}) : std::vector<int32_t>{};
     if (control.kind == "word" && word.size() != 1)
@@ -117,7 +120,7 @@ double control_success_rate(const TextControlRequest& control, const std::vector
     for (size_t i = 0; i < samples.size(); ++i) {
       const std::vector<int32_t> ids = vocabulary.encode_line(samples[i], {"the samples", static_cast<int64_t>(i + 1), 0});
       if (control.kind == "word") met += std::find(ids.begin(), ids.end(), word[0]) != ids.end();
-      else met += static_cast<int64_t>(ids.size()) == std::stoll(control.value);
+      else met += static_cast<int64_t>(ids.size()) == std::stoll(control.value) && std::none_of(ids.begin(), ids.end(), is_marker);
     }
     return static_cast<double>(met) / static_cast<double>(samples.size());
   }

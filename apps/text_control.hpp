@@ -12,7 +12,7 @@
 //
 // evaluate --samples F --control ... scores a samples file for the same control (success_rate):
 //   word: the share of samples holding the word (exact, by the tokenizer); length: the share of exactly N
-//   tokens; testament and group: the share that an independent clean classifier (--judge) puts in the class.
+//   tokens of text (a <pad> or <eos> written inside the span fails); testament and group: the share that an independent clean classifier (--judge) puts in the class.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -96,8 +96,14 @@ grep -q "guided to testament=new by $guide (3 Adagrad updates" g.log || fail "gu
 # ---- scores: fluency under an autoregressive word model, controls met ----
 "$diffuse" train --preset ar-bible-demo "${tiny[@]}" --data verses.tsv --out ar --steps 20 > /dev/null 2>&1 || fail "train ar"
 teacher=ar/ckpt-000000020.safetensors
-"$diffuse" evaluate --samples len.txt --teacher $teacher --control length=5 --json > s1.json || fail "evaluate --control length"
-grep -q '"control_success_rate":1' s1.json && grep -q '"generative_perplexity":' s1.json || fail "length scores: $(cat s1.json)"
+# Of these four, two are 5 tokens of text: a <pad> or <eos> inside the span is not a token of text.
+printf '%s\n' "and moses said unto aaron" "then peter went <pad> the" "then peter went to" "then john <eos> to the" > scored.txt
+cp len.txt.json scored.txt.json
+sed -n 1p len.txt >> scored.txt
+"$diffuse" evaluate --samples scored.txt --teacher $teacher --control length=5 --json > s1.json || fail "evaluate --control length"
+expected=$(awk 'NR == 5 { print ($0 ~ /<pad>|<eos>/) ? 1 : 2 }' scored.txt)
+grep -q "\"control_success_rate\":0.$((expected * 2))," s1.json && grep -q '"generative_perplexity":' s1.json ||
+  fail "length scores (expected $expected of 5): $(cat s1.json)"
 "$diffuse" evaluate --samples g.txt --teacher $teacher --control testament=new --judge $judge > s2.log || fail "evaluate --control testament"
 grep -q "control testament=new met by [0-9.]* of the samples (judged by $judge)" s2.log || fail "testament scores: $(cat s2.log)"
 
