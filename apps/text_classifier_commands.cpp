@@ -48,6 +48,27 @@ LabeledRows labeled_rows(const TextCorpus& corpus, ClassifierTarget target, data
   return r;
 }
 
+// `count` of the rows, evenly spaced (row floor(i N / count)), for a run's periodic evaluation: a split's books
+// come in canonical order, so its first rows would be one book (Joshua: one testament, one group).
+LabeledRows spread(const LabeledRows& all, int64_t count) {
+  const int64_t N = all.items.count();
+  if (count <= 0 || count >= N) return all;
+  const int64_t L = all.items.rows.size(1);
+  const Tensor rows = all.items.rows.contiguous();
+  LabeledRows r;
+  r.items.noun = all.items.noun;
+  std::vector<int32_t> picked;
+  for (int64_t i = 0; i < count; ++i) {
+    const size_t k = static_cast<size_t>(i * N / count);
+    picked.insert(picked.end(), rows.data<int32_t>() + k * L, rows.data<int32_t>() + (k + 1) * L);
+    r.items.units.push_back(all.items.units[k]);
+    if (!all.items.books.empty()) r.items.books.push_back(all.items.books[k]), r.items.names.push_back(all.items.names[k]);
+    if (!all.labels.empty()) r.labels.push_back(all.labels[k]);
+  }
+  r.items.rows = Tensor::from_vector(picked, {count, L});
+  return r;
+}
+
 // x_t of rows under the Diffusion-LM process the classifier guides: x0 = EMB(w) + sigma0 eps, then q(x_t | x0).
 Tensor noisy_input(const diffusion::EmbeddingDiffusion& process, const Tensor& embedding, const Tensor& rows, const Tensor& step,
                    Philox& rng) {
@@ -120,7 +141,8 @@ class TextClassifierTraining : public TrainingTask {
       load_inference_weights(guided_path(), guided_->arena, /*use_ema=*/true);
     }
     const EvaluationSchedule schedule = evaluation_schedule(config.at("train"));
-    if (schedule.enabled()) held_out_ = labeled_rows(*corpus_, model_.target, data::Text8Split::Valid, schedule.items, model_.seq_len());
+    if (schedule.enabled())
+      held_out_ = spread(labeled_rows(*corpus_, model_.target, data::Text8Split::Valid, 0, model_.seq_len()), schedule.items);
     model_.net.train();
   }
 

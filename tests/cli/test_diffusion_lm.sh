@@ -81,7 +81,7 @@ awk '{ print } /^Joshua 1:8\t/ { print "Joshua 1:9\tAnd moses said unto aaron, g
   verses.tsv > long.tsv
 "$diffuse" train --preset verse-classifier-clean "${cls[@]/#verses.tsv/long.tsv}" --out judge --steps 40 > judge.log 2>&1 ||
   fail "train the judge: $(tail -3 judge.log)"
-grep -q '"evaluation":{"split":"valid","items":15,"accuracy":' judge/metrics.jsonl || fail "the judge's evaluation: $(grep evaluation judge/metrics.jsonl)"
+grep -q '"evaluation":{"split":"valid","items":16,"accuracy":' judge/metrics.jsonl || fail "the judge's evaluation: $(grep evaluation judge/metrics.jsonl)"
 expect_error "long.tsv:209 (Joshua 1:9): 19 tokens, longer than the maximum of 14" "$diffuse" evaluate --checkpoint judge/ckpt-000000040.safetensors --data long.tsv --split valid
 "$diffuse" evaluate --checkpoint judge/ckpt-000000040.safetensors --data long.tsv --split valid --skip-long --json > acc.json ||
   fail "evaluate the judge"
