@@ -83,49 +83,59 @@ Tensor noisy_input(const diffusion::EmbeddingDiffusion& process, const Tensor& e
 struct Accuracy {
   int64_t right = 0, total = 0;
   double value() const { return total > 0 ? static_cast<double>(right) / static_cast<double>(total) : 0.0; }
+  void add(const Accuracy& a) { right += a.right, total += a.total; }
 };
 
-Accuracy score(const TextClassifierModel& m, const Tensor& logits, const std::vector<int64_t>& labels, const Tensor& rows) {
+// A noisy classifier's accuracy by noise level: kTBands equal bands of t over 1..T (how far into the chain the
+// classifier still reads the class; the prior's rate where it reads nothing).
+constexpr int64_t kTBands = 10;
+struct ClassifierAccuracy {
+  Accuracy all;
+  std::vector<Accuracy> by_t;  // kTBands bands for a noisy classifier; empty for a clean one
+};
+
+// Row b of logits [B, K] scored against its label, or (words) against the words its row ids hold.
+Accuracy score_row(const TextClassifierModel& m, const double* z, int64_t K, int64_t label, const int32_t* ids, int64_t L) {
   Accuracy a;
-  const Tensor z = logits.to(DType::F64).contiguous();
-  const int64_t B = z.size(0), K = z.size(1);
-  for (int64_t b = 0; b < B; ++b) {
-    const double* row = z.data<double>() + b * K;
-    if (m.target != ClassifierTarget::Words) {
-      int64_t best = 0;
-      for (int64_t k = 1; k < K; ++k)
-        if (row[k] > row[best]) best = k;
-      a.right += best == labels[static_cast<size_t>(b)];
-      ++a.total;
-      continue;
-    }
-    std::vector<bool> present(static_cast<size_t>(K), false);
-    for (int64_t i = 0; i < rows.size(1); ++i) present[static_cast<size_t>(rows.contiguous().data<int32_t>()[b * rows.size(1) + i])] = true;
-    for (int64_t k = data::kNumSpecialTokens; k < K; ++k, ++a.total) a.right += (row[k] > 0) == present[static_cast<size_t>(k)];
+  if (m.target != ClassifierTarget::Words) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < K; ++k)
+      if (z[k] > z[best]) best = k;
+    a.right = best == label;
+    a.total = 1;
+    return a;
   }
+  std::vector<bool> present(static_cast<size_t>(K), false);
+  for (int64_t i = 0; i < L; ++i) present[static_cast<size_t>(ids[i])] = true;
+  for (int64_t k = data::kNumSpecialTokens; k < K; ++k, ++a.total) a.right += (z[k] > 0) == present[static_cast<size_t>(k)];
   return a;
 }
 
 // Accuracy on the first `count` rows in batches; a noisy classifier reads each batch's x_t at t uniform
 // (drawn from rng), a clean one the rows.
-Accuracy classifier_accuracy(const TextClassifierModel& m, const DiffusionLmModel* guided, const LabeledRows& rows, int64_t count,
-                             int64_t batch, Philox& rng) {
+ClassifierAccuracy classifier_accuracy(const TextClassifierModel& m, const DiffusionLmModel* guided, const LabeledRows& rows, int64_t count,
+                                       int64_t batch, Philox& rng) {
   NoGradGuard no_grad;
-  Accuracy total;
+  ClassifierAccuracy total;
+  if (m.noisy) total.by_t.resize(kTBands);
   const int64_t N = count > 0 ? std::min(count, rows.items.count()) : rows.items.count();
   for (int64_t begin = 0; begin < N; begin += batch) {
     const int64_t n = std::min(batch, N - begin);
-    const Tensor r = rows.items.rows.slice(0, begin, begin + n);
-    std::vector<int64_t> labels;
-    if (!rows.labels.empty()) labels.assign(rows.labels.begin() + begin, rows.labels.begin() + begin + n);
+    const Tensor r = rows.items.rows.slice(0, begin, begin + n).contiguous();
     Tensor step, input = r;
     if (m.noisy) {
       step = diffusion::sample_steps(n, guided->diffusion.timesteps(), rng);
       input = noisy_input(guided->diffusion, guided->net.embedding(), r, step, rng);
     }
-    const Accuracy a = score(m, m.logits(input, step, rng), labels, r);
-    total.right += a.right;
-    total.total += a.total;
+    const Tensor z = m.logits(input, step, rng).to(DType::F64).contiguous();
+    const Tensor t = m.noisy ? step.to(DType::I32).contiguous() : Tensor();
+    const int64_t K = z.size(1), L = r.size(1);
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t label = rows.labels.empty() ? 0 : rows.labels[static_cast<size_t>(begin + b)];
+      const Accuracy a = score_row(m, z.data<double>() + b * K, K, label, r.data<int32_t>() + b * L, L);
+      total.all.add(a);
+      if (m.noisy) total.by_t[static_cast<size_t>(t.data<int32_t>()[b] * kTBands / guided->diffusion.timesteps())].add(a);
+    }
   }
   return total;
 }
@@ -202,7 +212,7 @@ class TextClassifierTraining : public TrainingTask {
   EvaluationRecord evaluate(int64_t items) override {
     model_.net.eval();
     Philox rng(seed_, kEval);
-    const Accuracy a = classifier_accuracy(model_, guided_.get(), held_out_, items, model_.config.at("train").at("batch").get<int64_t>(), rng);
+    const Accuracy a = classifier_accuracy(model_, guided_.get(), held_out_, items, model_.config.at("train").at("batch").get<int64_t>(), rng).all;
     model_.net.train();
     return {.split = "valid", .items = std::min(items, held_out_.items.count()), .item_noun = "verses", .figure = "accuracy",
             .value = a.value(), .standard_error = std::sqrt(a.value() * (1 - a.value()) / std::max<int64_t>(a.total, 1)),
@@ -297,14 +307,21 @@ static int run_text_classifier_evaluate(const EvaluateOptions& options) {
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox rng(options.seed, kEval);
   const auto start = std::chrono::steady_clock::now();
-  const Accuracy a = classifier_accuracy(*m, guided.get(), rows, 0, batch, rng);
+  const ClassifierAccuracy accuracy = classifier_accuracy(*m, guided.get(), rows, 0, batch, rng);
+  const Accuracy& a = accuracy.all;
   const double seconds = seconds_since(start);
   const std::string target = m->config.at("classifier").at("target").get<std::string>();
+  const int64_t T = m->noisy ? guided->diffusion.timesteps() : 0;
+  // Band k holds t/T in [k/10, (k+1)/10), printed as the paper's t = step + 1.
+  auto band_range = [T](int64_t k) { return std::to_string(k * T / kTBands + 1) + ".." + std::to_string((k + 1) * T / kTBands); };
   if (options.json) {
+    json by_t = json::array();
+    for (size_t k = 0; k < accuracy.by_t.size(); ++k)
+      by_t.push_back({{"t", band_range(static_cast<int64_t>(k))}, {"accuracy", accuracy.by_t[k].value()}, {"decisions", accuracy.by_t[k].total}});
     std::cout << json{{"accuracy", a.value()}, {"decisions", a.total}, {"verses", rows.items.count()},
                       {"long_verses_left_out", rows.items.dropped}, {"target", target},
                       {"input", m->noisy ? "noisy, t uniform" : "clean"}, {"split", options.split}, {"seconds", seconds},
-                      {"checkpoint", options.checkpoint}}
+                      {"checkpoint", options.checkpoint}, {"accuracy_by_t", by_t}}
                      .dump()
               << "\n";
     return 0;
@@ -313,6 +330,9 @@ static int run_text_classifier_evaluate(const EvaluateOptions& options) {
               static_cast<long long>(rows.items.count()), options.split.c_str(), static_cast<long long>(rows.items.dropped),
               target.c_str(), m->noisy ? "noisy embeddings at t uniform on 1..T" : "clean text",
               m->target == ClassifierTarget::Words ? "; per (verse, word) decision at probability 1/2" : "", seconds);
+  for (size_t k = 0; k < accuracy.by_t.size(); ++k)
+    std::printf("  t in %s: %.4f (%lld decisions)\n", band_range(static_cast<int64_t>(k)).c_str(), accuracy.by_t[k].value(),
+                static_cast<long long>(accuracy.by_t[k].total));
   return 0;
 }
 

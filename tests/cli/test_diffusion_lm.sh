@@ -89,6 +89,11 @@ grep -q '"long_verses_left_out":1,' acc.json && grep -q '"verses":16}' acc.json 
 awk -v a="$(grep -o '"accuracy":[0-9.]*' acc.json | cut -d: -f2)" 'BEGIN { exit !(a >= 0.9) }' ||
   fail "the clean judge tells the testaments apart in fewer than 90% of valid verses: $(cat acc.json)"
 guide=guide/ckpt-000000040.safetensors judge=judge/ckpt-000000040.safetensors
+# A noisy classifier's accuracy by noise level: ten bands of t over 1..40, each verse in one of them.
+"$diffuse" evaluate --checkpoint $guide --data verses.tsv --split valid > gacc.log || fail "evaluate the guide"
+[ "$(grep -cE '^  t in [0-9]+\.\.[0-9]+: [0-9.]+ \([0-9]+ decisions\)$' gacc.log)" = 10 ] && grep -q '^  t in 37\.\.40: ' gacc.log ||
+  fail "the guide's accuracy by t: $(cat gacc.log)"
+[ "$(awk '/^  t in/ { gsub(/\(/, "", $5); n += $5 } END { print n }' gacc.log)" = 16 ] || fail "the bands do not hold the 16 verses: $(cat gacc.log)"
 "$diffuse" sample --checkpoint $ckpt --n 4 --steps 20 --control testament=new --classifier $guide --guidance-skip-last 2 --out g.txt > g.log ||
   fail "sample --control testament=new"
 grep -q "guided to testament=new by $guide (3 Adagrad updates" g.log || fail "guided sample summary: $(tail -1 g.log)"
