@@ -174,7 +174,7 @@ static int run_diffusion_lm_sample(const SampleOptions& options) {
   const int64_t T = m->diffusion.timesteps(), L = m->seq_len();
   diffusion::EmbeddingSampleOptions sampling;
   sampling.steps = options.steps > 0 ? options.steps : std::min<int64_t>(T, 200);
-  const TextControl control = text_control(options, *m->vocabulary, L, m->net.embedding(), n);
+  const TextControl control = text_control(options, *m->vocabulary, L, *m, n);
   sampling.given = control.given;
   if (control.classifier) {
     sampling.guide = [&](const Tensor& mean, double variance, int64_t k, int64_t s) {

@@ -192,7 +192,7 @@ std::vector<Preset> text_presets() {
        "named by classifier.diffusion_lm; classifier.target testament, group or words",
        "",
        {{"kind", "text-classifier"},
-        {"classifier", {{"target", "group"}, {"input", "noisy"}, {"diffusion_lm", ""}}},
+        {"classifier", {{"target", "group"}, {"input", "noisy"}, {"input_layer", "word_posterior"}, {"diffusion_lm", ""}}},
         {"model",
          {{"seq_len", 64}, {"width", 128}, {"layers", 2}, {"heads", 4}, {"mlp", 512}, {"dropout", 0.0}, {"causal", false},
           {"time_embedding", true}, {"pooled", true}}},
@@ -204,11 +204,13 @@ std::vector<Preset> text_presets() {
           {"eval_items", 512}}},
         {"data", {{"dataset", "verses"}}}},
        {"the reference's classifiers are fine-tuned GPT-2 or BERT models on the task's labels; here a small pooled "
-        "transformer on this corpus's books (testament, group) or the words of each verse"}},
+        "transformer on this corpus's books (testament, group) or the words of each verse",
+        "input_layer word_posterior: the transformer reads each position's posterior over the words, q(w | x_t), not x_t "
+        "itself (the paper's, input_layer projection), which on these verses learns nothing beyond the class prior"}},
       {"verse-classifier-clean",
        "The judge of Diffusion-LM's control: the same pooled transformer on clean text, never used for guidance",
        "verse-classifier-noisy",
-       {{"classifier", {{"input", "clean"}}}, {"model", {{"time_embedding", false}}}},
+       {{"classifier", {{"input", "clean"}, {"input_layer", nullptr}}}, {"model", {{"time_embedding", false}}}},
        {"reads token ids and no t: an independent judge of guided samples"}},
 
       // ---- The autoregressive baseline (a causal transformer, next-character cross-entropy), text8 --------

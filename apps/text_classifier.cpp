@@ -57,8 +57,18 @@ TextClassifierModel::TextClassifierModel(const json& config, uint64_t seed)
                                 config.at("classifier").at("target").get<std::string>() + "' has " + std::to_string(expected) +
                                 " classes");
   if (noisy != (c.input_dim > 0) || noisy != c.time_embedding)
-    throw std::invalid_argument("model: a noisy classifier reads vectors (model.input_dim = d) and t (model.time_embedding); a clean "
-                                "one reads token ids (input_dim 0) and no t");
+    throw std::invalid_argument("model: a noisy classifier reads vectors (model.input_dim = d, or V for the word_posterior input) "
+                                "and t (model.time_embedding); a clean one reads token ids (input_dim 0) and no t");
+  const json& classifier = config.at("classifier");
+  if (!noisy && classifier.contains("input_layer"))
+    throw std::invalid_argument("classifier.input_layer: a clean classifier reads token ids; the input layer is a noisy one's");
+  const std::string layer = classifier.value("input_layer", std::string("projection"));  // absent in older runs
+  if (layer != "projection" && layer != "word_posterior")
+    throw std::invalid_argument("classifier.input_layer: 'projection' or 'word_posterior', got '" + layer + "'");
+  word_posterior_input = noisy && layer == "word_posterior";
+  if (word_posterior_input && c.input_dim != vocabulary->size())
+    throw std::invalid_argument("model.input_dim: the word_posterior input has one value per word: " +
+                                std::to_string(vocabulary->size()) + ", got " + std::to_string(c.input_dim));
 }
 
 int64_t TextClassifierModel::class_of(const std::string& value) const {
@@ -80,7 +90,10 @@ std::string TextClassifierModel::class_name(int64_t c) const {
 }
 
 Tensor TextClassifierModel::logits(const Tensor& input, const Tensor& step, Philox& rng) const {
-  return net.forward(input, noisy ? step : Tensor(), rng);
+  if (!noisy) return net.forward(input, Tensor(), rng);
+  if (!bound_process) throw std::logic_error("TextClassifierModel::logits: a noisy classifier reads x_t only after bind()");
+  if (!word_posterior_input) return net.forward(input, step, rng);
+  return net.forward(softmax(bound_process->word_posterior_logits(input, step, bound_embedding), 2), step, rng);
 }
 
 Tensor TextClassifierModel::log_prob(const Tensor& input, const Tensor& step, const std::vector<int64_t>& classes, Philox& rng) const {
@@ -94,14 +107,17 @@ Tensor TextClassifierModel::log_prob(const Tensor& input, const Tensor& step, co
   return sum(per_class * pick, {1});
 }
 
-void TextClassifierModel::require_embedding(const Tensor& embedding, const std::string& where) const {
+void TextClassifierModel::bind(const DiffusionLmModel& guided, const std::string& where) {
   const json& c = config.at("classifier");
-  const int64_t d = net.config().input_dim;
+  const Tensor& embedding = guided.net.embedding();
+  const int64_t d = c.value("embedding_dim", net.config().input_dim);  // older runs: the projection's input_dim
   const std::string hash = c.value("embedding_hash", std::string());
-  if (embedding.size(1) == d && embedding_hash(embedding) == hash) return;
-  throw std::invalid_argument(where + ": the classifier was trained on an embedding of d = " + std::to_string(d) + " (hash " + hash +
-                              ", " + c.value("diffusion_lm", std::string("?")) + "), but the model it would guide has d = " +
-                              std::to_string(embedding.size(1)) + " (hash " + embedding_hash(embedding) + ")");
+  if (embedding.size(1) != d || embedding_hash(embedding) != hash)
+    throw std::invalid_argument(where + ": the classifier was trained on an embedding of d = " + std::to_string(d) + " (hash " + hash +
+                                ", " + c.value("diffusion_lm", std::string("?")) + "), but the model it would guide has d = " +
+                                std::to_string(embedding.size(1)) + " (hash " + embedding_hash(embedding) + ")");
+  bound_embedding = embedding.detach();
+  bound_process.emplace(guided.diffusion);
 }
 
 std::vector<int64_t> verse_labels(ClassifierTarget target, const std::vector<data::Verse>& verses) {

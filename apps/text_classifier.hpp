@@ -14,16 +14,28 @@
 //   words      one output per word of the vocabulary: whether the verse holds it (multi-label: a sigmoid per
 //              word, binary cross-entropy summed over the words; the four special tokens are never targets)
 //
+// The noisy kind's input layer (classifier.input_layer):
+//   projection      the paper's: x_t [B, L, d] goes straight to the transformer's input projection (model.input_dim = d)
+//   word_posterior  each position's posterior over the vocabulary under the run's process,
+//                   q(w | x_t) = softmax_w((sqrt(abar_t) <x_t, EMB_w> - abar_t ||EMB_w||^2 / 2) / v_t)
+//                   (diffusion/embedding_diffusion.hpp), [B, L, V] into the input projection (model.input_dim = V).
+//                   A deviation from the paper: on the WEB verses (d = 16) the projection classifier learns nothing
+//                   beyond the class prior, this one does (README, Diffusion-LM). It is differentiable in x_t, so
+//                   guidance's gradient flows through it.
+//
 // Both kinds take their vocabulary (data.vocabulary) from the Diffusion-LM run, so a judge reads exactly what
-// that run writes. The noisy kind records the embedding it was trained with by its dimension d and a hash
-// (classifier.embedding_hash), and guiding a checkpoint with another embedding is refused, naming both.
+// that run writes. The noisy kind records the embedding it was trained with by its dimension d
+// (classifier.embedding_dim) and a hash (classifier.embedding_hash); bind() attaches that run's embedding and
+// process, and refuses another embedding, naming both.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "apps/diffusion_lm_model.hpp"
 #include "apps/text_corpus.hpp"
 #include "data/verses.hpp"
 #include "nn/arena.hpp"
@@ -52,13 +64,20 @@ struct TextClassifierModel {
   // saying the word is not in the vocabulary.
   int64_t class_of(const std::string& value) const;
   std::string class_name(int64_t c) const;
-  // Logits [B, classes]: input x_t [B, L, d] with step [B] (noisy), or ids [B, L] (clean).
+  // Logits [B, classes]: input x_t [B, L, d] with step [B] (noisy, after bind), or ids [B, L] (clean).
   Tensor logits(const Tensor& input, const Tensor& step, Philox& rng) const;
   // log p(c_b | input_b) per row [B] (differentiable): log-softmax for a class target, log-sigmoid of the
   // word's output for words.
   Tensor log_prob(const Tensor& input, const Tensor& step, const std::vector<int64_t>& classes, Philox& rng) const;
-  // Throws std::invalid_argument unless this noisy classifier was trained on `embedding`: "<where>: ... d and hash".
-  void require_embedding(const Tensor& embedding, const std::string& where) const;
+  // A noisy classifier reads x_t of the Diffusion-LM run `guided`: keeps its embedding and process (the
+  // word_posterior input needs them). Throws std::invalid_argument unless this classifier was trained on that
+  // run's embedding: "<where>: ... d and hash".
+  void bind(const DiffusionLmModel& guided, const std::string& where);
+
+ private:
+  bool word_posterior_input = false;
+  Tensor bound_embedding;                               // EMB [V, d] of the bound run, off the tape
+  std::optional<diffusion::EmbeddingDiffusion> bound_process;  // its process (abar_t, sigma0)
 };
 
 // The labels of verse rows: class ids [N] for testament and group, or for words the rows themselves (the

@@ -149,6 +149,7 @@ class TextClassifierTraining : public TrainingTask {
     if (model_.noisy) {
       guided_ = std::make_unique<DiffusionLmModel>(checkpoint_config(guided_path()), 0);
       load_inference_weights(guided_path(), guided_->arena, /*use_ema=*/true);
+      model_.bind(*guided_, "classifier.diffusion_lm " + guided_path());
     }
     const EvaluationSchedule schedule = evaluation_schedule(config.at("train"));
     if (schedule.enabled())
@@ -277,7 +278,8 @@ static std::unique_ptr<TrainingTask> make_text_classifier_training(json& config,
     if (c.at("input") == "noisy") {
       DiffusionLmModel g(guided_config, 0);
       load_inference_weights(guided, g.arena, /*use_ema=*/true);
-      model["input_dim"] = g.dim();
+      model["input_dim"] = c.value("input_layer", std::string("projection")) == "word_posterior" ? g.vocabulary->size() : g.dim();
+      c["embedding_dim"] = g.dim();
       c["embedding_hash"] = embedding_hash(g.net.embedding());
     }
   }
@@ -300,7 +302,7 @@ static int run_text_classifier_evaluate(const EvaluateOptions& options) {
   if (m->noisy) {
     const std::string path = m->config.at("classifier").at("diffusion_lm").get<std::string>();
     guided = load_model_for_inference<DiffusionLmModel>(path, /*use_ema=*/true);
-    m->require_embedding(guided->net.embedding(), options.checkpoint + " (its classifier.diffusion_lm " + path + ")");
+    m->bind(*guided, options.checkpoint + " (its classifier.diffusion_lm " + path + ")");
   }
   const LabeledRows rows = labeled_rows(*corpus, m->target, parse_text_split(options.split), options.items, m->seq_len(),
                                         options.skip_long ? data::LongSequences::DropAndCount : data::LongSequences::Refuse);

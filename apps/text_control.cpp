@@ -19,7 +19,7 @@ ClassifierTarget target_of(const std::string& kind) {
   return kind == "word" ? ClassifierTarget::Words : kind == "testament" ? ClassifierTarget::Testament : ClassifierTarget::Group;
 }
 
-std::shared_ptr<const TextClassifierModel> load_classifier(const std::string& path, const std::string& flag, const TextVocabulary& vocabulary,
+std::shared_ptr<TextClassifierModel> load_classifier(const std::string& path, const std::string& flag, const TextVocabulary& vocabulary,
                                                            const std::string& kind, bool noisy) {
   if (path.empty())
     throw std::invalid_argument("--control " + kind + "=...: needs " + flag + " CKPT, a " + (noisy ? "noisy" : "clean") +
@@ -55,7 +55,7 @@ TextControlRequest parse_control_flag(const std::string& flag) {
   return r;
 }
 
-TextControl text_control(const SampleOptions& options, const TextVocabulary& vocabulary, int64_t length, const Tensor& embedding,
+TextControl text_control(const SampleOptions& options, const TextVocabulary& vocabulary, int64_t length, const DiffusionLmModel& guided,
                          int64_t n) {
   TextControl c;
   c.guidance.updates = options.guidance_updates;
@@ -93,8 +93,9 @@ TextControl text_control(const SampleOptions& options, const TextVocabulary& voc
     const std::vector<int32_t> ids = vocabulary.encode_line(request.value, {"--control", 0, 0});
     if (ids.size() != 1) throw std::invalid_argument("--control word=" + request.value + ": one word, not " + std::to_string(ids.size()));
   }
-  c.classifier = load_classifier(options.classifier, "--classifier", vocabulary, request.kind, /*noisy=*/true);
-  c.classifier->require_embedding(embedding, "--classifier " + options.classifier);
+  const auto guide = load_classifier(options.classifier, "--classifier", vocabulary, request.kind, /*noisy=*/true);
+  guide->bind(guided, "--classifier " + options.classifier);
+  c.classifier = guide;
   const std::vector<int64_t> classes(static_cast<size_t>(n), c.classifier->class_of(request.value));
   auto classifier = c.classifier;
   c.log_prob = [classifier, classes](const Tensor& x, const Tensor& step) {

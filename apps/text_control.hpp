@@ -43,8 +43,8 @@ struct TextControl {
   std::string summary;               // for the sample command's last line: ", guided to group=gospels (...)"
 };
 
-// What a Diffusion-LM sample command's flags ask for, for `n` rows of `length` of a model with `embedding`.
-TextControl text_control(const SampleOptions& options, const TextVocabulary& vocabulary, int64_t length, const Tensor& embedding,
+// What a Diffusion-LM sample command's flags ask for, for `n` rows of `length` of the model `guided`.
+TextControl text_control(const SampleOptions& options, const TextVocabulary& vocabulary, int64_t length, const DiffusionLmModel& guided,
                          int64_t n);
 
 // The share of `samples` (lines of text) that meet the control; `judge` is a clean classifier checkpoint

@@ -454,11 +454,14 @@ int run_training(const TrainOptions& options, const TrainingRun& run, TrainingTa
   trainer.begin();
   install_stop_handlers();
   trainer.catch_up_evaluation();
-  while (trainer.iteration() < trainer.total_iterations()) {
-    if (ProcessGroup::world().any(stop_requested())) {  // a signal to any process stops them all at the same step
+  for (;;) {
+    // A signal to any process stops them all at the same step; one during the last step's evaluation or
+    // samples too, so that a resume makes up the evaluation before the run is done.
+    if (ProcessGroup::world().any(stop_requested())) {
       trainer.say("stopped by signal at step " + std::to_string(trainer.iteration()) + "; saved " + trainer.save_on_stop());
       return 130;
     }
+    if (trainer.iteration() >= trainer.total_iterations()) break;
     trainer.draw_batch();
     MicroBatchLoss loss = trainer.forward_backward();
     trainer.all_reduce(loss);

@@ -71,6 +71,23 @@ Tensor EmbeddingDiffusion::rounding_logits(const Tensor& x0, const Tensor& embed
   return matmul(x0, embedding.transpose(0, 1));
 }
 
+Tensor EmbeddingDiffusion::word_posterior_logits(const Tensor& x_t, const Tensor& step, const Tensor& embedding) const {
+  if (embedding.dim() != 2 || x_t.dim() != 3 || x_t.size(2) != embedding.size(1))
+    fail("word_posterior_logits", "x_t [B, L, d] needs an embedding [V, d], got " + describe(x_t) + " and " + describe(embedding));
+  const GaussianDiffusion gaussian(schedule_, variance_);
+  const std::vector<double>& abar = schedule_.alphas_cumprod;
+  const double s0 = sigma0();
+  std::vector<double> inner(abar.size()), norm(abar.size());  // sqrt(abar_t) / v_t and abar_t / (2 v_t), in double
+  for (size_t i = 0; i < abar.size(); ++i) {
+    const double v = 1.0 - abar[i] + abar[i] * s0 * s0;
+    inner[i] = std::sqrt(abar[i]) / v;
+    norm[i] = abar[i] / (2.0 * v);
+  }
+  const int64_t V = embedding.size(0);
+  const Tensor squared_norms = sum(square(embedding), {1}).view({1, 1, V});
+  return matmul(x_t, embedding.transpose(0, 1)) * gaussian.extract(inner, step, x_t) - squared_norms * gaussian.extract(norm, step, x_t);
+}
+
 Tensor EmbeddingDiffusion::nearest_words(const Tensor& x0, const Tensor& embedding) {
   // argmin_v ||x - e_v||^2 = argmax_v (x . e_v - ||e_v||^2 / 2), for blocks of 1024 positions at a time: the scores
   // of the whole batch [B L, V] would be 1.6 GB at DiffuSeq's decoding batch (320 rows of 128, V about 10,000).

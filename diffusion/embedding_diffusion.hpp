@@ -98,6 +98,13 @@ class EmbeddingDiffusion {
   static Tensor rounding_logits(const Tensor& x0, const Tensor& embedding);
   // The id of the row of EMB nearest to each position of x0 (Euclidean): int32 [B, L]. The clamping trick.
   static Tensor nearest_words(const Tensor& x0, const Tensor& embedding);
+  // The posterior over the vocabulary of each position of x_t [B, L, d] at step [B], under a uniform prior on
+  // the words: x0 ~ N(EMB_w, sigma0^2 I) then q(x_t | x0) give x_t | w ~ N(sqrt(abar_t) EMB_w, v_t I) with
+  // v_t = 1 - abar_t + abar_t sigma0^2, so
+  //     log q(w | x_t) = (sqrt(abar_t) <x_t, EMB_w> - abar_t ||EMB_w||^2 / 2) / v_t + const(x_t).
+  // Returns those logits [B, L, V] (their softmax over V is q(w | x_t)); differentiable in x_t and EMB.
+  // The verse classifiers' word_posterior input (apps/text_classifier.hpp; docs/math.md §7.6).
+  Tensor word_posterior_logits(const Tensor& x_t, const Tensor& step, const Tensor& embedding) const;
 
   // L_e2e_simple at the given steps (int32 [B], paper t - 1), noises [B, L, d] for x0 and for x_t.
   EmbeddingLoss training_loss(const EmbeddingX0Model& model, const Tensor& embedding, const Tensor& words,

@@ -1,12 +1,15 @@
 // Diffusion-LM's Gaussian diffusion on embeddings (diffusion/embedding_diffusion.hpp): the sqrt schedule's
 // closed form against the product of its alphas, the gradients of L_e2e (the rounding term's included)
 // through the harness, clean positions (partial noising), decoding with clamping that returns the input
-// exactly, the one-t estimate of the bound against its every-t sum, the respaced chain, and a tiny end-to-end
-// training whose embeddings do not collapse.
+// exactly, the one-t estimate of the bound against its every-t sum, the respaced chain, the word posterior
+// q(w | x_t) against Bayes' rule and calibrated on the process's draws (with its gradients), and a tiny
+// end-to-end training whose embeddings do not collapse.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstring>
+#include <numbers>
+#include <utility>
 
 #include "diffusion/embedding_diffusion.hpp"
 #include "diffusion/gaussian_diffusion.hpp"
@@ -231,6 +234,78 @@ TEST_CASE("nearest_words is the Euclidean nearest row; the respaced chain keeps 
   CHECK(EmbeddingDiffusion::respaced_steps(10, 10) == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   CHECK(EmbeddingDiffusion::respaced_steps(2000, 4) == std::vector<int64_t>{0, 666, 1333, 1999});
   CHECK_THROWS_WITH_AS(EmbeddingDiffusion::respaced_steps(10, 11), doctest::Contains("--steps"), std::invalid_argument);
+}
+
+// The calibration gap of posteriors P [N, V] against the words w that drew them: the mean over draws of
+// P[n, w_n] - sum_w P[n, w]^2, zero in expectation for the true posterior (both are E[sum_w q(w | x)^2]),
+// and its standard error.
+static std::pair<double, double> calibration_gap(const std::vector<double>& P, const std::vector<int32_t>& w, int64_t V) {
+  const int64_t N = static_cast<int64_t>(w.size());
+  double sum = 0, sum_sq = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    double sq = 0;
+    for (int64_t v = 0; v < V; ++v) sq += P[static_cast<size_t>(n * V + v)] * P[static_cast<size_t>(n * V + v)];
+    const double g = P[static_cast<size_t>(n * V + w[static_cast<size_t>(n)])] - sq;
+    sum += g, sum_sq += g * g;
+  }
+  const double mean = sum / N;
+  return {mean, std::sqrt((sum_sq / N - mean * mean) / N)};
+}
+
+TEST_CASE("the word posterior q(w | x_t) is Bayes' rule: against the densities word by word, and calibrated on the process's own draws") {
+  const int64_t T = 20, V = 4, d = 2;
+  const EmbeddingDiffusion diffusion(sqrt_schedule(T));
+  const std::vector<double>& abar = diffusion.schedule().alphas_cumprod;
+  const double s0 = diffusion.sigma0();
+  const Tensor emb = Tensor::from_vector(std::vector<double>{1.0, 0.2, -0.7, 0.9, -0.4, -1.1, 0.3, -0.2}, {V, d});
+  // 1. Against log N(x_t; sqrt(abar_t) EMB_w, v_t I) in double, normalised over w by hand, at t = 1, 8 and T.
+  const int64_t B = 3, L = 2;
+  const Tensor x = random_input({B, L, d}, 31, 1.5);
+  const Tensor step = Tensor::from_vector(std::vector<int32_t>{0, 7, 19}, {B});
+  const std::vector<double> q = softmax(diffusion.word_posterior_logits(x, step, emb), 2).to_vector();
+  const std::vector<double> xv = x.to_vector(), ev = emb.to_vector();
+  for (int64_t b = 0; b < B; ++b) {
+    const double a = abar[static_cast<size_t>(std::vector<int>{0, 7, 19}[static_cast<size_t>(b)])], v = 1 - a + a * s0 * s0;
+    for (int64_t i = 0; i < L; ++i) {
+      std::vector<double> density(V);
+      double total = 0;
+      for (int64_t w = 0; w < V; ++w) {
+        double d2 = 0;
+        for (int64_t k = 0; k < d; ++k) {
+          const double r = xv[static_cast<size_t>((b * L + i) * d + k)] - std::sqrt(a) * ev[static_cast<size_t>(w * d + k)];
+          d2 += r * r;
+        }
+        density[w] = std::exp(-d2 / (2 * v)) / std::pow(2 * std::numbers::pi * v, d / 2.0);
+        total += density[w];
+      }
+      for (int64_t w = 0; w < V; ++w) CHECK(q[static_cast<size_t>((b * L + i) * V + w)] == doctest::Approx(density[w] / total).epsilon(1e-12));
+    }
+  }
+  // 2. Calibration at t = 1, where x0's own noise sigma0 doubles the variance: words drawn uniformly, x0 and
+  //    x_t drawn by embed and q_sample. The posterior with v_t leaves no gap; one that forgets sigma0
+  //    (v_t = 1 - abar_t: too sure) leaves one many standard errors wide.
+  const int64_t N = 200000;
+  Philox rng(41);
+  std::vector<int32_t> words(N);
+  for (int64_t n = 0; n < N; ++n) words[static_cast<size_t>(n)] = static_cast<int32_t>(rng.uniform() * V) % V;
+  const Tensor w = Tensor::from_vector(words, {N, 1});
+  const Tensor at_1 = Tensor::from_vector(std::vector<int32_t>(N, 0), {N});
+  const Tensor x0 = diffusion.embed(emb, w, randn({N, 1, d}, rng).to(DType::F64));
+  const Tensor x1 = diffusion.q_sample(x0, at_1, randn({N, 1, d}, rng).to(DType::F64));
+  const auto [gap, se] = calibration_gap(softmax(diffusion.word_posterior_logits(x1, at_1, emb), 2).to_vector(), words, V);
+  CHECK(std::abs(gap) < 3 * se);
+  const double a = abar[0];
+  const Tensor overconfident = (matmul(x1, emb.transpose(0, 1)) * std::sqrt(a) - sum(square(emb), {1}).view({1, 1, V}) * (a / 2)) * (1 / (1 - a));
+  const auto [wrong_gap, wrong_se] = calibration_gap(softmax(overconfident, 2).to_vector(), words, V);
+  CHECK(std::abs(wrong_gap) > 10 * wrong_se);
+  MESSAGE("calibration gap at t = 1: " << gap << " +- " << se << "; forgetting sigma0: " << wrong_gap << " +- " << wrong_se);
+}
+
+TEST_CASE("the word posterior's gradients in x_t and in the embedding, float64") {
+  const EmbeddingDiffusion diffusion(sqrt_schedule(20));
+  const Tensor step = Tensor::from_vector(std::vector<int32_t>{0, 11}, {2});
+  CHECK_GRADIENTS([&](const std::vector<Tensor>& in) { return softmax(diffusion.word_posterior_logits(in[0], step, in[1]), 2); },
+                  {random_input({2, 3, 4}, 51), random_input({5, 4}, 52)}, kFourPoint);
 }
 
 TEST_CASE("the bound: its one-t estimate L_T + T L_{t-1} agrees with the sum of all T terms, and it is positive") {

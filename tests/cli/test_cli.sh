@@ -9,8 +9,8 @@
 #     stops with exit 3 naming the step; the checkpoint's metadata records the network's facts (norm eps,
 #     GELU form, timestep input, character map, mask id); sample and evaluate (exact, strided, estimate,
 #     JSON) work on the checkpoint; an evaluation cut short resumes from its --journal to the same figure.
-#   - DDPM and D3PM on images: train (with periodic evaluation on the test images; a SIGINT during it stops
-#     the run at the next network evaluation), sample (.png and .npz; DDPM also with --sampler ddim and
+#   - DDPM and D3PM on images: train (with periodic evaluation on the test images; a SIGINT during the last
+#     step's stops the run at the next network evaluation, exit 130, and the resume makes it up), sample (.png and .npz; DDPM also with --sampler ddim and
 #     dpm-solver, and their refusals) and evaluate --json on generated CIFAR-10-format files.
 #   - The demo presets: D3PM text on the bundled corpus, DDPM on Fashion-MNIST when Debian's package is there.
 #   - Bad input: an unknown or misspelt flag or verb (named first, with a suggestion), an unknown --set key, no --data for CIFAR-10, a missing --data, a corpus with a byte outside the alphabet, too many
@@ -211,22 +211,24 @@ ddpm_common=(--preset ddpm-cifar10-tiny --data cifar --threads 1 --set diffusion
 cmp -s ddpm-a/ckpt-000000004.safetensors ddpm-b/ckpt-000000004.safetensors || fail "ddpm: stop at 2 + resume differs"
 [ "$(evaluations ddpm-a bits_per_dim estimate 4)" = "2 4 " ] || fail "ddpm: evaluations at $(evaluations ddpm-a bits_per_dim estimate 4)"
 same_metrics ddpm-b ddpm-a
-# SIGINT during a long evaluation (1000 test images): it stops at the next network evaluation, after the
-# step's checkpoint, with no evaluation written; exit 130.
+# SIGINT during a long evaluation (1000 test images), the last step's: it stops at the next network evaluation,
+# after the step's checkpoint, with no evaluation written; exit 130, not done. Its resume makes the evaluation up.
 mkdir cifar-eval && cp cifar/data_batch_*.bin cifar-eval/ &&
   for i in $(seq 1 1000); do printf '\x01'; head -c 3072 /dev/urandom; done > cifar-eval/test_batch.bin
 "$diffuse" train --preset ddpm-cifar10-tiny --data cifar-eval --threads 1 --set diffusion.timesteps=20 --set train.sample_every=0 \
-  --out eval-stop --steps 3 --set train.checkpoint_every=1 --set train.eval_every=1 --set train.eval_items=1000 > eval-stop.log &
+  --out eval-stop --steps 1 --set train.checkpoint_every=1 --set train.eval_every=1 --set train.eval_items=1000 > eval-stop.log &
 pid=$!
 for _ in $(seq 1 300); do [ -f eval-stop/ckpt-000000001.safetensors ] && break; sleep 0.1; done
 sleep 0.5
 kill -INT "$pid"
 wait "$pid"; rc=$?
 [ "$rc" -eq 130 ] || fail "SIGINT during evaluation exited $rc, not 130: $(tail -2 eval-stop.log)"
-grep -q "evaluation at step 1 stopped by signal" eval-stop.log || fail "no stop message for the evaluation: $(tail -3 eval-stop.log)"
-[ -f eval-stop/ckpt-000000001.safetensors ] && [ ! -e eval-stop/ckpt-000000002.safetensors ] ||
-  fail "SIGINT during evaluation: expected the step-1 checkpoint only: $(ls eval-stop)"
+grep -q "evaluation at step 1 stopped by signal" eval-stop.log && grep -q "^stopped by signal at step 1; saved " eval-stop.log &&
+  ! grep -q "^done" eval-stop.log || fail "no stop message for the evaluation: $(tail -3 eval-stop.log)"
 ! grep -q '"evaluation"' eval-stop/metrics.jsonl || fail "SIGINT during evaluation: an evaluation was written"
+"$diffuse" train --data cifar-eval --out eval-stop --resume --threads 1 > eval-stop2.log || fail "resume after SIGINT during evaluation"
+[ "$(evaluations eval-stop bits_per_dim estimate 1000)" = "1 " ] && grep -q "^done: 1 steps" eval-stop2.log ||
+  fail "the resume did not make up the evaluation of step 1: $(tail -2 eval-stop2.log)"
 "$diffuse" sample --checkpoint ddpm/ckpt-000000003.safetensors --n 2 --out s.png --threads 1 > /dev/null || fail "ddpm sample"
 [ -f s.png ] && [ -f s.npz ] || fail "ddpm sample wrote no .png/.npz"
 # A grid a person can read: 2 samples of 32 x 32 drawn 8 times larger (2 * (8 * 32 + 2) + 2 = 518 >= 512 wide);

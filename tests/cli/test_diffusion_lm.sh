@@ -6,8 +6,9 @@
 #   - Diffusion-LM trains from its demo preset with its loss falling, evaluates every 40 steps in bits/token,
 #     resumes exactly, samples words of its vocabulary that keep a template or a length, and evaluates its
 #     bound by every term (with the embedding's spread) and by the estimate;
-#   - a noisy testament classifier trains on its embeddings and guides `sample --control testament=new`; a clean
-#     one judges the samples in `evaluate --samples --control`, which also checks lengths exactly;
+#   - a noisy testament classifier trains on its embeddings' word posterior, learns the testaments, and guides
+#     `sample --control testament=new`; a clean one judges the samples in `evaluate --samples --control`, which
+#     also checks lengths exactly;
 #   - refusals: a word outside the vocabulary, a guide for another embedding dimension or vocabulary, a
 #     control without its classifier, a judge that reads noisy embeddings, an empty verse file.
 # Usage: test_diffusion_lm.sh path/to/diffuse
@@ -74,7 +75,9 @@ grep -q "^bits/token <= [0-9.]* (+- [0-9.]* standard error over items) on 16 val
 
 # ---- classifiers: a noisy guide and a clean judge of the testament ----
 cls=("${tiny[@]}" --data verses.tsv --set classifier.diffusion_lm=$ckpt --set classifier.target=testament --set train.eval_items=16)
-"$diffuse" train --preset verse-classifier-noisy "${cls[@]}" --out guide --steps 40 > guide.log 2>&1 || fail "train the guide: $(tail -3 guide.log)"
+"$diffuse" train --preset verse-classifier-noisy "${cls[@]}" --out guide --steps 200 > guide.log 2>&1 || fail "train the guide: $(tail -3 guide.log)"
+grep -q '"input_layer": "word_posterior"' guide/config.json && grep -q '"input_dim": '"$(wc -l < dlm/vocabulary.txt)," guide/config.json &&
+  grep -q '"embedding_dim": 16,' guide/config.json || fail "the guide reads the word posterior (input_dim = V): $(grep -E 'input|embedding_dim' guide/config.json)"
 # The judge's file has a valid verse too long for rows of 16 (Joshua 1:9, 19 tokens): its periodic evaluation
 # leaves it out, and `evaluate` refuses it unless --skip-long.
 awk '{ print } /^Joshua 1:8\t/ { print "Joshua 1:9\tAnd moses said unto aaron, go unto the land, unto the city, unto the house." }' \
@@ -88,12 +91,17 @@ expect_error "long.tsv:209 (Joshua 1:9): 19 tokens, longer than the maximum of 1
 grep -q '"long_verses_left_out":1,' acc.json && grep -q '"verses":16}' acc.json || fail "the judge's evaluation: $(cat acc.json)"
 awk -v a="$(grep -o '"accuracy":[0-9.]*' acc.json | cut -d: -f2)" 'BEGIN { exit !(a >= 0.9) }' ||
   fail "the clean judge tells the testaments apart in fewer than 90% of valid verses: $(cat acc.json)"
-guide=guide/ckpt-000000040.safetensors judge=judge/ckpt-000000040.safetensors
-# A noisy classifier's accuracy by noise level: ten bands of t over 1..40, each verse in one of them.
+guide=guide/ckpt-000000200.safetensors judge=judge/ckpt-000000040.safetensors
+# A noisy classifier's accuracy by noise level: ten bands of t over 1..40, each verse in one of them. On the
+# 200 training verses it has learnt the testaments (the prior is 1/2): at 0.9 or more at t <= 12, where
+# the words still show through the noise, and at 0.75 or more over all t.
 "$diffuse" evaluate --checkpoint $guide --data verses.tsv --split valid > gacc.log || fail "evaluate the guide"
 [ "$(grep -cE '^  t in [0-9]+\.\.[0-9]+: [0-9.]+ \([0-9]+ decisions\)$' gacc.log)" = 10 ] && grep -q '^  t in 37\.\.40: ' gacc.log ||
   fail "the guide's accuracy by t: $(cat gacc.log)"
 [ "$(awk '/^  t in/ { gsub(/\(/, "", $5); n += $5 } END { print n }' gacc.log)" = 16 ] || fail "the bands do not hold the 16 verses: $(cat gacc.log)"
+"$diffuse" evaluate --checkpoint $guide --data verses.tsv --split train > gtrain.log || fail "evaluate the guide on train"
+awk '/^accuracy/ { all = $2 } /^  t in (1\.\.4|5\.\.8|9\.\.12):/ { right += $4 * substr($5, 2); n += substr($5, 2) }
+     END { exit !(all >= 0.75 && right / n >= 0.9) }' gtrain.log || fail "the guide did not learn the testaments: $(cat gtrain.log)"
 "$diffuse" sample --checkpoint $ckpt --n 4 --steps 20 --control testament=new --classifier $guide --guidance-skip-last 2 --out g.txt > g.log ||
   fail "sample --control testament=new"
 grep -q "guided to testament=new by $guide (3 Adagrad updates" g.log || fail "guided sample summary: $(tail -1 g.log)"
