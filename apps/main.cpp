@@ -149,10 +149,10 @@ int main(int argc, char** argv) {
                  "MaskGIT: the Gumbel noise on the confidences, annealed to 0 over the steps (default 4.5; 0: greedy order)")
       ->check(CLI::NonNegativeNumber);
   sa->add_flag("--recompute", sample.recompute, "Masked diffusion: run the network at every step, even where no token changed");
-  sa->add_option("--template", sample.template_text,
+  sa->add_option("--template,--infill", sample.template_text,
                  "Text: the characters every sample keeps, '_' where to generate; shorter than the sample: the rest is "
-                 "generated (a prefix). Word models: words separated by spaces, a lone '_' a word to generate. The "
-                 "autoregressive model takes prefixes only");
+                 "generated (a prefix). Word models: words separated by spaces, a lone '_' a word to generate (infilling: "
+                 "--infill is the same flag). The autoregressive model takes prefixes only");
   sa->add_option("--temperature", sample.temperature, "Autoregressive: divide the logits by this (default 1)")
       ->check(CLI::PositiveNumber);
   sa->add_option("--control", sample.control,

@@ -5,15 +5,15 @@
 #   bench/diffusion_lm_bible.sh VERSES TEXT8 OUT [STEPS] [THREADS]
 #
 # STEPS (5200) is about an hour for each word model on 2 threads of this machine (0.66-0.71 s/step, and the
-# evaluations); TEXT8_STEPS (2600: 1.35-1.41 s/step) the same for the two text8 runs; CLS_STEPS (1500) the
-# classifiers'. Small values of all three make a check of the whole pipeline in minutes.
+# evaluations); TEXT8_STEPS (2600: 1.35-1.41 s/step) the same for the two text8 runs; CLS_STEPS (3000, about
+# 7 minutes each: 0.13 s/step) the classifiers'. Small values of all three make a check of the whole pipeline in minutes.
 #
 # VERSES is `scripts/export_bible.sh verses WEB web.tsv`; TEXT8 a text8-format file. Stage 1 trains, one after
 # the other (each resumes where it stopped; a finished one is not repeated):
 #   ar        ar-bible-small: the autoregressive word model, the fluency teacher (generative perplexity)
 #   masked    mdlm-bible-small: absorbing-state diffusion in continuous time (D3PM absorbing as T -> infinity)
 #   dlm       diffusion-lm-bible-small
-#   guide-*   verse-classifier-noisy on dlm's embeddings: testament, group, words
+#   guide-*   verse-classifier-noisy on dlm's embeddings (their word posterior q(w | x_t)): testament, group, words
 #   judge-*   verse-classifier-clean: testament, group (the independent judges)
 # The three language models keep the checkpoint of their best valid evaluation (train.keep_best, every 200 steps);
 # stage 2 and the classifiers use it (early stopping: ar-bible-small overfits the WEB's training books well before
@@ -32,7 +32,7 @@ text8=$2
 out=$3
 steps=${4:-5200}
 text8_steps=${TEXT8_STEPS:-2600}
-classifier_steps=${CLS_STEPS:-1500}
+classifier_steps=${CLS_STEPS:-3000}
 threads=${5:-2}
 diffuse=${DIFFUSE:-$(dirname "$0")/../build/diffuse}
 mkdir -p "$out"

@@ -62,6 +62,8 @@ in_vocabulary() { tr ' ' '\n' < "$1" | grep -v '^$' | grep -vxFf dlm/vocabulary.
 [ "$(grep -c '^and moses said [^ ]* [^ ]* ,' t.txt)" = 3 ] || fail "samples lost their template: $(cat t.txt)"
 [ -z "$(in_vocabulary t.txt)" ] || fail "samples hold words outside the vocabulary: $(in_vocabulary t.txt)"
 grep -q "3 samples of 16 tokens, 10 of T = 40 steps with clamping, infilling --template" t.log || fail "sample summary: $(tail -1 t.log)"
+"$diffuse" sample --checkpoint $ckpt --n 3 --steps 10 --infill "and moses said _ _ ," --out infill.txt > /dev/null || fail "sample --infill"
+cmp -s t.txt infill.txt || fail "--infill is not --template: $(cat infill.txt)"
 "$diffuse" sample --checkpoint $ckpt --n 4 --steps 10 --control length=5 --out len.txt > /dev/null || fail "sample --control length=5"
 [ "$(awk 'NF == 5' len.txt | wc -l)" = 4 ] || fail "length control: $(cat len.txt)"
 
