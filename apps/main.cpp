@@ -197,8 +197,8 @@ int main(int argc, char** argv) {
       ->needs(ev_samples);
   ev->add_option("--control", evaluate.control,
                  "With --samples: the share of samples meeting a Diffusion-LM control (word=W, length=N: exact; "
-                 "testament=, group=: by --judge)")
-      ->needs(ev_samples);
+                 "testament=, group=: by --judge). With the --checkpoint of a words classifier, word=W: how well it "
+                 "reads W (the AUC of its logit, by band of t)");
   ev->add_option("--judge", evaluate.judge, "With --control: the clean text-classifier checkpoint that judges testament and group")
       ->check(CLI::ExistingFile)
       ->needs(ev_samples);
@@ -404,6 +404,9 @@ int main(int argc, char** argv) {
       const json config = diffuse::checkpoint_config(evaluate.checkpoint);
       const diffuse::ModelFamily& family = diffuse::model_family(config, evaluate.checkpoint);
       diffuse::require_data_path(config, evaluate.data_dir);
+      if (!evaluate.control.empty() && std::string(family.kind) != "text-classifier")
+        throw std::invalid_argument("--control: scores --samples, or how a text-classifier checkpoint reads a word; " + evaluate.checkpoint +
+                                    " is a " + family.kind + " checkpoint");
       if (!evaluate.out.empty() && std::string(family.kind) != "vqvae")
         throw std::invalid_argument("--out: for --task pairs or a vqvae checkpoint, not for " + std::string(family.kind) + " (" +
                                     evaluate.checkpoint + ")");

@@ -2,9 +2,11 @@
 // verses of the training books, on the noisy embeddings of a Diffusion-LM run (the guide) or on clean tokens
 // (the judge); evaluate its accuracy on a split's books. Its checkpoints are what `sample --control
 // --classifier` guides with and what `evaluate --samples --control --judge` scores with.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <optional>
 
@@ -15,8 +17,10 @@
 #include "apps/run_support.hpp"
 #include "apps/sharded_evaluation.hpp"
 #include "apps/text_classifier.hpp"
+#include "apps/text_control.hpp"
 #include "apps/text_support.hpp"
 #include "diffusion/gaussian_diffusion.hpp"
+#include "metrics/auc.hpp"
 #include "tensor/autograd.hpp"
 #include "tensor/ops.hpp"
 
@@ -111,13 +115,21 @@ Accuracy score_row(const TextClassifierModel& m, const double* z, int64_t K, int
   return a;
 }
 
-// Accuracy on the first `count` rows in batches; a noisy classifier reads each batch's x_t at t uniform
-// (drawn from rng), a clean one the rows.
-ClassifierAccuracy classifier_accuracy(const TextClassifierModel& m, const DiffusionLmModel* guided, const LabeledRows& rows, int64_t count,
-                                       int64_t batch, Philox& rng) {
+// One row's logits [K] as the classifier read it, with its ids [L] and its band of t (-1 for a clean classifier).
+struct ScoredRow {
+  int64_t index;  // in the rows
+  const double* z;
+  int64_t K;
+  const int32_t* ids;
+  int64_t L;
+  int64_t band;
+};
+
+// The classifier's logits for the first `count` rows (0: all), in batches: a noisy classifier reads each
+// batch's x_t at t uniform (drawn from rng), a clean one the rows. visit(row) for each row in order.
+void for_each_scored_row(const TextClassifierModel& m, const DiffusionLmModel* guided, const LabeledRows& rows, int64_t count,
+                         int64_t batch, Philox& rng, const std::function<void(const ScoredRow&)>& visit) {
   NoGradGuard no_grad;
-  ClassifierAccuracy total;
-  if (m.noisy) total.by_t.resize(kTBands);
   const int64_t N = count > 0 ? std::min(count, rows.items.count()) : rows.items.count();
   for (int64_t begin = 0; begin < N; begin += batch) {
     const int64_t n = std::min(batch, N - begin);
@@ -130,14 +142,47 @@ ClassifierAccuracy classifier_accuracy(const TextClassifierModel& m, const Diffu
     const Tensor z = m.logits(input, step, rng).to(DType::F64).contiguous();
     const Tensor t = m.noisy ? step.to(DType::I32).contiguous() : Tensor();
     const int64_t K = z.size(1), L = r.size(1);
-    for (int64_t b = 0; b < n; ++b) {
-      const int64_t label = rows.labels.empty() ? 0 : rows.labels[static_cast<size_t>(begin + b)];
-      const Accuracy a = score_row(m, z.data<double>() + b * K, K, label, r.data<int32_t>() + b * L, L);
-      total.all.add(a);
-      if (m.noisy) total.by_t[static_cast<size_t>(t.data<int32_t>()[b] * kTBands / guided->diffusion.timesteps())].add(a);
-    }
+    for (int64_t b = 0; b < n; ++b)
+      visit({begin + b, z.data<double>() + b * K, K, r.data<int32_t>() + b * L, L,
+             m.noisy ? t.data<int32_t>()[b] * kTBands / guided->diffusion.timesteps() : -1});
   }
+}
+
+// Accuracy on the first `count` rows, over all and (noisy) by band of t.
+ClassifierAccuracy classifier_accuracy(const TextClassifierModel& m, const DiffusionLmModel* guided, const LabeledRows& rows, int64_t count,
+                                       int64_t batch, Philox& rng) {
+  ClassifierAccuracy total;
+  if (m.noisy) total.by_t.resize(kTBands);
+  for_each_scored_row(m, guided, rows, count, batch, rng, [&](const ScoredRow& row) {
+    const int64_t label = rows.labels.empty() ? 0 : rows.labels[static_cast<size_t>(row.index)];
+    const Accuracy a = score_row(m, row.z, row.K, label, row.ids, row.L);
+    total.all.add(a);
+    if (row.band >= 0) total.by_t[static_cast<size_t>(row.band)].add(a);
+  });
   return total;
+}
+
+// How well a words classifier reads one word: the word's logit on the verses that hold it and on those that
+// do not, whose AUC (metrics/auc.hpp) says how well it ranks the first above the second.
+struct ScoredVerses {
+  std::vector<double> with, without;
+  double auc() const { return metrics::auc(with, without); }
+};
+struct WordReading {
+  ScoredVerses all;
+  std::vector<ScoredVerses> by_t;
+};
+
+WordReading word_reading(const TextClassifierModel& m, const DiffusionLmModel* guided, const LabeledRows& rows, int64_t word, int64_t batch,
+                         Philox& rng) {
+  WordReading reading;
+  if (m.noisy) reading.by_t.resize(kTBands);
+  for_each_scored_row(m, guided, rows, 0, batch, rng, [&](const ScoredRow& row) {
+    const bool holds = std::find(row.ids, row.ids + row.L, static_cast<int32_t>(word)) != row.ids + row.L;
+    (holds ? reading.all.with : reading.all.without).push_back(row.z[word]);
+    if (row.band >= 0) (holds ? reading.by_t[static_cast<size_t>(row.band)].with : reading.by_t[static_cast<size_t>(row.band)].without).push_back(row.z[word]);
+  });
+  return reading;
 }
 
 class TextClassifierTraining : public TrainingTask {
@@ -292,7 +337,44 @@ static int run_text_classifier_sample(const SampleOptions& options) {
                               "--classifier` of a diffusion-lm checkpoint, or to `evaluate --samples ... --judge`");
 }
 
-// Accuracy on a split's verses: a noisy classifier at t uniform on 1..T, a clean one on the text.
+namespace {
+// Band k holds t/T in [k/10, (k+1)/10), printed as the paper's t = step + 1.
+std::string band_range(int64_t k, int64_t T) { return std::to_string(k * T / kTBands + 1) + ".." + std::to_string((k + 1) * T / kTBands); }
+
+// evaluate --control word=W of a words classifier: how well it reads W, the AUC by band of t.
+int report_word_reading(const TextClassifierModel& m, const DiffusionLmModel* guided, const LabeledRows& rows, const EvaluateOptions& options,
+                        int64_t batch, Philox& rng) {
+  const TextControlRequest request = parse_control_flag(options.control);
+  if (request.kind != "word" || m.target != ClassifierTarget::Words)
+    throw std::invalid_argument("--control " + options.control + ": with a classifier checkpoint, word=W of a words classifier (how well it "
+                                "reads W); this one classifies " + m.config.at("classifier").at("target").get<std::string>());
+  const int64_t word = m.class_of(request.value);
+  const WordReading r = word_reading(m, guided, rows, word, batch, rng);
+  const int64_t T = m.noisy ? guided->diffusion.timesteps() : 0;
+  auto number = [](double x) { return std::isnan(x) ? json(nullptr) : json(x); };
+  if (options.json) {
+    json by_t = json::array();
+    for (size_t k = 0; k < r.by_t.size(); ++k)
+      by_t.push_back({{"t", band_range(static_cast<int64_t>(k), T)}, {"auc", number(r.by_t[k].auc())},
+                      {"verses_with_word", r.by_t[k].with.size()}, {"verses_without", r.by_t[k].without.size()}});
+    std::cout << json{{"word", request.value}, {"auc", number(r.all.auc())}, {"verses_with_word", r.all.with.size()},
+                      {"verses", rows.items.count()}, {"split", options.split}, {"checkpoint", options.checkpoint}, {"auc_by_t", by_t}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+  std::printf("'%s': in %zu of %lld %s verses; AUC of its logit %.4f (%s)\n", request.value.c_str(), r.all.with.size(),
+              static_cast<long long>(rows.items.count()), options.split.c_str(), r.all.auc(),
+              m.noisy ? "noisy embeddings at t uniform on 1..T" : "clean text");
+  for (size_t k = 0; k < r.by_t.size(); ++k)
+    std::printf("  t in %s: AUC %.4f (%zu verses with it, %zu without)\n", band_range(static_cast<int64_t>(k), T).c_str(), r.by_t[k].auc(),
+                r.by_t[k].with.size(), r.by_t[k].without.size());
+  return 0;
+}
+}  // namespace
+
+// Accuracy on a split's verses: a noisy classifier at t uniform on 1..T, a clean one on the text; with
+// --control word=W, how well a words classifier reads W.
 static int run_text_classifier_evaluate(const EvaluateOptions& options) {
   if (!options.rate_distortion.empty() || options.steps != 0 || options.estimate)
     throw std::invalid_argument("--rate-distortion, --steps and --estimate: not for a verse classifier (it reports accuracy)");
@@ -308,18 +390,17 @@ static int run_text_classifier_evaluate(const EvaluateOptions& options) {
                                         options.skip_long ? data::LongSequences::DropAndCount : data::LongSequences::Refuse);
   const int64_t batch = options.batch > 0 ? options.batch : m->config.at("train").at("batch").get<int64_t>();
   Philox rng(options.seed, kEval);
+  if (!options.control.empty()) return report_word_reading(*m, guided.get(), rows, options, batch, rng);
   const auto start = std::chrono::steady_clock::now();
   const ClassifierAccuracy accuracy = classifier_accuracy(*m, guided.get(), rows, 0, batch, rng);
   const Accuracy& a = accuracy.all;
   const double seconds = seconds_since(start);
   const std::string target = m->config.at("classifier").at("target").get<std::string>();
   const int64_t T = m->noisy ? guided->diffusion.timesteps() : 0;
-  // Band k holds t/T in [k/10, (k+1)/10), printed as the paper's t = step + 1.
-  auto band_range = [T](int64_t k) { return std::to_string(k * T / kTBands + 1) + ".." + std::to_string((k + 1) * T / kTBands); };
   if (options.json) {
     json by_t = json::array();
     for (size_t k = 0; k < accuracy.by_t.size(); ++k)
-      by_t.push_back({{"t", band_range(static_cast<int64_t>(k))}, {"accuracy", accuracy.by_t[k].value()}, {"decisions", accuracy.by_t[k].total}});
+      by_t.push_back({{"t", band_range(static_cast<int64_t>(k), T)}, {"accuracy", accuracy.by_t[k].value()}, {"decisions", accuracy.by_t[k].total}});
     std::cout << json{{"accuracy", a.value()}, {"decisions", a.total}, {"verses", rows.items.count()},
                       {"long_verses_left_out", rows.items.dropped}, {"target", target},
                       {"input", m->noisy ? "noisy, t uniform" : "clean"}, {"split", options.split}, {"seconds", seconds},
@@ -333,7 +414,7 @@ static int run_text_classifier_evaluate(const EvaluateOptions& options) {
               target.c_str(), m->noisy ? "noisy embeddings at t uniform on 1..T" : "clean text",
               m->target == ClassifierTarget::Words ? "; per (verse, word) decision at probability 1/2" : "", seconds);
   for (size_t k = 0; k < accuracy.by_t.size(); ++k)
-    std::printf("  t in %s: %.4f (%lld decisions)\n", band_range(static_cast<int64_t>(k)).c_str(), accuracy.by_t[k].value(),
+    std::printf("  t in %s: %.4f (%lld decisions)\n", band_range(static_cast<int64_t>(k), T).c_str(), accuracy.by_t[k].value(),
                 static_cast<long long>(accuracy.by_t[k].total));
   return 0;
 }

@@ -8,7 +8,7 @@
 #     bound by every term (with the embedding's spread) and by the estimate;
 #   - a noisy testament classifier trains on its embeddings' word posterior, learns the testaments, and guides
 #     `sample --control testament=new`; a clean one judges the samples in `evaluate --samples --control`, which
-#     also checks lengths exactly;
+#     also checks lengths exactly; a words classifier's reading of one word (the AUC of its logit by band of t);
 #   - refusals: a word outside the vocabulary, a guide for another embedding dimension or vocabulary, a
 #     control without its classifier, a judge that reads noisy embeddings, an empty verse file.
 # Usage: test_diffusion_lm.sh path/to/diffuse
@@ -104,6 +104,21 @@ guide=guide/ckpt-000000200.safetensors judge=judge/ckpt-000000040.safetensors
 "$diffuse" evaluate --checkpoint $guide --data verses.tsv --split train > gtrain.log || fail "evaluate the guide on train"
 awk '/^accuracy/ { all = $2 } /^  t in (1\.\.4|5\.\.8|9\.\.12):/ { right += $4 * substr($5, 2); n += substr($5, 2) }
      END { exit !(all >= 0.75 && right / n >= 0.9) }' gtrain.log || fail "the guide did not learn the testaments: $(cat gtrain.log)"
+# How a words classifier reads one word (evaluate --control word=W): the AUC of its logit by band of t, over
+# exactly the training verses that hold the word and those that do not.
+"$diffuse" train --preset verse-classifier-noisy "${cls[@]}" --set classifier.target=words --out words --steps 40 > words.log 2>&1 ||
+  fail "train the words guide: $(tail -3 words.log)"
+"$diffuse" evaluate --checkpoint words/ckpt-000000040.safetensors --data verses.tsv --split train --control word=jesus --json > wr.json ||
+  fail "evaluate --control word=jesus"
+with=$(awk -F'\t' '$1 ~ /^(Genesis|Exodus|Matthew|Mark) / && tolower($2) ~ /(^|[^a-z])jesus([^a-z]|$)/' verses.tsv | wc -l)
+grep -q "\"verses_with_word\":$with,\"word\":\"jesus\"}$" wr.json && grep -q '"verses":200,' wr.json &&
+  grep -q '^{"auc":0\.[0-9]*,' wr.json || fail "the reading of 'jesus' (in $with training verses): $(cat wr.json)"
+[ "$(grep -o '"verses_with_word":[0-9]*,"verses_without":[0-9]*' wr.json | grep -o '[0-9]*' | awk '{ n += $1 } END { print n }')" = 200 ] ||
+  fail "the bands do not hold the 200 verses: $(cat wr.json)"
+expect_error "--control word=jesus: with a classifier checkpoint, word=W of a words classifier" \
+  "$diffuse" evaluate --checkpoint $guide --data verses.tsv --control word=jesus
+expect_error "--control: scores --samples, or how a text-classifier checkpoint reads a word; $ckpt is a diffusion-lm checkpoint" \
+  "$diffuse" evaluate --checkpoint $ckpt --data verses.tsv --control word=jesus
 "$diffuse" sample --checkpoint $ckpt --n 4 --steps 20 --control testament=new --classifier $guide --guidance-skip-last 2 --out g.txt > g.log ||
   fail "sample --control testament=new"
 grep -q "guided to testament=new by $guide (3 Adagrad updates" g.log || fail "guided sample summary: $(tail -1 g.log)"
