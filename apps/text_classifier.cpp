@@ -56,9 +56,6 @@ TextClassifierModel::TextClassifierModel(const json& config, uint64_t seed)
     throw std::invalid_argument("model.out_states: " + std::to_string(c.out_states) + ", but the target '" +
                                 config.at("classifier").at("target").get<std::string>() + "' has " + std::to_string(expected) +
                                 " classes");
-  if (noisy != (c.input_dim > 0) || noisy != c.time_embedding)
-    throw std::invalid_argument("model: a noisy classifier reads vectors (model.input_dim = d, or V for the word_posterior input) "
-                                "and t (model.time_embedding); a clean one reads token ids (input_dim 0) and no t");
   const json& classifier = config.at("classifier");
   if (!noisy && classifier.contains("input_layer"))
     throw std::invalid_argument("classifier.input_layer: a clean classifier reads token ids; the input layer is a noisy one's");
@@ -66,9 +63,23 @@ TextClassifierModel::TextClassifierModel(const json& config, uint64_t seed)
   if (layer != "projection" && layer != "word_posterior")
     throw std::invalid_argument("classifier.input_layer: 'projection' or 'word_posterior', got '" + layer + "'");
   word_posterior_input = noisy && layer == "word_posterior";
-  if (word_posterior_input && c.input_dim != vocabulary->size())
-    throw std::invalid_argument("model.input_dim: the word_posterior input has one value per word: " +
-                                std::to_string(vocabulary->size()) + ", got " + std::to_string(c.input_dim));
+  // The input each kind reads, by model.input_dim: token ids (0) for a clean one; for a noisy one, x_t through
+  // in_proj (d), the posterior as its expected token embedding (0), or the posterior through in_proj (V, as
+  // session-19 runs were trained).
+  const bool input_ok = !noisy                ? c.input_dim == 0
+                        : word_posterior_input ? c.input_dim == 0 || c.input_dim == vocabulary->size()
+                                               : c.input_dim > 0;
+  if (!input_ok || noisy != c.time_embedding)
+    throw std::invalid_argument("model: a clean classifier reads token ids (model.input_dim = 0) and no t; a noisy one reads t "
+                                "(model.time_embedding) and x_t (input_layer projection: input_dim = d) or the word posterior "
+                                "(input_layer word_posterior: input_dim = 0, its expected token embedding); got input_dim " +
+                                std::to_string(c.input_dim) + " for a " + (noisy ? "noisy" : "clean") + " one");
+  word_presence = classifier.value("word_presence", false);  // absent in runs before it
+  if (word_presence && !(target == ClassifierTarget::Words && word_posterior_input))
+    throw std::invalid_argument("classifier.word_presence: the presence term is the words target's, on the word_posterior input");
+  if (c.in_states != vocabulary->size())
+    throw std::invalid_argument("model.in_states: one per word of the vocabulary, " + std::to_string(vocabulary->size()) + ", got " +
+                                std::to_string(c.in_states));
 }
 
 int64_t TextClassifierModel::class_of(const std::string& value) const {
@@ -93,7 +104,9 @@ Tensor TextClassifierModel::logits(const Tensor& input, const Tensor& step, Phil
   if (!noisy) return net.forward(input, Tensor(), rng);
   if (!bound_process) throw std::logic_error("TextClassifierModel::logits: a noisy classifier reads x_t only after bind()");
   if (!word_posterior_input) return net.forward(input, step, rng);
-  return net.forward(softmax(bound_process->word_posterior_logits(input, step, bound_embedding), 2), step, rng);
+  const Tensor q = softmax(bound_process->word_posterior_logits(input, step, bound_embedding), 2);
+  const Tensor z = net.forward(q, step, rng);
+  return word_presence ? z + diffusion::EmbeddingDiffusion::word_presence_logits(q) : z;
 }
 
 Tensor TextClassifierModel::log_prob(const Tensor& input, const Tensor& step, const std::vector<int64_t>& classes, Philox& rng) const {

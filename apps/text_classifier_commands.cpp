@@ -323,7 +323,9 @@ static std::unique_ptr<TrainingTask> make_text_classifier_training(json& config,
     if (c.at("input") == "noisy") {
       DiffusionLmModel g(guided_config, 0);
       load_inference_weights(guided, g.arena, /*use_ema=*/true);
-      model["input_dim"] = c.value("input_layer", std::string("projection")) == "word_posterior" ? g.vocabulary->size() : g.dim();
+      const bool posterior = c.value("input_layer", std::string("projection")) == "word_posterior";
+      model["input_dim"] = posterior ? 0 : g.dim();
+      c["word_presence"] = posterior && target == ClassifierTarget::Words;
       c["embedding_dim"] = g.dim();
       c["embedding_hash"] = embedding_hash(g.net.embedding());
     }

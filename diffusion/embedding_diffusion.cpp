@@ -88,6 +88,14 @@ Tensor EmbeddingDiffusion::word_posterior_logits(const Tensor& x_t, const Tensor
   return matmul(x_t, embedding.transpose(0, 1)) * gaussian.extract(inner, step, x_t) - squared_norms * gaussian.extract(norm, step, x_t);
 }
 
+Tensor EmbeddingDiffusion::word_presence_logits(const Tensor& posterior) {
+  if (posterior.dim() != 3) fail("word_presence_logits", "needs posteriors q [B, L, V], got " + describe(posterior));
+  // log prod_i (1 - q_i(w)) [B, V], with q_i at most 1 - 1e-6 (a sure position counts as 1 - 1e-6: the logit
+  // then tops out near 13.8 per such position), and log P by -expm1: both exact where q is of order 1e-9.
+  const Tensor log_absent = sum(log1p(-clamp(posterior, 0.0, 1.0 - 1e-6)), {1});
+  return log(clamp(-expm1(log_absent), 1e-30, 1.0)) - log_absent;
+}
+
 Tensor EmbeddingDiffusion::nearest_words(const Tensor& x0, const Tensor& embedding) {
   // argmin_v ||x - e_v||^2 = argmax_v (x . e_v - ||e_v||^2 / 2), for blocks of 1024 positions at a time: the scores
   // of the whole batch [B L, V] would be 1.6 GB at DiffuSeq's decoding batch (320 rows of 128, V about 10,000).

@@ -105,6 +105,12 @@ class EmbeddingDiffusion {
   // Returns those logits [B, L, V] (their softmax over V is q(w | x_t)); differentiable in x_t and EMB.
   // The verse classifiers' word_posterior input (apps/text_classifier.hpp; docs/math.md §7.6).
   Tensor word_posterior_logits(const Tensor& x_t, const Tensor& step, const Tensor& embedding) const;
+  // Whether each word appears anywhere in the sequence, from the posteriors q [B, L, V] of its positions taken
+  // as independent (the noisy-OR): P(w in x | x_t) = 1 - prod_i (1 - q_i(w | x_t)). Returns its logit,
+  // log P - log(1 - P), [B, V], with log1p and expm1 (a word absent from every position has P of order L q,
+  // far below float's resolution of 1 - P); differentiable in q below 1 - 1e-6. The words
+  // guide's presence term (apps/text_classifier.hpp; docs/math.md §7.6).
+  static Tensor word_presence_logits(const Tensor& posterior);
 
   // L_e2e_simple at the given steps (int32 [B], paper t - 1), noises [B, L, d] for x0 and for x_t.
   EmbeddingLoss training_loss(const EmbeddingX0Model& model, const Tensor& embedding, const Tensor& words,

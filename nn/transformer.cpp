@@ -94,13 +94,16 @@ Tensor causal_mask(int64_t length) {
 Tensor Transformer::forward(const Tensor& x_t, const Tensor& step, Philox& rng, const Tensor& labels) const {
   const TransformerConfig& c = config_;
   const bool vectors = c.input_dim > 0;
-  const bool input_ok = vectors ? (x_t.dtype() != DType::I32 && x_t.dim() == 3 && x_t.size(2) == c.input_dim)
-                                : (x_t.dtype() == DType::I32 && x_t.dim() == 2);
+  const bool soft_tokens = !vectors && x_t.dtype() != DType::I32;  // q [B, L, in_states]: the expected embedding
+  const bool input_ok = vectors       ? (x_t.dtype() != DType::I32 && x_t.dim() == 3 && x_t.size(2) == c.input_dim)
+                        : soft_tokens ? (x_t.dim() == 3 && x_t.size(2) == c.in_states)
+                                      : x_t.dim() == 2;
   if (!input_ok || x_t.size(1) > c.seq_len ||
       (c.time_embedding && (!step.defined() || step.dim() != 1 || step.size(0) != x_t.size(0))))
     shape_error("transformer", "expected " +
                                    (vectors ? "float x_t [B, L <= " + std::to_string(c.seq_len) + ", " + std::to_string(c.input_dim) + "]"
-                                            : "int32 x_t [B, L <= " + std::to_string(c.seq_len) + "]") +
+                                            : "int32 x_t [B, L <= " + std::to_string(c.seq_len) + "] or float q [B, L, " +
+                                                  std::to_string(c.in_states) + "]") +
                                    (c.time_embedding ? " and step [B]" : "") + ", got " + describe(x_t) +
                                    (c.time_embedding ? " and " + describe(step) : ""));
   const int64_t B = x_t.size(0), L = x_t.size(1);
@@ -113,7 +116,9 @@ Tensor Transformer::forward(const Tensor& x_t, const Tensor& step, Philox& rng, 
     shape_error("transformer", "labels given to a model without classes");
   }
   if (c.grid_rows > 0 && L != c.seq_len) shape_error("transformer", "a grid model reads all " + std::to_string(c.seq_len) + " positions");
-  const Tensor input = vectors ? (*in_proj_)[1]->forward(tanh((*in_proj_)[0]->forward(x_t))) : tok_emb_->forward(x_t);
+  const Tensor input = vectors       ? (*in_proj_)[1]->forward(tanh((*in_proj_)[0]->forward(x_t)))
+                       : soft_tokens ? matmul(x_t.reshape({B * L, c.in_states}), tok_emb_->weight).view({B, L, c.width})
+                                     : tok_emb_->forward(x_t);
   // [L, C]: learned 1-D positions, or row_emb[i] + col_emb[j] at n = i W + j.
   const Tensor pos = c.grid_rows > 0 ? (row_emb_.view({c.grid_rows, 1, c.width}) + col_emb_.view({1, c.grid_cols, c.width})).reshape({L, c.width})
                                      : pos_emb_.narrow(0, 0, L);

@@ -18,6 +18,9 @@
 // - input_dim = d > 0 reads continuous vectors x_t [B, L, d] instead of token ids: tok_emb gives way to
 //   in_proj = Linear(C, C)(tanh(Linear(d, C) x_t)), Diffusion-LM's input_up_proj (parameters in_proj.{0,1}.*).
 //   The head then writes out_states = d numbers per position: the x0 prediction of Diffusion-LM and DiffuSeq.
+// - A distribution over the token ids, float q [B, L, in_states] (input_dim = 0), is read as its expected
+//   embedding, h = q tok_emb (sum_w q_w tok_emb[w]); a one-hot q gives exactly tok_emb[id]. The verse
+//   classifier that guides Diffusion-LM reads the posterior q(w | x_t) this way (apps/text_classifier.hpp).
 // - pooled = true averages ln_f(h) over the positions before the head: logits [B, out_states] of a
 //   sequence's class (Diffusion-LM's classifier on noisy x_t, and the clean-text classifier that scores it).
 // - grid_rows = H > 0 (with grid_cols = W, seq_len = H W): learned 2-D positions, pos(i, j) = row_emb[i] +
@@ -59,7 +62,8 @@ Tensor causal_mask(int64_t length);
 class Transformer : public Module {
  public:
   Transformer(const TransformerConfig& config, Philox& rng);
-  // x_t int32 [B, L] (L <= seq_len; or float [B, L, input_dim] when input_dim > 0), step [B] (int32 0-based
+  // x_t int32 [B, L] (L <= seq_len), or float [B, L, in_states] (a distribution over the ids; both when
+  // input_dim = 0), or float [B, L, input_dim] when input_dim > 0; step [B] (int32 0-based
   // paper t - 1, or float32 for continuous time; undefined when time_embedding is false) -> logits
   // [B, L, out_states] ([B, out_states] when pooled). labels: int32 [B] in 0..classes when classes > 0 (else
   // undefined).

@@ -32,6 +32,8 @@ Tensor operator/(const Tensor& a, double s);
 Tensor neg(const Tensor& x);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
+Tensor log1p(const Tensor& x);  // ln(1 + x), for x near 0
+Tensor expm1(const Tensor& x);  // e^x - 1, for x near 0
 Tensor sqrt(const Tensor& x);
 Tensor square(const Tensor& x);
 Tensor pow(const Tensor& x, double exponent);

@@ -1,8 +1,10 @@
 // Unary elementwise ops: y = f(x), dx = dy * f'(.), where f' is evaluated at the saved input or output,
 // whichever the derivative is cheapest in (exp, tanh, sigmoid and sqrt reuse y). Shapes: x [...] -> y [...].
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numbers>
+#include <type_traits>
 
 #include "tensor/autograd.hpp"
 #include "tensor/kernels.hpp"
@@ -71,6 +73,33 @@ Tensor exp(const Tensor& x) {
 Tensor log(const Tensor& x) {
   return unary_op_lanes<Saves::Input>(
       x, "log", [](auto* p, int64_t n) { vec::log_inplace(p, n); }, [](auto v) { return decltype(v)(1) / v; });
+}
+
+// y = ln(1 + x), exact for x near 0 where 1 + x rounds; dx = dy / (1 + x). In lanes by Goldberg's identity
+// (Higham, "Accuracy and Stability of Numerical Algorithms", §1.14.1): with u = fl(1 + x),
+// ln(1 + x) = ln(u) x / (u - 1) when u != 1, and x when u = 1, which holds to a few ulps.
+Tensor log1p(const Tensor& x) {
+  return unary_op_lanes<Saves::Input>(
+      x, "log1p",
+      [](auto* p, int64_t n) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        constexpr int64_t kBlock = 512;
+        T u[kBlock], l[kBlock];
+        for (int64_t start = 0; start < n; start += kBlock) {
+          const int64_t m = std::min(kBlock, n - start);
+          T* v = p + start;
+          for (int64_t i = 0; i < m; ++i) l[i] = u[i] = T(1) + v[i];
+          vec::log_inplace(l, m);
+          for (int64_t i = 0; i < m; ++i) v[i] = u[i] == T(1) ? v[i] : l[i] * (v[i] / (u[i] - T(1)));
+        }
+      },
+      [](auto v) { return decltype(v)(1) / (decltype(v)(1) + v); });
+}
+
+// y = e^x - 1, exact for x near 0 where e^x rounds to 1; dx = dy (y + 1)
+Tensor expm1(const Tensor& x) {
+  return unary_op<Saves::Output>(x, "expm1", [](auto v) { return std::expm1(v); },
+                                 [](auto y) { return y + decltype(y)(1); });
 }
 
 // y = sqrt(x); dx = dy / (2 y)

@@ -52,6 +52,8 @@ TEST_CASE("unary op gradients") {
   CHECK_GRADIENTS([](auto& in) { return neg(in[0]); }, {X}, strided());
   CHECK_GRADIENTS([](auto& in) { return exp(in[0]); }, {X}, strided(kFourPoint));
   CHECK_GRADIENTS([](auto& in) { return log(in[0]); }, {P}, strided(kFourPoint));
+  CHECK_GRADIENTS([](auto& in) { return log1p(in[0]); }, {P}, strided(kFourPoint));
+  CHECK_GRADIENTS([](auto& in) { return expm1(in[0]); }, {X}, strided(kFourPoint));
   CHECK_GRADIENTS([](auto& in) { return sqrt(in[0]); }, {P}, strided());
   CHECK_GRADIENTS([](auto& in) { return square(in[0]); }, {X}, strided());
   CHECK_GRADIENTS([](auto& in) { return pow(in[0], 2.5); }, {P}, strided());
@@ -75,7 +77,14 @@ TEST_CASE("unary forward values against the standard library") {
           doctest::Approx(0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)))));
     CHECK(silu(x).at({i}) == doctest::Approx(v / (1 + std::exp(-v))));
     CHECK(clamp(x, -1, 1).at({i}) == std::min(std::max(v, -1.0), 1.0));
+    CHECK(expm1(x).at({i}) == std::expm1(v));
+    if (v > -1) CHECK(log1p(x).at({i}) == doctest::Approx(std::log1p(v)).epsilon(1e-15));
   }
+  // Where 1 + x and e^x round to 1 in float, the pair keeps x: log(1 + x) and exp(x) - 1 give 0.
+  const Tensor tiny = Tensor::full({1}, 1e-9, DType::F32);
+  CHECK(log1p(tiny).item() == doctest::Approx(1e-9).epsilon(1e-6));
+  CHECK(expm1(tiny).item() == doctest::Approx(1e-9).epsilon(1e-6));
+  CHECK(log(tiny + 1.0).item() == 0.0);
 }
 
 TEST_CASE("in-place helpers stay off the tape") {

@@ -308,6 +308,36 @@ TEST_CASE("the word posterior's gradients in x_t and in the embedding, float64")
                   {random_input({2, 3, 4}, 51), random_input({5, 4}, 52)}, kFourPoint);
 }
 
+TEST_CASE("word presence is the noisy-OR of the positions: against enumerating every sequence, in float and float64") {
+  // B = 2 sequences of L = 3 positions over V = 4 words, each position its own distribution (one of them sure of
+  // word 2, as a position at t near 0 is). P(w in x) sums prod_i q_i(x_i) over the V^L sequences that hold w.
+  const int64_t B = 2, L = 3, V = 4;
+  const std::vector<double> q = {0.7,  0.1,  0.1, 0.1,  0.25, 0.25, 0.25, 0.25, 1e-9, 0.2, 0.3, 0.5 - 1e-9,
+                                 1e-12, 0.0,  1.0, 0.0,  0.4,  0.3,  0.2,  0.1,  0.05, 0.05, 0.8, 0.1};
+  for (const DType dtype : {DType::F64, DType::F32}) {
+    const std::vector<double> z = EmbeddingDiffusion::word_presence_logits(Tensor::from_vector(q, {B, L, V}).to(dtype)).to_vector();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t w = 0; w < V; ++w) {
+        double present = 0;
+        for (int64_t n = 0; n < V * V * V; ++n) {
+          const int64_t x[3] = {n % V, n / V % V, n / (V * V)};
+          double p = 1;
+          for (int64_t i = 0; i < L; ++i) p *= q[static_cast<size_t>((b * L + i) * V + x[i])];
+          if (x[0] == w || x[1] == w || x[2] == w) present += p;
+        }
+        const double got = z[static_cast<size_t>(b * V + w)];
+        if (b == 1 && w == 2) {  // a sure position: the logit of 1 - (1 - 1e-6) prod(...), about 13.8 + log(1/(...))
+          CHECK(got > 13.0);
+          continue;
+        }
+        const double want = std::log(present) - std::log1p(-present);
+        CHECK(got == doctest::Approx(want).epsilon(dtype == DType::F64 ? 1e-9 : 1e-5));
+      }
+  }
+  CHECK_GRADIENTS([](const std::vector<Tensor>& in) { return EmbeddingDiffusion::word_presence_logits(softmax(in[0], 2)); },
+                  {random_input({2, 3, 5}, 61)}, kFourPoint);
+}
+
 TEST_CASE("the bound: its one-t estimate L_T + T L_{t-1} agrees with the sum of all T terms, and it is positive") {
   const int64_t T = 16, B = 64, L = 3, V = 5, d = 2;
   const EmbeddingDiffusion diffusion(sqrt_schedule(T));

@@ -98,3 +98,32 @@ TEST_CASE("continuous inputs (input_dim) and the pooled head: shapes, names, the
   for (double v : x_in.grad().to_vector()) g += v * v;
   CHECK(g > 0);
 }
+
+TEST_CASE("a distribution over the ids is read as its expected embedding: one-hot rows give the ids' output exactly") {
+  Philox rng(6);
+  const nn::TransformerConfig c{.in_states = 5, .out_states = 4, .seq_len = 3, .width = 8, .layers = 1, .heads = 2, .mlp = 16, .pooled = true};
+  nn::Transformer net(c, rng);
+  nn::ParameterArena arena(net);
+  const Tensor t = Tensor::from_vector(std::vector<int32_t>{0, 9}, {2});
+  const std::vector<int32_t> ids = {4, 0, 2, 1, 1, 3};
+  std::vector<double> one_hot(2 * 3 * 5, 0.0);
+  for (size_t n = 0; n < ids.size(); ++n) one_hot[n * 5 + static_cast<size_t>(ids[n])] = 1.0;
+  const Tensor q = Tensor::from_vector(one_hot, {2, 3, 5}).to(DType::F32);
+  CHECK(max_abs_diff(net.forward(q, t, rng), net.forward(Tensor::from_vector(ids, {2, 3}), t, rng)) == 0.0);
+  // A mixture moves the output: half of word 4 and half of word 0 at the first position.
+  Tensor mixed = q.clone();
+  mixed.data<float>()[0] = 0.5f, mixed.data<float>()[4] = 0.5f;
+  CHECK(max_abs_diff(net.forward(mixed, t, rng), net.forward(q, t, rng)) > 1e-6);
+  CHECK_THROWS_WITH_AS(net.forward(Tensor::zeros({2, 3, 4}), t, rng), doctest::Contains("float q [B, L, 5]"), std::invalid_argument);
+  // The gradient reaches q and the token table (matmul's own gradients are checked in its tests).
+  Tensor q_in = mixed.clone().detach();
+  q_in.set_requires_grad(true);
+  sum(square(net.forward(q_in, t, rng))).backward();
+  double gq = 0, gt = 0;
+  for (double v : q_in.grad().to_vector()) gq += v * v;
+  for (const nn::ArenaEntry& e : arena.entries())
+    if (e.name == "tok_emb.weight")
+      for (double v : e.param.grad().to_vector()) gt += v * v;
+  CHECK(gq > 0);
+  CHECK(gt > 0);
+}

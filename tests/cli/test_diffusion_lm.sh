@@ -78,8 +78,10 @@ grep -q "^bits/token <= [0-9.]* (+- [0-9.]* standard error over items) on 16 val
 # ---- classifiers: a noisy guide and a clean judge of the testament ----
 cls=("${tiny[@]}" --data verses.tsv --set classifier.diffusion_lm=$ckpt --set classifier.target=testament --set train.eval_items=16)
 "$diffuse" train --preset verse-classifier-noisy "${cls[@]}" --out guide --steps 200 > guide.log 2>&1 || fail "train the guide: $(tail -3 guide.log)"
-grep -q '"input_layer": "word_posterior"' guide/config.json && grep -q '"input_dim": '"$(wc -l < dlm/vocabulary.txt)," guide/config.json &&
-  grep -q '"embedding_dim": 16,' guide/config.json || fail "the guide reads the word posterior (input_dim = V): $(grep -E 'input|embedding_dim' guide/config.json)"
+grep -q '"input_layer": "word_posterior"' guide/config.json && grep -q '"input_dim": 0,' guide/config.json &&
+  grep -q '"in_states": '"$(wc -l < dlm/vocabulary.txt)," guide/config.json && grep -q '"embedding_dim": 16,' guide/config.json &&
+  grep -q '"word_presence": false' guide/config.json ||
+  fail "the guide reads the word posterior as its expected embedding (input_dim 0, in_states V): $(grep -E 'input|states|embedding_dim|presence' guide/config.json)"
 # The judge's file has a valid verse too long for rows of 16 (Joshua 1:9, 19 tokens): its periodic evaluation
 # leaves it out, and `evaluate` refuses it unless --skip-long.
 awk '{ print } /^Joshua 1:8\t/ { print "Joshua 1:9\tAnd moses said unto aaron, go unto the land, unto the city, unto the house." }' \
@@ -115,6 +117,19 @@ grep -q "\"verses_with_word\":$with,\"word\":\"jesus\"}$" wr.json && grep -q '"v
   grep -q '^{"auc":0\.[0-9]*,' wr.json || fail "the reading of 'jesus' (in $with training verses): $(cat wr.json)"
 [ "$(grep -o '"verses_with_word":[0-9]*,"verses_without":[0-9]*' wr.json | grep -o '[0-9]*' | awk '{ n += $1 } END { print n }')" = 200 ] ||
   fail "the bands do not hold the 200 verses: $(cat wr.json)"
+# The words guide adds each word's noisy-OR presence from the positions' posteriors (classifier.word_presence), so
+# where the words show through the noise (t <= 12) it reads 'jesus' almost surely: AUC 0.95 or more in each band.
+grep -q '"word_presence": true' words/config.json || fail "the words guide has no presence term: $(grep presence words/config.json)"
+[ "$(grep -oE '"auc":[0-9.]+,"t":"(1\.\.4|5\.\.8|9\.\.12)"' wr.json | awk -F'[:,]' '$2 >= 0.95' | wc -l)" = 3 ] ||
+  fail "the words guide does not read 'jesus' at low t: $(cat wr.json)"
+# Word control: guided by it, samples hold 'jesus' (the unguided ones at the same seeds almost never do).
+for s in 1 2; do
+  "$diffuse" sample --checkpoint $ckpt --n 16 --steps 20 --seed $s --out wu$s.txt > /dev/null || fail "sample unguided, seed $s"
+  "$diffuse" sample --checkpoint $ckpt --n 16 --steps 20 --seed $s --control word=jesus --classifier words/ckpt-000000040.safetensors \
+    --guidance-skip-last 2 --out wg$s.txt > /dev/null || fail "sample --control word=jesus, seed $s"
+done
+unguided=$(cat wu1.txt wu2.txt | grep -cw jesus) guided=$(cat wg1.txt wg2.txt | grep -cw jesus)
+[ "$guided" -ge 4 ] && [ "$unguided" -le 1 ] || fail "word control: $guided of 32 guided samples hold 'jesus', $unguided of 32 unguided"
 expect_error "--control word=jesus: with a classifier checkpoint, word=W of a words classifier" \
   "$diffuse" evaluate --checkpoint $guide --data verses.tsv --control word=jesus
 expect_error "--control: scores --samples, or how a text-classifier checkpoint reads a word; $ckpt is a diffusion-lm checkpoint" \
