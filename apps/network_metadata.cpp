@@ -79,7 +79,8 @@ json transformer_architecture(const nlohmann::json& model, const std::string& ti
   else a["timestep"] = "none: the network reads no time (no time.* parameters)";
   const bool vectors = model.value("input_dim", 0) > 0, pooled = model.value("pooled", false);
   a["input"] = std::string(vectors ? "h = in_proj.1(tanh(in_proj.0(x_t))) (x_t: float [B, L, input_dim])"
-                                     : "h = tok_emb[x_t] (x_t: int32 ids [B, L]; or q tok_emb for q: float [B, L, in_states], a distribution over the ids)") +
+                                     : "h = tok_emb[x_t] (x_t: int32 ids [B, L]; or q tok_emb for q: float [B, L, in_states], "
+                                       "a distribution over the ids)") +
                " + pos_emb[0:L]" + (timed ? " + temb (temb added at every position, once)" : "") +
                "; learned positions, a window of L <= seq_len uses the first L rows";
   a["layer_norm_eps"] = nn::kLayerNormEps;

@@ -101,7 +101,8 @@ TEST_CASE("continuous inputs (input_dim) and the pooled head: shapes, names, the
 
 TEST_CASE("a distribution over the ids is read as its expected embedding: one-hot rows give the ids' output exactly") {
   Philox rng(6);
-  const nn::TransformerConfig c{.in_states = 5, .out_states = 4, .seq_len = 3, .width = 8, .layers = 1, .heads = 2, .mlp = 16, .pooled = true};
+  const nn::TransformerConfig c{
+      .in_states = 5, .out_states = 4, .seq_len = 3, .width = 8, .layers = 1, .heads = 2, .mlp = 16, .pooled = true};
   nn::Transformer net(c, rng);
   nn::ParameterArena arena(net);
   const Tensor t = Tensor::from_vector(std::vector<int32_t>{0, 9}, {2});
