@@ -14,6 +14,7 @@
 #include "apps/ddpm_config.hpp"
 #include "apps/image_data.hpp"
 #include "apps/image_guidance.hpp"
+#include "apps/sample_journal.hpp"
 #include "apps/sharded_evaluation.hpp"
 #include "apps/run_support.hpp"
 #include "data/cifar10.hpp"
@@ -347,6 +348,14 @@ diffusion::EpsModel ddpm_sampling_eps(DdpmModel& m, const DdpmConditioning& c, P
   return diffusion::classifier_free_eps(m.conditional_eps_model(dropout_rng), c.labels, static_cast<int32_t>(m.num_classes()),
                                         c.guidance_scale);
 }
+
+// What a chunk's images depend on, for the journal (apps/sample_journal.hpp).
+json sample_settings(const SampleOptions& r, int64_t n, int64_t batch) {
+  return {{"checkpoint", fs::absolute(r.checkpoint).lexically_normal().string()}, {"ema", r.ema}, {"sampler", r.sampler},
+          {"steps", r.steps}, {"eta", r.eta}, {"grid", r.grid}, {"classes", r.classes}, {"per_class", r.per_class},
+          {"guidance_scale", r.guidance_scale}, {"classifier", r.classifier}, {"classifier_scale", r.classifier_scale},
+          {"seed", r.seed}, {"n", n}, {"batch", batch}};
+}
 }  // namespace
 
 static int run_ddpm_sample(const SampleOptions& options) {
@@ -356,21 +365,36 @@ static int run_ddpm_sample(const SampleOptions& options) {
   if (request.n < 0) throw std::invalid_argument("--n: must be at least 1");
   if (request.out.empty()) throw std::invalid_argument("--out: an output PNG file is required for images");
   if (request.argmax) throw std::invalid_argument("--argmax: only for D3PM checkpoints");
+  if (request.progressive && (request.batch > 0 || !request.journal.empty()))
+    throw std::invalid_argument("--progressive: draws every image in one batch; drop --batch and --journal");
   auto m = load_model_for_inference<DdpmModel>(request.checkpoint, request.ema);
-  Philox rng(request.seed, kSamples), unused(0);
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
   const DdpmConditioning conditioning = ddpm_conditioning(request, *m);
   request.n = conditioning.n;
-  DdpmSampler sampler = ddpm_sampler(request, m->diffusion, clip);
-  const std::optional<ClassifierGuidance> guidance = sample_guidance(request, m->config, m->diffusion, conditioning.labels);
-  if (guidance) sampler.ddim.guidance = sampler.dpm.guidance = guidance->eps;
-  const diffusion::MeanGuidance mean_guidance = guidance ? guidance->mean : diffusion::MeanGuidance();
+  const int64_t batch = request.batch > 0 ? std::min(request.batch, request.n) : request.n;
+  const int64_t chunks = (request.n + batch - 1) / batch;
+  const SampleJournal journal(request.journal, sample_settings(request, request.n, batch));
+  const DdpmSampler sampler = ddpm_sampler(request, m->diffusion, clip);
   if (request.progressive && (request.every < 1 || request.every > sampler.evaluations))
     throw std::invalid_argument("--every: must be in 1.." + std::to_string(sampler.evaluations));
+  // Chunk k: images [k batch, ...), their labels, and the journal's copy when it has one.
+  const auto labels_of = [&](int64_t k) {
+    const int64_t begin = k * batch;
+    return conditioning.labels.defined() ? conditioning.labels.slice(0, begin, std::min(request.n, begin + batch)) : Tensor();
+  };
+  const auto size_of = [&](int64_t k) { return std::min(request.n, (k + 1) * batch) - k * batch; };
+  std::vector<std::optional<Tensor>> found(static_cast<size_t>(chunks));
+  int64_t to_draw = 0;
+  for (int64_t k = 0; k < chunks; ++k) to_draw += !(found[static_cast<size_t>(k)] = journal.finished(k, size_of(k), labels_of(k)));
+  const std::optional<ClassifierGuidance> guidance = sample_guidance(request, m->config, m->diffusion, conditioning.labels);
   NoGradGuard no_grad;
-  std::printf("sampling %lld images: %s%s\n", static_cast<long long>(request.n), sampler.summary.c_str(),
-              (conditioning.summary + (guidance ? "; " + guidance->summary : std::string())).c_str());
-  const auto counter = evaluation_progress("sample", sampler.evaluations, request.quiet);
+  std::printf("sampling %lld images: %s%s%s\n", static_cast<long long>(request.n), sampler.summary.c_str(),
+              (conditioning.summary + (guidance ? "; " + guidance->summary : std::string())).c_str(),
+              chunks == 1 ? ""
+                          : ("; " + std::to_string(chunks) + " chunks of up to " + std::to_string(batch) +
+                             (journal.enabled() ? ", " + std::to_string(chunks - to_draw) + " of them found in " + request.journal : std::string()))
+                                .c_str());
+  const auto counter = evaluation_progress("sample", sampler.evaluations * to_draw, request.quiet);
   // x0_hat at every evaluation whose count from the last is a multiple of --every (the last always), when
   // --progressive; the ancestral sampler keeps sample_progressive's steps (ddpm_sampler.hpp).
   std::vector<Tensor> x0_hats;
@@ -380,22 +404,43 @@ static int run_ddpm_sample(const SampleOptions& options) {
     const int64_t from_last = sampler.evaluations - 1 - evaluation++;
     if (request.progressive && fast && from_last % request.every == 0) x0_hats.push_back(x0_hat.contiguous());
   };
-  const Shape shape = m->image_shape(request.n);
-  const diffusion::EpsModel model = ddpm_sampling_eps(*m, conditioning, unused);
+  std::vector<Tensor> images;
+  int64_t drawn = 0;  // images drawn by this run (the others came from the journal)
   const auto started = std::chrono::steady_clock::now();
-  Tensor x;
-  if (sampler.name == "ddim") {
-    x = diffusion::ddim_sample(model, m->diffusion, shape, sampler.ddim, rng, DType::F32, on_step);
-  } else if (sampler.name == "dpm-solver") {
-    x = diffusion::dpm_solver_sample(model, m->diffusion, shape, sampler.dpm, rng, DType::F32, on_step);
-  } else if (request.progressive) {
-    const auto p = diffusion::sample_progressive(model, m->diffusion, shape, rng, request.every, clip, DType::F32, on_step, mean_guidance);
-    x = p.x0;
-    for (const auto& r : p.x0_hats) x0_hats.push_back(r.x0_hat);
-  } else {
-    x = diffusion::sample(model, m->diffusion, shape, rng, clip, DType::F32, on_step, mean_guidance);
+  for (int64_t k = 0; k < chunks; ++k) {
+    if (found[static_cast<size_t>(k)]) {
+      images.push_back(*found[static_cast<size_t>(k)]);
+      continue;
+    }
+    // The chunk's own labels, guidance and stream: its images depend on k alone.
+    DdpmConditioning c = conditioning;
+    c.labels = labels_of(k);
+    const std::optional<ClassifierGuidance> g = chunks == 1 ? guidance : sample_guidance(request, m->config, m->diffusion, c.labels);
+    DdpmSampler s = sampler;
+    if (g) s.ddim.guidance = s.dpm.guidance = g->eps;
+    const diffusion::MeanGuidance mean_guidance = g ? g->mean : diffusion::MeanGuidance();
+    const Shape shape = m->image_shape(size_of(k));
+    Philox rng = sample_chunk_stream(request.seed, k, chunks), unused(0);
+    const diffusion::EpsModel model = ddpm_sampling_eps(*m, c, unused);
+    Tensor x;
+    evaluation = 0;
+    if (s.name == "ddim") {
+      x = diffusion::ddim_sample(model, m->diffusion, shape, s.ddim, rng, DType::F32, on_step);
+    } else if (s.name == "dpm-solver") {
+      x = diffusion::dpm_solver_sample(model, m->diffusion, shape, s.dpm, rng, DType::F32, on_step);
+    } else if (request.progressive) {
+      const auto p = diffusion::sample_progressive(model, m->diffusion, shape, rng, request.every, clip, DType::F32, on_step, mean_guidance);
+      x = p.x0;
+      for (const auto& r : p.x0_hats) x0_hats.push_back(r.x0_hat);
+    } else {
+      x = diffusion::sample(model, m->diffusion, shape, rng, clip, DType::F32, on_step, mean_guidance);
+    }
+    journal.record(k, x, c.labels);
+    images.push_back(x);
+    drawn += size_of(k);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const Tensor x = chunks == 1 ? images[0] : concat(images, 0);
   if (request.progressive) {
     // One row per sample: its x0_hat at every recorded step, from t = T down.
     std::vector<Tensor> columns;
@@ -409,10 +454,10 @@ static int run_ddpm_sample(const SampleOptions& options) {
   write_image_grid(request.out, x, conditioning.columns, request.scale);
   const std::string npz = fs::path(request.out).replace_extension(".npz").string();
   write_image_npz(npz, x, conditioning.labels);
-  std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0'%s); sampling took %.2f s, %.3f s per image\n",
+  std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0'%s); sampling %lld of them took %.2f s, %.3f s per image\n",
               static_cast<long long>(request.n), request.out.c_str(), npz.c_str(),
-              conditioning.labels.defined() ? ", their classes as int64 [N] under 'labels'" : "", seconds,
-              seconds / static_cast<double>(request.n));
+              conditioning.labels.defined() ? ", their classes as int64 [N] under 'labels'" : "", static_cast<long long>(drawn),
+              seconds, drawn > 0 ? seconds / static_cast<double>(drawn) : 0.0);
   return 0;
 }
 
@@ -476,7 +521,8 @@ extern const ModelFamily kDdpmFamily = {
     .make_training = make_ddpm_training,
     .network_metadata = ddpm_network_metadata,
     .sample = run_ddpm_sample,
-    .sample_flags = {"--sampler", "--eta", "--grid", "--class", "--per-class", "--guidance-scale", "--classifier", "--classifier-scale"},
+    .sample_flags = {"--sampler", "--eta", "--grid", "--class", "--per-class", "--guidance-scale", "--classifier", "--classifier-scale",
+                     "--batch", "--journal"},
     .evaluate = run_ddpm_evaluate,
 };
 

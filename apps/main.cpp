@@ -6,6 +6,7 @@
 //                  [--sampler ancestral|ddim|dpm-solver [--eta E] [--grid G]]           (DDPM)
 //                  [--class C... [--per-class N] [--guidance-scale W]]                     (class-conditional DDPM)
 //                  [--classifier NOISY [--classifier-scale S]]                            (DDPM classifier guidance)
+//                  [--batch B [--journal DIR]]                                            (DDPM, in resumable chunks)
 //                  [--class C... [--per-class N] [--guidance-scale W] [--truncation R] [--steps K]] (VQ-Diffusion)
 //   diffuse evaluate --checkpoint PATH [--data PATH] [--split test] [--images N | --chunks N] [--steps K]
 //                    [--estimate] [--json]
@@ -176,6 +177,12 @@ int main(int argc, char** argv) {
   sa->add_option("--guidance-skip-last", sample.guidance_skip_last,
                  "Diffusion-LM guidance: no updates in the chain's last N steps (default 10)")
       ->check(CLI::NonNegativeNumber);
+  sa->add_option("--batch", sample.batch,
+                 "DDPM: draw the images this many at a time (default all at once), each chunk from a stream of its own")
+      ->check(CLI::PositiveNumber);
+  sa->add_option("--journal", sample.journal,
+                 "DDPM: keep each finished chunk of --batch images in this directory; the same command again resumes "
+                 "(apps/sample_journal.hpp)");
   sa->add_option("--seed", sample.seed, "Random seed");
   bool sample_raw = false, evaluate_raw = false;
   sa->add_flag("--quiet", sample.quiet, "No progress on stderr");

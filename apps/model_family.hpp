@@ -43,7 +43,7 @@ inline const std::vector<std::string> kSampleFamilyFlags = {
     "--grid",       "--recompute",      "--decoder",            "--choice-temperature", "--template",
     "--temperature", "--sampler",       "--eta",                "--control",            "--classifier",
     "--guidance-updates", "--guidance-step-size", "--fluency", "--guidance-skip-last", "--class", "--per-class",
-    "--guidance-scale", "--classifier-scale", "--truncation"};
+    "--guidance-scale", "--classifier-scale", "--truncation", "--batch", "--journal"};
 
 // The family of config["kind"]; an unknown kind is an std::invalid_argument naming `where` (the flag or the
 // file the configuration came from) and the known families.

@@ -16,8 +16,9 @@
 # JUDGE_STEPS and GUIDE_STEPS (environment) cut the classifiers' runs short (default: their presets' steps).
 #
 # Stage 1 trains the DDPM, the judge and the guide (each resumes; a finished one is not repeated). Stage 2
-# samples each row once (a row whose .npz exists is only scored again) and appends one JSON line per row
-# to OUT/table.jsonl, then the floor's. The grids are OUT/<row>.png, one row per class.
+# samples each row once, in chunks of 100 images kept in OUT/<row>.journal (a stopped row resumes; a row whose
+# .npz exists is only scored again), and appends one JSON line per row to OUT/table.jsonl, then the floor's.
+# The grids are OUT/<row>.png, one row per class.
 set -euo pipefail
 dataset=$1
 data=$2
@@ -69,15 +70,15 @@ n=$((10 * per_class))
 for row in $rows; do
   [ -n "${flags[$row]:-}" ] || { echo "bench/guided_images.sh: unknown row '$row'" >&2; exit 2; }
   if [ ! -f "$out/$row.npz" ]; then
-    start=$(date +%s.%N)
+    # In chunks of 100 through a journal: a row stopped (by the end of a session) resumes where it stopped.
     # shellcheck disable=SC2086
     "$diffuse" --threads "$threads" sample --checkpoint "$ddpm" --per-class "$per_class" ${flags[$row]} --seed 7 \
-      --quiet --out "$out/$row.png" > "$out/$row.log"
-    awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f\n", b - a }' > "$out/$row.seconds"
+      --batch 100 --journal "$out/$row.journal" --quiet --out "$out/$row.png" > "$out/$row.log"
   fi
   scores=$("$diffuse" --threads "$threads" evaluate --samples "$out/$row.npz" --classifier "$judge" --data "$data" --json --quiet)
-  seconds=$(cat "$out/$row.seconds")
-  echo "{\"row\":\"$row\",\"flags\":\"${flags[$row]}\",\"n\":$n,\"threads\":$threads,\"seconds_per_image\":$(awk -v s="$seconds" -v n="$n" 'BEGIN { printf "%.4f", s / n }'),\"scores\":$scores}" \
+  # Seconds per image: the time of the images this row's last run drew itself ("sampling D of them took S s").
+  per_image=$(sed -n 's/.*sampling \([0-9]*\) of them took \([0-9.]*\) s.*/\2 \1/p' "$out/$row.log" | awk '{ printf "%.4f", $1 / $2 }')
+  echo "{\"row\":\"$row\",\"flags\":\"${flags[$row]}\",\"n\":$n,\"threads\":$threads,\"seconds_per_image\":$per_image,\"scores\":$scores}" \
     >> "$out/table.jsonl"
 done
 floor=$("$diffuse" --threads "$threads" evaluate --fd-floor --classifier "$judge" --data "$data" --n "$n" --json --quiet)

@@ -6,6 +6,8 @@
 #   - sample: without --class a row per class (--per-class each) with the labels in the .npz (int64 under 'labels',
 #     in row order); --class by number, name (any case) and comma list; with each sampler --guidance-scale 0 is the
 #     default's output byte for byte and --guidance-scale 20 another;
+#   - sample --batch B --journal DIR: chunks lost from a journal are drawn again to the unbroken run's images byte
+#     for byte; one chunk is the default's output; a journal of other settings, or a broken chunk, is refused;
 #   - evaluate: the bound given each image's label ("given_labels":true);
 #   - refusals: a class outside 0..9, an unknown name (both listing the classes), a negative guidance scale, --n for
 #     a conditional checkpoint, --class / --guidance-scale / --per-class for an unconditional one (naming
@@ -73,6 +75,30 @@ for sampler in ancestral ddim dpm-solver; do
   cmp -s "$sampler-none.npz" "$sampler-20.npz" && fail "$sampler: --guidance-scale 20 changed nothing"
   grep -q "classifier-free guidance w = 20 (Ho & Salimans eq. 6)" "$sampler-20.log" || fail "$sampler: $(head -1 "$sampler-20.log")"
 done
+
+# ---- sample in chunks, through a journal: a stopped run resumes to the same images ------------------------
+# 30 images (3 of each class) in chunks of 7, ancestral with classifier-free guidance. Chunks lost from a journal
+# (a run stopped before them) are drawn again, and the result is the unbroken run's byte for byte, because each
+# chunk draws from its own stream. One chunk (--batch >= N) is the default's output exactly.
+chunked=(--checkpoint $ckpt --per-class 3 --guidance-scale 1 --threads 1 --quiet)
+"$diffuse" sample "${chunked[@]}" --batch 7 --journal j1 --out c1.png > c1.log || fail "sample --batch 7 --journal j1: $(cat c1.log)"
+grep -q '; 5 chunks of up to 7, 0 of them found in j1$' c1.log || fail "the chunked summary line: $(head -1 c1.log)"
+[ "$(ls j1/chunk-*.npz | wc -l)" = 5 ] && [ -f j1/settings.json ] || fail "the journal holds: $(ls j1)"
+[ "$(npz_labels j1/chunk-1.npz 7)" = "2 2 3 3 3 4 4" ] || fail "chunk 1's labels: $(npz_labels j1/chunk-1.npz 7)"
+cp -r j1 j2 && rm j2/chunk-2.npz j2/chunk-4.npz
+"$diffuse" sample "${chunked[@]}" --batch 7 --journal j2 --out c2.png > c2.log || fail "resume from j2: $(cat c2.log)"
+grep -q '3 of them found in j2$' c2.log && grep -q 'sampling 9 of them took' c2.log || fail "the resumed run's lines: $(cat c2.log)"
+cmp -s c1.npz c2.npz && cmp -s c1.png c2.png || fail "the resumed run's images differ from the unbroken run's"
+"$diffuse" sample "${chunked[@]}" --batch 7 --out c3.png > /dev/null && cmp -s c1.npz c3.npz || fail "--batch 7 without a journal differs"
+"$diffuse" sample "${chunked[@]}" --batch 30 --out c4.png > /dev/null && "$diffuse" sample "${chunked[@]}" --out c5.png > /dev/null &&
+  cmp -s c4.npz c5.npz || fail "one chunk (--batch 30) is not the default's output"
+cmp -s c1.npz c5.npz && fail "chunks of 7 drew the same images as one batch: the chunks' streams are not their own"
+expect_error "--journal j1: written for other settings: seed was 0, now 9" "$diffuse" sample "${chunked[@]}" --batch 7 --journal j1 --seed 9 --out x.png
+expect_error "--journal j1: written for other settings: batch was 7, now 6" "$diffuse" sample "${chunked[@]}" --batch 6 --journal j1 --out x.png
+expect_error "--progressive: draws every image in one batch; drop --batch and --journal" \
+  "$diffuse" sample "${chunked[@]}" --batch 7 --progressive --out x.png
+echo garbage > j2/chunk-3.npz
+expect_error "j2/chunk-3.npz" "$diffuse" sample "${chunked[@]}" --batch 7 --journal j2 --out x.png
 
 # ---- evaluate: given the labels ---------------------------------------------------------------------
 "$diffuse" evaluate --checkpoint $ckpt --data cifar --images 4 --estimate --json --threads 1 --quiet > eval.json ||

@@ -73,6 +73,13 @@ for sampler in ancestral ddim dpm-solver; do
   [ "$sampler" = ancestral ] && reference=plain.npz
   ! cmp -s "$reference" "guided-$sampler.npz" || fail "guidance did not change the $sampler samples"
 done
+# In resumable chunks (--batch 3 --journal: chunks of 3 and 1), each chunk guided towards its own images' classes:
+# a lost chunk is drawn again to the same images.
+guided_chunks=(--checkpoint "$ddpm" --per-class 2 --classifier "$noisy" --classifier-scale 20 --class 0,1 --batch 3 --threads 1 --quiet)
+"$diffuse" sample "${guided_chunks[@]}" --journal gj --out gc1.png > gc1.txt || fail "guided in chunks: $(cat gc1.txt)"
+rm gj/chunk-0.npz
+"$diffuse" sample "${guided_chunks[@]}" --journal gj --out gc2.png > gc2.txt || fail "guided in chunks, resumed: $(cat gc2.txt)"
+cmp -s gc1.npz gc2.npz && grep -q '2 chunks of up to 3, 1 of them found in gj$' gc2.txt || fail "guided chunks resumed: $(cat gc2.txt)"
 
 # ---- refusals ----------------------------------------------------------------------------------------
 expect_error "--classifier-scale: needs --classifier" "$diffuse" sample --checkpoint "$ddpm" --n 2 --classifier-scale 2 --out x.png
