@@ -385,7 +385,10 @@ static int run_ddpm_sample(const SampleOptions& options) {
   const auto size_of = [&](int64_t k) { return std::min(request.n, (k + 1) * batch) - k * batch; };
   std::vector<std::optional<Tensor>> found(static_cast<size_t>(chunks));
   int64_t to_draw = 0;
-  for (int64_t k = 0; k < chunks; ++k) to_draw += !(found[static_cast<size_t>(k)] = journal.finished(k, size_of(k), labels_of(k)));
+  for (int64_t k = 0; k < chunks; ++k) {
+    found[static_cast<size_t>(k)] = journal.finished(k, size_of(k), labels_of(k));
+    if (!found[static_cast<size_t>(k)]) ++to_draw;
+  }
   const std::optional<ClassifierGuidance> guidance = sample_guidance(request, m->config, m->diffusion, conditioning.labels);
   NoGradGuard no_grad;
   std::printf("sampling %lld images: %s%s%s\n", static_cast<long long>(request.n), sampler.summary.c_str(),
