@@ -389,7 +389,12 @@ static int run_ddpm_sample(const SampleOptions& options) {
     found[static_cast<size_t>(k)] = journal.finished(k, size_of(k), labels_of(k));
     if (!found[static_cast<size_t>(k)]) ++to_draw;
   }
-  const std::optional<ClassifierGuidance> guidance = sample_guidance(request, m->config, m->diffusion, conditioning.labels);
+  const auto classifier = sample_classifier(request, conditioning.labels);
+  const auto guidance_for = [&](const Tensor& labels) -> std::optional<ClassifierGuidance> {
+    if (!classifier) return std::nullopt;
+    return classifier_guidance(classifier, request.classifier, m->config, m->diffusion, labels, request.classifier_scale);
+  };
+  const std::optional<ClassifierGuidance> guidance = guidance_for(conditioning.labels);
   NoGradGuard no_grad;
   std::printf("sampling %lld images: %s%s%s\n", static_cast<long long>(request.n), sampler.summary.c_str(),
               (conditioning.summary + (guidance ? "; " + guidance->summary : std::string())).c_str(),
@@ -418,7 +423,7 @@ static int run_ddpm_sample(const SampleOptions& options) {
     // The chunk's own labels, guidance and stream: its images depend on k alone.
     DdpmConditioning c = conditioning;
     c.labels = labels_of(k);
-    const std::optional<ClassifierGuidance> g = chunks == 1 ? guidance : sample_guidance(request, m->config, m->diffusion, c.labels);
+    const std::optional<ClassifierGuidance> g = chunks == 1 ? guidance : guidance_for(c.labels);
     DdpmSampler s = sampler;
     if (g) s.ddim.guidance = s.dpm.guidance = g->eps;
     const diffusion::MeanGuidance mean_guidance = g ? g->mean : diffusion::MeanGuidance();

@@ -59,19 +59,17 @@ ClassifierGuidance classifier_guidance(std::shared_ptr<const ImageClassifierMode
   return g;
 }
 
-std::optional<ClassifierGuidance> sample_guidance(const SampleOptions& options, const json& ddpm_config,
-                                                  const diffusion::GaussianDiffusion& diffusion, const Tensor& labels) {
+std::shared_ptr<const ImageClassifierModel> sample_classifier(const SampleOptions& options, const Tensor& labels) {
   if (options.classifier.empty()) {
     if (options.classifier_scale_given) throw std::invalid_argument("--classifier-scale: needs --classifier (the noise-aware classifier)");
-    return std::nullopt;
+    return nullptr;
   }
   const json config = checkpoint_config(options.classifier);
   if (config.value("kind", "") != "image-classifier")
     throw std::invalid_argument("--classifier: " + options.classifier + " is a " + config.value("kind", std::string("?")) +
                                 " checkpoint, not an image-classifier");
   if (!labels.defined()) throw std::invalid_argument("--classifier: classifier guidance needs --class (the classes asked for)");
-  std::shared_ptr<const ImageClassifierModel> classifier = load_model_for_inference<ImageClassifierModel>(options.classifier, options.ema);
-  return classifier_guidance(classifier, options.classifier, ddpm_config, diffusion, labels, options.classifier_scale);
+  return load_model_for_inference<ImageClassifierModel>(options.classifier, options.ema);
 }
 
 

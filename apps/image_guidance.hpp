@@ -38,9 +38,8 @@ ClassifierGuidance classifier_guidance(std::shared_ptr<const ImageClassifierMode
                                        const Tensor& labels, double scale);
 
 // From `sample`'s options: none without --classifier (refusing --classifier-scale alone); else the classifier
-// loaded from options.classifier (its EMA weights unless --raw-weights) guiding towards `labels` (int32 [n], the
-// classes of --class, one per sample).
-std::optional<ClassifierGuidance> sample_guidance(const SampleOptions& options, const nlohmann::json& ddpm_config,
-                                                  const diffusion::GaussianDiffusion& diffusion, const Tensor& labels);
+// loaded from options.classifier (its EMA weights unless --raw-weights), once for all chunks; `labels` (int32 [n],
+// the classes of --class) must be given. Its hooks for a chunk's labels come from classifier_guidance.
+std::shared_ptr<const ImageClassifierModel> sample_classifier(const SampleOptions& options, const Tensor& labels);
 
 }  // namespace diffuse
