@@ -25,11 +25,11 @@ std::string joined(const std::vector<std::string>& tokens) {
 
 class PairRows : public TextRowSampler {
  public:
-  PairRows(std::shared_ptr<const data::TokenSequences> rows, uint64_t seed, std::string summary)
-      : rows_(std::move(rows), seed), summary_(std::move(summary)) {}
+  PairRows(std::shared_ptr<const data::TokenSequences> rows, uint64_t seed, std::string summary, data::PairLayout layout)
+      : rows_(std::move(rows), seed), summary_(std::move(summary)), layout_(layout) {}
   TextRows next(int64_t batch) override {
     Tensor rows = rows_.next(batch);
-    Tensor given = data::pair_given(rows);  // the layout says where the source ends: its first <eos>
+    Tensor given = data::pair_given(rows, layout_);  // the layout says where the source ends
     return {std::move(rows), std::move(given)};
   }
   std::string state() const override { return json(rows_.state().to_strings()).dump(); }
@@ -39,6 +39,7 @@ class PairRows : public TextRowSampler {
  private:
   data::SequenceSampler rows_;
   std::string summary_;
+  data::PairLayout layout_;
 };
 
 // One split's pairs, tokenized.
@@ -49,7 +50,8 @@ struct SplitPairs {
 
 class PairCorpus : public TextCorpus {
  public:
-  PairCorpus(const data::PairFile& file, int64_t min_count) : source_(file.path), min_count_(min_count) {
+  PairCorpus(const data::PairFile& file, int64_t min_count, data::PairLayout layout)
+      : source_(file.path), min_count_(min_count), layout_(layout) {
     if (!file.has_references)
       data::file_error(file.path, "two columns, no references: a pair file without 'Book C:V' cannot be split by book");
     std::array<std::vector<data::TextPair>, 3> pairs;
@@ -67,7 +69,7 @@ class PairCorpus : public TextCorpus {
     const SplitPairs& train = split_of(Text8Split::Train);
     data::TokenCounts counts = data::count_tokens(train.sources);
     for (const data::TokenizedText& t : train.targets) counts.add(t.tokens);
-    vocabulary_ = std::make_shared<const WordVocabulary>(data::Vocabulary::build(counts, min_count), "pairs", /*conditional=*/true);
+    vocabulary_ = std::make_shared<const WordVocabulary>(data::Vocabulary::build(counts, min_count), "pairs", layout);
   }
 
   std::shared_ptr<const TextVocabulary> vocabulary() const override { return vocabulary_; }
@@ -76,12 +78,13 @@ class PairCorpus : public TextCorpus {
 
   std::unique_ptr<TextRowSampler> training_rows(int64_t length, uint64_t seed) const override {
     const SplitPairs& train = split_of(Text8Split::Train);
-    data::EncodedPairs encoded = data::encode_pairs(train.sources, train.targets, vocabulary_->words(), {.length = length},
-                                                    data::LongSequences::DropAndCount);
+    data::EncodedPairs encoded = data::encode_pairs(train.sources, train.targets, vocabulary_->words(),
+                                                    {.length = length, .layout = layout_}, data::LongSequences::DropAndCount);
     const std::string summary = "the training books of " + source_ + ": " + encoded.summary() + "; a vocabulary of " +
                                 with_commas(vocabulary_->size()) + " tokens of both sides (data.min_count " +
                                 std::to_string(min_count_) + ")";
-    return std::make_unique<PairRows>(std::make_shared<const data::TokenSequences>(std::move(encoded.sequences)), seed, summary);
+    return std::make_unique<PairRows>(std::make_shared<const data::TokenSequences>(std::move(encoded.sequences)), seed, summary,
+                                      layout_);
   }
 
   int64_t available_items(Text8Split split, int64_t) const override {
@@ -94,7 +97,7 @@ class PairCorpus : public TextCorpus {
     const int64_t n = count > 0 ? std::min(count, total) : total;
     const std::vector<data::TokenizedText> sources(all.sources.begin(), all.sources.begin() + n);
     const std::vector<data::TokenizedText> targets(all.targets.begin(), all.targets.begin() + n);
-    const data::PairRowOptions rows{.length = length};
+    const data::PairRowOptions rows{.length = length, .layout = layout_};
     if (long_rows == data::LongSequences::Refuse) refuse_long(split, sources, targets, rows);
     const data::EncodedPairs encoded = data::encode_pairs(sources, targets, vocabulary_->words(), rows, long_rows);
     TextItems r;
@@ -124,6 +127,7 @@ class PairCorpus : public TextCorpus {
 
   void record(json& data_section) const override {
     data_section["min_count"] = min_count_;
+    data_section["pair_layout"] = data::pair_layout_name(layout_);
     data_section["vocabulary"] = joined_tokens(vocabulary_->words());
   }
 
@@ -155,23 +159,31 @@ class PairCorpus : public TextCorpus {
       const SplitPairs& all = splits_[index(split)];
       for (size_t k = 0; k < all.sources.size(); ++k) longest = std::max({longest, all.sources[k].tokens.size(), all.targets[k].tokens.size()});
       throw std::runtime_error(side->where + ": " + std::to_string(side->tokens.size()) + " tokens, longer than the maximum of " +
-                               std::to_string(rows.max_side_tokens()) + " a side (rows of " + std::to_string(rows.length) +
-                               ": <bos> source <eos> target <eos>); a pair is never cut. The first " + std::to_string(i) +
-                               " pairs of the " + data::split_name(split) + " split fit; all of them need rows of " +
-                               std::to_string(2 * longest + 3) + " (model.seq_len)");
+                               std::to_string(rows.max_side_tokens()) + " a side (" + rows.describe() +
+                               "); a pair is never cut. The first " + std::to_string(i) + " pairs of the " + data::split_name(split) +
+                               " split fit; all of them need rows of " +
+                               std::to_string(layout_ == data::PairLayout::Packed ? 2 * longest + 3 : 2 * longest + 4) + " (model.seq_len)");
     }
   }
 
   std::string source_;
   int64_t min_count_;
+  data::PairLayout layout_;
   std::array<SplitPairs, 3> splits_;  // train, valid, test (Text8Split order)
   std::shared_ptr<const WordVocabulary> vocabulary_;
 };
 
 }  // namespace
 
-std::shared_ptr<const TextCorpus> make_pair_corpus(const data::PairFile& file, int64_t min_count) {
-  return std::make_shared<const PairCorpus>(file, min_count);
+std::shared_ptr<const TextCorpus> make_pair_corpus(const data::PairFile& file, int64_t min_count, data::PairLayout layout) {
+  return std::make_shared<const PairCorpus>(file, min_count, layout);
+}
+
+data::PairLayout pair_layout_of(const json& config) {
+  const json* data = config.contains("data") ? &config.at("data") : nullptr;
+  if (!data || !data->contains("pair_layout")) return data::PairLayout::Packed;
+  if (!data->at("pair_layout").is_string()) throw std::invalid_argument("data.pair_layout: expected \"packed\" or \"halves\"");
+  return data::pair_layout_from_name(data->at("pair_layout").get<std::string>());
 }
 
 }  // namespace diffuse

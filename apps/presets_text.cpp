@@ -16,16 +16,21 @@ constexpr int64_t kBibleDemoSteps = 600;
 // What the pair presets change from the verse presets, in their deviations (docs/math.md §9).
 const std::string kPairRows =
     "pairs of aligned verses instead of single verses: a pair file (scripts/export_bible.sh pairs KJV WEB kjv_web.tsv), one "
-    "pair a row of 128 positions [<bos> source <eos> target <eos> <pad>...], split by whole books; a side holds at most 62 "
+    "pair a row of 128 positions, [<bos> source <eos> <pad>...] in the first 64 and [target <eos> <pad>...] in the last 64 "
+    "(data.pair_layout halves), the two halves sharing their learned positions with a side embedding added "
+    "(model.half_positions, as XLM's translation LM): the source word at a target word's place has its position, "
+    "where DiffuSeq packs [x; y] with one position per place (docs/math.md §9); split by whole books; a side holds at most 62 "
     "tokens (a training pair with a longer side is dropped and counted, a held-out one refused or, with evaluate --task pairs "
-    "--skip-long, left out and counted); the model is given <bos>, "
-    "the source and its <eos>, and its loss, bound (bits per target token, counting the target's <eos>) and samples cover "
+    "--skip-long, left out and counted); the model is given the first half, "
+    "<bos>, the source, its <eos> and pads, and its loss, bound (bits per target token, counting the target's <eos>) and samples cover "
     "the rest";
 const std::string kPairVocabulary =
     "one vocabulary for both sides: the training books' source and target tokens seen at least data.min_count = 5 times, "
     "with <pad> <unk> <bos> <eos> (7,215 on KJV -> WEB); the vocabulary sizes the embedding (and the output layer of the "
     "masked and autoregressive models) when the run starts";
-const json kPairData = {{"dataset", "pairs"}, {"min_count", 5}};
+// The target from position L / 2 (data/pair_rows.hpp, docs/math.md §9): a source word and the target word at
+// its place are L / 2 - 1 apart in every row.
+const json kPairData = {{"dataset", "pairs"}, {"min_count", 5}, {"pair_layout", "halves"}};
 constexpr int64_t kPairDemoSteps = 1000;
 }  // namespace
 
@@ -273,7 +278,7 @@ std::vector<Preset> text_presets() {
        "DiffuSeq (Gong et al. 2022) on KJV -> WEB pairs: Diffusion-LM on [x; y] with the source kept clean (partial "
        "noising), the 6 x 256 transformer, d = 128, T = 2000 sqrt, rows of 128, batch 64",
        "diffusion-lm-bible-small",
-       {{"model", {{"seq_len", 128}, {"input_dim", 128}, {"out_states", 128}}}, {"data", kPairData}},
+       {{"model", {{"seq_len", 128}, {"input_dim", 128}, {"out_states", 128}, {"half_positions", true}}}, {"data", kPairData}},
        {"the deviations above are those of the Diffusion-LM presets this one derives from (E2E is Diffusion-LM's data); "
         "DiffuSeq's own follow",
         kPairRows, kPairVocabulary,
@@ -287,13 +292,15 @@ std::vector<Preset> text_presets() {
        "Masked diffusion on KJV -> WEB pairs with the source never masked: the 6 x 256 transformer, rows of 128, batch 64; "
        "ancestral or MaskGIT decoding",
        "mdlm-text8-small",
-       {{"model", {{"in_states", nullptr}, {"out_states", nullptr}, {"seq_len", 128}}}, {"train", {{"batch", 64}}}, {"data", kPairData}},
+       {{"model", {{"in_states", nullptr}, {"out_states", nullptr}, {"seq_len", 128}, {"half_positions", true}}}, {"train", {{"batch", 64}}},
+        {"data", kPairData}},
        {kPairRows, kPairVocabulary, "batch 64 rows of 128 positions (8,192 a step, as d3pm-text8-small's 32 windows of 256)"}},
       {"ar-kjv-web-small",
        "Autoregressive baseline on KJV -> WEB pairs, \"x SEP y\" (the source's <eos> the separator) with the loss on the "
        "target: the causal transformer 6 x 256, rows of 128, batch 64",
        "ar-text8-small",
-       {{"model", {{"in_states", nullptr}, {"out_states", nullptr}, {"seq_len", 128}}}, {"train", {{"batch", 64}}}, {"data", kPairData}},
+       {{"model", {{"in_states", nullptr}, {"out_states", nullptr}, {"seq_len", 128}, {"half_positions", true}}}, {"train", {{"batch", 64}}},
+        {"data", kPairData}},
        {kPairRows, kPairVocabulary, "batch 64 rows of 128 positions (8,192 a step, as d3pm-text8-small's 32 windows of 256)"}},
       {"diffuseq-kjv-web-demo", "DiffuSeq on KJV -> WEB pairs, minutes on 2 cores: transformer 2 x 128, d = 128, T = 200",
        "diffuseq-kjv-web-small",

@@ -156,7 +156,7 @@ class VerseCorpus : public TextCorpus {
       }
     }
     vocabulary_ = std::make_shared<const WordVocabulary>(
-        data::Vocabulary::build(data::count_tokens(verses_of(Text8Split::Train)), min_count), "verses", /*conditional=*/false);
+        data::Vocabulary::build(data::count_tokens(verses_of(Text8Split::Train)), min_count), "verses", std::nullopt);
   }
 
   std::shared_ptr<const TextVocabulary> vocabulary() const override { return vocabulary_; }
@@ -275,9 +275,9 @@ std::shared_ptr<const data::Text8Corpus> text8_of(DataFile f) {
 }
 
 std::shared_ptr<const TextVocabulary> word_vocabulary_of(const json& config, const std::string& where, const std::string& dataset,
-                                                         bool conditional) {
+                                                         std::optional<data::PairLayout> pair_layout) {
   if (!config.at("data").contains("vocabulary")) return nullptr;
-  return std::make_shared<const WordVocabulary>(vocabulary_from_config(config.at("data"), where), dataset, conditional);
+  return std::make_shared<const WordVocabulary>(vocabulary_from_config(config.at("data"), where), dataset, pair_layout);
 }
 
 // One kind of corpus: its data.dataset, how a file of it is recognised and named, what a message suggests
@@ -290,26 +290,30 @@ struct CorpusKind {
   bool words;             // a word vocabulary, built from the training books at data.min_count
   bool (*recognises)(std::string_view first_line);
   std::shared_ptr<const TextVocabulary> (*recorded_vocabulary)(const json& config, const std::string& where);
-  std::shared_ptr<const TextCorpus> (*load)(DataFile file, int64_t min_count);
+  std::shared_ptr<const TextCorpus> (*load)(DataFile file, const json& config);  // what it needs of the configuration's data
 };
+
+int64_t min_count_of(const json& config);
 
 // The table: the first kind whose `recognises` accepts a file's first line is its kind (text8 takes the rest).
 const CorpusKind kCorpusKinds[] = {
     {"pairs", "a pair file (aligned source and target)",
      "give a pair file (scripts/export_bible.sh pairs KJV WEB kjv_web.tsv)",
      "train a preset for pairs (diffuseq-kjv-web-demo, mdlm-kjv-web-demo, ar-kjv-web-demo)", true, data::is_pair_line,
-     [](const json& config, const std::string& where) { return word_vocabulary_of(config, where, "pairs", /*conditional=*/true); },
-     [](DataFile f, int64_t min_count) { return make_pair_corpus(data::parse_pairs(f.text, f.path), min_count); }},
+     [](const json& config, const std::string& where) { return word_vocabulary_of(config, where, "pairs", pair_layout_of(config)); },
+     [](DataFile f, const json& config) {
+       return make_pair_corpus(data::parse_pairs(f.text, f.path), min_count_of(config), pair_layout_of(config));
+     }},
     {"verses", "a verse file (words)", "give a verse file (scripts/export_bible.sh verses WEB web.tsv)",
      "train a preset for verses (mdlm-bible-demo, ar-bible-demo)", true, data::is_verse_line,
-     [](const json& config, const std::string& where) { return word_vocabulary_of(config, where, "verses", /*conditional=*/false); },
-     [](DataFile f, int64_t min_count) -> std::shared_ptr<const TextCorpus> {
-       return std::make_shared<const VerseCorpus>(data::parse_verses(f.text, f.path), min_count);
+     [](const json& config, const std::string& where) { return word_vocabulary_of(config, where, "verses", std::nullopt); },
+     [](DataFile f, const json& config) -> std::shared_ptr<const TextCorpus> {
+       return std::make_shared<const VerseCorpus>(data::parse_verses(f.text, f.path), min_count_of(config));
      }},
     {"text8", "a text8-format file (characters)", "give a text8-format file", "train a text8 preset", false,
      [](std::string_view) { return true; },
      [](const json&, const std::string&) { return character_vocabulary(); },
-     [](DataFile f, int64_t) { return character_corpus(text8_of(std::move(f))); }},
+     [](DataFile f, const json&) { return character_corpus(text8_of(std::move(f))); }},
 };
 
 const CorpusKind& kind_of_file(const DataFile& f) {
@@ -420,10 +424,16 @@ std::shared_ptr<const TextCorpus> load_text_corpus(const std::string& path, cons
   const std::string file = f.path;
   const CorpusKind& found = kind_of_file(f);
   // Loaded before the kinds are compared, so that a file of no kind at all is named as such.
-  const std::shared_ptr<const TextCorpus> corpus = found.load(std::move(f), found.words ? min_count_of(config) : 0);
+  const std::shared_ptr<const TextCorpus> corpus = found.load(std::move(f), config);
   if (&found != &wanted)
     throw std::invalid_argument("--data: " + file + " is " + found.file_kind + ", but " + recorded_by + " has data.dataset '" +
                                 wanted.dataset + "': " + wanted.give + ", or " + found.train);
+  // A network whose halves share positions (model.half_positions) reads the rows of a pair file in halves.
+  if (config.contains("model") && config.at("model").value("half_positions", false) &&
+      (std::string(found.dataset) != "pairs" || pair_layout_of(config) != data::PairLayout::Halves))
+    throw std::invalid_argument("model.half_positions: the network's two halves share their positions, for pair rows in "
+                                "data.pair_layout halves; " + recorded_by + " has data.dataset '" + wanted.dataset + "'" +
+                                (std::string(found.dataset) == "pairs" ? " in the packed layout" : ""));
   const std::string built = "the vocabulary of " + corpus->source() +
                             (found.words ? " (its training books at data.min_count " + std::to_string(min_count_of(config)) + ")" : "");
   if (const auto recorded = recorded_vocabulary(config, recorded_by))

@@ -35,8 +35,8 @@
 //               data::SequenceSamplerState's strings.
 //               evaluation: the rows of a split's books in file order; a verse of more than L - 2 tokens is
 //               refused with its file, line and reference, never cut and never skipped.
-//   pairs       one pair a row, [<bos>, source, <eos>, target, <eos>, <pad> ...] (data::encode_pairs), each side
-//               at most (L - 3) / 2 tokens; drawn and evaluated as verses are (a longer side: dropped and
+//   pairs       one pair a row, [<bos>, source, <eos>, target, <eos>, <pad> ...] or with the target from L / 2
+//               (data.pair_layout; data::encode_pairs), each side at most 62 tokens of 128; drawn and evaluated as verses are (a longer side: dropped and
 //               counted in training, refused in evaluation).
 //
 // The given mask. A conditional corpus (pairs) hands out, beside its rows, `given`: int32 [N, L], 1 at the

@@ -1,5 +1,6 @@
 #include "apps/word_vocabulary.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
@@ -44,14 +45,14 @@ bool is_special_token(const std::string& piece) {
 
 }  // namespace
 
-WordVocabulary::WordVocabulary(data::Vocabulary words, std::string dataset, bool conditional)
-    : words_(std::move(words)), dataset_(std::move(dataset)), conditional_(conditional) {}
+WordVocabulary::WordVocabulary(data::Vocabulary words, std::string dataset, std::optional<data::PairLayout> pair_layout)
+    : words_(std::move(words)), dataset_(std::move(dataset)), pair_layout_(pair_layout) {}
 
 std::string WordVocabulary::mask_shown() const { return kMaskShown; }
 
 // The row's frame is left out: a <bos> at its start, and at its end the <pad>s with the <eos> before them.
 // Whatever a sampler wrote elsewhere is shown, special tokens as spelled ("<pad>"), the mask as [MASK]. (A
-// pair row shows "source <eos> target".)
+// pair row shows "source <eos> target"; in the halves layout, without the pads that fill the source's half.)
 std::string WordVocabulary::decode(const Tensor& row) const {
   if (row.dtype() != DType::I32) throw std::invalid_argument("decode: expected int32 ids, got " + describe(row));
   const Tensor c = row.contiguous();
@@ -60,8 +61,15 @@ std::string WordVocabulary::decode(const Tensor& row) const {
   if (end > 0 && ids[0] == data::kBosId) begin = 1;
   while (end > begin && ids[end - 1] == data::kPadId) --end;
   if (end > begin && ids[end - 1] == data::kEosId) --end;
+  // Halves: the source's <eos> and the pads after it up to the target's half.
+  int64_t fill_begin = end, fill_end = end;
+  if (pair_layout_ == data::PairLayout::Halves) {
+    fill_begin = std::find(ids + begin, ids + end, data::kEosId) - ids + 1;
+    fill_end = std::max(fill_begin, std::min(end, c.numel() / 2));
+  }
   std::string text;
   for (int64_t i = begin; i < end; ++i) {
+    if (i >= fill_begin && i < fill_end && ids[i] == data::kPadId) continue;
     if (!text.empty()) text += ' ';
     text += ids[i] == mask_id() ? std::string(kMaskShown) : words_.token(ids[i]);  // token() refuses ids outside 0..V-1
   }
@@ -80,6 +88,16 @@ Tensor WordVocabulary::parse_template(const std::string& text, int64_t length) c
   if (static_cast<int64_t>(given.size()) > length)
     throw std::invalid_argument("--template: " + std::to_string(given.size() - row_start().size()) +
                                 " tokens, but the model writes " + std::to_string(length - 1) + " after <bos>");
+  if (pair_layout_ == data::PairLayout::Halves) {
+    // The source's row half: [<bos> SOURCE <eos> <pad>...] given, the target's half free.
+    const data::PairRowOptions rows{.length = length, .layout = *pair_layout_};
+    if (given.back() != data::kEosId || std::find(given.begin(), given.end(), -1) != given.end())
+      throw std::invalid_argument("--template: a pair model's template is its source, \"SOURCE <eos>\", without '_'");
+    if (static_cast<int64_t>(given.size()) - 2 > rows.max_side_tokens())
+      throw std::invalid_argument("--template: a source of " + std::to_string(given.size() - 2) + " tokens, longer than the maximum of " +
+                                  std::to_string(rows.max_side_tokens()) + " (" + rows.describe() + ")");
+    given.resize(static_cast<size_t>(length / 2), data::kPadId);
+  }
   given.resize(static_cast<size_t>(length), -1);
   return Tensor::from_vector(given, {length});
 }

@@ -8,6 +8,21 @@
 
 namespace diffuse::data {
 
+PairLayout pair_layout_from_name(const std::string& name) {
+  if (name == "packed") return PairLayout::Packed;
+  if (name == "halves") return PairLayout::Halves;
+  throw std::invalid_argument("data.pair_layout: '" + name + "' is not a layout of pair rows ('packed': [<bos> x <eos> y <eos>]; "
+                              "'halves': the target from position L / 2)");
+}
+
+const char* pair_layout_name(PairLayout layout) { return layout == PairLayout::Packed ? "packed" : "halves"; }
+
+std::string PairRowOptions::describe() const {
+  return "rows of " + std::to_string(length) +
+         (layout == PairLayout::Packed ? ": <bos> source <eos> target <eos>"
+                                       : ": <bos> source <eos> in the first " + std::to_string(length / 2) + ", target <eos> in the rest");
+}
+
 std::string EncodedPairs::summary() const {
   std::string s = with_commas(sequences.rows()) + " pairs of " + std::to_string(sequences.length());
   if (too_long > 0)
@@ -35,8 +50,7 @@ EncodedPairs encode_pairs(const std::vector<TokenizedText>& sources, const std::
       const TokenizedText& side = n > max_side ? sources[k] : targets[k];
       if (policy == LongSequences::Refuse)
         throw std::runtime_error(side.where + ": " + std::to_string(side.tokens.size()) + " tokens, longer than the maximum of " +
-                                 std::to_string(max_side) + " a side (rows of " + std::to_string(L) +
-                                 ": <bos> source <eos> target <eos>); a pair is never cut");
+                                 std::to_string(max_side) + " a side (" + options.describe() + "); a pair is never cut");
       ++out.too_long;
       out.long_sources += n > max_side;
       out.long_targets += m > max_side;
@@ -52,6 +66,7 @@ EncodedPairs encode_pairs(const std::vector<TokenizedText>& sources, const std::
     grid[j++] = kBosId;
     for (const int32_t id : x) grid[j++] = id;
     grid[j++] = kEosId;
+    if (options.layout == PairLayout::Halves) j = row + static_cast<size_t>(L / 2);  // the first half's pads are given
     std::fill(given.begin() + static_cast<std::ptrdiff_t>(row), given.begin() + static_cast<std::ptrdiff_t>(j), 1);
     for (const int32_t id : y) grid[j++] = id;
     grid[j++] = kEosId;
@@ -70,16 +85,19 @@ EncodedPairs encode_pairs(const std::vector<TokenizedText>& sources, const std::
   return out;
 }
 
-Tensor pair_given(const Tensor& rows) {
+Tensor pair_given(const Tensor& rows, PairLayout layout) {
   if (rows.dtype() != DType::I32 || rows.dim() != 2) throw std::invalid_argument("pair_given: expected int32 [N, L], got " + describe(rows));
   const Tensor c = rows.contiguous();
   const int64_t N = c.size(0), L = c.size(1);
   std::vector<int32_t> given(static_cast<size_t>(N * L), 0);
   for (int64_t r = 0; r < N; ++r) {
     const int32_t* row = c.data<int32_t>() + r * L;
-    const int64_t eos = std::find(row, row + L, kEosId) - row;
-    if (eos == L) throw std::invalid_argument("pair_given: row " + std::to_string(r) + " has no <eos> closing its source");
-    std::fill(given.begin() + r * L, given.begin() + r * L + eos + 1, 1);
+    const int64_t end = layout == PairLayout::Packed ? L : L / 2;  // where the source's <eos> must be
+    const int64_t eos = std::find(row, row + end, kEosId) - row;
+    if (eos == end)
+      throw std::invalid_argument("pair_given: row " + std::to_string(r) + " has no <eos> closing its source" +
+                                  (layout == PairLayout::Packed ? "" : " in its first half (data.pair_layout halves)"));
+    std::fill(given.begin() + r * L, given.begin() + r * L + (layout == PairLayout::Packed ? eos + 1 : end), 1);
   }
   return Tensor::from_vector(given, {N, L});
 }

@@ -1,14 +1,23 @@
 // Rows of aligned pairs (data/verses.hpp's pair files) for a model of the target given the source: DiffuSeq's
 // [x; y] (Gong et al. 2022), the source-conditioned masked model and the autoregressive "x SEP y". docs/math.md §9.
 //
-// A pair is one row of L positions (model.seq_len, 128 by default),
-//     [<bos>, x^1 .. x^n, <eos>, y^1 .. y^m, <eos>, <pad> ...]
+// A pair is one row of L positions (model.seq_len, 128 by default), in one of two layouts (data.pair_layout):
+//   packed  [<bos>, x^1 .. x^n, <eos>, y^1 .. y^m, <eos>, <pad> ...]                 (DiffuSeq's [x; y])
+//   halves  [<bos>, x^1 .. x^n, <eos>, <pad> ... | y^1 .. y^m, <eos>, <pad> ...]     the target from L / 2
 // the source's <eos> doing the autoregressive model's SEP. The given mask, int32 [N, L], is 1 at <bos>, the
-// source and its <eos> (what the model is given) and 0 at the target, its <eos> and the pads (what it
-// writes and what its loss and bound cover).
+// source and its <eos> (packed), or the whole first half (halves): what the model is given; 0 at the target,
+// its <eos> and the pads after it (what it writes and what its loss and bound cover).
 //
-// Either side holds at most max_side_tokens = floor((L - 3) / 2) tokens (62 of L = 128), so that two sides at
-// their maximum fit. A pair with a longer side is never cut: training drops it and counts it
+// Why halves (docs/math.md §9): a target word y^j sits at a fixed distance L / 2 - 1 from the source word x^j in
+// every row, so a model with learned absolute positions can read "the source word at my place" from the
+// positions alone (and with nn/transformer.hpp's half_positions, x^j and y^j read the same position); packed,
+// the distance is n + 2 and changes from row to row. On the monotone KJV -> WEB
+// paraphrase this is what lets a small model copy and edit within a CPU's budget. (XLM's translation
+// language model resets the target's positions for the same reason: Lample & Conneau 2019, §3.3.)
+//
+// Either side holds at most max_side_tokens tokens, 62 of L = 128 in both layouts: floor((L - 3) / 2) packed
+// (two sides at their maximum fit), L / 2 - 2 halves (<bos> x <eos> in the first half). A pair with a longer
+// side is never cut: training drops it and counts it
 // (LongSequences::DropAndCount, counting long sources and long targets apart); evaluation refuses it with
 // its line, side and length (LongSequences::Refuse). A word outside the vocabulary becomes <unk>, counted.
 #pragma once
@@ -23,10 +32,19 @@ namespace diffuse::data {
 
 constexpr int64_t kDefaultPairLength = 128;
 
+enum class PairLayout { Packed, Halves };
+
+// "packed" or "halves" (data.pair_layout; absent in runs before it: packed). Throws naming the field.
+PairLayout pair_layout_from_name(const std::string& name);
+const char* pair_layout_name(PairLayout layout);
+
 struct PairRowOptions {
   int64_t length = kDefaultPairLength;  // L
-  // The most tokens of one side: L less <bos> and the two <eos>, halved.
-  int64_t max_side_tokens() const { return (length - 3) / 2; }
+  PairLayout layout = PairLayout::Packed;
+  // The most tokens of one side: packed, L less <bos> and the two <eos>, halved; halves, L / 2 less <bos>, <eos>.
+  int64_t max_side_tokens() const { return layout == PairLayout::Packed ? (length - 3) / 2 : length / 2 - 2; }
+  // "rows of 128: <bos> source <eos> target <eos>": the layout in messages.
+  std::string describe() const;
 };
 
 struct EncodedPairs {
@@ -50,8 +68,8 @@ struct EncodedPairs {
 EncodedPairs encode_pairs(const std::vector<TokenizedText>& sources, const std::vector<TokenizedText>& targets,
                           const Vocabulary& vocab, const PairRowOptions& options, LongSequences policy);
 
-// The given mask of pair rows (int32 [N, L]): 1 from position 0 through the row's first <eos>, 0 after.
-// Throws when a row has no <eos>.
-Tensor pair_given(const Tensor& rows);
+// The given mask of pair rows (int32 [N, L]): packed, 1 from position 0 through the row's first <eos>;
+// halves, 1 over the first half. Throws when a row's source has no <eos> (in its half).
+Tensor pair_given(const Tensor& rows, PairLayout layout);
 
 }  // namespace diffuse::data

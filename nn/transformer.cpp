@@ -12,7 +12,7 @@ nlohmann::json TransformerConfig::to_json() const {
   return {{"in_states", in_states}, {"out_states", out_states}, {"seq_len", seq_len}, {"width", width},
           {"layers", layers}, {"heads", heads}, {"mlp", mlp}, {"dropout", dropout},
           {"causal", causal}, {"time_embedding", time_embedding}, {"input_dim", input_dim}, {"pooled", pooled},
-          {"grid_rows", grid_rows}, {"grid_cols", grid_cols}, {"classes", classes}};
+          {"grid_rows", grid_rows}, {"grid_cols", grid_cols}, {"classes", classes}, {"half_positions", half_positions}};
 }
 
 TransformerConfig TransformerConfig::from_json(const nlohmann::json& j) {
@@ -33,6 +33,7 @@ TransformerConfig TransformerConfig::from_json(const nlohmann::json& j) {
   if (j.contains("grid_rows")) json_field(j, "grid_rows", c.grid_rows);
   if (j.contains("grid_cols")) json_field(j, "grid_cols", c.grid_cols);
   if (j.contains("classes")) json_field(j, "classes", c.classes);
+  if (j.contains("half_positions")) json_field(j, "half_positions", c.half_positions);
   c.validate();
   return c;
 }
@@ -52,6 +53,9 @@ void TransformerConfig::validate() const {
     bad("grid_rows and grid_cols: both 0 (1-D positions) or both positive with grid_rows * grid_cols = seq_len, got " +
         std::to_string(grid_rows) + " x " + std::to_string(grid_cols) + " and seq_len " + std::to_string(seq_len));
   if (classes < 0 || (classes > 0 && (causal || pooled))) bad("classes: 0, or the number of classes of a bidirectional, unpooled model");
+  if (half_positions && (seq_len % 2 != 0 || grid_rows > 0))
+    bad("half_positions: the two halves of an even seq_len share their positions (1-D only), got seq_len " + std::to_string(seq_len) +
+        (grid_rows > 0 ? " with a grid" : ""));
 }
 
 Transformer::Transformer(const TransformerConfig& config, Philox& rng) : config_(config) {
@@ -67,6 +71,9 @@ Transformer::Transformer(const TransformerConfig& config, Philox& rng) : config_
   if (c.grid_rows > 0) {
     row_emb_ = register_parameter("row_emb", normal_init({c.grid_rows, c.width}, 0.02, rng));
     col_emb_ = register_parameter("col_emb", normal_init({c.grid_cols, c.width}, 0.02, rng));
+  } else if (c.half_positions) {
+    pos_emb_ = register_parameter("pos_emb", normal_init({c.seq_len / 2, c.width}, 0.02, rng));
+    side_emb_ = register_parameter("side_emb", normal_init({2, c.width}, 0.02, rng));
   } else {
     pos_emb_ = register_parameter("pos_emb", normal_init({c.seq_len, c.width}, 0.02, rng));
   }
@@ -119,9 +126,12 @@ Tensor Transformer::forward(const Tensor& x_t, const Tensor& step, Philox& rng, 
   const Tensor input = vectors       ? (*in_proj_)[1]->forward(tanh((*in_proj_)[0]->forward(x_t)))
                        : soft_tokens ? matmul(x_t.reshape({B * L, c.in_states}), tok_emb_->weight).view({B, L, c.width})
                                      : tok_emb_->forward(x_t);
-  // [L, C]: learned 1-D positions, or row_emb[i] + col_emb[j] at n = i W + j.
-  const Tensor pos = c.grid_rows > 0 ? (row_emb_.view({c.grid_rows, 1, c.width}) + col_emb_.view({1, c.grid_cols, c.width})).reshape({L, c.width})
-                                     : pos_emb_.narrow(0, 0, L);
+  // [L, C]: learned 1-D positions; row_emb[i] + col_emb[j] at n = i W + j; or side_emb[n / (L/2)] + pos_emb[n % (L/2)].
+  const Tensor pos = c.grid_rows > 0      ? (row_emb_.view({c.grid_rows, 1, c.width}) + col_emb_.view({1, c.grid_cols, c.width})).reshape({L, c.width})
+                     : c.half_positions ? (side_emb_.view({2, 1, c.width}) + pos_emb_.view({1, c.seq_len / 2, c.width}))
+                                              .reshape({c.seq_len, c.width})
+                                              .narrow(0, 0, L)
+                                        : pos_emb_.narrow(0, 0, L);
   Tensor h = input + pos;
   Tensor temb;
   if (c.time_embedding) {

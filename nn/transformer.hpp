@@ -25,6 +25,11 @@
 //   sequence's class (Diffusion-LM's classifier on noisy x_t, and the clean-text classifier that scores it).
 // - grid_rows = H > 0 (with grid_cols = W, seq_len = H W): learned 2-D positions, pos(i, j) = row_emb[i] +
 //   col_emb[j] for position n = i W + j, in place of pos_emb (VQ-Diffusion's token grids).
+// - half_positions = true: the row is two halves of L / 2 (a pair's source and target, data/pair_rows.hpp's
+//   halves layout) that share their positions, pos(n) = side_emb[n / (L/2)] + pos_emb[n % (L/2)], with pos_emb
+//   [L/2, C] and side_emb [2, C]: the source word x^j and the target position j read the same pos_emb[j], so one
+//   attention pattern aligns every position of the target with the source's (XLM's translation language
+//   model resets the target's positions the same way, with a language embedding: Lample & Conneau 2019).
 // - classes = N > 0: a class token. class_emb [N + 1, C] (row N: the null class of classifier-free guidance)
 //   gives one more token, class_emb[c] (+ the time embedding), put before the sequence; every block attends to
 //   it, and its output is dropped before ln_f. forward then takes labels int32 [B] in 0..N.
@@ -50,6 +55,7 @@ struct TransformerConfig {
   bool pooled = false;         // the head reads the mean over positions: [B, out_states]
   int64_t grid_rows = 0, grid_cols = 0;  // > 0: learned 2-D positions over a grid_rows x grid_cols grid
   int64_t classes = 0;         // > 0: a class token over classes + 1 labels (the last: null)
+  bool half_positions = false;  // the two halves of the row share positions, a side embedding tells them apart
 
   nlohmann::json to_json() const;
   static TransformerConfig from_json(const nlohmann::json& j);  // throws naming the bad field
@@ -76,6 +82,7 @@ class Transformer : public Module {
   std::shared_ptr<ModuleList<Linear>> in_proj_;  // continuous vectors (input_dim > 0)
   Tensor pos_emb_;  // [seq_len, width] (1-D positions)
   Tensor row_emb_, col_emb_;  // [grid_rows, width], [grid_cols, width] (2-D positions)
+  Tensor side_emb_;           // [2, width] (half_positions; pos_emb_ is then [seq_len / 2, width])
   std::shared_ptr<Embedding> class_emb_;  // [classes + 1, width]
   std::shared_ptr<ModuleList<Linear>> time_;
   std::shared_ptr<ModuleList<TransformerBlock>> blocks_;

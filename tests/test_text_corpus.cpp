@@ -10,6 +10,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "apps/pair_corpus.hpp"
 #include "apps/text_corpus.hpp"
 #include "apps/word_vocabulary.hpp"
 #include "data/verses.hpp"
@@ -392,4 +393,60 @@ TEST_CASE("pair rows: [<bos> x <eos> y <eos> <pad>...] with the given mask; trai
                        std::runtime_error);
   CHECK(corpus->items(Text8Split::Test, 0, 21).count() == 3);
   CHECK(corpus->items(Text8Split::Test, 0, 16, data::LongSequences::DropAndCount).dropped == 1);
+}
+
+TEST_CASE("pair rows, data.pair_layout halves: the target from position L / 2, the first half given; packed when absent") {
+  TempDir dir("text_corpus");
+  write_text(dir.file("pairs.tsv"), kPairs);
+  json config = pair_config();
+  CHECK(pair_layout_of(config) == data::PairLayout::Packed);  // runs before the field read as they were written
+  config["data"]["pair_layout"] = "halves";
+  const auto corpus = load_text_corpus(dir.file("pairs.tsv"), config, "the test");
+  const TextVocabulary& v = *corpus->vocabulary();
+  // Judges 1:1: [<bos> and the people saw . <eos> <pad>] [the people saw <unk> . <eos> <pad> <pad>]
+  const TextItems one = corpus->items(Text8Split::Test, 1, 16);
+  const std::vector<double> ids = one.rows.to_vector();
+  CHECK(ids[0] == data::kBosId);
+  CHECK(ids[6] == data::kEosId);
+  CHECK(ids[7] == data::kPadId);
+  CHECK(v.decode(one.rows.slice(1, 8, 16)) == "the people saw <unk> .");
+  CHECK(v.decode(one.rows) == "and the people saw . <eos> the people saw <unk> .");  // the source half's pads left out
+  // A sample's template is the source half; the target's half is free.
+  const std::vector<double> t = v.parse_template("and the people saw . <eos>", 16).to_vector();
+  CHECK(std::vector<double>(t.begin(), t.begin() + 8) == std::vector<double>(ids.begin(), ids.begin() + 8));
+  CHECK(std::vector<double>(t.begin() + 8, t.end()) == std::vector<double>(8, -1));
+  CHECK_THROWS_WITH_AS(v.parse_template("and the people saw .", 16), contains("a pair model's template is its source, \"SOURCE <eos>\""),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(v.parse_template("and the people saw the people saw <eos>", 16),
+                       contains("a source of 7 tokens, longer than the maximum of 6 (rows of 16: <bos> source <eos> in the first 8"),
+                       std::invalid_argument);
+  CHECK(ids[13] == data::kEosId);
+  CHECK(one.given.to_vector() == std::vector<double>{1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(data::pair_given(one.rows, data::PairLayout::Halves).to_vector() == one.given.to_vector());
+  CHECK(one.units == std::vector<int64_t>{6});
+  // Training rows: the same layout and mask, for every row drawn.
+  const TextRows batch = corpus->training_rows(16, 3)->next(6);
+  for (int64_t b = 0; b < 6; ++b) {
+    const int32_t* x = batch.rows.data<int32_t>() + b * 16;
+    const int32_t* g = batch.given.data<int32_t>() + b * 16;
+    CHECK(x[0] == data::kBosId);
+    CHECK(std::find(x, x + 8, data::kEosId) != x + 8);       // the source's <eos> in the first half
+    CHECK(x[8] != data::kPadId);                              // the target starts at L / 2
+    CHECK(std::find(x + 8, x + 16, data::kEosId) != x + 16);  // and ends in the second
+    for (int64_t n = 0; n < 16; ++n) CHECK(g[n] == (n < 8 ? 1 : 0));
+  }
+  // The same maximum a side as packed (L / 2 - 2 = 6 of 16), the layout in the refusal.
+  CHECK_THROWS_WITH_AS(corpus->items(Text8Split::Test, 0, 16),
+                       contains("source: 9 tokens, longer than the maximum of 6 a side (rows of 16: <bos> source <eos> in the first "
+                                "8, target <eos> in the rest); a pair is never cut. The first 1 pairs of the test split fit; all of "
+                                "them need rows of 22 (model.seq_len)"),
+                       std::runtime_error);
+  CHECK(corpus->items(Text8Split::Test, 0, 22).count() == 3);
+  // A row whose source has no <eos> in its first half is not a halves row.
+  CHECK_THROWS_WITH_AS(data::pair_given(Tensor::from_vector(std::vector<int32_t>{data::kBosId, 5, 6, 7, data::kEosId, 8}, {1, 6}),
+                                        data::PairLayout::Halves),
+                       contains("row 0 has no <eos> closing its source in its first half"), std::invalid_argument);
+  config["data"]["pair_layout"] = "interleaved";
+  CHECK_THROWS_WITH_AS(load_text_corpus(dir.file("pairs.tsv"), config, "the test"), contains("data.pair_layout: 'interleaved' is not a layout"),
+                       std::invalid_argument);
 }

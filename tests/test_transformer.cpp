@@ -1,6 +1,8 @@
 // The D3PM transformer: parameter count by formula, names, shapes, bidirectionality, gradients.
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include "gradcheck.hpp"
 #include "nn/arena.hpp"
 #include "nn/transformer.hpp"
@@ -127,4 +129,62 @@ TEST_CASE("a distribution over the ids is read as its expected embedding: one-ho
       for (double v : e.param.grad().to_vector()) gt += v * v;
   CHECK(gq > 0);
   CHECK(gt > 0);
+}
+
+TEST_CASE("half_positions: the two halves share pos_emb, side_emb tells them apart; equal to the 1-D model with those rows") {
+  // H reads pos(n) = side_emb[n / 4] + pos_emb[n % 4] over 8 positions; P is the 1-D model given exactly those
+  // rows as its pos_emb and H's other weights. Their outputs agree bit for bit, and H's gradients are P's rows
+  // summed: pos_emb[j] gets rows j and j + 4, side_emb[s] the rows of half s.
+  const int64_t L = 8, half = 4, C = 16;
+  nn::TransformerConfig c{.in_states = 6, .out_states = 5, .seq_len = L, .width = C, .layers = 2, .heads = 2, .mlp = 24};
+  c.half_positions = true;
+  Philox rng(7);
+  nn::Transformer h(c, rng);
+  c.half_positions = false;
+  nn::Transformer p(c, rng);
+  std::map<std::string, Tensor> hp;
+  for (const auto& [name, t] : h.named_parameters()) hp[name] = t;
+  CHECK(hp.at("pos_emb").shape() == Shape{half, C});
+  CHECK(hp.at("side_emb").shape() == Shape{2, C});
+  for (const auto& [name, t] : p.named_parameters()) {
+    float* d = t.data<float>();
+    if (name == "pos_emb") {
+      for (int64_t n = 0; n < L; ++n)
+        for (int64_t k = 0; k < C; ++k)
+          d[n * C + k] = hp.at("side_emb").data<float>()[(n / half) * C + k] + hp.at("pos_emb").data<float>()[(n % half) * C + k];
+    } else {
+      REQUIRE(hp.at(name).shape() == t.shape());
+      std::copy(hp.at(name).data<float>(), hp.at(name).data<float>() + t.numel(), d);
+    }
+  }
+  nn::ParameterArena h_arena(h), p_arena(p);
+  const Tensor x = Tensor::from_vector(std::vector<int32_t>{2, 1, 3, 0, 2, 1, 4, 5, 0, 5, 4, 3, 3, 4, 5, 0}, {2, L});
+  const Tensor t = Tensor::from_vector(std::vector<int32_t>{3, 800}, {2});
+  const Tensor yh = h.forward(x, t, rng), yp = p.forward(x, t, rng);
+  CHECK(yh.to_vector() == yp.to_vector());
+  sum(square(yh)).backward();
+  sum(square(yp)).backward();
+  std::map<std::string, Tensor> pp;
+  for (const auto& [name, t] : p.named_parameters()) pp[name] = t;
+  for (const auto& [name, t] : h.named_parameters()) hp[name] = t;  // the arena's handles
+  const Tensor gp = pp.at("pos_emb").grad().contiguous();
+  const Tensor gh = hp.at("pos_emb").grad().contiguous(), gs = hp.at("side_emb").grad().contiguous();
+  for (int64_t k = 0; k < C; ++k) {
+    for (int64_t j = 0; j < half; ++j)
+      CHECK(gh.data<float>()[j * C + k] == doctest::Approx(gp.data<float>()[j * C + k] + gp.data<float>()[(j + half) * C + k]).epsilon(1e-5));
+    for (int64_t s = 0; s < 2; ++s) {
+      double rows = 0;
+      for (int64_t j = 0; j < half; ++j) rows += gp.data<float>()[(s * half + j) * C + k];
+      CHECK(gs.data<float>()[s * C + k] == doctest::Approx(rows).epsilon(1e-5));
+    }
+  }
+  // A causal model of halves reads a prefix (autoregressive decoding) as the first positions of the whole row.
+  nn::TransformerConfig causal = c;
+  causal.half_positions = true;
+  causal.causal = true;
+  nn::Transformer ar(causal, rng);
+  const Tensor whole = ar.forward(x, t, rng), prefix = ar.forward(x.narrow(1, 0, 6).contiguous(), t, rng);
+  CHECK(max_abs_diff(prefix, whole.narrow(1, 0, 6)) < 1e-6);
+  causal.seq_len = 7;
+  CHECK_THROWS_WITH_AS(causal.validate(), doctest::Contains("half_positions: the two halves of an even seq_len"), std::invalid_argument);
 }

@@ -127,7 +127,7 @@ done
 expect_error "holds a masked-text model (masked diffusion in continuous time" \
   "$diffuse" evaluate --task pairs --checkpoint verses/ckpt-000000002.safetensors --data pairs.tsv
 grep -qF "trained on data.dataset 'verses', not on a pair file" err.txt || fail "the refusal does not name the dataset: $(cat err.txt)"
-expect_error "pairs.tsv:151 (Judges 2:1), source: 26 tokens, longer than the maximum of 14 a side (rows of 32: <bos> source <eos> target <eos>); a pair is never cut" \
+expect_error "pairs.tsv:151 (Judges 2:1), source: 26 tokens, longer than the maximum of 14 a side (rows of 32: <bos> source <eos> in the first 16, target <eos> in the rest); a pair is never cut" \
   "$diffuse" evaluate --task pairs --checkpoint ar/ckpt-000000040.safetensors --data pairs.tsv --quiet
 "$diffuse" --threads 1 evaluate --task pairs --checkpoint ar/ckpt-000000040.safetensors --data pairs.tsv --quiet --skip-long --candidates 1 \
   --json > skip.json 2> skip.err || fail "--skip-long: $(cat skip.json skip.err)"
@@ -145,5 +145,7 @@ expect_error "--temperature: the autoregressive model's" \
 expect_error "is a pair file (aligned source and target), but the run's configuration" \
   "$diffuse" train --preset mdlm-bible-demo --data pairs.tsv --out bad
 expect_error "d3pm-text reads characters only" "$diffuse" train --preset d3pm-text-demo --data pairs.tsv --out bad2
+expect_error "model.half_positions: the network's two halves share their positions, for pair rows in data.pair_layout halves" \
+  "$diffuse" train --preset mdlm-kjv-web-demo --data pairs.tsv --set data.pair_layout=packed --out bad3
 
 finish pairs
