@@ -162,7 +162,7 @@ class PairCorpus : public TextCorpus {
                                std::to_string(rows.max_side_tokens()) + " a side (" + rows.describe() +
                                "); a pair is never cut. The first " + std::to_string(i) + " pairs of the " + data::split_name(split) +
                                " split fit; all of them need rows of " +
-                               std::to_string(layout_ == data::PairLayout::Packed ? 2 * longest + 3 : 2 * longest + 4) + " (model.seq_len)");
+                               std::to_string(rows.length_for(static_cast<int64_t>(longest))) + " (model.seq_len)");
     }
   }
 

@@ -43,6 +43,8 @@ struct PairRowOptions {
   PairLayout layout = PairLayout::Packed;
   // The most tokens of one side: packed, L less <bos> and the two <eos>, halved; halves, L / 2 less <bos>, <eos>.
   int64_t max_side_tokens() const { return layout == PairLayout::Packed ? (length - 3) / 2 : length / 2 - 2; }
+  // The shortest L whose rows hold a side of `side_tokens` in this layout.
+  int64_t length_for(int64_t side_tokens) const { return layout == PairLayout::Packed ? 2 * side_tokens + 3 : 2 * side_tokens + 4; }
   // "rows of 128: <bos> source <eos> target <eos>": the layout in messages.
   std::string describe() const;
 };
