@@ -16,9 +16,10 @@
 # JUDGE_STEPS and GUIDE_STEPS (environment) cut the classifiers' runs short (default: their presets' steps).
 # LANES (environment, default 1) samples that many rows at once, each lane with THREADS threads.
 #
-# Stage 1 trains the DDPM, the judge and the guide (each resumes; a finished one is not repeated). Stage 2
-# samples each row once, in chunks of 100 images kept in OUT/<row>.journal (a stopped row resumes; a row whose
-# .npz exists is only scored again), and appends one JSON line per row to OUT/table.jsonl, then the floor's.
+# Stage 1 trains the DDPM, the judge and, when a chosen row uses classifier guidance, the guide (each resumes; a
+# finished one is not repeated). Stage 2 samples each row once, in chunks of 100 images kept in OUT/<row>.journal
+# (a stopped row resumes; a row whose .npz exists is only scored again), and appends one JSON line per row to
+# OUT/table.jsonl, then the floor's.
 # The grids are OUT/<row>.png, one row per class.
 set -euo pipefail
 dataset=$1
@@ -53,8 +54,12 @@ train ddpm "$ddpm_preset" "$steps"
 ddpm=$(last_ckpt "$out/ddpm")
 train judge "classifier-$dataset" "${JUDGE_STEPS:-}"
 judge=$(last_ckpt "$out/judge")
-train guide "noisy-classifier-$dataset" "${GUIDE_STEPS:-}" --set "classifier.ddpm=$ddpm"
-guide=$(last_ckpt "$out/guide")
+guide=  # the noise-aware classifier, trained only when a chosen row guides with it
+case " $rows " in
+  *" ancestral-clf"*)
+    train guide "noisy-classifier-$dataset" "${GUIDE_STEPS:-}" --set "classifier.ddpm=$ddpm"
+    guide=$(last_ckpt "$out/guide") ;;
+esac
 
 # The sample flags of each row.
 declare -A flags=(
