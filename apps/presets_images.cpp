@@ -273,7 +273,8 @@ std::vector<Preset> image_presets() {
        "VQ-Diffusion on the 7x7 tokens of vqvae-fashion-mnist: transformer 6 x 256, batch 64",
        "vq-diffusion-cifar10-small",
        {{"model", {{"seq_len", 49}, {"grid_rows", 7}, {"grid_cols", 7}}}},
-       {"Fashion-MNIST 28x28 through vqvae-fashion-mnist: 7x7 grids over K = 512 codes"}},
+       {"the tokens are vqvae-fashion-mnist's 7x7 grids over K = 512 codes (Fashion-MNIST 28x28), in place of the CIFAR-10 "
+        "8x8 grids named above"}},
       {"vq-diffusion-tiny", "VQ-Diffusion for tests: transformer 1 x 32 over the tokens of vqvae-cifar10-tiny (K = 32), T = 100",
        "vq-diffusion-cifar10-small",
        {{"model", {{"in_states", 33}, {"out_states", 33}, {"width", 32}, {"layers", 1}, {"heads", 2}, {"mlp", 64}}},
