@@ -55,8 +55,8 @@ struct SampleOptions {
   double guidance_step_size = 0.1;    // ... their step size
   double fluency = 0.01;              // ... lambda, the weight of log p(x_{t-1} | x_t)
   int64_t guidance_skip_last = 10;    // ... no updates in the chain's last steps
-  int64_t batch = 0;        // DDPM: images drawn at a time (0: all at once); each chunk its own stream
-  std::string journal;      // DDPM: a directory keeping each finished chunk, so a stopped run resumes
+  int64_t batch = 0;        // DDPM, VQ-Diffusion: images drawn at a time (0: all at once); each chunk its own stream
+  std::string journal;      // DDPM, VQ-Diffusion: a directory keeping each finished chunk, so a stopped run resumes
   uint64_t seed = 0;
   bool ema = true;          // sample with the EMA weights when the checkpoint has them
   bool quiet = false;       // no progress on stderr

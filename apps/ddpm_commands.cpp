@@ -350,11 +350,11 @@ diffusion::EpsModel ddpm_sampling_eps(DdpmModel& m, const DdpmConditioning& c, P
 }
 
 // What a chunk's images depend on, for the journal (apps/sample_journal.hpp).
-json sample_settings(const SampleOptions& r, int64_t n, int64_t batch) {
+json sample_settings(const SampleOptions& r) {
   return {{"checkpoint", fs::absolute(r.checkpoint).lexically_normal().string()}, {"ema", r.ema}, {"sampler", r.sampler},
           {"steps", r.steps}, {"eta", r.eta}, {"grid", r.grid}, {"classes", r.classes}, {"per_class", r.per_class},
           {"guidance_scale", r.guidance_scale}, {"classifier", r.classifier}, {"classifier_scale", r.classifier_scale},
-          {"seed", r.seed}, {"n", n}, {"batch", batch}};
+          {"seed", r.seed}};
 }
 }  // namespace
 
@@ -371,24 +371,10 @@ static int run_ddpm_sample(const SampleOptions& options) {
   const bool clip = m->config.at("diffusion").at("clip_denoised").get<bool>();
   const DdpmConditioning conditioning = ddpm_conditioning(request, *m);
   request.n = conditioning.n;
-  const int64_t batch = request.batch > 0 ? std::min(request.batch, request.n) : request.n;
-  const int64_t chunks = (request.n + batch - 1) / batch;
-  const SampleJournal journal(request.journal, sample_settings(request, request.n, batch));
+  const SampleChunks chunks(request.n, request.batch, conditioning.labels, request.journal, sample_settings(request));
   const DdpmSampler sampler = ddpm_sampler(request, m->diffusion, clip);
   if (request.progressive && (request.every < 1 || request.every > sampler.evaluations))
     throw std::invalid_argument("--every: must be in 1.." + std::to_string(sampler.evaluations));
-  // Chunk k: images [k batch, ...), their labels, and the journal's copy when it has one.
-  const auto labels_of = [&](int64_t k) {
-    const int64_t begin = k * batch;
-    return conditioning.labels.defined() ? conditioning.labels.slice(0, begin, std::min(request.n, begin + batch)) : Tensor();
-  };
-  const auto size_of = [&](int64_t k) { return std::min(request.n, (k + 1) * batch) - k * batch; };
-  std::vector<std::optional<Tensor>> found(static_cast<size_t>(chunks));
-  int64_t to_draw = 0;
-  for (int64_t k = 0; k < chunks; ++k) {
-    found[static_cast<size_t>(k)] = journal.finished(k, size_of(k), labels_of(k));
-    if (!found[static_cast<size_t>(k)]) ++to_draw;
-  }
   const auto classifier = sample_classifier(request, conditioning.labels);
   const auto guidance_for = [&](const Tensor& labels) -> std::optional<ClassifierGuidance> {
     if (!classifier) return std::nullopt;
@@ -398,11 +384,8 @@ static int run_ddpm_sample(const SampleOptions& options) {
   NoGradGuard no_grad;
   std::printf("sampling %lld images: %s%s%s\n", static_cast<long long>(request.n), sampler.summary.c_str(),
               (conditioning.summary + (guidance ? "; " + guidance->summary : std::string())).c_str(),
-              chunks == 1 ? ""
-                          : ("; " + std::to_string(chunks) + " chunks of up to " + std::to_string(batch) +
-                             (journal.enabled() ? ", " + std::to_string(chunks - to_draw) + " of them found in " + request.journal : std::string()))
-                                .c_str());
-  const auto counter = evaluation_progress("sample", sampler.evaluations * to_draw, request.quiet);
+              chunks.summary().c_str());
+  const auto counter = evaluation_progress("sample", sampler.evaluations * chunks.to_draw(), request.quiet);
   // x0_hat at every evaluation whose count from the last is a multiple of --every (the last always), when
   // --progressive; the ancestral sampler keeps sample_progressive's steps (ddpm_sampler.hpp).
   std::vector<Tensor> x0_hats;
@@ -412,43 +395,28 @@ static int run_ddpm_sample(const SampleOptions& options) {
     const int64_t from_last = sampler.evaluations - 1 - evaluation++;
     if (request.progressive && fast && from_last % request.every == 0) x0_hats.push_back(x0_hat.contiguous());
   };
-  std::vector<Tensor> images;
-  int64_t drawn = 0;  // images drawn by this run (the others came from the journal)
-  const auto started = std::chrono::steady_clock::now();
-  for (int64_t k = 0; k < chunks; ++k) {
-    if (found[static_cast<size_t>(k)]) {
-      images.push_back(*found[static_cast<size_t>(k)]);
-      continue;
-    }
-    // The chunk's own labels, guidance and stream: its images depend on k alone.
+  const SampleChunks::Drawn drawn = chunks.run(request.seed, [&](SampleChunks::Chunk& chunk) {
+    // The chunk's own labels, guidance and stream: its images depend on its index alone.
     DdpmConditioning c = conditioning;
-    c.labels = labels_of(k);
-    const std::optional<ClassifierGuidance> g = chunks == 1 ? guidance : guidance_for(c.labels);
+    c.labels = chunk.labels;
+    const std::optional<ClassifierGuidance> g = chunks.count() == 1 ? guidance : guidance_for(c.labels);
     DdpmSampler s = sampler;
     if (g) s.ddim.guidance = s.dpm.guidance = g->eps;
     const diffusion::MeanGuidance mean_guidance = g ? g->mean : diffusion::MeanGuidance();
-    const Shape shape = m->image_shape(size_of(k));
-    Philox rng = sample_chunk_stream(request.seed, k, chunks), unused(0);
+    const Shape shape = m->image_shape(chunk.n);
+    Philox unused(0);
     const diffusion::EpsModel model = ddpm_sampling_eps(*m, c, unused);
-    Tensor x;
     evaluation = 0;
-    if (s.name == "ddim") {
-      x = diffusion::ddim_sample(model, m->diffusion, shape, s.ddim, rng, DType::F32, on_step);
-    } else if (s.name == "dpm-solver") {
-      x = diffusion::dpm_solver_sample(model, m->diffusion, shape, s.dpm, rng, DType::F32, on_step);
-    } else if (request.progressive) {
-      const auto p = diffusion::sample_progressive(model, m->diffusion, shape, rng, request.every, clip, DType::F32, on_step, mean_guidance);
-      x = p.x0;
+    if (s.name == "ddim") return diffusion::ddim_sample(model, m->diffusion, shape, s.ddim, chunk.rng, DType::F32, on_step);
+    if (s.name == "dpm-solver") return diffusion::dpm_solver_sample(model, m->diffusion, shape, s.dpm, chunk.rng, DType::F32, on_step);
+    if (request.progressive) {
+      const auto p = diffusion::sample_progressive(model, m->diffusion, shape, chunk.rng, request.every, clip, DType::F32, on_step, mean_guidance);
       for (const auto& r : p.x0_hats) x0_hats.push_back(r.x0_hat);
-    } else {
-      x = diffusion::sample(model, m->diffusion, shape, rng, clip, DType::F32, on_step, mean_guidance);
+      return p.x0;
     }
-    journal.record(k, x, c.labels);
-    images.push_back(x);
-    drawn += size_of(k);
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const Tensor x = chunks == 1 ? images[0] : concat(images, 0);
+    return diffusion::sample(model, m->diffusion, shape, chunk.rng, clip, DType::F32, on_step, mean_guidance);
+  });
+  const Tensor& x = drawn.images;
   if (request.progressive) {
     // One row per sample: its x0_hat at every recorded step, from t = T down.
     std::vector<Tensor> columns;
@@ -464,8 +432,8 @@ static int run_ddpm_sample(const SampleOptions& options) {
   write_image_npz(npz, x, conditioning.labels);
   std::printf("wrote %lld samples to %s and %s (uint8 N x H x W x C under 'arr_0'%s); sampling %lld of them took %.2f s, %.3f s per image\n",
               static_cast<long long>(request.n), request.out.c_str(), npz.c_str(),
-              conditioning.labels.defined() ? ", their classes as int64 [N] under 'labels'" : "", static_cast<long long>(drawn),
-              seconds, drawn > 0 ? seconds / static_cast<double>(drawn) : 0.0);
+              conditioning.labels.defined() ? ", their classes as int64 [N] under 'labels'" : "", static_cast<long long>(drawn.drawn),
+              drawn.seconds, drawn.drawn > 0 ? drawn.seconds / static_cast<double>(drawn.drawn) : 0.0);
   return 0;
 }
 

@@ -178,10 +178,10 @@ int main(int argc, char** argv) {
                  "Diffusion-LM guidance: no updates in the chain's last N steps (default 10)")
       ->check(CLI::NonNegativeNumber);
   sa->add_option("--batch", sample.batch,
-                 "DDPM: draw the images this many at a time (default all at once), each chunk from a stream of its own")
+                 "DDPM, VQ-Diffusion: draw the images this many at a time (default all at once), each chunk from a stream of its own")
       ->check(CLI::PositiveNumber);
   sa->add_option("--journal", sample.journal,
-                 "DDPM: keep each finished chunk of --batch images in this directory; the same command again resumes "
+                 "DDPM, VQ-Diffusion: keep each finished chunk of --batch images in this directory; the same command again resumes "
                  "(apps/sample_journal.hpp)");
   sa->add_option("--seed", sample.seed, "Random seed");
   bool sample_raw = false, evaluate_raw = false;

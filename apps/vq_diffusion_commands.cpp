@@ -15,6 +15,7 @@
 #include "apps/model_family.hpp"
 #include "apps/process_group.hpp"
 #include "apps/run_support.hpp"
+#include "apps/sample_journal.hpp"
 #include "apps/vq_diffusion_model.hpp"
 #include "data/words.hpp"
 #include "diffusion/time_importance.hpp"
@@ -231,21 +232,29 @@ int run_vq_diffusion_sample(const SampleOptions& options) {
   TokenSampling s{.labels = g.labels, .guidance_scale = options.guidance_scale, .truncation = options.truncation,
                   .options = d3pm_sample_options(options, m->d3pm.timesteps())};
   const int64_t evaluations = options.steps > 0 ? options.steps : m->d3pm.timesteps();
-  std::printf("sampling %lld grids of %lldx%lld: %lld network evaluations%s%s, truncation r = %g, guidance w = %g\n",
+  const SampleChunks chunks(g.n, options.batch, g.labels, options.journal,
+                            {{"checkpoint", fs::absolute(options.checkpoint).lexically_normal().string()}, {"ema", options.ema},
+                             {"steps", options.steps}, {"argmax", options.argmax}, {"classes", options.classes},
+                             {"per_class", options.per_class}, {"guidance_scale", options.guidance_scale},
+                             {"truncation", options.truncation}, {"seed", options.seed}});
+  std::printf("sampling %lld grids of %lldx%lld: %lld network evaluations%s%s, truncation r = %g, guidance w = %g%s\n",
               static_cast<long long>(g.n), static_cast<long long>(m->rows()), static_cast<long long>(m->cols()),
               static_cast<long long>(evaluations), g.summary.empty() ? "" : ("; classes " + g.summary + ", a row each").c_str(),
-              options.argmax ? ", argmax" : "", options.truncation, options.guidance_scale);
-  Philox rng(options.seed, kSamples);
-  const auto progress = evaluation_progress("sample", evaluations, options.quiet);
-  const auto started = std::chrono::steady_clock::now();
-  const Tensor tokens = sample_tokens(*m, g.n, s, rng, progress.get());
-  const Tensor images = decode_tokens(*vqvae, tokens, m->rows(), m->cols());
-  const double seconds = seconds_since(started);
+              options.argmax ? ", argmax" : "", options.truncation, options.guidance_scale, chunks.summary().c_str());
+  const auto progress = evaluation_progress("sample", evaluations * chunks.to_draw(), options.quiet);
+  const SampleChunks::Drawn drawn = chunks.run(options.seed, [&](SampleChunks::Chunk& chunk) {
+    TokenSampling c = s;
+    c.labels = chunk.labels;
+    return decode_tokens(*vqvae, sample_tokens(*m, chunk.n, c, chunk.rng, progress.get()), m->rows(), m->cols());
+  });
   progress->finish();
+  const Tensor& images = drawn.images;
   write_image_grid(options.out, images, g.columns, options.scale);
   const std::string npz = fs::path(options.out).replace_extension(".npz").string();
   write_image_npz(npz, images, g.labels);
-  std::printf("wrote %s and %s (%.3f s per image, decoding included)\n", options.out.c_str(), npz.c_str(), seconds / static_cast<double>(g.n));
+  std::printf("wrote %s and %s; sampling %lld of them took %.2f s, %.3f s per image (decoding included)\n", options.out.c_str(),
+              npz.c_str(), static_cast<long long>(drawn.drawn), drawn.seconds,
+              drawn.drawn > 0 ? drawn.seconds / static_cast<double>(drawn.drawn) : 0.0);
   return 0;
 }
 
@@ -290,7 +299,7 @@ extern const ModelFamily kVqDiffusionFamily = {
     .make_training = make_vq_diffusion_training,
     .network_metadata = vq_diffusion_network_metadata,
     .sample = run_vq_diffusion_sample,
-    .sample_flags = {"--class", "--per-class", "--guidance-scale", "--truncation"},
+    .sample_flags = {"--class", "--per-class", "--guidance-scale", "--truncation", "--batch", "--journal"},
     .evaluate = run_vq_diffusion_evaluate,
 };
 

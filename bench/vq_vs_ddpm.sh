@@ -12,9 +12,10 @@
 # interruption. PER_CLASS images per class in each row (default 100, as bench/guided_images.sh).
 #
 # OUT/table.jsonl, one line per row: vq100 and vq25 (ancestral with step skipping), each plain, with
-# truncation r = 0.86, and with r = 0.86 and CFG w = 3; the DDPM's rows ancestral-none and ddim50-cfg1 copied
-# from GUIDED_OUT/table.jsonl; and the floor: the judge's scores of the VQ-VAE's reconstructions of the first
-# 10 PER_CLASS test images (no token model can beat its tokenizer).
+# truncation r = 0.86, and with r = 0.86 and CFG w = 3, each drawn in chunks of 100 as the DDPM's rows; the
+# DDPM's rows ancestral-none, ddim50-cfg1 and dpm20-cfg1 copied from GUIDED_OUT/table.jsonl (those it has); and
+# the floor: the judge's scores of the VQ-VAE's reconstructions of the first 10 PER_CLASS test images (no token
+# model can beat its tokenizer).
 set -euo pipefail
 dataset=$1
 data=$2
@@ -73,16 +74,17 @@ declare -A flags=(
   echo "{\"row\":\"budget\",\"ddpm_train_seconds\":$budget,\"vqvae_train_seconds\":$(train_seconds "$out/vqvae"),\"tokens_train_seconds\":$(train_seconds "$out/tokens"),\"vqvae\":\"$vqvae\",\"tokens\":\"$tokens\"}"
   for row in vq100 vq100-r0.86 vq100-r0.86-cfg3 vq25 vq25-r0.86 vq25-r0.86-cfg3; do
     if [ ! -f "$out/$row.npz" ]; then
-      start=$(date +%s.%N)
+      # In chunks of 100 through a journal, as the DDPM's rows: a row stopped resumes where it stopped.
       # shellcheck disable=SC2086
-      "$diffuse" --threads "$threads" sample --checkpoint "$tokens" --per-class "$per_class" ${flags[$row]} --seed 7 --quiet \
-        --out "$out/$row.png" > "$out/$row.log"
-      awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f\n", b - a }' > "$out/$row.seconds"
+      "$diffuse" --threads "$threads" sample --checkpoint "$tokens" --per-class "$per_class" ${flags[$row]} --seed 7 \
+        --batch 100 --journal "$out/$row.journal" --quiet --out "$out/$row.png" > "$out/$row.log"
     fi
     scores=$("$diffuse" --threads "$threads" evaluate --samples "$out/$row.npz" --classifier "$judge" --data "$data" --json --quiet)
-    echo "{\"row\":\"$row\",\"flags\":\"${flags[$row]}\",\"n\":$n,\"threads\":$threads,\"seconds_per_image\":$(awk -v s="$(cat "$out/$row.seconds")" -v n="$n" 'BEGIN { printf "%.4f", s / n }'),\"scores\":$scores}"
+    # Seconds per image: the time of the images this row's last run drew itself ("sampling D of them took S s").
+    per_image=$(sed -n 's/.*sampling \([0-9]*\) of them took \([0-9.]*\) s.*/\2 \1/p' "$out/$row.log" | awk '{ printf "%.4f", $1 / $2 }')
+    echo "{\"row\":\"$row\",\"flags\":\"${flags[$row]}\",\"n\":$n,\"threads\":$threads,\"seconds_per_image\":$per_image,\"scores\":$scores}"
   done
-  grep -E '"row":"(ancestral-none|ddim50-cfg1)"' "$guided/table.jsonl" || true
+  grep -E '"row":"(ancestral-none|ddim50-cfg1|dpm20-cfg1)"' "$guided/table.jsonl" || true
   [ -f "$out/reconstructions.npz" ] || "$diffuse" --threads "$threads" evaluate --checkpoint "$vqvae" --data "$data" --images "$n" \
     --out "$out/reconstructions.png" --quiet > "$out/reconstructions.log"
   floor=$("$diffuse" --threads "$threads" evaluate --samples "$out/reconstructions.npz" --classifier "$judge" --data "$data" --json --quiet)

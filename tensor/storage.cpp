@@ -13,10 +13,11 @@
 namespace diffuse {
 
 namespace {
-// Small blocks stay with glibc, kept in its heap: no mmap below 32 MiB (mallopt's largest threshold) and
-// no trimming, so their reuse never page-faults either.
+// glibc keeps every block in its heap: no mmap (M_MMAP_MAX = 0; else blocks of 32 MiB and more, mallopt's
+// largest threshold, are mapped afresh and unmapped on free) and no trimming, so memory freed by the cache
+// or by other code serves the next request of any size without a page fault.
 const bool g_malloc_tuned = [] {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, -1);  // -1 disables trimming (mallopt(3))
   return true;
 }();

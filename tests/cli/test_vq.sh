@@ -5,7 +5,8 @@
 #     for byte (the EMA codebook's statistics and the restart counters ride in the checkpoint); evaluate reports MSE,
 #     PSNR, perplexity and codes used and writes the PNG of originals and reconstructions;
 #   - tokenize writes token files naming the VQ-VAE by hash; a token model trains on them, samples a row per class
-#     (truncation, guidance, skipping) into a PNG and an .npz with labels, and evaluates its bound on the test tokens;
+#     (truncation, guidance, skipping) into a PNG and an .npz with labels, in chunks through a journal that resumes
+#     to the same bytes, and evaluates its bound on the test tokens;
 #   - refusals, each naming both sides: a token file of another VQ-VAE, a grid of another size, a codebook size that
 #     is not the token model's, tokenize of a checkpoint that is not a VQ-VAE.
 # Usage: test_vq.sh path/to/diffuse
@@ -50,6 +51,18 @@ vqd=vqd/ckpt-000000020.safetensors
 [ -s s.png ] && [ -s s.npz ] || fail "sample wrote no s.png, s.npz"
 grep -q 'sampling 6 grids of 8x8: 5 network evaluations; classes 0 airplane, 1 automobile, a row each, truncation r = 0.86, guidance w = 1' s.log ||
   fail "sample's summary: $(cat s.log)"
+# In chunks through a journal (apps/sample_journal.hpp, as the DDPM's): a chunk lost from the journal is drawn again
+# to the same bytes, a journal of other settings is refused, and --batch of all the grids is the default's output.
+chunked=(sample --checkpoint "$vqd" --class 0,1 --per-class 3 --steps 5 --guidance-scale 1 --seed 3 --threads 1 --quiet)
+"$diffuse" "${chunked[@]}" --batch 4 --journal j --out c1.png > c1.log || fail "sample --batch 4 --journal j: $(cat c1.log)"
+grep -q '; 2 chunks of up to 4, 0 of them found in j$' c1.log && [ -f j/chunk-0.npz ] && [ -f j/chunk-1.npz ] || fail "chunks: $(cat c1.log; ls j)"
+rm j/chunk-1.npz
+"$diffuse" "${chunked[@]}" --batch 4 --journal j --out c2.png > c2.log && grep -q '1 of them found in j$' c2.log && cmp -s c1.npz c2.npz ||
+  fail "a chunk drawn again differs: $(cat c2.log)"
+"$diffuse" "${chunked[@]}" --batch 6 --out c3.png > /dev/null && "$diffuse" "${chunked[@]}" --out c4.png > /dev/null && cmp -s c3.npz c4.npz &&
+  ! cmp -s c1.npz c3.npz || fail "one chunk of 6 should be the default's grids, and two chunks other grids"
+expect_error "--journal j: written for other settings: truncation was 1.0, now 0.9" "$diffuse" "${chunked[@]}" --truncation 0.9 \
+  --batch 4 --journal j --out c5.png
 "$diffuse" evaluate --checkpoint "$vqd" --data test.tok --estimate --json --threads 1 > bound.json 2> /dev/null || fail "evaluate vq-diffusion: $(cat bound.json)"
 between "$(json_field bound.json bits_per_token)" 0 100 && [ "$(json_field bound.json num_sequences)" = 64 ] || fail "the bound's JSON: $(cat bound.json)"
 
