@@ -80,7 +80,6 @@ SampleChunks::SampleChunks(int64_t n, int64_t batch, Tensor labels, const std::s
       batch_(batch > 0 ? std::min(batch, n) : n),
       chunks_((n + batch_ - 1) / batch_),
       labels_(std::move(labels)),
-      journal_dir_(journal_dir),
       journal_(journal_dir, with_size(std::move(settings), n_, batch_)) {
   for (int64_t k = 0; k < chunks_; ++k) found_.push_back(journal_.finished(k, size_of(k), labels_of(k)));
 }
@@ -98,7 +97,7 @@ int64_t SampleChunks::to_draw() const {
 std::string SampleChunks::summary() const {
   if (chunks_ == 1) return "";
   return "; " + std::to_string(chunks_) + " chunks of up to " + std::to_string(batch_) +
-         (journal_.enabled() ? ", " + std::to_string(chunks_ - to_draw()) + " of them found in " + journal_dir_ : std::string());
+         (journal_.enabled() ? ", " + std::to_string(chunks_ - to_draw()) + " of them found in " + journal_.dir() : std::string());
 }
 
 SampleChunks::Drawn SampleChunks::run(uint64_t seed, const std::function<Tensor(Chunk&)>& draw) const {

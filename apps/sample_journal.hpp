@@ -39,6 +39,7 @@ class SampleJournal {
   std::optional<Tensor> finished(int64_t chunk, int64_t n, const Tensor& labels) const;
   void record(int64_t chunk, const Tensor& images, const Tensor& labels) const;
   bool enabled() const { return !dir_.empty(); }
+  const std::string& dir() const { return dir_; }
 
  private:
   std::string chunk_path(int64_t chunk) const;
@@ -76,7 +77,6 @@ class SampleChunks {
   int64_t size_of(int64_t k) const { return std::min(n_, (k + 1) * batch_) - k * batch_; }
   int64_t n_, batch_, chunks_;
   Tensor labels_;
-  std::string journal_dir_;
   SampleJournal journal_;
   std::vector<std::optional<Tensor>> found_;
 };
