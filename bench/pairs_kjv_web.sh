@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # A target given its source on the King James -> World English Bible pairs (issue 23; docs/math.md §9): DiffuSeq,
 # the source-conditioned masked model and the autoregressive baseline with the same transformer (6 x 256), rows
-# (128), batch (64), optimiser, threads and number of steps, against copying the source.
+# (128), batch (64), optimiser, threads and training time, against copying the source.
 #
 #   bench/pairs_kjv_web.sh PAIRS OUT [STEPS] [THREADS] [TEST_PAIRS]
 #
 # PAIRS is `scripts/export_bible.sh pairs KJV WEB kjv_web.tsv`. Stage 1 trains, one after the other (each resumes
 # where it stopped; a finished one is not repeated):
-#   dlm     diffuseq-kjv-web-small: Diffusion-LM on [x; y] with the source clean (partial noising)
+#   dlm     diffuseq-kjv-web-small: Diffusion-LM on [x; y] with the source clean (partial noising), STEPS steps
 #   masked  mdlm-kjv-web-small: masked diffusion with the source never masked
 #   ar      ar-kjv-web-small: the causal transformer on "x SEP y", its loss on y
+# The budget is dlm's training time (its metrics.jsonl: ms_per_step times the steps, evaluations and checkpoints
+# left out; bench/train_seconds.sh): masked and ar train in pieces of 100 steps until theirs reaches it.
 # Each keeps the checkpoint of its best valid evaluation (train.keep_best, every 500 steps), and stage 2 decodes with it.
-# Stage 2 writes OUT/table.jsonl, one line per row of the issue's table, each `evaluate --task pairs --json` on
-# the first TEST_PAIRS pairs of the test books (default 64, all from Judges; 0 takes all 2,516). Decoding is the
+# Stage 2 writes OUT/table.jsonl: each model's steps and training seconds, then one line per row of the issue's
+# table, each `evaluate --task pairs --json` on the first TEST_PAIRS pairs of the test books (default 64, all from Judges; 0 takes all 2,516). Decoding is the
 # costly part on a CPU: on 2 threads, 64 pairs x 5 candidates take about 2.2 h for DiffuSeq's 2000 steps and
 # 49 min for masked ancestral's 256, about 3.9 h for all the rows, measured at commit d4da4b8 (then 9938f98 halved
 # masked decoding's time and 6260410 took 8% off DiffuSeq's); 256 pairs would take four times as long), those with a side longer than 62 tokens left out and counted (--skip-long: 19 of the
@@ -32,25 +34,40 @@ diffuse=${DIFFUSE:-$(dirname "$0")/../build/diffuse}
 mkdir -p "$out"
 common=(--threads "$threads" --seed 1 --set train.checkpoint_every=100 --set train.keep_checkpoints=3 --set train.sample_every=500
         --set train.eval_every=500 --set train.eval_items=256 --set train.keep_best=true)
-last_ckpt() { ls "$1"/ckpt-*.safetensors 2>/dev/null | sort | tail -1; }
+last_ckpt() { { ls "$1"/ckpt-*.safetensors 2>/dev/null || true; } | sort | tail -1; }
 # A model's checkpoint for stage 2: its best valid evaluation's (early stopping, train.keep_best), else its last.
 chosen() { if [ -f "$1/best.safetensors" ]; then echo "$1/best.safetensors"; else last_ckpt "$1"; fi; }
 
-# train NAME PRESET: a run that resumes.
+source "$(dirname "$0")/train_seconds.sh"
+# train NAME PRESET STEPS: a run that resumes, to STEPS.
 train() {
-  local name=$1 preset=$2
+  local name=$1 preset=$2 to=$3
   if [ -n "$(last_ckpt "$out/$name")" ]; then
-    "$diffuse" train --resume --out "$out/$name" --data "$pairs" --threads "$threads" --steps "$steps" >> "$out/$name.log" 2>&1
+    "$diffuse" train --resume --out "$out/$name" --data "$pairs" --threads "$threads" --steps "$to" >> "$out/$name.log" 2>&1
   else
-    "$diffuse" train --preset "$preset" "${common[@]}" --out "$out/$name" --data "$pairs" --steps "$steps" >> "$out/$name.log" 2>&1
+    "$diffuse" train --preset "$preset" "${common[@]}" --out "$out/$name" --data "$pairs" --steps "$to" >> "$out/$name.log" 2>&1
   fi
 }
-train dlm diffuseq-kjv-web-small
-train masked mdlm-kjv-web-small
-train ar ar-kjv-web-small
+# train_for NAME PRESET SECONDS: 100 steps at a time (at least once) until the run's training time reaches SECONDS.
+train_for() {
+  local name=$1 preset=$2 budget=$3 c
+  while c=$(last_ckpt "$out/$name") && { [ -z "$c" ] || below "$(train_seconds "$out/$name")" "$budget"; }; do
+    local step=0
+    [ -n "$c" ] && { step=$(basename "$c" .safetensors); step=$((10#${step#ckpt-})); }
+    train "$name" "$preset" $((step + 100))
+  done
+}
+train dlm diffuseq-kjv-web-small "$steps"
+budget=$(train_seconds "$out/dlm")
+train_for masked mdlm-kjv-web-small "$budget"
+train_for ar ar-kjv-web-small "$budget"
 
 # Stage 2: row NAME MODEL DECODING [evaluate flags...]: one evaluation into table.jsonl and OUT/NAME.tsv.
 : > "$out/table.jsonl"
+for m in dlm masked ar; do
+  c=$(last_ckpt "$out/$m"); c=$(basename "$c" .safetensors)
+  echo "{\"row\":\"training\",\"model\":\"$m\",\"steps\":$((10#${c#ckpt-})),\"train_seconds\":$(train_seconds "$out/$m")}" >> "$out/table.jsonl"
+done
 chunks=()
 [ "$test_pairs" -gt 0 ] && chunks=(--chunks "$test_pairs")
 row() {

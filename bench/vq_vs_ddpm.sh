@@ -32,18 +32,12 @@ case $dataset in
 esac
 mkdir -p "$out"
 last_ckpt() { { ls "$1"/ckpt-*.safetensors 2>/dev/null || true; } | sort | tail -1; }
-# Seconds of training in a run's metrics.jsonl: ms_per_step times the steps since the previous record.
-train_seconds() {
-  [ -f "$1/metrics.jsonl" ] || { echo 0; return; }
-  awk 'match($0, /"step":[0-9]+/) { s = substr($0, RSTART + 7, RLENGTH - 7) + 0
-         if (match($0, /"ms_per_step":[0-9.eE+-]+/)) { total += (s - prev) * substr($0, RSTART + 14, RLENGTH - 14) / 1000; prev = s } }
-       END { printf "%.1f\n", total }' "$1/metrics.jsonl"
-}
+source "$(dirname "$0")/train_seconds.sh"
 # train_for NAME PRESET DATA SECONDS [--set ...]: 100 steps at a time (at least once) until the run's training
 # time reaches SECONDS.
 train_for() {
   local name=$1 preset=$2 d=$3 budget=$4; shift 4
-  while [ -z "$(last_ckpt "$out/$name")" ] || awk -v a="$(train_seconds "$out/$name")" -v b="$budget" 'BEGIN { exit !(a < b) }'; do
+  while [ -z "$(last_ckpt "$out/$name")" ] || below "$(train_seconds "$out/$name")" "$budget"; do
     local c step
     c=$(last_ckpt "$out/$name")
     if [ -n "$c" ]; then
