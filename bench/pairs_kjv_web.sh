@@ -3,27 +3,32 @@
 # the source-conditioned masked model and the autoregressive baseline with the same transformer (6 x 256), rows
 # (128), batch (64), optimiser, threads and training time, against copying the source.
 #
-#   bench/pairs_kjv_web.sh PAIRS OUT [STEPS] [THREADS] [TEST_PAIRS]
+#   [LANES=2] bench/pairs_kjv_web.sh PAIRS OUT [STEPS] [THREADS] [TEST_PAIRS]
 #
-# PAIRS is `scripts/export_bible.sh pairs KJV WEB kjv_web.tsv`. Stage 1 trains, one after the other (each resumes
-# where it stopped; a finished one is not repeated):
+# PAIRS is `scripts/export_bible.sh pairs KJV WEB kjv_web.tsv`. Three models, each resuming where it stopped (a
+# finished one is not repeated):
 #   dlm     diffuseq-kjv-web-small: Diffusion-LM on [x; y] with the source clean (partial noising), STEPS steps
 #   masked  mdlm-kjv-web-small: masked diffusion with the source never masked
 #   ar      ar-kjv-web-small: the causal transformer on "x SEP y", its loss on y
-# The budget is dlm's training time (its metrics.jsonl: ms_per_step times the steps, evaluations and checkpoints
-# left out; bench/train_seconds.sh): masked and ar train in pieces of 100 steps until theirs reaches it.
-# Each keeps the checkpoint of its best valid evaluation (train.keep_best, every 500 steps), and stage 2 decodes with it.
-# Stage 2 writes OUT/table.jsonl: each model's steps and training seconds, then one line per row of the issue's
-# table, each `evaluate --task pairs --json` on the first TEST_PAIRS pairs of the test books (default 64, all from Judges; 0 takes all 2,516). Decoding is the
-# costly part on a CPU: on 2 threads, 64 pairs x 5 candidates take about 2.2 h for DiffuSeq's 2000 steps and
-# 49 min for masked ancestral's 256, about 3.9 h for all the rows, measured at commit d4da4b8 (then 9938f98 halved
-# masked decoding's time and 6260410 took 8% off DiffuSeq's); 256 pairs would take four times as long), those with a side longer than 62 tokens left out and counted (--skip-long: 19 of the
-# 2,516), 5 candidates per source (self-BLEU among them) except greedy decoding's one:
+# dlm trains first. Its training time is the budget (its metrics.jsonl: ms_per_step times the steps, evaluations
+# and checkpoints left out; bench/train_seconds.sh): masked and ar train in pieces of 100 steps until theirs reaches
+# it. Each keeps the checkpoint of its best valid evaluation (train.keep_best, every 500 steps) and is decoded with it.
+#
+# The rows of the issue's table, each `evaluate --task pairs --json` on the first TEST_PAIRS pairs of the test books
+# (default 64, all from Judges; 0 takes all 2,516), those with a side longer than 62 tokens left out and counted
+# (--skip-long: 19 of the 2,516), 5 candidates per source (self-BLEU among them) except greedy decoding's one:
 #   copy the source; DiffuSeq with 2000 steps, 200 with skipping, 200 with MBR over the 5; masked ancestral with
-#   256 steps, MaskGIT with 8 and 16; autoregressive greedy and sampled (temperature 1);
-# then five test verses with every model's output beside the source and the reference ("quote" lines). Each
-# row's hypotheses are in OUT/<row>.tsv; each evaluation keeps a journal (OUT/journal-<row>), so an interrupted
-# stage 2 resumes too.
+#   256 steps, MaskGIT with 8 and 16; autoregressive greedy and sampled (temperature 1).
+# Two lanes of about equal work: masked, then its rows, then copy and DiffuSeq's 200-step rows; ar, then its rows,
+# then DiffuSeq's 2000 steps. LANES=2 runs them side by side, each on THREADS threads (on 2 cores two 1-thread runs
+# do about 1.4 times the work of one on 2 threads); otherwise one after the other. Decoding is the costly part on a
+# CPU: on 2 threads, 64 pairs x 5 candidates took about 2.2 h for DiffuSeq's 2000 steps and 49 min for masked
+# ancestral's 256 at commit d4da4b8 (9938f98 then halved masked decoding's time and 6260410 took 8% off DiffuSeq's).
+# Each row decodes batches of 8 sources into a journal (OUT/journal-<row>), so an interrupted row resumes at its
+# last whole batch, and writes its hypotheses to OUT/<row>.tsv.
+#
+# OUT/table.jsonl: each model's steps and training seconds ("training" lines), one line per row, then five test
+# verses with every model's output beside the source and the reference ("quote" lines).
 set -euo pipefail
 pairs=$1
 out=$2
@@ -31,11 +36,11 @@ steps=${3:-3000}
 threads=${4:-2}
 test_pairs=${5:-64}
 diffuse=${DIFFUSE:-$(dirname "$0")/../build/diffuse}
-mkdir -p "$out"
+mkdir -p "$out/rows"
 common=(--threads "$threads" --seed 1 --set train.checkpoint_every=100 --set train.keep_checkpoints=3 --set train.sample_every=500
         --set train.eval_every=500 --set train.eval_items=256 --set train.keep_best=true)
 last_ckpt() { { ls "$1"/ckpt-*.safetensors 2>/dev/null || true; } | sort | tail -1; }
-# A model's checkpoint for stage 2: its best valid evaluation's (early stopping, train.keep_best), else its last.
+# A model's checkpoint for decoding: its best valid evaluation's (early stopping, train.keep_best), else its last.
 chosen() { if [ -f "$1/best.safetensors" ]; then echo "$1/best.safetensors"; else last_ckpt "$1"; fi; }
 
 source "$(dirname "$0")/train_seconds.sh"
@@ -57,39 +62,58 @@ train_for() {
     train "$name" "$preset" $((step + 100))
   done
 }
+chunks=()
+[ "$test_pairs" -gt 0 ] && chunks=(--chunks "$test_pairs")
+# row NAME MODEL DECODING [evaluate flags...]: one evaluation into OUT/rows/NAME.json and OUT/NAME.tsv.
+row() {
+  local name=$1 model=$2 decoding=$3 scores; shift 3
+  rm -f "$out/rows/$name.json"
+  scores=$("$diffuse" --threads "$threads" evaluate --quiet --task pairs --data "$pairs" --split test "${chunks[@]}" --skip-long --seed 3 --batch 8 \
+    --journal "$out/journal-$name" --out "$out/$name.tsv" --json "$@")
+  echo "{\"row\":\"$name\",\"model\":\"$model\",\"decoder\":\"$decoding\",\"scores\":$scores}" > "$out/rows/$name.json"
+}
+
 train dlm diffuseq-kjv-web-small "$steps"
 budget=$(train_seconds "$out/dlm")
-train_for masked mdlm-kjv-web-small "$budget"
-train_for ar ar-kjv-web-small "$budget"
+dlm=$(chosen "$out/dlm")
+masked_lane() {
+  train_for masked mdlm-kjv-web-small "$budget"
+  local masked; masked=$(chosen "$out/masked")
+  row masked-256 "masked, source-conditioned" "ancestral, 256 steps" --checkpoint "$masked" --steps 256 --candidates 5
+  row maskgit-8 "masked, source-conditioned" "MaskGIT, 8 steps" --checkpoint "$masked" --decoder maskgit --steps 8 --candidates 5
+  row maskgit-16 "masked, source-conditioned" "MaskGIT, 16 steps" --checkpoint "$masked" --decoder maskgit --steps 16 --candidates 5
+  row copy "copy the source unchanged" "-" --copy-source
+  row diffuseq-200 DiffuSeq "200 steps (skipping)" --checkpoint "$dlm" --steps 200 --candidates 5
+  row diffuseq-200-mbr DiffuSeq "200 steps, MBR over 5" --checkpoint "$dlm" --steps 200 --candidates 5 --mbr
+}
+ar_lane() {
+  train_for ar ar-kjv-web-small "$budget"
+  local ar; ar=$(chosen "$out/ar")
+  row ar-greedy autoregressive greedy --checkpoint "$ar" --candidates 1
+  row ar-sampled autoregressive "sampled, temperature 1" --checkpoint "$ar" --temperature 1 --candidates 5
+  row diffuseq-2000 DiffuSeq "2000 steps" --checkpoint "$dlm" --steps 2000 --candidates 5
+}
+if [ "${LANES:-1}" = 2 ]; then
+  masked_lane & m=$!
+  ar_lane & a=$!
+  failed=0
+  wait "$m" || failed=$?
+  wait "$a" || failed=$?  # the other lane finishes first
+  [ "$failed" = 0 ] || exit "$failed"
+else
+  masked_lane
+  ar_lane
+fi
 
-# Stage 2: row NAME MODEL DECODING [evaluate flags...]: one evaluation into table.jsonl and OUT/NAME.tsv.
 : > "$out/table.jsonl"
 for m in dlm masked ar; do
   c=$(last_ckpt "$out/$m"); c=$(basename "$c" .safetensors)
   echo "{\"row\":\"training\",\"model\":\"$m\",\"steps\":$((10#${c#ckpt-})),\"train_seconds\":$(train_seconds "$out/$m")}" >> "$out/table.jsonl"
 done
-chunks=()
-[ "$test_pairs" -gt 0 ] && chunks=(--chunks "$test_pairs")
-row() {
-  local name=$1 model=$2 decoding=$3; shift 3
-  local scores
-  scores=$("$diffuse" --threads "$threads" evaluate --quiet --task pairs --data "$pairs" --split test "${chunks[@]}" --skip-long --seed 3 --batch 64 \
-    --journal "$out/journal-$name" --out "$out/$name.tsv" --json "$@")
-  echo "{\"row\":\"$name\",\"model\":\"$model\",\"decoder\":\"$decoding\",\"scores\":$scores}" >> "$out/table.jsonl"
-}
-dlm=$(chosen "$out/dlm") masked=$(chosen "$out/masked") ar=$(chosen "$out/ar")
-row copy "copy the source unchanged" "-" --copy-source
-row diffuseq-2000 DiffuSeq "2000 steps" --checkpoint "$dlm" --steps 2000 --candidates 5
-row diffuseq-200 DiffuSeq "200 steps (skipping)" --checkpoint "$dlm" --steps 200 --candidates 5
-row diffuseq-200-mbr DiffuSeq "200 steps, MBR over 5" --checkpoint "$dlm" --steps 200 --candidates 5 --mbr
-row masked-256 "masked, source-conditioned" "ancestral, 256 steps" --checkpoint "$masked" --steps 256 --candidates 5
-row maskgit-8 "masked, source-conditioned" "MaskGIT, 8 steps" --checkpoint "$masked" --decoder maskgit --steps 8 --candidates 5
-row maskgit-16 "masked, source-conditioned" "MaskGIT, 16 steps" --checkpoint "$masked" --decoder maskgit --steps 16 --candidates 5
-row ar-greedy autoregressive greedy --checkpoint "$ar" --candidates 1
-row ar-sampled autoregressive "sampled, temperature 1" --checkpoint "$ar" --temperature 1 --candidates 5
+names=(copy diffuseq-2000 diffuseq-200 diffuseq-200-mbr masked-256 maskgit-8 maskgit-16 ar-greedy ar-sampled)
+for n in "${names[@]}"; do cat "$out/rows/$n.json" >> "$out/table.jsonl"; done
 
 # Five test verses (rows spread over the evaluated pairs) with every model's hypothesis.
-names=(copy diffuseq-2000 diffuseq-200 diffuseq-200-mbr masked-256 maskgit-8 maskgit-16 ar-greedy ar-sampled)
 files=()
 for n in "${names[@]}"; do files+=("$out/$n.tsv"); done
 awk -F'\t' -v names="${names[*]}" '
