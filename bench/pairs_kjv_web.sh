@@ -12,7 +12,8 @@
 #   ar      ar-kjv-web-small: the causal transformer on "x SEP y", its loss on y
 # dlm trains first. Its training time is the budget (its metrics.jsonl: ms_per_step times the steps, evaluations
 # and checkpoints left out; bench/train_seconds.sh): masked and ar train in pieces of 100 steps until theirs reaches
-# it. Each keeps the checkpoint of its best valid evaluation (train.keep_best, every 500 steps) and is decoded with it.
+# it. Each keeps the checkpoint of its best valid evaluation (train.keep_best, every 500 steps); as the budget ends
+# between two evaluations, the last checkpoint is decoded instead when it scores better on the same valid pairs.
 #
 # The rows of the issue's table, each `evaluate --task pairs --json` on the first TEST_PAIRS pairs of the test books
 # (default 64, all from Judges; 0 takes all 2,516), those with a side longer than 62 tokens left out and counted
@@ -40,8 +41,23 @@ mkdir -p "$out/rows"
 common=(--threads "$threads" --seed 1 --set train.checkpoint_every=100 --set train.keep_checkpoints=3 --set train.sample_every=500
         --set train.eval_every=500 --set train.eval_items=256 --set train.keep_best=true)
 last_ckpt() { { ls "$1"/ckpt-*.safetensors 2>/dev/null || true; } | sort | tail -1; }
-# A model's checkpoint for decoding: its best valid evaluation's (early stopping, train.keep_best), else its last.
-chosen() { if [ -f "$1/best.safetensors" ]; then echo "$1/best.safetensors"; else last_ckpt "$1"; fi; }
+# valid_bits CHECKPOINT [--estimate]: bits per target token on the training's valid pairs (train.eval_items).
+valid_bits() {
+  "$diffuse" --threads "$threads" evaluate --quiet --checkpoint "$1" --data "$pairs" --split valid --chunks 256 --skip-long --seed 3 \
+    --json "${@:2}" | sed -E 's/.*"bits_per_token":([0-9.eE+-]+).*/\1/'
+}
+# chosen DIR [--estimate]: a model's checkpoint for decoding, the better on valid of its best evaluation's
+# (early stopping, train.keep_best) and its last.
+chosen() {
+  local dir=$1 last at_last at_best; shift
+  last=$(last_ckpt "$dir")
+  [ -f "$dir/best.safetensors" ] || { echo "$last"; return; }
+  grep -q "\"$(basename "$last")\"" "$dir/best.json" && { echo "$dir/best.safetensors"; return; }
+  at_last=$(valid_bits "$last" "$@")
+  at_best=$(valid_bits "$dir/best.safetensors" "$@")
+  echo "$dir: valid bits/token $at_last at the last checkpoint, $at_best at the best evaluation's" >&2
+  if below "$at_last" "$at_best"; then echo "$last"; else echo "$dir/best.safetensors"; fi
+}
 
 source "$(dirname "$0")/train_seconds.sh"
 # train NAME PRESET STEPS: a run that resumes, to STEPS.
@@ -75,10 +91,10 @@ row() {
 
 train dlm diffuseq-kjv-web-small "$steps"
 budget=$(train_seconds "$out/dlm")
-dlm=$(chosen "$out/dlm")
+dlm=$(chosen "$out/dlm" --estimate)
 masked_lane() {
   train_for masked mdlm-kjv-web-small "$budget"
-  local masked; masked=$(chosen "$out/masked")
+  local masked; masked=$(chosen "$out/masked" --estimate)
   row masked-256 "masked, source-conditioned" "ancestral, 256 steps" --checkpoint "$masked" --steps 256 --candidates 5
   row maskgit-8 "masked, source-conditioned" "MaskGIT, 8 steps" --checkpoint "$masked" --decoder maskgit --steps 8 --candidates 5
   row maskgit-16 "masked, source-conditioned" "MaskGIT, 16 steps" --checkpoint "$masked" --decoder maskgit --steps 16 --candidates 5
