@@ -25,7 +25,7 @@
 # do about 1.4 times the work of one on 2 threads); otherwise one after the other. Decoding is the costly part on a
 # CPU: on 2 threads, 64 pairs x 5 candidates took about 2.2 h for DiffuSeq's 2000 steps and 49 min for masked
 # ancestral's 256 at commit d4da4b8 (9938f98 then halved masked decoding's time and 6260410 took 8% off DiffuSeq's).
-# With LANES=2, THREADS=1 and 32 pairs (the README's table): DiffuSeq's 2000 steps 64 min, the other rows 16 min.
+# With LANES=2, THREADS=1 and 32 pairs (the README's table): DiffuSeq's 2000 steps 64 min, the other rows about 17 min.
 # Each row decodes batches of 8 sources into a journal (OUT/journal-<row>), so an interrupted row resumes at its
 # last whole batch, and writes its hypotheses to OUT/<row>.tsv.
 #
