@@ -39,12 +39,13 @@ threads=${4:-2}
 test_pairs=${5:-64}
 diffuse=${DIFFUSE:-$(dirname "$0")/../build/diffuse}
 mkdir -p "$out/rows"
+eval_items=256  # the valid pairs of each evaluation, in training and in chosen()
 common=(--threads "$threads" --seed 1 --set train.checkpoint_every=100 --set train.keep_checkpoints=3 --set train.sample_every=500
-        --set train.eval_every=500 --set train.eval_items=256 --set train.keep_best=true)
+        --set train.eval_every=500 --set train.eval_items=$eval_items --set train.keep_best=true)
 last_ckpt() { { ls "$1"/ckpt-*.safetensors 2>/dev/null || true; } | sort | tail -1; }
-# valid_bits CHECKPOINT [--estimate]: bits per target token on the training's valid pairs (train.eval_items).
+# valid_bits CHECKPOINT [--estimate]: bits per target token on the training's valid pairs.
 valid_bits() {
-  "$diffuse" --threads "$threads" evaluate --quiet --checkpoint "$1" --data "$pairs" --split valid --chunks 256 --skip-long --seed 3 \
+  "$diffuse" --threads "$threads" evaluate --quiet --checkpoint "$1" --data "$pairs" --split valid --chunks "$eval_items" --skip-long --seed 3 \
     --json "${@:2}" | sed -E 's/.*"bits_per_token":([0-9.eE+-]+).*/\1/'
 }
 # chosen DIR [--estimate]: a model's checkpoint for decoding, the better on valid of its best evaluation's
